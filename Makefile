@@ -1,0 +1,84 @@
+# lispd — build, test, cross-compile, package.
+#
+#   make            host binary build/lispd
+#   make test       every test (installs Debian packages first via make deps)
+#   make demo       a demo LISP network in network namespaces
+#   make cross      static binaries for router CPUs into build/
+#   make bench      Go benchmarks and the netns throughput harness
+#   make ipk ARCH=  an OpenWrt package without the SDK (make ipk-all: all five)
+
+SHELL       := /bin/bash
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+PKG         := github.com/lispd/lispd
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GOFLAGS_REL := -trimpath -ldflags '$(LDFLAGS)'
+BUILD       := build
+
+# Debian packages the tests and benchmarks need.
+DEB_PKGS := tshark qemu-user-static iproute2 iputils-ping ethtool nftables iperf3 shellcheck tcpdump
+
+# Packages whose unit tests also run on big-endian 32-bit MIPS and ARM under qemu.
+EMU_PKGS := ./conf/... ./ctl/msg/... ./fwd/...
+
+.PHONY: all build test deps lint unit emu shellcheck cross bench demo test-long clean ipk ipk-all
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_REL) -o $(BUILD)/lispd .
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: deps lint unit emu shellcheck
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Every Go test, including the end-to-end ones in network namespaces (root).
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Codec and config tests on big-endian 32-bit MIPS and on ARM, under qemu-user.
+emu:
+	GOARCH=mips GOMIPS=softfloat CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-mips-static $(EMU_PKGS)
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-arm-static $(EMU_PKGS)
+
+shellcheck:
+	shellcheck $$(git ls-files '*.sh' .ci/run 'openwrt/**' 2>/dev/null | xargs grep -lE '^#!.*(sh|bash)' 2>/dev/null)
+
+cross:
+	@mkdir -p $(BUILD)
+	@set -e; for t in mips:softfloat mipsle:softfloat arm:7 arm64: amd64:; do \
+	  arch=$${t%%:*}; opt=$${t#*:}; out=$(BUILD)/lispd-linux-$$arch; \
+	  env CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOMIPS=$$([ $${arch#mips} != $$arch ] && echo $$opt) \
+	    GOARM=$$([ $$arch = arm ] && echo $$opt) $(GO) build $(GOFLAGS_REL) -o $$out . ; \
+	  printf '%-28s %9d bytes\n' $$out $$(stat -c %s $$out); \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./testing/cmd/bench
+
+demo: build
+	$(GO) run ./testing/cmd/demo
+
+test-long:
+	LISPD_LONG=1 $(GO) test -count=1 -timeout 60m ./testing/...
+
+clean:
+	rm -rf $(BUILD)
+
+-include openwrt/ipk.mk
