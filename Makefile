@@ -20,7 +20,7 @@ BUILD       := build
 DEB_PKGS := tshark qemu-user-static iproute2 iputils-ping ethtool nftables iperf3 shellcheck tcpdump
 
 # Packages whose unit tests also run on big-endian 32-bit MIPS and ARM under qemu.
-EMU_PKGS := ./conf/... ./ctl/msg/... ./fwd/...
+EMU_PKGS := ./conf/... ./ctl/msg/... ./fwd/... ./internal/...
 
 .PHONY: all build test deps lint unit emu shellcheck cross bench demo test-long clean ipk ipk-all
 

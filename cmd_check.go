@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lispd/lispd/conf"
+)
+
+func init() {
+	register(&command{
+		name:    "check",
+		args:    "[-c FILE | FILE]",
+		summary: "validate a configuration file and summarize it",
+		help: `Loads and validates the configuration. When it is valid, prints a
+one-screen summary and exits 0. When it is not, prints every problem
+as FILE:LINE:COL: key: message on stderr and exits 1.`,
+		run: runCheck,
+	})
+}
+
+func runCheck(args []string) int {
+	fs := newFlagSet(commands["check"])
+	path := configFlag(fs)
+	pos, code, stop := parseFlags(fs, args)
+	if stop {
+		return code
+	}
+	switch {
+	case len(pos) > 1:
+		return usageError(fs, "more than one file given")
+	case len(pos) == 1:
+		*path = pos[0]
+	}
+	cfg, err := conf.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		var errs conf.Errors
+		if errors.As(err, &errs) && len(errs) > 1 {
+			fmt.Fprintf(stderr, "%s: %d problems\n", *path, len(errs))
+		}
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", *path)
+	if err := cfg.Summary(stdout); err != nil {
+		fmt.Fprintf(stderr, "lispd check: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lispd/lispd/conf"
+)
+
+func init() {
+	register(&command{
+		name:    "run",
+		args:    "[-c FILE] [-v | -log-level LEVEL]",
+		summary: "run the daemon",
+		help: `Loads and validates the configuration (exiting 1 with every problem if it
+is invalid), starts the configured roles and runs until SIGTERM or SIGINT,
+then stops cleanly and exits 0. SIGHUP re-reads the configuration: a valid
+one is applied, an invalid one is logged and refused, and the running
+configuration stays.`,
+		run: runRun,
+	})
+}
+
+// stopTimeout bounds a clean shutdown: procd and the tests expect the
+// process gone within 2 s of SIGTERM.
+const stopTimeout = 1500 * time.Millisecond
+
+func runRun(args []string) int {
+	fs := newFlagSet(commands["run"])
+	path := configFlag(fs)
+	lf := addLogFlags(fs)
+	pos, code, stop := parseFlags(fs, args)
+	if stop {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q", pos[0])
+	}
+	if _, _, err := lf.override(); err != nil {
+		return usageError(fs, "%v", err)
+	}
+	log := setupLogging()
+	lf.applyLevel(conf.DefaultLogLevel)
+
+	cfg, err := conf.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		log.Error("configuration invalid, not starting", "config", *path)
+		return exitFail
+	}
+	lf.applyLevel(cfg.LogLevel)
+
+	// Subscribe before starting, so no signal is missed.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	d := &daemon{log: log}
+	if err := d.Start(cfg); err != nil {
+		log.Error("start failed", "err", err)
+		return exitFail
+	}
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			if err := d.ReloadFile(*path); err == nil {
+				lf.applyLevel(d.cfg.LogLevel)
+			}
+		default:
+			log.Info("stopping", "signal", sig.String())
+			return d.stopWithin(stopTimeout)
+		}
+	}
+	return exitOK
+}
+
+// daemon owns the running roles. Start, Reload and Stop are called one at a
+// time, from the signal loop of `lispd run` (later also from the control
+// socket). The data plane (fwd) and the control plane (ctl) are wired in
+// here; for now each step only logs what it would do.
+type daemon struct {
+	log *slog.Logger
+	cfg *conf.Config // the running configuration
+}
+
+// Start brings up every role cfg configures.
+func (d *daemon) Start(cfg *conf.Config) error {
+	d.cfg = cfg
+	d.log.Info("starting", "version", version, "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
+	describe(d.log, cfg)
+	return nil
+}
+
+// Reload applies a new, already validated configuration. On error the old
+// configuration keeps running.
+func (d *daemon) Reload(cfg *conf.Config) error {
+	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
+	describe(d.log, cfg)
+	d.cfg = cfg
+	return nil
+}
+
+// ReloadFile re-reads the configuration at path and applies it when it is
+// valid. When it is not, every problem is logged, the running configuration
+// stays, and the conf.Errors are returned (for `lispd reload` to print).
+func (d *daemon) ReloadFile(path string) error {
+	cfg, err := conf.Load(path)
+	if err != nil {
+		var errs conf.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs {
+				d.log.Error("config problem", "problem", p.Error())
+			}
+		}
+		d.log.Error("reload refused: configuration invalid, keeping the running one", "config", path)
+		return err
+	}
+	if err := d.Reload(cfg); err != nil {
+		d.log.Error("reload failed, keeping the running configuration", "err", err)
+		return err
+	}
+	d.log.Info("reloaded", "config", path)
+	return nil
+}
+
+// Stop tears every role down: routes and the TUN device removed, sockets
+// closed.
+func (d *daemon) Stop() error {
+	d.log.Info("stopped")
+	return nil
+}
+
+// stopWithin runs Stop, giving up after limit, and returns the exit code.
+func (d *daemon) stopWithin(limit time.Duration) int {
+	done := make(chan error, 1)
+	go func() { done <- d.Stop() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			d.log.Error("stop failed", "err", err)
+			return exitFail
+		}
+		return exitOK
+	case <-time.After(limit):
+		d.log.Error("stop timed out", "after", limit.String())
+		return exitFail
+	}
+}
+
+// describe logs what the configuration runs, a line per role.
+func describe(log *slog.Logger, cfg *conf.Config) {
+	if x := cfg.XTR; x != nil {
+		rlocs := make([]string, len(x.RLOCs))
+		for i, r := range x.RLOCs {
+			name := r.Interface
+			if name == "" {
+				name = r.Address.String()
+			}
+			rlocs[i] = fmt.Sprintf("%s/%d/%d", name, r.Priority, r.Weight)
+		}
+		ms := make([]string, len(x.MapServers))
+		for i, m := range x.MapServers {
+			ms[i] = m.Address.String()
+		}
+		log.Info("xtr", "tun", x.TUN, "mtu", x.MTU, "instance_id", x.InstanceID,
+			"eid_prefixes", join(x.EIDPrefixes), "eid_space", join(x.EIDSpace),
+			"rlocs", strings.Join(rlocs, ","), "map_servers", strings.Join(ms, ","),
+			"map_resolvers", join(x.MapResolvers), "static_mappings", len(x.MapCache))
+	}
+	if m := cfg.MapServer; m != nil && m.Enabled {
+		names := make([]string, len(m.Sites))
+		for i, s := range m.Sites {
+			names[i] = s.Name
+		}
+		log.Info("map-server", "listen", join(m.Listen), "sites", strings.Join(names, ","))
+	}
+	if r := cfg.RTR; r != nil && r.Enabled {
+		log.Info("rtr", "listen", join(r.Listen), "map_servers", len(r.MapServers))
+	}
+}
+
+func join[T fmt.Stringer](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}

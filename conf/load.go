@@ -1,0 +1,341 @@
+package conf
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads, decodes, completes with defaults and validates the
+// configuration file at path. Any problem is returned as Errors, every one
+// of them located as FILE:LINE:COL with its key path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = "cannot read: " + pe.Err.Error()
+		}
+		return nil, Errors{{File: path, Msg: msg}}
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for a file already in memory; path is used in messages and
+// kept in Config.Path.
+func Parse(path string, data []byte) (*Config, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		at := position{1, 1}
+		msg := err.Error()
+		if errors.As(err, &pe) {
+			msg = pe.Message
+			at = position{pe.Position.Line, pe.Position.Col}
+			if at.Line < 1 { // the parser loses the line at end of input
+				at = offsetPosition(data, pe.Position.Start)
+			}
+			at.Col = max(at.Col, 1)
+		}
+		return nil, Errors{{File: path, Line: at.Line, Col: at.Col, Msg: msg}}
+	}
+	d := &decoder{bad: make(map[string]bool)}
+	cfg := Default()
+	d.table("", raw, reflect.ValueOf(cfg).Elem())
+	cfg.Path = path
+	cfg.fillDerived()
+	probs := d.probs
+	for _, f := range cfg.validate() {
+		if !d.hidden(f.Key) && !d.anyBadUnder(f.deps) {
+			probs = append(probs, f.Problem)
+		}
+	}
+	if len(probs) == 0 {
+		return cfg, nil
+	}
+	pos := scanPositions(data)
+	for i := range probs {
+		probs[i].File = path
+		at := pos.find(probs[i].Key)
+		probs[i].Line, probs[i].Col = at.Line, at.Col
+	}
+	return nil, sortProblems(probs)
+}
+
+// fillDerived sets the defaults that depend on other keys, so that readers of
+// a parsed Config never see a nil where a value is meant.
+func (c *Config) fillDerived() {
+	if c.XTR == nil {
+		return
+	}
+	for i := range c.XTR.MapCache {
+		if c.XTR.MapCache[i].InstanceID == nil {
+			id := c.XTR.InstanceID
+			c.XTR.MapCache[i].InstanceID = &id
+		}
+	}
+}
+
+// decoder moves a decoded TOML tree into the schema types, reporting every
+// unknown key and every value of the wrong type rather than stopping at the
+// first.
+type decoder struct {
+	probs []Problem
+	bad   map[string]bool // keys that already have a decoding problem
+}
+
+func (d *decoder) fail(key, format string, args ...any) {
+	d.bad[key] = true
+	d.probs = append(d.probs, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// hidden reports whether key or one of its ancestors already failed to
+// decode, or key is an array element one of whose keys did: validation would
+// only repeat the problem about a zero value.
+func (d *decoder) hidden(key string) bool {
+	for k := key; k != ""; k = parentPath(k) {
+		if d.bad[k] {
+			return true
+		}
+	}
+	if strings.HasSuffix(key, "]") {
+		for k := range d.bad {
+			if parentPath(k) == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// anyBadUnder reports whether one of keys, or a key inside one of them,
+// failed to decode.
+func (d *decoder) anyBadUnder(keys []string) bool {
+	for bad := range d.bad {
+		for _, k := range keys {
+			if bad == k || strings.HasPrefix(bad, k+".") || strings.HasPrefix(bad, k+"[") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// table decodes a TOML table into the struct rv.
+func (d *decoder) table(key string, m map[string]any, rv reflect.Value) {
+	fields := make(map[string]int)
+	names := make([]string, 0, rv.NumField())
+	for i := 0; i < rv.NumField(); i++ {
+		name, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("toml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fields[name] = i
+		names = append(names, name)
+	}
+	for k, v := range m {
+		sub := joinKey(key, k)
+		i, ok := fields[k]
+		if !ok {
+			msg := "unknown key"
+			if s := suggest(k, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			d.fail(sub, "%s", msg)
+			continue
+		}
+		d.value(sub, v, rv.Field(i))
+	}
+}
+
+// value decodes one TOML value into rv.
+func (d *decoder) value(key string, v any, rv reflect.Value) {
+	if rv.Kind() == reflect.Pointer && !rv.Type().Implements(textUnmarshalerType) {
+		nv := reflect.New(rv.Type().Elem())
+		if df, ok := nv.Interface().(defaulter); ok {
+			df.SetDefaults()
+		}
+		d.value(key, v, nv.Elem())
+		rv.Set(nv)
+		return
+	}
+	if rv.CanAddr() && rv.Addr().Type().Implements(textUnmarshalerType) {
+		s, ok := v.(string)
+		if !ok {
+			d.fail(key, "expected a string (%s), got %s", describe(rv.Type()), tomlType(v))
+			return
+		}
+		if err := rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+			d.fail(key, "%q is not %s: %v", s, describe(rv.Type()), unwrapParseError(err))
+		}
+		return
+	}
+	switch rv.Kind() {
+	case reflect.String:
+		s, ok := v.(string)
+		if !ok {
+			d.fail(key, "expected a string, got %s", tomlType(v))
+			return
+		}
+		rv.SetString(s)
+	case reflect.Bool:
+		b, ok := v.(bool)
+		if !ok {
+			d.fail(key, "expected true or false, got %s", tomlType(v))
+			return
+		}
+		rv.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok := v.(int64)
+		if !ok {
+			d.fail(key, "expected an integer, got %s", tomlType(v))
+			return
+		}
+		if rv.OverflowInt(n) {
+			d.fail(key, "%d is out of range", n)
+			return
+		}
+		rv.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, ok := v.(int64)
+		if !ok {
+			d.fail(key, "expected an integer, got %s", tomlType(v))
+			return
+		}
+		if n < 0 || rv.OverflowUint(uint64(n)) {
+			d.fail(key, "%d is out of range", n)
+			return
+		}
+		rv.SetUint(uint64(n))
+	case reflect.Slice:
+		var elems []any
+		switch a := v.(type) {
+		case []any:
+			elems = a
+		case []map[string]any:
+			for _, e := range a {
+				elems = append(elems, e)
+			}
+		default:
+			d.fail(key, "expected an array, got %s", tomlType(v))
+			return
+		}
+		s := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
+		for i, e := range elems {
+			el := s.Index(i)
+			if df, ok := el.Addr().Interface().(defaulter); ok {
+				df.SetDefaults()
+			}
+			d.value(indexKey(key, i), e, el)
+		}
+		rv.Set(s)
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			d.fail(key, "expected a table, got %s", tomlType(v))
+			return
+		}
+		d.table(key, m, rv)
+	default:
+		d.fail(key, "cannot decode into %s", rv.Type())
+	}
+}
+
+// describe names what a text-decoded schema type expects.
+func describe(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[netip.Addr]():
+		return "an IP address"
+	case reflect.TypeFor[netip.Prefix]():
+		return "an IP prefix"
+	case reflect.TypeFor[Duration]():
+		return `a duration such as "90s", "5m" or "24h"`
+	}
+	return "a " + t.String()
+}
+
+// unwrapParseError shortens the errors of netip and time parsers, which
+// repeat the input.
+func unwrapParseError(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, "): "); i >= 0 { // netip: ParseAddr("x"): reason
+		return s[i+3:]
+	}
+	if strings.HasPrefix(s, "time: ") {
+		if j := strings.Index(s, ` "`); j >= 0 {
+			return s[len("time: "):j]
+		}
+		return s[len("time: "):]
+	}
+	return s
+}
+
+// tomlType describes a decoded TOML value for messages.
+func tomlType(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case int64:
+		return fmt.Sprintf("integer %d", x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return "a float"
+		}
+		return fmt.Sprintf("float %g", x)
+	case bool:
+		return fmt.Sprintf("boolean %t", x)
+	case time.Time:
+		return "a date-time"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// suggest returns the known key closest to a mistyped one, or "".
+func suggest(k string, known []string) string {
+	best, bestD := "", 3
+	for _, n := range known {
+		if dd := editDistance(k, n); dd < bestD {
+			best, bestD = n, dd
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
