@@ -1,0 +1,44 @@
+package msg
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors wrapped by *Error; test with errors.Is.
+var (
+	// ErrTruncated means the message ended inside a field.
+	ErrTruncated = errors.New("truncated")
+	// ErrInvalid means a field holds a value the format does not allow.
+	ErrInvalid = errors.New("invalid value")
+	// ErrUnknownAFI means an address family this codec cannot size.
+	ErrUnknownAFI = errors.New("unsupported address family")
+	// ErrTrailing means bytes follow a complete message.
+	ErrTrailing = errors.New("trailing bytes after message")
+	// ErrWrongType means the type field is not the one the decoder handles.
+	ErrWrongType = errors.New("wrong message type")
+	// ErrAuthAlgorithm means an unknown or unsupported authentication algorithm.
+	ErrAuthAlgorithm = errors.New("unsupported authentication algorithm")
+	// ErrAuthLength means the authentication data length does not match the
+	// algorithm's full digest length.
+	ErrAuthLength = errors.New("authentication data length does not match algorithm")
+	// ErrAuthFailed means the authentication data does not verify.
+	ErrAuthFailed = errors.New("authentication failed")
+)
+
+// Error describes a malformed message: which field of which message was
+// wrong at which byte offset (from the start of the buffer given to Decode).
+type Error struct {
+	Message string // message kind, e.g. "Map-Request"
+	Field   string // field name, e.g. "ITR-RLOC AFI"
+	Offset  int    // byte offset of the field
+	Err     error  // one of the sentinel errors, possibly wrapped with detail
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s at offset %d: %v", e.Message, e.Field, e.Offset, e.Err)
+}
+
+// Unwrap returns the underlying sentinel error.
+func (e *Error) Unwrap() error { return e.Err }
