@@ -1,0 +1,496 @@
+// Command bench is lispd's throughput harness (`make bench`): host A —
+// xTR1 — xTR2 — host B in network namespaces with a wire-like core (TSO,
+// GSO and USO off on both ends of the core link, GRO on where the xTRs
+// receive), measured over (a) the plain routed path, (b) the kernel's VXLAN
+// between the xTRs and (c) lispd with static mappings: UDP packets/s and
+// Mbit/s delivered with loss (64/512/1400-byte packets, offered load stepped
+// up), TCP with iperf3, lispd's CPU seconds per GB, and the median ping RTT
+// idle and under half of the saturating load. It prints a table with
+// lispd's ratios to (a) and (b). Run as root; -quick takes about a minute.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lispd/lispd/testing/lab"
+	"github.com/lispd/lispd/testing/netns"
+)
+
+var (
+	quick   = flag.Bool("quick", false, "short run (about a minute): fewer sizes and steps, shorter runs")
+	lispd   = flag.String("lispd", "", "lispd binary (default: build the module's)")
+	verbose = flag.Bool("v", false, "log every step")
+	tcpTime = flag.Duration("tcp", 5*time.Second, "iperf3 duration")
+	udpTime = flag.Duration("udp", 2*time.Second, "duration of each UDP load step")
+	pings   = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
+)
+
+// result holds one path's measurements.
+type result struct {
+	name      string
+	ok        bool
+	note      string
+	tcpBps    float64
+	tcpRetr   int
+	udp       map[int]udpResult // by packet size
+	rttIdle   time.Duration
+	rttLoaded time.Duration
+	cpuPerGB  float64 // lispd CPU seconds per GB (TCP), lispd only
+}
+
+type udpResult struct {
+	offered, delivered float64 // packets/s
+	mbps, loss         float64
+}
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("bench: ")
+	if *quick {
+		*tcpTime, *udpTime, *pings = 3*time.Second, 1500*time.Millisecond, 30
+	}
+	var logger netns.Logger
+	if *verbose {
+		logger = netns.LoggerFunc(log.Printf)
+	}
+	topo, err := netns.Open(logger)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := 0
+	func() {
+		defer func() {
+			if err := topo.Close(); err != nil {
+				log.Printf("cleanup: %v", err)
+				code = 1
+			}
+		}()
+		stopOnSignal(ctx, topo)
+		if err := run(topo); err != nil {
+			log.Print(err)
+			code = 1
+		}
+	}()
+	cancel()
+	os.Exit(code)
+}
+
+// stopOnSignal tears the topology down and exits on Ctrl-C.
+func stopOnSignal(ctx context.Context, topo *netns.Topology) {
+	go func() {
+		<-ctx.Done()
+		if ctx.Err() == nil || context.Cause(ctx) == context.Canceled {
+			return
+		}
+		log.Print("interrupted: cleaning up")
+		topo.Close()
+		os.Exit(130)
+	}()
+}
+
+type bench struct {
+	l      *lab.Lab
+	udpgen string
+	lispd  string
+}
+
+func run(topo *netns.Topology) error {
+	tmp, err := os.MkdirTemp("", "lispd-bench-")
+	if err != nil {
+		return err
+	}
+	topo.OnClose(func() error { return os.RemoveAll(tmp) }) // also on Ctrl-C
+	b := &bench{}
+	log.Print("building udpgen")
+	if b.udpgen, err = lab.BuildGo(tmp, "udpgen", lab.Module+"/testing/cmd/udpgen"); err != nil {
+		return err
+	}
+	b.lispd = *lispd
+	if b.lispd == "" {
+		log.Print("building lispd")
+		if b.lispd, err = lab.BuildLispd(tmp); err != nil {
+			log.Printf("lispd not built (%v): its column stays empty", err)
+		}
+	}
+	if b.l, err = lab.Build(topo, lab.Options{Core: lab.CoreDirect, WireLike: true}); err != nil {
+		return err
+	}
+	sizes := []int{64, 512, 1400}
+	if *quick {
+		sizes = []int{64, 1400}
+	}
+	var results []*result
+	for _, p := range []struct {
+		name  string
+		setup func() (func() error, []*lab.Daemon, error)
+	}{
+		{"plain", func() (func() error, []*lab.Daemon, error) { u, err := b.l.RoutePlain(); return u, nil, err }},
+		{"vxlan", func() (func() error, []*lab.Daemon, error) { u, err := b.l.SetupVXLAN(); return u, nil, err }},
+		{"lispd", b.startLispd},
+	} {
+		r := &result{name: p.name, udp: map[int]udpResult{}}
+		results = append(results, r)
+		if err := b.l.FlushRouteCaches(); err != nil {
+			return err
+		}
+		undo, d, err := p.setup()
+		if err != nil {
+			r.note = err.Error()
+			log.Printf("%s: %v", p.name, err)
+			continue
+		}
+		log.Printf("measuring %s", p.name)
+		err = b.measure(r, d, sizes)
+		if undo != nil {
+			if uerr := undo(); uerr != nil && err == nil {
+				err = uerr
+			}
+		}
+		if err != nil {
+			r.note = err.Error()
+			log.Printf("%s: %v", p.name, err)
+			continue
+		}
+		r.ok = true
+	}
+	printTable(results, sizes)
+	return nil
+}
+
+// startLispd starts lispd with static mappings on both xTRs; its undo stops
+// the daemons (which remove their TUNs and routes).
+func (b *bench) startLispd() (func() error, []*lab.Daemon, error) {
+	if b.lispd == "" {
+		return nil, nil, errors.New("lispd not wired: no binary")
+	}
+	var ds []*lab.Daemon
+	stopAll := func() error {
+		var errs []error
+		for _, d := range ds {
+			errs = append(errs, d.Proc.Stop())
+		}
+		return errors.Join(errs...)
+	}
+	for i, h := range []*netns.Host{b.l.XTR1, b.l.XTR2} {
+		c := lab.XTRConfig{Side: i + 1, Static: true, LogLevel: "info"}
+		name := fmt.Sprintf("xtr%d", i+1)
+		path, err := b.l.WriteConfig(name, b.l.XTRTOML(c))
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := b.l.StartLispd(h, name, b.lispd, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		ds = append(ds, d)
+		if err := d.WaitTUN(c.TUNName(), 5*time.Second); err != nil {
+			stopAll()
+			return nil, nil, fmt.Errorf("lispd not wired: %w", err)
+		}
+	}
+	return stopAll, ds, nil
+}
+
+func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
+	l := b.l
+	if _, err := l.A.Output(context.Background(), "ping", "-c", "3", "-i", "0.2", "-W", "2", lab.HostB4.String()); err != nil {
+		return fmt.Errorf("no connectivity: %w", err)
+	}
+	var err error
+	if r.rttIdle, err = b.medianRTT(); err != nil {
+		return err
+	}
+	for _, size := range sizes {
+		u, err := b.udpSteps(size)
+		if err != nil {
+			return err
+		}
+		r.udp[size] = u
+	}
+	cpu0, err := b.lispdCPU(d)
+	if err != nil {
+		return err
+	}
+	bytes, bps, retr, err := b.iperf()
+	if err != nil {
+		return err
+	}
+	r.tcpBps, r.tcpRetr = bps, retr
+	if len(d) > 0 {
+		cpu1, err := b.lispdCPU(d)
+		if err != nil {
+			return err
+		}
+		r.cpuPerGB = (cpu1 - cpu0).Seconds() / (float64(bytes) / 1e9)
+	}
+	// RTT under half of the saturating load (1400-byte UDP).
+	sat := r.udp[1400].delivered
+	if sat > 0 {
+		recv, err := l.B.Start(b.udpgen, "recv", "-listen", lab.HostB4.String()+":9001")
+		if err != nil {
+			return err
+		}
+		send, err := l.A.Start(b.udpgen, "send", "-to", lab.HostB4.String()+":9001", "-size", "1400",
+			"-pps", strconv.Itoa(int(sat/2)), "-t", "60s", "-flows", "4")
+		if err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
+		r.rttLoaded, err = b.medianRTT()
+		send.Stop()
+		recv.Stop()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lispdCPU sums the CPU time of the lispd processes (0 without lispd).
+func (b *bench) lispdCPU(ds []*lab.Daemon) (time.Duration, error) {
+	var sum time.Duration
+	for _, d := range ds {
+		c, err := d.CPUTime()
+		if err != nil {
+			return 0, fmt.Errorf("lispd %s CPU time: %w", d.Name, err)
+		}
+		sum += c
+	}
+	return sum, nil
+}
+
+// medianRTT pings B from A (-i 0.01) and returns the median RTT.
+func (b *bench) medianRTT() (time.Duration, error) {
+	out, _ := b.l.A.CombinedOutput(context.Background(), "ping", "-n", "-c", strconv.Itoa(*pings),
+		"-i", "0.01", "-W", "1", lab.HostB4.String())
+	var rtts []float64
+	for _, line := range strings.Split(out, "\n") {
+		i := strings.Index(line, "time=")
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(line[i+5:])
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			rtts = append(rtts, v)
+		}
+	}
+	if len(rtts) < *pings/2 {
+		return 0, fmt.Errorf("ping: only %d of %d replies", len(rtts), *pings)
+	}
+	sort.Float64s(rtts)
+	return time.Duration(rtts[len(rtts)/2] * float64(time.Millisecond)), nil
+}
+
+type genResult struct {
+	Packets int64   `json:"packets"`
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+}
+
+// udpOnce offers pps (0 = unlimited) packets/s of size bytes for udpTime.
+func (b *bench) udpOnce(size, pps int) (udpResult, error) {
+	l := b.l
+	recv, err := l.B.Start(b.udpgen, "recv", "-listen", lab.HostB4.String()+":9000")
+	if err != nil {
+		return udpResult{}, err
+	}
+	time.Sleep(100 * time.Millisecond)
+	out, err := l.A.Output(context.Background(), b.udpgen, "send", "-to", lab.HostB4.String()+":9000",
+		"-size", strconv.Itoa(size), "-pps", strconv.Itoa(pps), "-t", udpTime.String(), "-flows", "4")
+	time.Sleep(300 * time.Millisecond)
+	recv.Stop()
+	if err != nil {
+		return udpResult{}, err
+	}
+	var s, rc genResult
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		return udpResult{}, fmt.Errorf("udpgen send: %v: %q", err, out)
+	}
+	ro := recv.Output()
+	if i := strings.LastIndex(ro, "{"); i >= 0 {
+		ro = ro[i:]
+	}
+	if err := json.Unmarshal([]byte(ro), &rc); err != nil {
+		return udpResult{}, fmt.Errorf("udpgen recv: %v: %q", err, recv.Output())
+	}
+	u := udpResult{offered: float64(s.Packets) / s.Seconds}
+	// Delivered rate over the sender's duration (the receiver drains within it).
+	u.delivered = float64(rc.Packets) / s.Seconds
+	u.mbps = float64(rc.Bytes) * 8 / s.Seconds / 1e6
+	if s.Packets > 0 {
+		u.loss = 1 - float64(rc.Packets)/float64(s.Packets)
+	}
+	return u, nil
+}
+
+// udpSteps steps the offered load up to unlimited and returns the step that
+// delivered most.
+func (b *bench) udpSteps(size int) (udpResult, error) {
+	steps := []int{50000, 100000, 200000, 400000, 0}
+	if *quick {
+		steps = []int{0}
+	}
+	var best udpResult
+	for _, pps := range steps {
+		u, err := b.udpOnce(size, pps)
+		if err != nil {
+			return best, err
+		}
+		if *verbose {
+			log.Printf("  udp %dB offered %.0f pps: delivered %.0f pps %.0f Mbit/s loss %.1f%%",
+				size, u.offered, u.delivered, u.mbps, 100*u.loss)
+		}
+		if u.delivered > best.delivered {
+			best = u
+		}
+		if pps != 0 && u.loss > 0.2 {
+			break // saturated well before this step
+		}
+	}
+	return best, nil
+}
+
+type iperfJSON struct {
+	End struct {
+		SumSent struct {
+			Retransmits int `json:"retransmits"`
+		} `json:"sum_sent"`
+		SumReceived struct {
+			Bytes         int64   `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// iperf runs one iperf3 TCP test A → B.
+func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
+	l := b.l
+	srv, err := l.B.Start("iperf3", "-s", "-1", "-B", lab.HostB4.String())
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer srv.Stop()
+	for i := 0; i < 100 && !strings.Contains(srv.Output(), "listening"); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *tcpTime+30*time.Second)
+	defer cancel()
+	out, err := l.A.Output(ctx, "iperf3", "-c", lab.HostB4.String(), "-t",
+		strconv.Itoa(int(tcpTime.Seconds())), "-J")
+	var j iperfJSON
+	if jerr := json.Unmarshal([]byte(out), &j); jerr != nil {
+		return 0, 0, 0, fmt.Errorf("iperf3: %v (%v)", err, jerr)
+	}
+	if j.Error != "" {
+		return 0, 0, 0, fmt.Errorf("iperf3: %s", j.Error)
+	}
+	return j.End.SumReceived.Bytes, j.End.SumReceived.BitsPerSecond, j.End.SumSent.Retransmits, nil
+}
+
+func printTable(rs []*result, sizes []int) {
+	fmt.Println()
+	fmt.Printf("lispd bench — %s, %d CPUs, kernel %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Println("core: veth, TSO/GSO/USO off both ends, GRO on at the xTRs; lispd with static mappings, IPv4 EIDs and RLOCs")
+	if *quick {
+		fmt.Println("(-quick: short runs, unlimited UDP load only)")
+	}
+	fmt.Println()
+	plain, vx, lp := rs[0], rs[1], rs[2]
+	fmt.Printf("%-30s %14s %14s %14s %9s %9s\n", "", "(a) plain", "(b) vxlan", "(c) lispd", "c/a", "c/b")
+	row := func(name string, f func(r *result) (float64, bool)) {
+		cell := func(r *result) string {
+			if !r.ok {
+				return "—"
+			}
+			v, ok := f(r)
+			if !ok {
+				return "—"
+			}
+			return num(v)
+		}
+		ratio := func(a, c *result) string {
+			if !a.ok || !c.ok {
+				return "—"
+			}
+			av, ok1 := f(a)
+			cv, ok2 := f(c)
+			if !ok1 || !ok2 || av == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.2f×", cv/av)
+		}
+		fmt.Printf("%-30s %14s %14s %14s %9s %9s\n", name, cell(plain), cell(vx), cell(lp), ratio(plain, lp), ratio(vx, lp))
+	}
+	row("TCP iperf3 Gbit/s", func(r *result) (float64, bool) { return r.tcpBps / 1e9, true })
+	row("TCP retransmits", func(r *result) (float64, bool) { return float64(r.tcpRetr), true })
+	for _, s := range sizes {
+		row(fmt.Sprintf("UDP %dB kpps delivered", s), func(r *result) (float64, bool) { u, ok := r.udp[s]; return u.delivered / 1e3, ok })
+		row(fmt.Sprintf("UDP %dB Mbit/s delivered", s), func(r *result) (float64, bool) { u, ok := r.udp[s]; return u.mbps, ok })
+		row(fmt.Sprintf("UDP %dB loss at best step %%", s), func(r *result) (float64, bool) { u, ok := r.udp[s]; return 100 * u.loss, ok })
+	}
+	row("RTT median idle µs", func(r *result) (float64, bool) { return us(r.rttIdle), r.rttIdle > 0 })
+	row("RTT median, half load µs", func(r *result) (float64, bool) { return us(r.rttLoaded), r.rttLoaded > 0 })
+	if plain.ok {
+		row("added RTT vs plain, idle µs", func(r *result) (float64, bool) { return us(r.rttIdle - plain.rttIdle), r.rttIdle > 0 })
+		row("added RTT vs plain, loaded µs", func(r *result) (float64, bool) {
+			return us(r.rttLoaded - plain.rttLoaded), r.rttLoaded > 0 && plain.rttLoaded > 0
+		})
+	}
+	fmt.Printf("%-30s %14s %14s %14s\n", "lispd CPU s/GB (TCP, 2 xTRs)", "", "", func() string {
+		if !lp.ok {
+			return "—"
+		}
+		return fmt.Sprintf("%.3g", lp.cpuPerGB)
+	}())
+	for _, r := range rs {
+		if !r.ok {
+			fmt.Printf("\n(%s) not measured: %s\n", r.name, r.note)
+		}
+	}
+}
+
+// num formats a measurement: whole numbers from 1000 up, else 4 digits.
+func num(v float64) string {
+	if v >= 1000 || v <= -1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if i := strings.Index(line, ":"); i >= 0 {
+				return strings.TrimSpace(line[i+1:])
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,134 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Demo Map-Server keys (test-only secrets).
+const (
+	Site1Key = "site1-secret"
+	Site2Key = "site2-secret"
+)
+
+// XTRConfig describes one xTR's configuration.
+type XTRConfig struct {
+	// Side is 1 (xTR1, site 1) or 2 (xTR2, site 2).
+	Side int
+	// RLOC6 uses the IPv6 RLOCs instead of the IPv4 ones.
+	RLOC6 bool
+	// Static adds a static [[xtr.map_cache]] entry for the other site.
+	Static bool
+	// MapServer registers with and resolves through the lab's Map-Server
+	// (CoreBridge only).
+	MapServer bool
+	// TUN names the TUN device ("lisp0" when empty).
+	TUN string
+	// MTU is xtr.mtu (0 = derived).
+	MTU int
+	// LogLevel is log_level ("debug" when empty).
+	LogLevel string
+	// Extra is TOML appended inside the [xtr] table (before its
+	// sub-tables), e.g. "register_interval = \"5s\"".
+	Extra string
+}
+
+// TUNName returns the TUN device name of c.
+func (c XTRConfig) TUNName() string {
+	if c.TUN == "" {
+		return "lisp0"
+	}
+	return c.TUN
+}
+
+// Socket returns the control socket path the lab uses for the named daemon.
+func (l *Lab) Socket(name string) string { return filepath.Join(l.Dir, name+".sock") }
+
+func quoted(ps []netip.Prefix) string {
+	q := make([]string, len(ps))
+	for i, p := range ps {
+		q[i] = fmt.Sprintf("%q", p.String())
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// XTRTOML returns the lispd configuration text for one xTR of the lab.
+func (l *Lab) XTRTOML(c XTRConfig) string {
+	own4, own6 := Site1v4, Site1v6
+	peer4, peer6 := Site2v4, Site2v6
+	name, wan := "xtr1", l.XTR1WAN
+	peerRLOC := l.RLOC2v4
+	if c.RLOC6 {
+		peerRLOC = l.RLOC2v6
+	}
+	if c.Side == 2 {
+		own4, own6, peer4, peer6 = peer4, peer6, own4, own6
+		name, wan = "xtr2", l.XTR2WAN
+		peerRLOC = l.RLOC1v4
+		if c.RLOC6 {
+			peerRLOC = l.RLOC1v6
+		}
+	}
+	local := wan.Addr4()
+	if c.RLOC6 {
+		local = wan.Addr6()
+	}
+	level := c.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# lispd configuration written by testing/lab for %s\n", name)
+	fmt.Fprintf(&b, "log_level = %q\ncontrol_socket = %q\n\n", level, l.Socket(name))
+	fmt.Fprintf(&b, "[xtr]\ntun = %q\nmtu = %d\ninstance_id = 0\n", c.TUNName(), c.MTU)
+	fmt.Fprintf(&b, "eid_prefixes = %s\n", quoted([]netip.Prefix{own4, own6}))
+	fmt.Fprintf(&b, "eid_space = %s\n", quoted(EIDSpace))
+	if c.MapServer {
+		fmt.Fprintf(&b, "map_resolvers = [%q]\n", l.MSv4.String())
+	}
+	if c.Extra != "" {
+		b.WriteString(strings.TrimSpace(c.Extra) + "\n")
+	}
+	fmt.Fprintf(&b, "\n[[xtr.rloc]]\naddress = %q\npriority = 1\nweight = 100\n", local)
+	if c.MapServer {
+		key := Site1Key
+		if c.Side == 2 {
+			key = Site2Key
+		}
+		fmt.Fprintf(&b, "\n[[xtr.map_server]]\naddress = %q\nkey = %q\nkey_type = \"sha256\"\nwant_map_notify = true\n",
+			l.MSv4.String(), key)
+	}
+	if c.Static {
+		for _, p := range []netip.Prefix{peer4, peer6} {
+			fmt.Fprintf(&b, "\n[[xtr.map_cache]]\neid_prefix = %q\nrlocs = [{ address = %q, priority = 1, weight = 100 }]\n",
+				p.String(), peerRLOC.String())
+		}
+	}
+	return b.String()
+}
+
+// MapServerTOML returns the configuration of the lab's Map-Server/
+// Map-Resolver with the two sites.
+func (l *Lab) MapServerTOML() string {
+	var b strings.Builder
+	b.WriteString("# lispd Map-Server/Map-Resolver written by testing/lab\n")
+	fmt.Fprintf(&b, "log_level = \"debug\"\ncontrol_socket = %q\n\n", l.Socket("ms"))
+	fmt.Fprintf(&b, "[map_server]\nenabled = true\nlisten = [%q, %q]\n", l.MSv4.String(), l.MSv6.String())
+	for _, s := range []struct {
+		name, key string
+		ps        []netip.Prefix
+	}{{"site1", Site1Key, []netip.Prefix{Site1v4, Site1v6}}, {"site2", Site2Key, []netip.Prefix{Site2v4, Site2v6}}} {
+		fmt.Fprintf(&b, "\n[[map_server.site]]\nname = %q\nkey = %q\nkey_type = \"sha256\"\ninstance_id = 0\neid_prefixes = %s\n",
+			s.name, s.key, quoted(s.ps))
+	}
+	return b.String()
+}
+
+// WriteConfig writes text to <Dir>/<name>.toml and returns the path.
+func (l *Lab) WriteConfig(name, text string) (string, error) {
+	p := filepath.Join(l.Dir, name+".toml")
+	return p, os.WriteFile(p, []byte(text), 0o600)
+}
