@@ -1,0 +1,131 @@
+package ctl
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// maxControlMessage bounds a received control datagram (UDP maximum).
+const maxControlMessage = 65535
+
+// transport sends control messages; the node's handlers reply through it.
+// Tests and fuzzing substitute a double.
+type transport interface {
+	// send transmits b to dst, from the socket bound to src when src is valid
+	// and such a socket exists, else from one of dst's address family.
+	send(src netip.Addr, dst netip.AddrPort, b []byte) error
+	// families reports the address families the node can send in.
+	families() (v4, v6 bool)
+}
+
+// packetHandler processes one received datagram; b is only valid during the
+// call.
+type packetHandler func(b []byte, from netip.AddrPort)
+
+// udpTransport is the socket layer: one UDP socket per local address (or the
+// IPv4 and IPv6 wildcards), each with its own reader goroutine.
+type udpTransport struct {
+	conns  []*net.UDPConn
+	locals []netip.AddrPort
+	wg     sync.WaitGroup
+}
+
+// listenUDP binds port on each of addrs, or on 0.0.0.0 and [::] when addrs
+// is empty (each family separately: Go sets IPV6_V6ONLY on "udp6" sockets).
+// With the wildcards a missing IPv6 stack is tolerated.
+func listenUDP(addrs []netip.Addr, port uint16) (*udpTransport, error) {
+	t := &udpTransport{}
+	wildcard := len(addrs) == 0
+	if wildcard {
+		addrs = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+	}
+	for _, a := range addrs {
+		a = a.Unmap()
+		network := "udp4"
+		if a.Is6() {
+			network = "udp6"
+		}
+		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port)))
+		if err != nil {
+			if wildcard && a.Is6() && len(t.conns) > 0 {
+				continue // host without IPv6
+			}
+			t.close()
+			return nil, fmt.Errorf("listen on %v port %d: %w", a, port, err)
+		}
+		t.conns = append(t.conns, c)
+		t.locals = append(t.locals, c.LocalAddr().(*net.UDPAddr).AddrPort())
+	}
+	return t, nil
+}
+
+// run starts one reader goroutine per socket; they end when the sockets are
+// closed. onErr reports read errors other than the close.
+func (t *udpTransport) run(h packetHandler, onErr func(error)) {
+	for _, c := range t.conns {
+		t.wg.Add(1)
+		go func(c *net.UDPConn) {
+			defer t.wg.Done()
+			buf := make([]byte, maxControlMessage)
+			for {
+				n, from, err := c.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					if errors.Is(err, net.ErrClosed) {
+						return
+					}
+					onErr(err)
+					continue
+				}
+				h(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+			}
+		}(c)
+	}
+}
+
+func (t *udpTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	var pick *net.UDPConn
+	for i, c := range t.conns {
+		la := t.locals[i].Addr()
+		if la.Is4() != dst.Addr().Is4() {
+			continue
+		}
+		if src.IsValid() && la == src.Unmap() {
+			pick = c
+			break
+		}
+		if pick == nil {
+			pick = c
+		}
+	}
+	if pick == nil {
+		return fmt.Errorf("no socket of the address family of %v", dst)
+	}
+	_, err := pick.WriteToUDPAddrPort(b, dst)
+	return err
+}
+
+func (t *udpTransport) families() (v4, v6 bool) {
+	for _, la := range t.locals {
+		if la.Addr().Is4() {
+			v4 = true
+		} else {
+			v6 = true
+		}
+	}
+	return v4, v6
+}
+
+// addrs returns the bound local addresses.
+func (t *udpTransport) addrs() []netip.AddrPort { return append([]netip.AddrPort(nil), t.locals...) }
+
+// close closes every socket and waits for the readers to end.
+func (t *udpTransport) close() {
+	for _, c := range t.conns {
+		c.Close()
+	}
+	t.wg.Wait()
+}

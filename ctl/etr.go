@@ -1,0 +1,382 @@
+package ctl
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/ctl/msg"
+)
+
+// RegState is the ETR's registration state with one Map-Server.
+type RegState string
+
+// Registration states.
+const (
+	// RegStateRegistering: Map-Registers sent, no Map-Notify yet.
+	RegStateRegistering RegState = "registering"
+	// RegStateRegistered: the last Map-Notify confirmed the registration.
+	RegStateRegistered RegState = "registered"
+	// RegStateSent: Map-Registers sent without the M bit (no confirmation
+	// asked for).
+	RegStateSent RegState = "sent"
+	// RegStateFailed: the Map-Server stayed silent or sending failed; Reason
+	// says which. Registration goes on, with backoff.
+	RegStateFailed RegState = "failed"
+)
+
+// silentAfter is the number of unanswered Map-Registers after which the
+// Map-Server is declared silent.
+const silentAfter = 3
+
+// noncesKept is how many recent Map-Register nonces a Map-Notify may echo.
+const noncesKept = 4
+
+// MapServerStatus is the ETR's view of one Map-Server, for
+// `show registrations`.
+type MapServerStatus struct {
+	Addr          netip.Addr
+	KeyType       KeyType
+	WantMapNotify bool
+	State         RegState
+	Reason        string // why State is failed
+	Registers     uint64 // Map-Registers sent
+	Notifies      uint64 // valid Map-Notifies received
+	Unanswered    int    // Map-Registers since the last valid Map-Notify
+	LastRegister  time.Time
+	LastNotify    time.Time
+}
+
+// msPeer is the ETR's state with one Map-Server.
+type msPeer struct {
+	MapServerPeer
+	notified chan struct{} // a valid Map-Notify arrived (capacity 1)
+	kick     chan struct{} // re-register now (capacity 1)
+
+	mu           sync.Mutex
+	state        RegState
+	reason       string
+	registers    uint64
+	notifies     uint64
+	unanswered   int
+	lastRegister time.Time
+	lastNotify   time.Time
+	nonces       [noncesKept]uint64
+	nextNonce    int
+}
+
+// etr is the ETR role: periodic registration and answering Map-Requests for
+// our EID prefixes.
+type etr struct {
+	n     *Node
+	x     *XTROptions
+	peers []*msPeer
+}
+
+func newETR(n *Node, x *XTROptions) *etr {
+	e := &etr{n: n, x: x}
+	for _, ms := range x.MapServers {
+		st := RegStateRegistering
+		if !ms.WantMapNotify {
+			st = RegStateSent
+		}
+		e.peers = append(e.peers, &msPeer{
+			MapServerPeer: ms, state: st,
+			notified: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		})
+	}
+	return e
+}
+
+// start runs one registration loop per Map-Server.
+func (e *etr) start(ctx context.Context, spawn func(func())) {
+	if len(e.x.EIDPrefixes) == 0 || len(e.x.RLOCs) == 0 {
+		if len(e.peers) > 0 {
+			e.n.log.Warn("ETR has nothing to register (no EID prefixes or no RLOCs)")
+		}
+		return
+	}
+	for _, p := range e.peers {
+		spawn(func() { e.registerLoop(ctx, p) })
+	}
+}
+
+// reregister makes every Map-Server loop send a Map-Register now (for
+// locator changes, issue 7).
+func (e *etr) reregister() {
+	for _, p := range e.peers {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// registerLoop registers with p every RegisterInterval, the first time at
+// once. When a Map-Notify is wanted and does not come, it retries after
+// RegisterRetry, doubling up to RegisterInterval.
+func (e *etr) registerLoop(ctx context.Context, p *msPeer) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	wait := func(d time.Duration) bool {
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+		case <-p.kick:
+			timer.Stop() // Go 1.23+ timers: no stale tick survives Stop
+		}
+		return true
+	}
+	for {
+		// Drop a stale notification from a previous round.
+		select {
+		case <-p.notified:
+		default:
+		}
+		sent := time.Now()
+		e.register(p)
+		if !p.WantMapNotify {
+			if !wait(e.x.RegisterInterval) {
+				return
+			}
+			continue
+		}
+		p.mu.Lock()
+		backoff := e.x.RegisterRetry << min(max(p.unanswered-1, 0), 16)
+		p.mu.Unlock()
+		backoff = min(backoff, e.x.RegisterInterval)
+		timer.Reset(backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+			timer.Stop() // Go 1.23+ timers: no stale tick survives Stop
+			continue
+		case <-p.notified:
+			timer.Stop() // Go 1.23+ timers: no stale tick survives Stop
+			if !wait(max(e.x.RegisterInterval-time.Since(sent), 0)) {
+				return
+			}
+		case <-timer.C:
+			e.silent(p)
+		}
+	}
+}
+
+// register sends one Map-Register to p.
+func (e *etr) register(p *msPeer) {
+	nonce := randomNonce()
+	p.mu.Lock()
+	p.nonces[p.nextNonce] = nonce
+	p.nextNonce = (p.nextNonce + 1) % noncesKept
+	p.registers++
+	p.unanswered++
+	p.lastRegister = time.Now()
+	p.mu.Unlock()
+	if err := e.n.sendMapRegister(p, nonce); err != nil {
+		e.n.ctr.drop(DropSendError)
+		p.mu.Lock()
+		p.state, p.reason = RegStateFailed, "send: "+err.Error()
+		p.mu.Unlock()
+		e.n.logs.warn("register-send", p.Addr, "cannot send Map-Register", "err", err)
+	}
+}
+
+// silent records an unanswered Map-Register and says so once the
+// Map-Server has ignored silentAfter of them.
+func (e *etr) silent(p *msPeer) {
+	p.mu.Lock()
+	n := p.unanswered
+	if n >= silentAfter {
+		p.state = RegStateFailed
+		p.reason = "no Map-Notify for " + strconv.Itoa(n) + " Map-Registers (wrong key or prefix not allowed, or Map-Server down?)"
+	}
+	p.mu.Unlock()
+	if n >= silentAfter {
+		e.n.logs.warn("map-server-silent", p.Addr,
+			"no Map-Notify from "+p.Addr.String()+" for "+strconv.Itoa(n)+" Map-Registers — wrong key, EID prefix not allowed there, or Map-Server down?",
+			"key_type", string(p.KeyType), "eid_prefixes", e.x.EIDPrefixes)
+	}
+}
+
+// notify records a Map-Notify from addr that verified with p's key;
+// it reports whether the nonce matched one of our recent Map-Registers.
+func (e *etr) notify(p *msPeer, nonce uint64) bool {
+	p.mu.Lock()
+	if nonce == 0 || !slices.Contains(p.nonces[:], nonce) {
+		p.mu.Unlock()
+		return false
+	}
+	wasState := p.state
+	p.state, p.reason = RegStateRegistered, ""
+	p.notifies++
+	p.unanswered = 0
+	p.lastNotify = time.Now()
+	p.mu.Unlock()
+	if wasState != RegStateRegistered {
+		e.n.log.Info("registered with Map-Server", "map_server", p.Addr, "eid_prefixes", e.x.EIDPrefixes)
+	}
+	select {
+	case p.notified <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// peer returns the Map-Server peer at addr.
+func (e *etr) peer(addr netip.Addr) *msPeer {
+	addr = addr.Unmap()
+	for _, p := range e.peers {
+		if p.Addr.Unmap() == addr {
+			return p
+		}
+	}
+	return nil
+}
+
+func (e *etr) status() []MapServerStatus {
+	out := make([]MapServerStatus, 0, len(e.peers))
+	for _, p := range e.peers {
+		p.mu.Lock()
+		out = append(out, MapServerStatus{
+			Addr: p.Addr, KeyType: p.KeyType, WantMapNotify: p.WantMapNotify,
+			State: p.state, Reason: p.reason, Registers: p.registers, Notifies: p.notifies,
+			Unanswered: p.unanswered, LastRegister: p.lastRegister, LastNotify: p.lastNotify,
+		})
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// ownPrefix returns our EID prefix covering eid in iid.
+func (e *etr) ownPrefix(iid uint32, eid netip.Addr) (netip.Prefix, bool) {
+	if iid != e.x.InstanceID {
+		return netip.Prefix{}, false
+	}
+	var best netip.Prefix
+	for _, p := range e.x.EIDPrefixes {
+		if p.Contains(eid.Unmap()) && (!best.IsValid() || p.Bits() > best.Bits()) {
+			best = p
+		}
+	}
+	return best, best.IsValid()
+}
+
+// answer sends the authoritative Map-Reply (or RLOC-probe reply) to a
+// Map-Request for our EIDs: to the first ITR-RLOC of a usable family, at the
+// request's source port, echoing the nonce.
+func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort) {
+	n := e.n
+	dst, ok := n.pickITRRLOC(req.ITRRLOCs)
+	if !ok {
+		n.ctr.drop(DropNoUsableRLOC)
+		n.logs.warn("no-itr-rloc", from.Addr(), "Map-Request without an ITR-RLOC we can reach", "itr_rlocs", len(req.ITRRLOCs))
+		return
+	}
+	rep := msg.MapReply{Probe: req.Probe, Nonce: req.Nonce}
+	seen := map[netip.Prefix]bool{}
+	for _, eid := range req.EIDs {
+		if !eid.Prefix.IsValid() {
+			continue
+		}
+		if p, ok := e.ownPrefix(eid.IID, eid.Prefix.Addr()); ok && !seen[p] {
+			seen[p] = true
+			rep.Records = append(rep.Records, e.record(p))
+		}
+	}
+	if len(rep.Records) == 0 {
+		if !req.Probe {
+			n.ctr.drop(DropNotOurEID)
+			return
+		}
+		// A probe for an address that is none of our EIDs (some
+		// implementations probe with the RLOC as EID): answer with all
+		// our mappings so the prober learns we are alive.
+		for _, p := range e.x.EIDPrefixes {
+			rep.Records = append(rep.Records, e.record(p))
+		}
+	}
+	if err := n.send(netip.Addr{}, netip.AddrPortFrom(dst, port), rep.Append(nil)); err != nil {
+		n.ctr.drop(DropSendError)
+		n.logs.warn("send-map-reply", dst, "cannot send Map-Reply", "err", err)
+	}
+}
+
+// record is our mapping for prefix p: the record we register and reply.
+func (e *etr) record(p netip.Prefix) msg.Record {
+	rec := msg.Record{
+		TTL:           ttlMinutes(e.x.RecordTTL),
+		Authoritative: true,
+		EID:           msg.EIDOf(e.x.InstanceID, p),
+	}
+	for _, l := range e.x.RLOCs {
+		rec.Locators = append(rec.Locators, msg.Locator{
+			Priority: l.Priority, Weight: l.Weight, MPriority: 255, MWeight: 0,
+			Local: true, Reachable: true, Addr: msg.AddrOf(l.Addr.Unmap()),
+		})
+	}
+	return rec
+}
+
+// sendMapRegister sends one signed Map-Register of all our EID prefixes to
+// the Map-Server p, with our xTR-ID and site-ID (I bit) and the M bit when
+// a Map-Notify is wanted.
+func (n *Node) sendMapRegister(p *msPeer, nonce uint64) error {
+	x := n.opts.XTR
+	reg := msg.MapRegister{
+		WantMapNotify: p.WantMapNotify,
+		Nonce:         nonce,
+		Alg:           p.KeyType.alg(),
+		HasXTRID:      true,
+		XTRID:         x.XTRID,
+		SiteID:        x.SiteID,
+	}
+	for _, pfx := range x.EIDPrefixes {
+		reg.Records = append(reg.Records, n.etr.record(pfx))
+	}
+	b := reg.Append(nil)
+	if err := msg.Sign(b, []byte(p.Key)); err != nil {
+		return fmt.Errorf("sign Map-Register: %w", err)
+	}
+	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
+}
+
+// handleMapNotify verifies a Map-Notify with the key of the Map-Server it
+// came from and its nonce against our recent Map-Registers, then answers
+// with a Map-Notify-Ack.
+func (n *Node) handleMapNotify(b []byte, from netip.AddrPort) {
+	var notify msg.MapNotify
+	if err := notify.Decode(b); err != nil {
+		n.malformed(from, "Map-Notify", err)
+		return
+	}
+	p := n.etr.peer(from.Addr())
+	if p == nil || p.KeyType.alg() != notify.Alg || msg.Verify(b, []byte(p.Key)) != nil {
+		n.ctr.drop(DropBadAuth)
+		n.logs.warn("notify-auth", from.Addr(), "Map-Notify failed authentication (or is not from a configured Map-Server)")
+		return
+	}
+	if !n.etr.notify(p, notify.Nonce) {
+		n.ctr.drop(DropBadNonce)
+		n.logs.warn("notify-nonce", from.Addr(), "Map-Notify with a nonce matching none of our Map-Registers dropped")
+		return
+	}
+	ack := notify
+	ack.Ack = true
+	ack.AuthData = nil
+	out := ack.Append(nil)
+	if err := msg.Sign(out, []byte(p.Key)); err != nil {
+		n.logs.warn("sign", from.Addr(), "cannot sign Map-Notify-Ack", "err", err)
+		return
+	}
+	if err := n.send(netip.Addr{}, from, out); err != nil {
+		n.ctr.drop(DropSendError)
+		n.logs.warn("send-ack", from.Addr(), "cannot send Map-Notify-Ack", "err", err)
+	}
+}

@@ -1,0 +1,185 @@
+package ctl
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/lispd/lispd/ctl/msg"
+)
+
+// ecmInfo is what the dispatcher keeps of an Encapsulated Control Message
+// around a Map-Request.
+type ecmInfo struct {
+	raw       []byte // the whole ECM as received (valid during the call)
+	innerPort uint16 // inner UDP source port: where the Map-Reply goes
+}
+
+// handle dispatches one received control message by type. It never panics
+// on any input; malformed messages are counted and logged rate-limited.
+func (n *Node) handle(b []byte, from netip.AddrPort) {
+	t, err := msg.PeekType(b)
+	if err != nil {
+		n.malformed(from, "control message", err)
+		return
+	}
+	n.ctr.in[t&0xf].Add(1)
+	switch t {
+	case msg.TypeMapRequest:
+		n.handleMapRequest(b, from, nil)
+	case msg.TypeMapReply:
+		n.handleMapReply(b, from)
+	case msg.TypeMapRegister:
+		if n.ms == nil {
+			n.ctr.drop(DropUnsupported)
+			return
+		}
+		n.ms.handleMapRegister(b, from)
+	case msg.TypeMapNotify:
+		if n.etr == nil {
+			n.ctr.drop(DropUnsupported)
+			return
+		}
+		n.handleMapNotify(b, from)
+	case msg.TypeMapNotifyAck:
+		if n.ms == nil {
+			n.ctr.drop(DropUnsupported)
+			return
+		}
+		n.ms.handleMapNotifyAck(b, from)
+	case msg.TypeECM:
+		n.handleECM(b, from)
+	default:
+		n.ctr.drop(DropUnsupported)
+		n.logs.logAt(slog.LevelDebug, "unsupported", from.Addr(), "unsupported control message", "type", t.String())
+	}
+}
+
+// malformed counts and logs (rate-limited) an undecodable message.
+func (n *Node) malformed(from netip.AddrPort, what string, err error) {
+	n.ctr.drop(DropMalformed)
+	n.logs.warn("malformed", from.Addr(), "malformed "+what, "err", err)
+}
+
+// send transmits the encoded message b and counts it under its type.
+func (n *Node) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
+	if n.tx == nil {
+		return errNotStarted
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	// Counted before the write so that a peer that has the message also
+	// sees it counted; a failed write takes it back.
+	out := &n.ctr.out[b[0]>>4]
+	out.Add(1)
+	if err := n.tx.send(src, dst, b); err != nil {
+		out.Add(^uint64(0))
+		return err
+	}
+	return nil
+}
+
+// usable reports whether the node can send to a.
+func (n *Node) usable(a netip.Addr) bool {
+	if !a.IsValid() || a.IsUnspecified() || n.tx == nil {
+		return false
+	}
+	v4, v6 := n.tx.families()
+	a = a.Unmap()
+	return (a.Is4() && v4) || (a.Is6() && v6)
+}
+
+// pickITRRLOC returns the first ITR-RLOC of an address family the node can
+// send in.
+func (n *Node) pickITRRLOC(rlocs []msg.Address) (netip.Addr, bool) {
+	for _, a := range rlocs {
+		if n.usable(a.IP) {
+			return a.IP.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// handleECM decapsulates an Encapsulated Control Message. Only Map-Requests
+// travel in ECMs towards us (to the Map-Resolver, or forwarded by a
+// Map-Server to this ETR).
+func (n *Node) handleECM(b []byte, from netip.AddrPort) {
+	var e msg.ECM
+	if err := e.Decode(b); err != nil {
+		n.malformed(from, "Encapsulated Control Message", err)
+		return
+	}
+	inner := e.Message
+	t, err := msg.PeekType(inner)
+	if err != nil {
+		n.malformed(from, "ECM inner message", err)
+		return
+	}
+	if t != msg.TypeMapRequest {
+		n.ctr.drop(DropUnsupported)
+		n.logs.logAt(slog.LevelDebug, "ecm-unsupported", from.Addr(), "unsupported message inside ECM", "type", t.String())
+		return
+	}
+	n.handleMapRequest(inner, from, &ecmInfo{
+		raw: b, innerPort: e.Src.Port(),
+	})
+}
+
+// handleMapRequest serves a Map-Request: SMRs go to the ITR, requests for
+// our own EIDs (and RLOC probes) to the ETR, ECM requests for anything else
+// to the Map-Resolver.
+func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
+	var req msg.MapRequest
+	if err := req.Decode(b); err != nil {
+		n.malformed(from, "Map-Request", err)
+		return
+	}
+	if len(req.EIDs) == 0 {
+		n.malformed(from, "Map-Request", errNoRecord)
+		return
+	}
+	if req.SMR {
+		if n.itr == nil {
+			n.ctr.drop(DropUnsupported)
+			return
+		}
+		for _, e := range req.EIDs {
+			if e.Prefix.IsValid() {
+				n.itr.smr(e.IID, e.Prefix.Addr())
+			}
+		}
+		return
+	}
+	replyPort := from.Port()
+	if ecm != nil {
+		replyPort = ecm.innerPort
+	}
+	eid := req.EIDs[0]
+	if !eid.Prefix.IsValid() {
+		n.ctr.drop(DropUnsupported)
+		return
+	}
+	ours := false
+	if n.etr != nil {
+		_, ours = n.etr.ownPrefix(eid.IID, eid.Prefix.Addr())
+	}
+	switch {
+	case n.etr != nil && (ours || req.Probe):
+		n.etr.answer(&req, replyPort, from)
+	case ecm != nil && n.ms != nil:
+		n.ms.resolve(&req, ecm, from)
+	default:
+		n.ctr.drop(DropNotOurEID)
+		n.logs.logAt(slog.LevelDebug, "not-our-eid", from.Addr(), "Map-Request for an EID that is not ours", "eid", eid.String())
+	}
+}
+
+// ttlMinutes converts a duration to a record TTL in whole minutes.
+func ttlMinutes(d time.Duration) uint32 {
+	m := d / time.Minute
+	if m > 0xffffffff {
+		m = 0xffffffff
+	}
+	return uint32(m)
+}

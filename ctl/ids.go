@@ -1,0 +1,62 @@
+package ctl
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"net/netip"
+	"slices"
+)
+
+// DeriveXTRID derives this xTR's 128-bit xTR-ID from its configuration:
+// the first 16 bytes of SHA-256 over "lispd xtr-id", the instance-id, the
+// sorted EID prefixes and the first RLOC. It is stable across restarts as
+// long as those do not change, and differs between xTRs of one site (their
+// first RLOCs differ).
+func DeriveXTRID(iid uint32, eids []netip.Prefix, rlocs []LocalLocator) [16]byte {
+	h := sha256.New()
+	h.Write([]byte("lispd xtr-id"))
+	writeEIDs(h, iid, eids)
+	if len(rlocs) > 0 {
+		b, _ := rlocs[0].Addr.MarshalBinary()
+		h.Write(b)
+	}
+	var id [16]byte
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// DeriveSiteID derives the 64-bit site-ID from the instance-id and the sorted
+// EID prefixes, so that every xTR of one site (same prefixes) sends the same
+// site-ID. Never zero.
+func DeriveSiteID(iid uint32, eids []netip.Prefix) uint64 {
+	h := sha256.New()
+	h.Write([]byte("lispd site-id"))
+	writeEIDs(h, iid, eids)
+	id := binary.BigEndian.Uint64(h.Sum(nil))
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
+
+type byteWriter interface{ Write([]byte) (int, error) }
+
+func writeEIDs(h byteWriter, iid uint32, eids []netip.Prefix) {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], iid)
+	h.Write(b[:])
+	sorted := slices.Clone(eids)
+	slices.SortFunc(sorted, comparePrefix)
+	for _, p := range sorted {
+		t, _ := p.MarshalBinary()
+		h.Write(t)
+	}
+}
+
+// comparePrefix orders prefixes by address then length.
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}

@@ -1,0 +1,273 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/ctl/msg"
+)
+
+var (
+	errNotStarted = errors.New("control plane not started")
+	errNoRecord   = errors.New("no EID record")
+)
+
+// mapServer is the Map-Server (registrations) and Map-Resolver (answering
+// ECM Map-Requests from them) role.
+type mapServer struct {
+	n   *Node
+	o   *MapServerOptions
+	reg *registry
+
+	mu sync.Mutex
+	// unsolicited holds Map-Notifies the Map-Server sent on its own
+	// initiative, by nonce, until their Map-Notify-Ack arrives. Nothing
+	// sends them yet (SMR on change, issue 7, will); solicited Map-Notifies
+	// are never retransmitted: a lost one makes the ETR register again.
+	unsolicited map[uint64]*pendingNotify
+}
+
+// pendingNotify is an unsolicited Map-Notify awaiting its Map-Notify-Ack.
+type pendingNotify struct {
+	to      netip.AddrPort
+	msg     []byte
+	sent    time.Time
+	retries int
+}
+
+func newMapServer(n *Node, o *MapServerOptions) *mapServer {
+	return &mapServer{n: n, o: o, reg: newRegistry(o.Sites), unsolicited: map[uint64]*pendingNotify{}}
+}
+
+// run sweeps expired registrations until ctx ends.
+func (s *mapServer) run(ctx context.Context) {
+	every := min(max(s.o.RegistrationTimeout/2, 10*time.Millisecond), 30*time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			gone := s.reg.sweep(now)
+			for i, e := range gone {
+				if i == 8 {
+					s.n.log.Info("registrations expired", "more", len(gone)-i)
+					break
+				}
+				s.n.log.Info("registration expired", "site", e.site, "iid", e.key.iid, "eid_prefix", e.key.prefix, "source", e.source.Addr())
+			}
+		}
+	}
+}
+
+// handleMapRegister accepts a Map-Register only if it authenticates with the
+// key of a site and every record lies inside that site's prefixes (in its
+// instance-id); otherwise it is dropped, counted and logged once per source
+// per minute. With the M bit, the Map-Notify that acknowledges it goes back
+// to the source.
+func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort) {
+	n := s.n
+	var reg msg.MapRegister
+	if err := reg.Decode(b); err != nil {
+		n.malformed(from, "Map-Register", err)
+		return
+	}
+	if len(reg.Records) == 0 {
+		n.malformed(from, "Map-Register", errNoRecord)
+		return
+	}
+	first := reg.Records[0].EID
+	if !first.Prefix.IsValid() {
+		n.ctr.drop(DropNotAllowedPrefix)
+		n.logs.warn("register-eid", from.Addr(), "Map-Register refused: EID is not an IP prefix", "eid", first.String())
+		return
+	}
+	var site *site
+	for _, c := range s.reg.candidateSites(first.IID, first.Prefix.Masked()) {
+		if c.KeyType.alg() == reg.Alg && msg.Verify(b, []byte(c.Key)) == nil {
+			site = c
+			break
+		}
+	}
+	if site == nil {
+		n.ctr.drop(DropBadAuth)
+		n.logs.warn("register-auth", from.Addr(), "Map-Register refused: authentication failed with every site key",
+			"eid", first.String(), "alg", reg.Alg.String())
+		return
+	}
+	now := time.Now()
+	keys := make([]regKey, len(reg.Records))
+	for i := range reg.Records {
+		e := reg.Records[i].EID
+		if !e.Prefix.IsValid() {
+			n.ctr.drop(DropNotAllowedPrefix)
+			n.logs.warn("register-prefix", from.Addr(), "Map-Register refused: EID is not an IP prefix", "site", site.Name, "eid", e.String())
+			return
+		}
+		p := e.Prefix.Masked()
+		if !site.contains(e.IID, p) {
+			n.ctr.drop(DropNotAllowedPrefix)
+			n.logs.warn("register-prefix", from.Addr(), "Map-Register refused: EID prefix outside the site's prefixes",
+				"site", site.Name, "eid", e.String())
+			return
+		}
+		keys[i] = regKey{e.IID, p}
+	}
+	for i := range reg.Records {
+		rec := &reg.Records[i]
+		ttl := time.Duration(rec.TTL) * time.Minute
+		expires := now.Add(s.o.RegistrationTimeout)
+		if reg.UseTTL {
+			expires = now.Add(ttl)
+		}
+		rr := registrant{
+			source: from, xtrID: reg.XTRID, hasXTRID: reg.HasXTRID, siteID: reg.SiteID,
+			recordTTL: ttl, proxyReply: reg.ProxyReply, lastSeen: now, expires: expires,
+		}
+		for _, l := range rec.Locators {
+			if l.Addr.IP.IsValid() {
+				rr.locators = append(rr.locators, Locator{Addr: l.Addr.IP.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
+			}
+		}
+		if s.reg.registerRecord(site, keys[i], rr) {
+			n.log.Info("registration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix,
+				"source", from.Addr(), "rlocs", len(rr.locators), "proxy_reply", rr.proxyReply)
+		}
+	}
+	n.ctr.registrationsAccepted.Add(1)
+	if !reg.WantMapNotify {
+		return
+	}
+	notify := msg.MapNotify{
+		Nonce: reg.Nonce, KeyID: reg.KeyID, Alg: site.KeyType.alg(), Records: reg.Records,
+		HasXTRID: reg.HasXTRID, XTRID: reg.XTRID, SiteID: reg.SiteID,
+	}
+	out := notify.Append(nil)
+	if err := msg.Sign(out, []byte(site.Key)); err != nil {
+		n.logs.warn("sign", from.Addr(), "cannot sign Map-Notify", "err", err)
+		return
+	}
+	if err := n.send(netip.Addr{}, from, out); err != nil {
+		n.ctr.drop(DropSendError)
+		n.logs.warn("send-map-notify", from.Addr(), "cannot send Map-Notify", "err", err)
+	}
+}
+
+// handleMapNotifyAck ends the retransmission of an unsolicited Map-Notify.
+// Acks of solicited Map-Notifies (which our own ETRs send) need nothing.
+func (s *mapServer) handleMapNotifyAck(b []byte, from netip.AddrPort) {
+	var ack msg.MapNotify
+	if err := ack.Decode(b); err != nil {
+		s.n.malformed(from, "Map-Notify-Ack", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.unsolicited[ack.Nonce]; p != nil && p.to.Addr() == from.Addr() {
+		delete(s.unsolicited, ack.Nonce)
+	}
+}
+
+// resolve is the Map-Resolver: answer an ECM Map-Request from the
+// registrations. A registered EID is answered on the ETR's behalf when the
+// registration asked for proxy reply, else the ECM is forwarded to a
+// registered ETR; an unregistered EID gets a negative Map-Reply
+// (RFC 9301 section 8.4).
+func (s *mapServer) resolve(req *msg.MapRequest, ecm *ecmInfo, from netip.AddrPort) {
+	n := s.n
+	eid := req.EIDs[0]
+	addr := eid.Prefix.Addr().Unmap()
+	now := time.Now()
+	itrRLOC, ok := n.pickITRRLOC(req.ITRRLOCs)
+	m, registered := s.reg.lookup(eid.IID, addr, now)
+	if registered {
+		var proxies []registrant
+		for _, r := range m.registrants {
+			if r.proxyReply {
+				proxies = append(proxies, r)
+			}
+		}
+		if len(proxies) == 0 {
+			s.forward(m, ecm, from)
+			return
+		}
+		if !ok {
+			n.ctr.drop(DropNoUsableRLOC)
+			return
+		}
+		rec := msg.Record{TTL: ttlMinutes(proxies[0].recordTTL), EID: msg.EIDOf(m.key.iid, m.key.prefix)}
+		seen := map[netip.Addr]bool{}
+		for _, r := range proxies {
+			for _, l := range r.locators {
+				if seen[l.Addr] {
+					continue
+				}
+				seen[l.Addr] = true
+				rec.Locators = append(rec.Locators, msg.Locator{
+					Priority: l.Priority, Weight: l.Weight, MPriority: 255, Reachable: l.Reachable, Addr: msg.AddrOf(l.Addr),
+				})
+			}
+		}
+		// A is clear: a proxy Map-Reply is not from the site itself
+		// (RFC 9301 section 5.4).
+		n.ctr.proxyReplies.Add(1)
+		s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort))
+		return
+	}
+	if !ok {
+		n.ctr.drop(DropNoUsableRLOC)
+		return
+	}
+	prefix, ttl := s.reg.negative(eid.IID, addr, now)
+	rec := msg.Record{
+		TTL: ttlMinutes(ttl), Action: msg.ActNativelyFwd, Authoritative: true,
+		EID: msg.EIDOf(eid.IID, prefix),
+	}
+	n.ctr.negativeReplies.Add(1)
+	s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort))
+}
+
+// reply sends a one-record Map-Reply.
+func (s *mapServer) reply(nonce uint64, rec msg.Record, to netip.AddrPort) {
+	rep := msg.MapReply{Nonce: nonce, Records: []msg.Record{rec}}
+	if err := s.n.send(netip.Addr{}, to, rep.Append(nil)); err != nil {
+		s.n.ctr.drop(DropSendError)
+		s.n.logs.warn("send-map-reply", to.Addr(), "cannot send Map-Reply", "err", err)
+	}
+}
+
+// forward relays the ECM Map-Request unchanged to one registered ETR: the
+// reachable unicast locator of best priority (of a family we can send in)
+// of the most recently registered xTR that has one.
+func (s *mapServer) forward(m match, ecm *ecmInfo, from netip.AddrPort) {
+	n := s.n
+	var to netip.Addr
+	for _, r := range m.registrants {
+		best := -1
+		for i, l := range r.locators {
+			if l.Reachable && l.Priority != 255 && n.usable(l.Addr) && (best < 0 || l.Priority < r.locators[best].Priority) {
+				best = i
+			}
+		}
+		if best >= 0 {
+			to = r.locators[best].Addr
+			break
+		}
+	}
+	if !to.IsValid() {
+		n.ctr.drop(DropNoUsableRLOC)
+		n.logs.warn("forward-no-rloc", from.Addr(), "registered ETRs have no locator to forward the Map-Request to",
+			"eid_prefix", m.key.prefix)
+		return
+	}
+	n.ctr.forwardedRequests.Add(1)
+	if err := n.send(netip.Addr{}, netip.AddrPortFrom(to, n.opts.Port), ecm.raw); err != nil {
+		n.ctr.forwardedRequests.Add(^uint64(0))
+		n.ctr.drop(DropSendError)
+		n.logs.warn("forward", to, "cannot forward Map-Request to ETR", "err", err)
+	}
+}

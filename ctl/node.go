@@ -1,0 +1,195 @@
+// Package ctl is lispd's control plane (RFC 9301): the ITR resolving
+// map-cache misses through Map-Resolvers, the ETR registering its EID
+// prefixes with Map-Servers and answering Map-Requests, and the built-in
+// Map-Server/Map-Resolver. One Node runs the configured roles over one set
+// of UDP sockets (port 4342, IPv4 and IPv6); the wire format is package
+// ctl/msg; the data plane is reached through the DataPlane interface.
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Node is a running control plane: one set of sockets and the roles its
+// Options enable.
+type Node struct {
+	opts Options
+	log  *slog.Logger
+	dp   DataPlane
+	ctr  counters
+	logs *logLimiter
+
+	ms  *mapServer
+	itr *itr
+	etr *etr
+
+	sock   *udpTransport
+	tx     transport
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+}
+
+// New validates opts and builds a Node. dp may be nil when the xTR role is
+// not configured. Nothing is bound until Start.
+func New(opts Options, dp DataPlane) (*Node, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.XTR != nil && dp == nil {
+		return nil, errors.New("ctl: the xTR role needs a data plane")
+	}
+	n := &Node{opts: o, log: o.Logger, dp: dp}
+	n.logs = newLogLimiter(n.log, time.Minute)
+	if o.MapServer != nil {
+		n.ms = newMapServer(n, o.MapServer)
+	}
+	if o.XTR != nil {
+		n.itr = newITR(n, o.XTR)
+		n.etr = newETR(n, o.XTR)
+	}
+	return n, nil
+}
+
+// Start binds the sockets and starts the roles' goroutines; they stop when
+// ctx is cancelled or Close is called. The ETR sends its first Map-Registers
+// at once.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.started || n.closed {
+		return errors.New("ctl: node already started or closed")
+	}
+	if n.tx == nil {
+		s, err := listenUDP(n.opts.Listen, n.opts.Port)
+		if err != nil {
+			return fmt.Errorf("ctl: %w", err)
+		}
+		n.sock, n.tx = s, s
+	}
+	n.started = true
+	ctx, n.cancel = context.WithCancel(ctx)
+	if n.sock != nil {
+		n.sock.run(n.handle, func(err error) {
+			n.logs.warn("read-error", netip.Addr{}, "control socket read failed", "err", err)
+		})
+	}
+	n.spawn(func() {
+		<-ctx.Done()
+		n.shutdown()
+	})
+	if n.ms != nil {
+		n.spawn(func() { n.ms.run(ctx) })
+	}
+	if n.itr != nil {
+		n.spawn(func() { n.itr.run(ctx) })
+		n.etr.start(ctx, n.spawn)
+	}
+	n.log.Info("control plane started", "port", n.opts.Port, "listen", n.LocalAddrs(),
+		"map_server", n.ms != nil, "xtr", n.itr != nil)
+	return nil
+}
+
+func (n *Node) spawn(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// shutdown closes the sockets and stops the timers; it runs once, from the
+// goroutine watching the context.
+func (n *Node) shutdown() {
+	if n.itr != nil {
+		n.itr.close()
+	}
+	if n.sock != nil {
+		n.sock.close()
+	}
+}
+
+// Close stops every goroutine and closes the sockets; it returns when they
+// are gone.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	started := n.started
+	n.mu.Unlock()
+	if started {
+		n.cancel()
+		n.wg.Wait()
+	}
+	return nil
+}
+
+// Miss implements the data plane's miss handler: resolve dst in instance
+// iid. It never blocks; when the queue is full the miss is dropped and
+// counted (the data plane's pending entry times out or misses again).
+func (n *Node) Miss(iid uint32, dst netip.Addr) {
+	if n.itr == nil {
+		return
+	}
+	n.itr.miss(iid, dst)
+}
+
+// Stats returns a snapshot of the counters.
+func (n *Node) Stats() Stats { return n.ctr.snapshot() }
+
+// LocalAddrs returns the bound control addresses (empty before Start).
+func (n *Node) LocalAddrs() []netip.AddrPort {
+	if n.sock == nil {
+		return nil
+	}
+	return n.sock.addrs()
+}
+
+// Registrations returns the Map-Server's sites and live registrations (zero
+// when the role is off).
+func (n *Node) Registrations() Registrations {
+	if n.ms == nil {
+		return Registrations{}
+	}
+	return n.ms.reg.snapshot(time.Now())
+}
+
+// MapServerStatus returns the ETR's registration state with each Map-Server
+// (nil when the role is off).
+func (n *Node) MapServerStatus() []MapServerStatus {
+	if n.etr == nil {
+		return nil
+	}
+	return n.etr.status()
+}
+
+// XTRID returns the xTR-ID this node registers with (zero without the xTR
+// role).
+func (n *Node) XTRID() [16]byte {
+	if n.opts.XTR == nil {
+		return [16]byte{}
+	}
+	return n.opts.XTR.XTRID
+}
+
+// PendingRequests returns the ITR's outstanding Map-Requests (nil when the
+// role is off).
+func (n *Node) PendingRequests() []PendingRequest {
+	if n.itr == nil {
+		return nil
+	}
+	return n.itr.snapshot()
+}

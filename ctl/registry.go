@@ -1,0 +1,302 @@
+package ctl
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// site is a configured LISP site of the Map-Server.
+type site struct {
+	SiteOptions
+}
+
+// contains reports whether p (in instance-id iid) lies inside one of the
+// site's prefixes.
+func (s *site) contains(iid uint32, p netip.Prefix) bool {
+	if s.InstanceID != iid {
+		return false
+	}
+	for _, sp := range s.EIDPrefixes {
+		if containsPrefix(sp, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// regKey keys registrations: RFC 9301 registrations are per
+// (instance-id, EID-prefix).
+type regKey struct {
+	iid    uint32
+	prefix netip.Prefix
+}
+
+// registrant is one xTR's registration of a prefix (several xTRs of a
+// multihomed site may register the same prefix; they are told apart by
+// xTR-ID, or by source address when the Map-Register carried none).
+type registrant struct {
+	source     netip.AddrPort
+	xtrID      [16]byte
+	hasXTRID   bool
+	siteID     uint64
+	locators   []Locator
+	recordTTL  time.Duration
+	proxyReply bool
+	firstSeen  time.Time
+	lastSeen   time.Time
+	expires    time.Time
+}
+
+func (r *registrant) id() string {
+	if r.hasXTRID {
+		return hex.EncodeToString(r.xtrID[:])
+	}
+	return r.source.Addr().String()
+}
+
+// registration holds the registrants of one (instance-id, prefix).
+type registration struct {
+	site        *site
+	key         regKey
+	registrants map[string]*registrant
+}
+
+// live returns the registrants that have not expired at now, most recently
+// seen first.
+func (g *registration) live(now time.Time) []*registrant {
+	var out []*registrant
+	for _, r := range g.registrants {
+		if now.Before(r.expires) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *registrant) int { return b.lastSeen.Compare(a.lastSeen) })
+	return out
+}
+
+// registry is the Map-Server's database: sites and their registrations.
+type registry struct {
+	sites []*site
+
+	mu   sync.RWMutex
+	regs map[regKey]*registration
+}
+
+func newRegistry(sites []SiteOptions) *registry {
+	r := &registry{regs: map[regKey]*registration{}}
+	for _, s := range sites {
+		r.sites = append(r.sites, &site{s})
+	}
+	return r
+}
+
+// candidateSites returns the sites whose prefixes contain p in iid, then the
+// others: the order in which to try their keys on a Map-Register.
+func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
+	var in, out []*site
+	for _, s := range r.sites {
+		if s.contains(iid, p) {
+			in = append(in, s)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return append(in, out...)
+}
+
+// registerRecord stores one record of an authenticated Map-Register; it
+// reports whether the registrant is new (not a refresh of a live one).
+func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.regs[key]
+	if g == nil {
+		g = &registration{site: s, key: key, registrants: map[string]*registrant{}}
+		r.regs[key] = g
+	}
+	g.site = s
+	id := rr.id()
+	old := g.registrants[id]
+	fresh := old == nil || !old.expires.After(rr.lastSeen)
+	if fresh {
+		rr.firstSeen = rr.lastSeen
+	} else {
+		rr.firstSeen = old.firstSeen
+	}
+	g.registrants[id] = &rr
+	return fresh
+}
+
+// match is the result of a Map-Resolver lookup.
+type match struct {
+	key         regKey
+	registrants []registrant // live, most recent first (copies)
+}
+
+// lookup returns the live registration with the longest prefix containing
+// eid in iid.
+func (r *registry) lookup(iid uint32, eid netip.Addr, now time.Time) (match, bool) {
+	eid = eid.Unmap()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for l := eid.BitLen(); l >= 0; l-- {
+		k := regKey{iid, netip.PrefixFrom(eid, l).Masked()}
+		g := r.regs[k]
+		if g == nil {
+			continue
+		}
+		live := g.live(now)
+		if len(live) == 0 {
+			continue
+		}
+		m := match{key: k}
+		for _, rr := range live {
+			m.registrants = append(m.registrants, *rr)
+		}
+		return m, true
+	}
+	return match{}, false
+}
+
+// negative returns the EID-prefix and TTL of the negative Map-Reply for an
+// unregistered eid (RFC 9301 section 8.4): inside a configured site, the
+// largest prefix in the site's prefix around eid that overlaps no live
+// registration, with a 1-minute TTL; outside every site, the largest prefix
+// around eid that overlaps no site prefix and no registration, with a
+// 15-minute TTL. Both with action Natively-Forward.
+func (r *registry) negative(iid uint32, eid netip.Addr, now time.Time) (netip.Prefix, time.Duration) {
+	eid = eid.Unmap()
+	var within netip.Prefix
+	var sitePrefixes []netip.Prefix
+	for _, s := range r.sites {
+		if s.InstanceID != iid {
+			continue
+		}
+		for _, sp := range s.EIDPrefixes {
+			sitePrefixes = append(sitePrefixes, sp)
+			if sp.Contains(eid) && (!within.IsValid() || sp.Bits() > within.Bits()) {
+				within = sp
+			}
+		}
+	}
+	var avoid []netip.Prefix
+	r.mu.RLock()
+	for k, g := range r.regs {
+		if k.iid == iid && k.prefix.Addr().BitLen() == eid.BitLen() && len(g.live(now)) > 0 {
+			avoid = append(avoid, k.prefix)
+		}
+	}
+	r.mu.RUnlock()
+	if within.IsValid() {
+		return negativePrefix(eid, within, avoid), NegativeTTLUnregistered
+	}
+	return negativePrefix(eid, netip.Prefix{}, append(avoid, sitePrefixes...)), NegativeTTLNotSite
+}
+
+// expiredReg describes a registrant the sweep removed.
+type expiredReg struct {
+	site   string
+	key    regKey
+	source netip.AddrPort
+}
+
+// sweep forgets registrants expired at now and returns them.
+func (r *registry) sweep(now time.Time) []expiredReg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []expiredReg
+	for k, g := range r.regs {
+		for id, rr := range g.registrants {
+			if !now.Before(rr.expires) {
+				delete(g.registrants, id)
+				out = append(out, expiredReg{g.site.Name, k, rr.source})
+			}
+		}
+		if len(g.registrants) == 0 {
+			delete(r.regs, k)
+		}
+	}
+	return out
+}
+
+// SiteInfo describes a configured site for `show registrations`.
+type SiteInfo struct {
+	Name        string
+	InstanceID  uint32
+	KeyType     KeyType
+	EIDPrefixes []netip.Prefix
+	Registered  int // live registered prefixes
+}
+
+// RegistrantInfo is one xTR's registration of a prefix.
+type RegistrantInfo struct {
+	Source     netip.AddrPort // where the Map-Register came from
+	XTRID      string         // hex; empty when the Map-Register had no I bit
+	SiteID     uint64
+	Locators   []Locator
+	RecordTTL  time.Duration
+	ProxyReply bool
+	FirstSeen  time.Time
+	LastSeen   time.Time
+	Expires    time.Time
+}
+
+// RegistrationInfo is one registered (instance-id, EID-prefix).
+type RegistrationInfo struct {
+	Site        string
+	InstanceID  uint32
+	Prefix      netip.Prefix
+	Registrants []RegistrantInfo
+}
+
+// Registrations is the Map-Server's state for `show registrations`.
+type Registrations struct {
+	Sites         []SiteInfo
+	Registrations []RegistrationInfo // live only, sorted by instance-id and prefix
+}
+
+func (r *registry) snapshot(now time.Time) Registrations {
+	var out Registrations
+	perSite := map[*site]int{}
+	r.mu.RLock()
+	for k, g := range r.regs {
+		live := g.live(now)
+		if len(live) == 0 {
+			continue
+		}
+		perSite[g.site]++
+		ri := RegistrationInfo{Site: g.site.Name, InstanceID: k.iid, Prefix: k.prefix}
+		for _, rr := range live {
+			info := RegistrantInfo{
+				Source: rr.source, SiteID: rr.siteID, Locators: slices.Clone(rr.locators),
+				RecordTTL: rr.recordTTL, ProxyReply: rr.proxyReply,
+				FirstSeen: rr.firstSeen, LastSeen: rr.lastSeen, Expires: rr.expires,
+			}
+			if rr.hasXTRID {
+				info.XTRID = hex.EncodeToString(rr.xtrID[:])
+			}
+			ri.Registrants = append(ri.Registrants, info)
+		}
+		out.Registrations = append(out.Registrations, ri)
+	}
+	r.mu.RUnlock()
+	for _, s := range r.sites {
+		out.Sites = append(out.Sites, SiteInfo{
+			Name: s.Name, InstanceID: s.InstanceID, KeyType: s.KeyType,
+			EIDPrefixes: slices.Clone(s.EIDPrefixes), Registered: perSite[s],
+		})
+	}
+	slices.SortFunc(out.Registrations, func(a, b RegistrationInfo) int {
+		if a.InstanceID != b.InstanceID {
+			if a.InstanceID < b.InstanceID {
+				return -1
+			}
+			return 1
+		}
+		return comparePrefix(a.Prefix, b.Prefix)
+	})
+	return out
+}
