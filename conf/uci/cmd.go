@@ -1,0 +1,183 @@
+package uci
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/lispd/lispd/conf"
+)
+
+// Exit codes of the uci-render command.
+const (
+	ExitOK      = 0 // rendered (or flash mode decided); the path to check is on stdout
+	ExitInvalid = 1 // invalid UCI values or an unusable flash TOML; every problem on stderr
+	ExitUsage   = 2 // bad command line
+)
+
+// Usage is the help text of `lispd uci-render`.
+const Usage = `usage: lispd uci-render [-i FILE] [-o FILE] [--device IFACE=DEV]...
+
+Reads the lispd UCI package in the format of "uci export lispd" (from stdin
+unless -i is given) and writes the effective configuration for the daemon to
+-o (default ` + conf.OpenWrtPath + `, mode 0600, replaced atomically):
+
+  - with any eid, rloc, map_server, map_resolver or petr section, the
+    configuration is rendered from UCI alone;
+  - without them the TOML on flash (option config, default ` + conf.DefaultPath + `)
+    is used as is: -o becomes a symlink to it, or, when option log_level is
+    set, a copy of it with that log level.
+
+Prints the file "lispd check" should read: the rendered file, or the TOML on
+flash (so its messages name the file the user edits). Invalid UCI values are
+reported on stderr, each naming the option as "uci show" does, e.g.
+lispd.@map_server[0].key_type: must be sha1 or sha256.
+
+  --device IFACE=DEV   kernel device of a logical interface named by an rloc
+                       section's option interface (from network_get_device);
+                       may be repeated
+
+Exit status: 0 written, 1 invalid configuration, 2 usage error.
+`
+
+// Command runs `lispd uci-render` with args (after the subcommand name).
+func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("uci-render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
+	in := fs.String("i", "-", "UCI export text to read (- for stdin)")
+	out := fs.String("o", conf.OpenWrtPath, "effective configuration to write")
+	devs := deviceFlag{}
+	fs.Var(devs, "device", "IFACE=DEV kernel device of a logical interface (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "lispd uci-render: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return ExitUsage
+	}
+	var text []byte
+	var err error
+	if *in == "-" {
+		text, err = io.ReadAll(stdin)
+	} else {
+		text, err = os.ReadFile(*in)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lispd uci-render: %v\n", err)
+		return ExitInvalid
+	}
+	check, err := Run(string(text), *out, Options{Devices: devs}, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, prefixLines("lispd uci-render: ", err.Error()))
+		return ExitInvalid
+	}
+	fmt.Fprintln(stdout, check)
+	return ExitOK
+}
+
+// Run parses UCI text, renders it and writes the effective configuration to
+// out. It returns the path `lispd check` should read. Notes (which mode was
+// chosen) go to log.
+func Run(text, out string, opt Options, log io.Writer) (check string, err error) {
+	pkg, err := Parse(text, PackageName)
+	if err != nil {
+		return "", err
+	}
+	res, err := Render(pkg, opt)
+	if err != nil {
+		return "", err
+	}
+	switch res.Mode {
+	case ModeUCI:
+		data, err := Encode(out, res.Config)
+		if err != nil {
+			return "", err
+		}
+		if err := WriteFileAtomic(out, data, 0o600); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(log, "lispd uci-render: rendered %s from /etc/config/lispd\n", out)
+		return out, nil
+	default:
+		flash := res.Settings.Config
+		if res.Settings.LogLevel == "" {
+			if err := symlinkAtomic(flash, out); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(log, "lispd uci-render: no eid/rloc/map_server/map_resolver/petr sections in /etc/config/lispd: using the flash TOML %s\n", flash)
+			return flash, nil
+		}
+		// The flash TOML with UCI's log_level: conf checks it first, so its
+		// messages name the flash file and its lines.
+		c, err := conf.Load(flash)
+		if err != nil {
+			return "", err
+		}
+		c.LogLevel = res.Settings.LogLevel
+		data, err := Encode(out, c)
+		if err != nil {
+			return "", err
+		}
+		if err := WriteFileAtomic(out, data, 0o600); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(log, "lispd uci-render: no eid/rloc/map_server/map_resolver/petr sections in /etc/config/lispd: using the flash TOML %s with log_level %q from UCI\n", flash, c.LogLevel)
+		return flash, nil
+	}
+}
+
+// symlinkAtomic points link at target, replacing whatever link was.
+func symlinkAtomic(target, link string) error {
+	tmp := link + ".new-link"
+	os.Remove(tmp)
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	return nil
+}
+
+func prefixLines(prefix, s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// deviceFlag collects --device IFACE=DEV.
+type deviceFlag map[string]string
+
+func (d deviceFlag) String() string {
+	var s []string
+	for k, v := range d {
+		s = append(s, k+"="+v)
+	}
+	sort.Strings(s)
+	return strings.Join(s, ",")
+}
+
+func (d deviceFlag) Set(v string) error {
+	iface, dev, ok := strings.Cut(v, "=")
+	if !ok || iface == "" {
+		return fmt.Errorf("want IFACE=DEV, got %q", v)
+	}
+	d[iface] = dev
+	return nil
+}

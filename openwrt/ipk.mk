@@ -1,0 +1,38 @@
+# OpenWrt packages without the SDK (included by the top Makefile).
+#
+#   make ipk ARCH=mips_24kc     build/openwrt/lispd_<version>-1_mips_24kc.ipk
+#   make ipk-all                all five architectures below
+#
+# The binary is built static (CGO_ENABLED=0, -trimpath, -s -w, version
+# stamped) for the architecture's GOARCH; openwrt/ipkbuild packs it with the
+# files, metadata, conffiles and scripts of the feed Makefile
+# openwrt/lispd/Makefile, in the layout of OpenWrt's ipkg-build. Every mtime
+# is SOURCE_DATE_EPOCH (the last commit's time), so the same tree gives the
+# same bytes.
+
+IPK_ARCHS := mips_24kc mipsel_24kc arm_cortex-a7_neon-vfpv4 aarch64_cortex-a53 x86_64
+IPK_DIR   ?= $(BUILD)/openwrt
+
+# Go target of each OpenWrt architecture (softfloat: these MIPS cores have no FPU).
+IPK_GOENV_mips_24kc                := GOARCH=mips GOMIPS=softfloat
+IPK_GOENV_mipsel_24kc              := GOARCH=mipsle GOMIPS=softfloat
+IPK_GOENV_arm_cortex-a7_neon-vfpv4 := GOARCH=arm GOARM=7
+IPK_GOENV_aarch64_cortex-a53       := GOARCH=arm64
+IPK_GOENV_x86_64                   := GOARCH=amd64
+
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null | grep . || echo 0)
+# opkg version: git describe without the leading v and with '-' (the
+# release separator) turned into '.'; an untagged tree (a bare commit hash)
+# becomes 0~gHASH, which sorts before any release.
+IPK_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e 's/-/./g' -e '/^[0-9][0-9]*\([.~+]\|$$\)/!s/^/0~g/')
+
+ipk:
+	@case " $(IPK_ARCHS) " in *" $(ARCH) "*) ;; \
+	  *) echo "make ipk: set ARCH to one of: $(IPK_ARCHS)" >&2; exit 2;; esac
+	@mkdir -p $(IPK_DIR)/$(ARCH)
+	env CGO_ENABLED=0 GOOS=linux $(IPK_GOENV_$(ARCH)) $(GO) build -buildvcs=false $(GOFLAGS_REL) -o $(IPK_DIR)/$(ARCH)/lispd .
+	$(GO) run ./openwrt/ipkbuild -arch $(ARCH) -binary $(IPK_DIR)/$(ARCH)/lispd \
+	  -version $(IPK_VERSION) -epoch $(SOURCE_DATE_EPOCH) -feed openwrt/lispd -o $(IPK_DIR)
+
+ipk-all:
+	@set -e; for a in $(IPK_ARCHS); do $(MAKE) --no-print-directory ipk ARCH=$$a; done

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"debug/elf"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// archWant is what the binary of each OpenWrt architecture must be.
+var archWant = map[string]struct {
+	machine elf.Machine
+	class   elf.Class
+	order   binary.ByteOrder
+	goarch  string
+	setting [2]string // a build setting that must be present (GOMIPS, GOARM)
+	qemu    string    // "" = runs natively on amd64
+}{
+	"mips_24kc":                {elf.EM_MIPS, elf.ELFCLASS32, binary.BigEndian, "mips", [2]string{"GOMIPS", "softfloat"}, "qemu-mips-static"},
+	"mipsel_24kc":              {elf.EM_MIPS, elf.ELFCLASS32, binary.LittleEndian, "mipsle", [2]string{"GOMIPS", "softfloat"}, "qemu-mipsel-static"},
+	"arm_cortex-a7_neon-vfpv4": {elf.EM_ARM, elf.ELFCLASS32, binary.LittleEndian, "arm", [2]string{"GOARM", "7"}, "qemu-arm-static"},
+	"aarch64_cortex-a53":       {elf.EM_AARCH64, elf.ELFCLASS64, binary.LittleEndian, "arm64", [2]string{"GOOS", "linux"}, "qemu-aarch64-static"},
+	"x86_64":                   {elf.EM_X86_64, elf.ELFCLASS64, binary.LittleEndian, "amd64", [2]string{"GOOS", "linux"}, ""},
+}
+
+// Size limits for the mips_24kc package (decimal megabytes).
+const (
+	maxMIPSIPK    = 1_300_000
+	maxMIPSBinary = 3_500_000
+)
+
+// makeIPKAll runs `make ipk-all` with its output under dir and returns the
+// ipks by architecture.
+func makeIPKAll(t *testing.T, root, dir string) map[string][]byte {
+	t.Helper()
+	cmd := exec.Command("make", "--no-print-directory", "ipk-all", "BUILD="+dir)
+	cmd.Dir = root
+	for _, e := range os.Environ() {
+		switch strings.SplitN(e, "=", 2)[0] {
+		case "GOOS", "GOARCH", "GOMIPS", "GOARM", "GOFLAGS", "CGO_ENABLED", "MAKEFLAGS", "MFLAGS", "MAKELEVEL":
+			continue // the recipe sets its own target
+		}
+		cmd.Env = append(cmd.Env, e)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make ipk-all: %v\n%s", err, out)
+	}
+	t.Logf("make ipk-all BUILD=%s:\n%s", dir, out)
+	ipks := map[string][]byte{}
+	for _, arch := range Arches {
+		m, err := filepath.Glob(filepath.Join(dir, "openwrt", "lispd_*_"+arch+".ipk"))
+		if err != nil || len(m) != 1 {
+			t.Fatalf("%s: want one ipk, found %v (%v)", arch, m, err)
+		}
+		if ipks[arch], err = os.ReadFile(m[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ipks
+}
+
+// sourceDateEpoch is what ipk.mk uses: the last commit's time, else 0.
+func sourceDateEpoch(t *testing.T, root string) int64 {
+	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cmd := exec.Command("git", "log", "-1", "--format=%ct")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// gitVersion is the top Makefile's VERSION: what main.version is stamped with.
+func gitVersion(t *testing.T, root string) string {
+	cmd := exec.Command("git", "describe", "--tags", "--always", "--dirty")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "dev"
+	}
+	return string(bytes.TrimSpace(out))
+}
+
+// TestIPKAll builds the five real ipks with `make ipk-all` (twice, the second
+// time mostly from the Go build cache), unpacks each and checks its layout,
+// control fields and conffiles, the binary's ELF machine, class, endianness,
+// static linking and Go build settings, runs `lispd version` under
+// qemu-user, checks the size budget and that both builds are byte-identical.
+func TestIPKAll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds five static binaries; skipped with -short")
+	}
+	root := repoRoot(t)
+	epoch := sourceDateEpoch(t, root)
+	version := gitVersion(t, root)
+	first := makeIPKAll(t, root, t.TempDir())
+	second := makeIPKAll(t, root, t.TempDir())
+
+	for _, arch := range Arches {
+		t.Run(arch, func(t *testing.T) {
+			w := archWant[arch]
+			ipk := first[arch]
+			if !bytes.Equal(ipk, second[arch]) {
+				t.Error("two builds of the same tree differ (not reproducible)")
+			}
+			u := checkLayout(t, ipk, arch, epoch)
+			bin := u.file(u.Data, "./usr/sbin/lispd")
+			if bin == nil {
+				t.Fatal("no /usr/sbin/lispd")
+			}
+			t.Logf("SIZE %-26s ipk %9d bytes, binary %9d bytes", arch, len(ipk), len(bin.Data))
+			if arch == "mips_24kc" {
+				if len(ipk) > maxMIPSIPK {
+					t.Errorf("ipk is %d bytes, budget %d", len(ipk), maxMIPSIPK)
+				}
+				if len(bin.Data) > maxMIPSBinary {
+					t.Errorf("binary is %d bytes, budget %d", len(bin.Data), maxMIPSBinary)
+				}
+			}
+
+			f, err := elf.NewFile(bytes.NewReader(bin.Data))
+			if err != nil {
+				t.Fatalf("binary is not ELF: %v", err)
+			}
+			if f.Machine != w.machine || f.Class != w.class || f.ByteOrder != w.order || f.Type != elf.ET_EXEC {
+				t.Errorf("ELF %v %v %v %v, want %v %v %v ET_EXEC", f.Machine, f.Class, f.ByteOrder, f.Type, w.machine, w.class, w.order)
+			}
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+					t.Errorf("program header %v: not a static binary", p.Type)
+				}
+			}
+			bi, err := buildinfo.Read(bytes.NewReader(bin.Data))
+			if err != nil {
+				t.Fatalf("build info: %v", err)
+			}
+			settings := map[string]string{}
+			for _, s := range bi.Settings {
+				settings[s.Key] = s.Value
+			}
+			for k, v := range map[string]string{"GOARCH": w.goarch, "GOOS": "linux", "CGO_ENABLED": "0", "-trimpath": "true", w.setting[0]: w.setting[1]} {
+				if settings[k] != v {
+					t.Errorf("build setting %s=%q, want %q", k, settings[k], v)
+				}
+			}
+			// -trimpath keeps -ldflags out of the build info: check its effects.
+			if f.Section(".symtab") != nil || f.Section(".debug_info") != nil {
+				t.Error("binary not stripped (-s -w)")
+			}
+
+			// Run it: lispd version under qemu-user (natively on x86_64).
+			exe := filepath.Join(t.TempDir(), "lispd")
+			if err := os.WriteFile(exe, bin.Data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var cmd *exec.Cmd
+			if w.qemu == "" {
+				cmd = exec.Command(exe, "version")
+			} else {
+				if _, err := exec.LookPath(w.qemu); err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatalf("%s not installed (make deps installs qemu-user-static)", w.qemu)
+					}
+					t.Skipf("%s not installed (make deps installs qemu-user-static)", w.qemu)
+				}
+				cmd = exec.Command(w.qemu, exe, "version")
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("lispd version: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "platform: linux/"+w.goarch+"\n") || !strings.HasPrefix(string(out), "lispd "+version+"\n") {
+				t.Errorf("lispd version printed:\n%s", out)
+			}
+		})
+	}
+}
