@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -78,62 +77,6 @@ func runRun(args []string) int {
 		}
 	}
 	return exitOK
-}
-
-// daemon owns the running roles. Start, Reload and Stop are called one at a
-// time, from the signal loop of `lispd run` (later also from the control
-// socket). The data plane (fwd) and the control plane (ctl) are wired in
-// here; for now each step only logs what it would do.
-type daemon struct {
-	log *slog.Logger
-	cfg *conf.Config // the running configuration
-}
-
-// Start brings up every role cfg configures.
-func (d *daemon) Start(cfg *conf.Config) error {
-	d.cfg = cfg
-	d.log.Info("starting", "version", version, "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
-	describe(d.log, cfg)
-	return nil
-}
-
-// Reload applies a new, already validated configuration. On error the old
-// configuration keeps running.
-func (d *daemon) Reload(cfg *conf.Config) error {
-	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
-	describe(d.log, cfg)
-	d.cfg = cfg
-	return nil
-}
-
-// ReloadFile re-reads the configuration at path and applies it when it is
-// valid. When it is not, every problem is logged, the running configuration
-// stays, and the conf.Errors are returned (for `lispd reload` to print).
-func (d *daemon) ReloadFile(path string) error {
-	cfg, err := conf.Load(path)
-	if err != nil {
-		var errs conf.Errors
-		if errors.As(err, &errs) {
-			for _, p := range errs {
-				d.log.Error("config problem", "problem", p.Error())
-			}
-		}
-		d.log.Error("reload refused: configuration invalid, keeping the running one", "config", path)
-		return err
-	}
-	if err := d.Reload(cfg); err != nil {
-		d.log.Error("reload failed, keeping the running configuration", "err", err)
-		return err
-	}
-	d.log.Info("reloaded", "config", path)
-	return nil
-}
-
-// Stop tears every role down: routes and the TUN device removed, sockets
-// closed.
-func (d *daemon) Stop() error {
-	d.log.Info("stopped")
-	return nil
 }
 
 // stopWithin runs Stop, giving up after limit, and returns the exit code.

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/ctl"
+)
+
+// daemon owns the running roles: the data plane of the xTR role (TUN,
+// sockets, map-cache) and the control-plane node (ITR, ETR, Map-Server,
+// Map-Resolver). Start, Reload and Stop are serialized by mu; they are
+// called from the signal loop of `lispd run` and from the control socket.
+type daemon struct {
+	log *slog.Logger
+
+	mu   sync.Mutex
+	cfg  *conf.Config // the running configuration
+	xtr  *xtrPlane    // nil without the xTR role
+	node *ctl.Node    // nil without any control-plane role
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+// Start brings up every role cfg configures. On error, whatever was brought
+// up is torn down again.
+func (d *daemon) Start(cfg *conf.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg = cfg
+	d.log.Info("starting", "version", version, "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
+	describe(d.log, cfg)
+	d.ctx, d.stop = context.WithCancel(context.Background())
+	if err := d.startRoles(cfg); err != nil {
+		d.stopRoles()
+		return err
+	}
+	return nil
+}
+
+// startRoles brings up the data plane, then the control plane, which drives
+// the data plane's map-cache.
+func (d *daemon) startRoles(cfg *conf.Config) error {
+	if cfg.XTR != nil {
+		x, err := startXTR(d.ctx, d.log, cfg.XTR)
+		if err != nil {
+			return fmt.Errorf("xtr: %w", err)
+		}
+		d.xtr = x
+	}
+	return d.startNode(cfg)
+}
+
+// startNode starts the control-plane node for cfg, if any role needs one.
+func (d *daemon) startNode(cfg *conf.Config) error {
+	opts, ok := nodeOptions(cfg, d.xtr.localLocators(), d.log)
+	if !ok {
+		return nil
+	}
+	var dp ctl.DataPlane
+	if d.xtr != nil {
+		dp = d.xtr.adapter()
+	}
+	n, err := ctl.New(opts, dp)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	if err := n.Start(d.ctx); err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	d.node = n
+	if d.xtr != nil {
+		d.xtr.setMissHandler(n)
+	}
+	return nil
+}
+
+// stopRoles tears down in the reverse order of startRoles.
+func (d *daemon) stopRoles() {
+	if d.node != nil {
+		if err := d.node.Close(); err != nil {
+			d.log.Warn("control plane close", "err", err)
+		}
+		d.node = nil
+	}
+	if d.xtr != nil {
+		d.xtr.Close()
+		d.xtr = nil
+	}
+}
+
+// Reload applies a new, already validated configuration. Parts that did not
+// change keep running untouched: the data plane (TUN, routes, sockets,
+// learned map-cache entries) when the [xtr] data-plane keys are the same,
+// and the control plane when its inputs are the same. Static mappings are
+// applied as a difference. On error the old configuration keeps running.
+func (d *daemon) Reload(cfg *conf.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
+
+	if !sameDataPlane(old.XTR, cfg.XTR) {
+		// The TUN, its routes or the sockets change: rebuild everything.
+		d.log.Warn("data-plane keys changed: restarting the xTR role (learned map-cache entries are lost)")
+		d.stopRoles()
+		d.cfg = cfg
+		if err := d.startRoles(cfg); err != nil {
+			d.log.Error("restart after reload failed", "err", err)
+			return err
+		}
+		return nil
+	}
+	if d.xtr != nil {
+		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
+			return err
+		}
+	}
+	if !sameNode(old, cfg) {
+		d.log.Info("control-plane keys changed: restarting the control plane (Map-Servers re-registered)")
+		if d.node != nil {
+			if d.xtr != nil {
+				d.xtr.setMissHandler(nil)
+			}
+			_ = d.node.Close()
+			d.node = nil
+		}
+		if err := d.startNode(cfg); err != nil {
+			d.cfg = cfg
+			return err
+		}
+	}
+	d.cfg = cfg
+	return nil
+}
+
+// ReloadFile re-reads the configuration at path and applies it when it is
+// valid. When it is not, every problem is logged, the running configuration
+// stays, and the conf.Errors are returned (for `lispd reload` to print).
+func (d *daemon) ReloadFile(path string) error {
+	cfg, err := conf.Load(path)
+	if err != nil {
+		var errs conf.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs {
+				d.log.Error("config problem", "problem", p.Error())
+			}
+		}
+		d.log.Error("reload refused: configuration invalid, keeping the running one", "config", path)
+		return err
+	}
+	if err := d.Reload(cfg); err != nil {
+		d.log.Error("reload failed", "err", err)
+		return err
+	}
+	d.log.Info("reloaded", "config", path)
+	return nil
+}
+
+// Stop tears every role down: the control plane first (nothing half-built is
+// sent), then the data plane (routes and the TUN device removed, sockets
+// closed).
+func (d *daemon) Stop() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stop != nil {
+		d.stop()
+	}
+	d.stopRoles()
+	d.log.Info("stopped")
+	return nil
+}
+
+// config returns the running configuration.
+func (d *daemon) config() *conf.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// sameDataPlane reports whether two [xtr] sections need the same TUN,
+// routes, sockets and data-plane options (static mappings and control-plane
+// keys aside).
+func sameDataPlane(a, b *conf.XTR) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	for _, c := range []*conf.XTR{&x, &y} {
+		c.MapCache = nil
+		c.MapServers = nil
+		c.MapResolvers = nil
+		c.RegisterInterval, c.MapRequestTimeout, c.RecordTTL = conf.Duration{}, conf.Duration{}, conf.Duration{}
+		c.MapRequestRetries, c.MapRequestRate = 0, 0
+		c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
+		c.NATKeepalive = conf.Duration{}
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// sameNode reports whether two configurations give the control plane the
+// same options.
+func sameNode(a, b *conf.Config) bool {
+	strip := func(c *conf.Config) conf.Config {
+		v := *c
+		v.LogLevel, v.ControlSocket, v.Path = "", "", ""
+		if v.XTR != nil {
+			x := *v.XTR
+			x.MapCache = nil
+			v.XTR = &x
+		}
+		return v
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"log/slog"
+	"net/netip"
+
+	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/fwd"
+)
+
+// cacheAdapter lets the control plane drive the data plane's map-cache: ctl
+// speaks its own small DataPlane interface so that it can be tested without
+// a TUN, and this is the one place the two meet.
+type cacheAdapter struct{ plane *fwd.Plane }
+
+var _ ctl.DataPlane = cacheAdapter{}
+
+// adapter returns the control plane's view of this data plane.
+func (p *xtrPlane) adapter() ctl.DataPlane { return cacheAdapter{p.plane} }
+
+// Install puts a learned mapping into the map-cache, which flushes the
+// packets queued for destinations it covers. A static entry for the same
+// prefix wins.
+func (a cacheAdapter) Install(m ctl.Mapping) error {
+	cache := a.plane.MapCache()
+	if old, ok := cache.Get(m.InstanceID, m.Prefix); ok && old.Static {
+		return nil
+	}
+	spec := fwd.MappingSpec{
+		InstanceID: m.InstanceID,
+		Prefix:     m.Prefix,
+		TTL:        m.TTL,
+		Action:     fwd.Action(m.Action),
+	}
+	for _, l := range m.Locators {
+		spec.RLOCs = append(spec.RLOCs, fwd.RLOCSpec{
+			Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable,
+		})
+	}
+	_, err := cache.Insert(spec)
+	return err
+}
+
+// ResolveFailed drops the packets queued for dst.
+func (a cacheAdapter) ResolveFailed(iid uint32, dst netip.Addr) {
+	if rf, ok := any(a.plane).(interface{ ResolveFailed(uint32, netip.Addr) }); ok {
+		rf.ResolveFailed(iid, dst)
+	}
+}
+
+// Lookup returns the entry covering eid; pending entries (a Map-Request in
+// flight) count as absent.
+func (a cacheAdapter) Lookup(iid uint32, eid netip.Addr) (ctl.CacheEntry, bool) {
+	m, ok := a.plane.MapCache().Lookup(iid, eid)
+	if !ok || m.State == fwd.StatePending {
+		return ctl.CacheEntry{}, false
+	}
+	return ctl.CacheEntry{
+		InstanceID: m.InstanceID,
+		Prefix:     m.Prefix,
+		Static:     m.Static,
+		Negative:   m.State == fwd.StateNegative,
+		LastUsed:   m.LastUsed(),
+	}, true
+}
+
+// nodeOptions converts the configuration into the control plane's options;
+// ok is false when no role needs a control plane.
+func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *slog.Logger) (opts ctl.Options, ok bool) {
+	opts.Logger = log
+	if x := cfg.XTR; x != nil {
+		xo := &ctl.XTROptions{
+			InstanceID:        x.InstanceID,
+			EIDPrefixes:       x.EIDPrefixes,
+			EIDSpace:          x.EIDSpace,
+			RLOCs:             rlocs,
+			MapResolvers:      x.MapResolvers,
+			RegisterInterval:  x.RegisterInterval.Duration,
+			RecordTTL:         x.RecordTTL.Duration,
+			MapRequestTimeout: x.MapRequestTimeout.Duration,
+			MapRequestRetries: x.MapRequestRetries,
+			MapRequestRate:    x.MapRequestRate,
+			RenewIdle:         x.IdleTimeout.Duration,
+		}
+		for _, ms := range x.MapServers {
+			xo.MapServers = append(xo.MapServers, ctl.MapServerPeer{
+				Addr: ms.Address, Key: ms.Key, KeyType: ctl.KeyType(ms.KeyType), WantMapNotify: ms.WantsMapNotify(),
+			})
+		}
+		for _, l := range x.ProxyETRs {
+			xo.ProxyETRs = append(xo.ProxyETRs, ctl.Locator{
+				Addr: l.Address, Priority: uint8(l.Priority), Weight: uint8(l.Weight), Reachable: true,
+			})
+		}
+		// An xTR with nothing to register and nobody to ask needs no
+		// control plane (static mappings only).
+		if len(xo.MapServers) > 0 || len(xo.MapResolvers) > 0 || len(xo.EIDPrefixes) > 0 {
+			opts.XTR = xo
+		}
+	}
+	if m := cfg.MapServer; m != nil && m.Enabled {
+		mo := &ctl.MapServerOptions{RegistrationTimeout: m.RegistrationTimeout.Duration}
+		for _, s := range m.Sites {
+			mo.Sites = append(mo.Sites, ctl.SiteOptions{
+				Name: s.Name, Key: s.Key, KeyType: ctl.KeyType(s.KeyType),
+				InstanceID: s.InstanceID, EIDPrefixes: s.EIDPrefixes,
+			})
+		}
+		opts.MapServer = mo
+		// The Map-Server answers from the addresses it was configured on;
+		// an xTR beside it also needs its RLOCs.
+		opts.Listen = append(opts.Listen, m.Listen...)
+		for _, r := range rlocs {
+			opts.Listen = appendUnique(opts.Listen, r.Addr)
+		}
+	}
+	return opts, opts.XTR != nil || opts.MapServer != nil
+}
+
+func appendUnique(s []netip.Addr, a netip.Addr) []netip.Addr {
+	for _, x := range s {
+		if x == a {
+			return s
+		}
+	}
+	return append(s, a)
+}

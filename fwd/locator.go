@@ -1,0 +1,150 @@
+package fwd
+
+// Locator choice (RFC 9300 section 6 with RFC 9301 priorities and weights).
+//
+// Each Mapping holds an immutable selection table, rebuilt (under the
+// mapping's mutex, off the packet path) whenever an RLOC's reachability
+// changes. The packet path does one atomic load and one index:
+//
+//   - usable RLOCs are the reachable ones of the best (lowest) priority below
+//     255; when all of that priority are down, the next priority takes over;
+//   - with one usable RLOC the table is that RLOC;
+//   - with several, selSlots slots are shared out in proportion to the
+//     weights (largest remainder; all weights zero = equal shares), and the
+//     flow hash picks a slot: one flow, one RLOC.
+//
+// A rebuild starts from the previous table and keeps every slot whose RLOC
+// is still usable and within its share; only the remaining slots are handed
+// out again. So a flow moves only when its RLOC goes down (or when an RLOC
+// comes back and takes back its share). Replacing a mapping with one that
+// has the same RLOC addresses keeps the flows where they were.
+
+// selSlots is the size of a selection table: weight resolution 1/64.
+const selSlots = 64
+
+// selection is an immutable RLOC-selection table.
+type selection struct {
+	single *RLOC   // the only usable RLOC, or nil
+	slots  []uint8 // index into Mapping.RLOCs per slot, when several
+}
+
+// rebuild recomputes m's selection table. prev, when non-nil, is a mapping
+// that m replaces: its table seeds m's so flows keep their RLOC.
+func (m *Mapping) rebuild(prev *Mapping) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	best := -1
+	for _, r := range m.RLOCs {
+		if r.Up() && r.Priority < 255 && (best < 0 || int(r.Priority) < best) {
+			best = int(r.Priority)
+		}
+	}
+	var usable []int
+	total := 0
+	for i, r := range m.RLOCs {
+		if r.Up() && int(r.Priority) == best {
+			usable = append(usable, i)
+			total += int(r.Weight)
+		}
+	}
+	switch len(usable) {
+	case 0:
+		m.sel.Store(&selection{})
+		return
+	case 1:
+		m.sel.Store(&selection{single: m.RLOCs[usable[0]]})
+		return
+	}
+
+	// Shares by largest remainder.
+	quota := make(map[int]int, len(usable))
+	type rem struct{ idx, r int }
+	var rems []rem
+	given := 0
+	for _, i := range usable {
+		w, t := int(m.RLOCs[i].Weight), total
+		if total == 0 {
+			w, t = 1, len(usable)
+		}
+		q := selSlots * w / t
+		quota[i] = q
+		given += q
+		rems = append(rems, rem{i, selSlots * w % t})
+	}
+	for given < selSlots {
+		bi := 0
+		for j := range rems {
+			if rems[j].r > rems[bi].r {
+				bi = j
+			}
+		}
+		quota[rems[bi].idx]++
+		rems[bi].r = -1
+		given++
+	}
+
+	// Seed from the previous table: this mapping's own, or the replaced one's
+	// translated by RLOC address.
+	var seed [selSlots]int
+	for j := range seed {
+		seed[j] = -1
+	}
+	if prev == nil {
+		prev = m
+	}
+	if ps := prev.sel.Load(); ps != nil {
+		idxOf := func(r *RLOC) int {
+			if prev == m {
+				for i, x := range m.RLOCs {
+					if x == r {
+						return i
+					}
+				}
+				return -1
+			}
+			for i, x := range m.RLOCs {
+				if x.Addr == r.Addr {
+					return i
+				}
+			}
+			return -1
+		}
+		switch {
+		case ps.single != nil:
+			i := idxOf(ps.single)
+			for j := range seed {
+				seed[j] = i
+			}
+		case len(ps.slots) == selSlots:
+			for j, s := range ps.slots {
+				if int(s) < len(prev.RLOCs) {
+					seed[j] = idxOf(prev.RLOCs[s])
+				}
+			}
+		}
+	}
+
+	slots := make([]uint8, selSlots)
+	count := make(map[int]int, len(usable))
+	free := make([]int, 0, selSlots)
+	for j, i := range seed {
+		if i >= 0 && count[i] < quota[i] {
+			slots[j] = uint8(i)
+			count[i]++
+			continue
+		}
+		free = append(free, j)
+	}
+	for _, j := range free {
+		bi, bd := -1, 0
+		for _, i := range usable {
+			if d := quota[i] - count[i]; d > bd {
+				bi, bd = i, d
+			}
+		}
+		slots[j] = uint8(bi)
+		count[bi]++
+	}
+	m.sel.Store(&selection{slots: slots})
+}

@@ -1,0 +1,401 @@
+package fwd
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gaissmai/bart"
+)
+
+// MapCache maps EIDs to RLOCs: a longest-prefix-match table per instance-id
+// for IPv4 and IPv6 EID prefixes.
+//
+// Readers are lock-free: they load an immutable snapshot through an atomic
+// pointer (the packet path does so once per batch). Writers are serialized
+// by a mutex and publish a new snapshot built with bart's persistent
+// (path-copying) insert and delete, so a write costs microseconds and never
+// disturbs a reader.
+//
+// The cache holds at most Limit entries. Inserting beyond that evicts the
+// least recently used learned (never a static) entry; if there is none the
+// insert fails with ErrCacheFull.
+//
+// Time is a coarse clock of one-second resolution (Tick, called by the
+// plane once a second), so the packet path never reads the system clock.
+type MapCache struct {
+	mu    sync.Mutex
+	snap  atomic.Pointer[snapshot]
+	limit int
+	now   atomic.Uint32 // coarse clock, see clockFrom
+
+	// Eviction candidates: the oldest learned entries found by the last
+	// scan, oldest first, with their last-used time at that scan.
+	cands []evictCand
+}
+
+type evictCand struct {
+	m    *Mapping
+	used uint32
+}
+
+// snapshot is an immutable view of the cache.
+type snapshot struct {
+	tables []iidTable // one per instance-id in use; a handful at most
+	n      int        // entries in all tables
+}
+
+type iidTable struct {
+	iid uint32
+	t   *bart.Table[*Mapping]
+}
+
+// table returns the LPM table of iid, or nil.
+func (s *snapshot) table(iid uint32) *bart.Table[*Mapping] {
+	for i := range s.tables {
+		if s.tables[i].iid == iid {
+			return s.tables[i].t
+		}
+	}
+	return nil
+}
+
+// lookup is the packet path's longest-prefix match. It does not check
+// expiry.
+func (s *snapshot) lookup(iid uint32, addr netip.Addr) *Mapping {
+	t := s.table(iid)
+	if t == nil {
+		return nil
+	}
+	m, _ := t.Lookup(addr)
+	return m
+}
+
+// with returns a copy of s with iid's table replaced by t (nil removes it).
+func (s *snapshot) with(iid uint32, t *bart.Table[*Mapping], dn int) *snapshot {
+	ns := &snapshot{n: s.n + dn, tables: make([]iidTable, 0, len(s.tables)+1)}
+	found := false
+	for _, it := range s.tables {
+		if it.iid == iid {
+			found = true
+			if t != nil && t.Size() > 0 {
+				ns.tables = append(ns.tables, iidTable{iid, t})
+			}
+			continue
+		}
+		ns.tables = append(ns.tables, it)
+	}
+	if !found && t != nil && t.Size() > 0 {
+		ns.tables = append(ns.tables, iidTable{iid, t})
+	}
+	return ns
+}
+
+// DefaultMapCacheLimit is the limit NewMapCache uses for limit <= 0.
+const DefaultMapCacheLimit = 10000
+
+// NewMapCache returns an empty map-cache holding at most limit entries.
+func NewMapCache(limit int) *MapCache {
+	if limit <= 0 {
+		limit = DefaultMapCacheLimit
+	}
+	c := &MapCache{limit: limit}
+	c.snap.Store(&snapshot{})
+	c.Tick(time.Now())
+	return c
+}
+
+// Tick advances the cache's coarse clock to t. The plane calls it once a
+// second; tests call it to move time.
+func (c *MapCache) Tick(t time.Time) { c.now.Store(clockFrom(t)) }
+
+// Now returns the cache's coarse clock.
+func (c *MapCache) Now() time.Time { return clockTime(c.now.Load()) }
+
+// Limit returns the maximum number of entries.
+func (c *MapCache) Limit() int { return c.limit }
+
+// Len returns the number of entries (expired ones included until Expire
+// removes them).
+func (c *MapCache) Len() int { return c.snap.Load().n }
+
+// Insert builds a Mapping from spec and installs it, replacing any entry for
+// the same instance-id and prefix. A replacement inherits the old entry's
+// counters, last-used time and, for RLOCs with the same address, their
+// counters and the flows on them. When the cache is full the least recently
+// used learned entry is evicted first.
+func (c *MapCache) Insert(spec MappingSpec) (*Mapping, error) {
+	m, err := NewMapping(spec)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now.Load()
+	c.stamp(m, now)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.snap.Load()
+	t := s.table(m.InstanceID)
+	if t == nil {
+		t = new(bart.Table[*Mapping])
+	}
+	old, exists := t.Get(m.Prefix)
+	if exists {
+		inherit(m, old)
+	} else if s.n >= c.limit {
+		if !c.evictLocked(now) {
+			return nil, ErrCacheFull
+		}
+		s = c.snap.Load()
+		if t = s.table(m.InstanceID); t == nil {
+			t = new(bart.Table[*Mapping])
+		}
+	}
+	dn := 1
+	if exists {
+		dn = 0
+	}
+	c.snap.Store(s.with(m.InstanceID, t.InsertPersist(m.Prefix, m), dn))
+	return m, nil
+}
+
+// stamp sets the expiry (from the mapping's TTL) and last use of a mapping
+// being installed at coarse time now.
+func (c *MapCache) stamp(m *Mapping, now uint32) {
+	if m.TTL > 0 && !m.Static && m.expires.Load() == 0 {
+		m.expires.Store(clockFrom(clockTime(now).Add(m.TTL)))
+	}
+	if m.lastUsed.Load() < now {
+		m.lastUsed.Store(now)
+	}
+}
+
+// inherit carries counters, last use and flow placement from old to m.
+func inherit(m, old *Mapping) {
+	m.Packets.Store(old.Packets.Load())
+	m.Bytes.Store(old.Bytes.Load())
+	if u := old.lastUsed.Load(); u > m.lastUsed.Load() {
+		m.lastUsed.Store(u)
+	}
+	for _, r := range m.RLOCs {
+		for _, o := range old.RLOCs {
+			if o.Addr == r.Addr {
+				r.Packets.Store(o.Packets.Load())
+				r.Bytes.Store(o.Bytes.Load())
+				break
+			}
+		}
+	}
+	m.rebuild(old)
+}
+
+// Delete removes the entry for exactly iid and prefix and returns it.
+func (c *MapCache) Delete(iid uint32, prefix netip.Prefix) (*Mapping, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleteLocked(iid, prefix)
+}
+
+func (c *MapCache) deleteLocked(iid uint32, prefix netip.Prefix) (*Mapping, bool) {
+	s := c.snap.Load()
+	t := s.table(iid)
+	if t == nil {
+		return nil, false
+	}
+	m, ok := t.Get(prefix)
+	if !ok {
+		return nil, false
+	}
+	c.snap.Store(s.with(iid, t.DeletePersist(prefix), -1))
+	return m, true
+}
+
+// Lookup returns the longest-prefix match for addr in iid. Expired entries
+// are misses.
+func (c *MapCache) Lookup(iid uint32, addr netip.Addr) (*Mapping, bool) {
+	m := c.snap.Load().lookup(iid, addr.Unmap())
+	if m == nil || m.expired(c.now.Load()) {
+		return nil, false
+	}
+	return m, true
+}
+
+// Get returns the entry for exactly iid and prefix, expired or not.
+func (c *MapCache) Get(iid uint32, prefix netip.Prefix) (*Mapping, bool) {
+	t := c.snap.Load().table(iid)
+	if t == nil {
+		return nil, false
+	}
+	return t.Get(prefix)
+}
+
+// Walk calls fn for every entry, by instance-id then prefix, on one
+// snapshot, until fn returns false.
+func (c *MapCache) Walk(fn func(*Mapping) bool) {
+	s := c.snap.Load()
+	tables := slices.Clone(s.tables)
+	slices.SortFunc(tables, func(a, b iidTable) int { return cmp.Compare(a.iid, b.iid) })
+	for _, it := range tables {
+		for _, m := range it.t.AllSorted() {
+			if !fn(m) {
+				return
+			}
+		}
+	}
+}
+
+// All returns every entry, by instance-id then prefix (for `show map-cache`).
+func (c *MapCache) All() []*Mapping {
+	out := make([]*Mapping, 0, c.Len())
+	c.Walk(func(m *Mapping) bool { out = append(out, m); return true })
+	return out
+}
+
+// Expire removes every learned entry that has expired at now and returns
+// them (the control plane may ask again for those still in use).
+func (c *MapCache) Expire(now time.Time) []*Mapping {
+	cn := clockFrom(now)
+	var dead []*Mapping
+	c.snap.Load().each(func(m *Mapping) {
+		if !m.Static && m.expired(cn) {
+			dead = append(dead, m)
+		}
+	})
+	if len(dead) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := dead[:0]
+	for _, m := range dead {
+		if cur, ok := c.Get(m.InstanceID, m.Prefix); ok && cur == m {
+			c.deleteLocked(m.InstanceID, m.Prefix)
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SetLocatorUp marks every RLOC with address addr (any port) reachable or
+// not, in every entry, and returns how many RLOCs it changed.
+func (c *MapCache) SetLocatorUp(addr netip.Addr, up bool) int {
+	addr = addr.Unmap()
+	n := 0
+	c.snap.Load().each(func(m *Mapping) {
+		for _, r := range m.RLOCs {
+			if r.Addr.Addr() == addr && r.Up() != up {
+				r.SetUp(up)
+				n++
+			}
+		}
+	})
+	return n
+}
+
+// evictCandidates is how many of the oldest learned entries one scan keeps.
+const evictCandidates = 32
+
+// evictLocked removes the least recently used learned entry. It keeps a
+// short list of the oldest entries from one scan of the cache: a candidate
+// whose last-used time has not changed since the scan is still older than
+// every entry outside the list, so eviction is exact LRU (to the clock's
+// resolution) at an amortized cost of one scan per evictCandidates
+// evictions.
+func (c *MapCache) evictLocked(now uint32) bool {
+	for attempt := 0; attempt < 2; attempt++ {
+		for len(c.cands) > 0 {
+			cd := c.cands[0]
+			c.cands = c.cands[1:]
+			if cd.m.lastUsed.Load() != cd.used {
+				continue // used since the scan: no longer known to be oldest
+			}
+			if cur, ok := c.Get(cd.m.InstanceID, cd.m.Prefix); !ok || cur != cd.m {
+				continue // deleted or replaced
+			}
+			c.deleteLocked(cd.m.InstanceID, cd.m.Prefix)
+			return true
+		}
+		c.scanLocked()
+		if len(c.cands) == 0 {
+			return false
+		}
+	}
+	return false
+}
+
+// scanLocked refills the eviction candidates with the oldest learned
+// entries: one pass keeping the evictCandidates oldest in a sorted array.
+func (c *MapCache) scanLocked() {
+	cands := make([]evictCand, 0, evictCandidates)
+	c.snap.Load().each(func(m *Mapping) {
+		if m.Static {
+			return
+		}
+		u := m.lastUsed.Load()
+		if len(cands) == evictCandidates && u >= cands[len(cands)-1].used {
+			return
+		}
+		i, _ := slices.BinarySearchFunc(cands, u, func(e evictCand, u uint32) int {
+			if e.used <= u {
+				return -1
+			}
+			return 1
+		})
+		if len(cands) == evictCandidates {
+			cands = cands[:len(cands)-1]
+		}
+		cands = slices.Insert(cands, i, evictCand{m, u})
+	})
+	c.cands = cands
+}
+
+// each calls fn for every entry of the snapshot, in no particular order.
+func (s *snapshot) each(fn func(*Mapping)) {
+	for _, it := range s.tables {
+		for _, m := range it.t.All() {
+			fn(m)
+		}
+	}
+}
+
+// Load installs many mappings at once (for example a large static
+// configuration): one new snapshot, built by cloning the tables and
+// inserting in place, instead of one persistent insert per mapping. Entries
+// replace existing ones for the same prefix; the limit is not enforced
+// beyond refusing the whole load when it would exceed it.
+func (c *MapCache) Load(ms []*Mapping) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.snap.Load()
+	tables := map[uint32]*bart.Table[*Mapping]{}
+	for _, it := range s.tables {
+		tables[it.iid] = it.t.Clone()
+	}
+	now := c.now.Load()
+	for _, m := range ms {
+		t := tables[m.InstanceID]
+		if t == nil {
+			t = new(bart.Table[*Mapping])
+			tables[m.InstanceID] = t
+		}
+		if old, ok := t.Get(m.Prefix); ok && old != m {
+			inherit(m, old)
+		}
+		c.stamp(m, now)
+		t.Insert(m.Prefix, m)
+	}
+	ns := &snapshot{}
+	for iid, t := range tables {
+		ns.tables = append(ns.tables, iidTable{iid, t})
+		ns.n += t.Size()
+	}
+	if ns.n > c.limit {
+		return ErrCacheFull
+	}
+	c.cands = nil
+	c.snap.Store(ns)
+	return nil
+}

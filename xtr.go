@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/fwd/netio"
+)
+
+// localRLOC is one of this router's locators as resolved at start: a
+// configured address, or an address found on a configured interface.
+type localRLOC struct {
+	Interface string // "" when configured by address
+	Addr      netip.Addr
+	Priority  uint8
+	Weight    uint8
+}
+
+// xtrPlane is the running data plane of the xTR role: the TUN device with
+// its routes, the UDP sockets and the forwarding goroutines.
+type xtrPlane struct {
+	log    *slog.Logger
+	plane  *fwd.Plane
+	tun    netio.TUN
+	rlocs  []localRLOC
+	iid    uint32
+	static map[staticKey]bool // static prefixes installed from the config
+
+	removeRoutes func() error
+	pools        []*netio.SendPool
+	recv         []*netio.UDPConn
+	miss         missRelay
+	done         chan struct{}
+	closeOnce    sync.Once
+}
+
+type staticKey struct {
+	iid    uint32
+	prefix netip.Prefix
+}
+
+// missRelay forwards the data plane's misses to the control-plane node set
+// last; it exists because the plane is built before the node that drives it.
+type missRelay struct{ to atomic.Pointer[ctl.Node] }
+
+// Miss implements fwd.MissHandler.
+func (r *missRelay) Miss(iid uint32, dst netip.Addr) {
+	if n := r.to.Load(); n != nil {
+		n.Miss(iid, dst)
+	}
+}
+
+// startXTR opens the TUN, installs the eid_space routes, opens the sockets,
+// loads the static mappings and starts forwarding.
+func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, err error) {
+	p := &xtrPlane{log: log, iid: x.InstanceID, done: make(chan struct{}), static: map[staticKey]bool{}}
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
+
+	p.rlocs = resolveRLOCs(log, x.RLOCs)
+	if len(p.rlocs) == 0 {
+		log.Warn("no local RLOC has an address yet: encapsulated packets use the kernel's source address")
+	}
+	addrs := make([]netip.Addr, len(p.rlocs))
+	for i, r := range p.rlocs {
+		addrs[i] = r.Addr
+	}
+	for _, a := range addrs {
+		for _, s := range x.EIDSpace {
+			if s.Contains(a) {
+				return nil, fmt.Errorf("RLOC %v lies inside eid_space %v: encapsulated packets would loop into the tunnel", a, s)
+			}
+		}
+	}
+
+	pathMTU, v6Only := pathMTUOf(p.rlocs)
+	mtu := x.MTU
+	if mtu == 0 {
+		mtu = fwd.TUNMTU(pathMTU, v6Only)
+	}
+	p.tun, err = netio.OpenTUN(x.TUN, mtu)
+	if err != nil {
+		return nil, fmt.Errorf("open TUN %q: %w", x.TUN, err)
+	}
+	p.removeRoutes, err = netio.AddRoutes(p.tun.Name(), x.EIDSpace)
+	if err != nil {
+		return nil, fmt.Errorf("routes for eid_space into %s: %w", p.tun.Name(), err)
+	}
+
+	socks, err := p.openSockets()
+	if err != nil {
+		return nil, err
+	}
+
+	petrs := make([]fwd.RLOCSpec, len(x.ProxyETRs))
+	for i, l := range x.ProxyETRs {
+		petrs[i] = fwd.RLOCSpec{Addr: l.Address, Priority: uint8(l.Priority), Weight: uint8(l.Weight)}
+	}
+	opts := fwd.Options{
+		InstanceID:    x.InstanceID,
+		LocalEIDs:     x.EIDPrefixes,
+		EIDSpace:      x.EIDSpace,
+		LocalRLOCs:    addrs,
+		ProxyETRs:     petrs,
+		PathMTU:       pathMTU,
+		PathMTUFunc:   fwd.KernelPathMTU,
+		MissHandler:   &p.miss,
+		MapCacheLimit: x.MapCacheLimit,
+		ErrorLog: func(format string, args ...any) {
+			log.Warn(fmt.Sprintf(format, args...))
+		},
+	}
+	p.plane, err = fwd.New(opts, p.tun, socks)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.applyStatic(x); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(p.done)
+		if err := p.plane.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("data plane stopped", "err", err)
+		}
+	}()
+	log.Info("data plane up", "tun", p.tun.Name(), "mtu", mtu, "path_mtu", pathMTU,
+		"routes", len(x.EIDSpace), "rlocs", len(p.rlocs))
+	return p, nil
+}
+
+// openSockets opens the UDP 4341 receive sockets (IPv4 and IPv6 wildcards:
+// RLOC addresses may change under us) and a send pool per address family,
+// bound to the first RLOC of that family so the outer source is the RLOC.
+func (p *xtrPlane) openSockets() (fwd.Sockets, error) {
+	var s fwd.Sockets
+	for _, a := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		c, err := netio.ListenUDP(netip.AddrPortFrom(a, fwd.DataPort))
+		if err != nil {
+			if a.Is6() && len(p.recv) > 0 {
+				p.log.Warn("no IPv6 data socket", "err", err)
+				continue
+			}
+			return s, fmt.Errorf("listen on UDP %d: %w", fwd.DataPort, err)
+		}
+		p.recv = append(p.recv, c)
+		s.Recv = append(s.Recv, c)
+	}
+	for _, v6 := range []bool{false, true} {
+		src := netip.IPv4Unspecified()
+		if v6 {
+			src = netip.IPv6Unspecified()
+		}
+		for _, r := range p.rlocs {
+			if r.Addr.Is6() == v6 {
+				src = r.Addr
+				break
+			}
+		}
+		pool, err := netio.NewSendPool(src, 0)
+		if err != nil {
+			if v6 {
+				p.log.Warn("no IPv6 send sockets", "err", err)
+				continue
+			}
+			return s, fmt.Errorf("send sockets on %v: %w", src, err)
+		}
+		p.pools = append(p.pools, pool)
+		if v6 {
+			s.Send6 = fwd.PoolConns(pool)
+		} else {
+			s.Send4 = fwd.PoolConns(pool)
+		}
+	}
+	return s, nil
+}
+
+// applyStatic makes the map-cache's static entries those of x.MapCache:
+// new and changed ones are inserted (an unchanged entry keeps its counters),
+// removed ones deleted. Learned entries are left alone.
+func (p *xtrPlane) applyStatic(x *conf.XTR) error {
+	cache := p.plane.MapCache()
+	want := map[staticKey]bool{}
+	for _, sm := range x.MapCache {
+		spec := staticSpec(x, sm)
+		k := staticKey{spec.InstanceID, spec.Prefix}
+		want[k] = true
+		if _, err := cache.Insert(spec); err != nil {
+			return fmt.Errorf("static mapping %v: %w", sm.EIDPrefix, err)
+		}
+	}
+	for k := range p.static {
+		if !want[k] {
+			cache.Delete(k.iid, k.prefix)
+			p.log.Info("static mapping removed", "eid", k.prefix, "iid", k.iid)
+		}
+	}
+	p.static = want
+	return nil
+}
+
+// staticSpec turns a configured static mapping into a map-cache entry.
+func staticSpec(x *conf.XTR, sm conf.StaticMapping) fwd.MappingSpec {
+	iid := x.InstanceID
+	if sm.InstanceID != nil {
+		iid = *sm.InstanceID
+	}
+	spec := fwd.MappingSpec{InstanceID: iid, Prefix: sm.EIDPrefix, Static: true}
+	for _, l := range sm.RLOCs {
+		spec.RLOCs = append(spec.RLOCs, fwd.RLOCSpec{Addr: l.Address, Priority: uint8(l.Priority), Weight: uint8(l.Weight)})
+	}
+	if len(spec.RLOCs) == 0 {
+		spec.Action = actionByName(sm.Action)
+	}
+	return spec
+}
+
+// actionByName maps a configured action name to the data plane's action.
+func actionByName(name string) fwd.Action {
+	for a := fwd.ActionNoAction; a <= fwd.ActionDropAuthFailure; a++ {
+		if a.String() == name {
+			return a
+		}
+	}
+	return fwd.ActionDrop
+}
+
+// setMissHandler points the plane's misses at n (nil: count and drop).
+func (p *xtrPlane) setMissHandler(n *ctl.Node) { p.miss.to.Store(n) }
+
+// localLocators returns the locators the control plane registers and puts
+// in Map-Requests, in configuration order. A nil plane has none.
+func (p *xtrPlane) localLocators() []ctl.LocalLocator {
+	if p == nil {
+		return nil
+	}
+	out := make([]ctl.LocalLocator, len(p.rlocs))
+	for i, r := range p.rlocs {
+		out[i] = ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight}
+	}
+	return out
+}
+
+// Close stops forwarding and removes what startXTR installed: routes, TUN
+// device and sockets.
+func (p *xtrPlane) Close() {
+	p.closeOnce.Do(func() {
+		p.setMissHandler(nil)
+		if p.plane != nil {
+			_ = p.plane.Close()
+			<-p.done
+		}
+		p.release()
+	})
+}
+
+// release frees what was acquired, in reverse order; each step tolerates
+// the earlier ones having failed.
+func (p *xtrPlane) release() {
+	if p.removeRoutes != nil {
+		if err := p.removeRoutes(); err != nil {
+			p.log.Warn("removing routes", "err", err)
+		}
+		p.removeRoutes = nil
+	}
+	if p.tun != nil {
+		_ = p.tun.Close()
+	}
+	for _, c := range p.recv {
+		_ = c.Close()
+	}
+	for _, pool := range p.pools {
+		_ = pool.Close()
+	}
+}
+
+// resolveRLOCs finds the address of each configured locator: the address
+// itself, or the global unicast addresses of the interface (each becomes a
+// locator with the entry's priority and weight). An interface without an
+// address is skipped with a warning.
+func resolveRLOCs(log *slog.Logger, cfg []conf.LocalRLOC) []localRLOC {
+	var out []localRLOC
+	for _, r := range cfg {
+		lr := localRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
+		if r.Interface == "" {
+			lr.Addr = r.Address
+			out = append(out, lr)
+			continue
+		}
+		addrs, err := interfaceAddrs(r.Interface)
+		if err != nil || len(addrs) == 0 {
+			log.Warn("RLOC interface has no usable address", "interface", r.Interface, "err", err)
+			continue
+		}
+		for _, a := range addrs {
+			lr.Addr = a
+			out = append(out, lr)
+		}
+	}
+	return out
+}
+
+// interfaceAddrs returns the global unicast addresses of an interface,
+// IPv4 first.
+func interfaceAddrs(name string) ([]netip.Addr, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, err
+	}
+	as, err := ifi.Addrs()
+	if err != nil {
+		return nil, err
+	}
+	var v4, v6 []netip.Addr
+	for _, a := range as {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if !ip.IsGlobalUnicast() {
+			continue
+		}
+		if ip.Is4() {
+			v4 = append(v4, ip)
+		} else {
+			v6 = append(v6, ip)
+		}
+	}
+	return append(v4, v6...), nil
+}
+
+// pathMTUOf returns the smallest MTU of the locators' interfaces (1500 when
+// none is known), and whether every locator is IPv6 (so the outer header is
+// always the larger IPv6 one).
+func pathMTUOf(rlocs []localRLOC) (mtu int, v6Only bool) {
+	mtu, v6Only = 0, len(rlocs) > 0
+	for _, r := range rlocs {
+		if r.Addr.Is4() {
+			v6Only = false
+		}
+		if m := interfaceMTUFor(r); m > 0 && (mtu == 0 || m < mtu) {
+			mtu = m
+		}
+	}
+	if mtu == 0 {
+		mtu = fwd.DefaultPathMTU
+	}
+	return mtu, v6Only
+}
+
+// interfaceMTUFor returns the MTU of the interface a locator lives on, 0 if
+// unknown.
+func interfaceMTUFor(r localRLOC) int {
+	if r.Interface != "" {
+		if ifi, err := net.InterfaceByName(r.Interface); err == nil {
+			return ifi.MTU
+		}
+		return 0
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0
+	}
+	for _, ifi := range ifs {
+		addrs, _ := interfaceAddrs(ifi.Name)
+		for _, a := range addrs {
+			if a == r.Addr {
+				return ifi.MTU
+			}
+		}
+	}
+	return 0
+}
