@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/ctl/admin"
 )
 
 func init() {
@@ -60,7 +61,27 @@ func runRun(args []string) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	// The control socket comes first: a second daemon is refused before it
+	// touches the running one's TUN, routes or sockets.
+	ctlSock, err := admin.Listen(cfg.ControlSocket)
+	if err != nil {
+		log.Error("control socket", "err", err)
+		return exitFail
+	}
+	defer ctlSock.Close()
+	ctlSock.Log = log
+
 	d := &daemon{log: log}
+	reload := func() error {
+		err := d.ReloadFile(*path)
+		if err == nil {
+			lf.applyLevel(d.config().LogLevel)
+		}
+		return err
+	}
+	d.admin(reload).Register(ctlSock)
+	go func() { _ = ctlSock.Serve() }()
+
 	if err := d.Start(cfg); err != nil {
 		log.Error("start failed", "err", err)
 		return exitFail
@@ -68,11 +89,10 @@ func runRun(args []string) int {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			if err := d.ReloadFile(*path); err == nil {
-				lf.applyLevel(d.cfg.LogLevel)
-			}
+			_ = reload()
 		default:
 			log.Info("stopping", "signal", sig.String())
+			_ = ctlSock.Close()
 			return d.stopWithin(stopTimeout)
 		}
 	}

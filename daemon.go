@@ -105,6 +105,7 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 	defer d.mu.Unlock()
 	old := d.cfg
 	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
+	describe(d.log, cfg)
 
 	if !sameDataPlane(old.XTR, cfg.XTR) {
 		// The TUN, its routes or the sockets change: rebuild everything.

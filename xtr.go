@@ -39,6 +39,7 @@ type xtrPlane struct {
 	pools        []*netio.SendPool
 	recv         []*netio.UDPConn
 	miss         missRelay
+	closing      atomic.Bool
 	done         chan struct{}
 	closeOnce    sync.Once
 }
@@ -131,7 +132,7 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 	}
 	go func() {
 		defer close(p.done)
-		if err := p.plane.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := p.plane.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && !p.closing.Load() {
 			log.Error("data plane stopped", "err", err)
 		}
 	}()
@@ -257,6 +258,7 @@ func (p *xtrPlane) localLocators() []ctl.LocalLocator {
 func (p *xtrPlane) Close() {
 	p.closeOnce.Do(func() {
 		p.setMissHandler(nil)
+		p.closing.Store(true)
 		if p.plane != nil {
 			_ = p.plane.Close()
 			<-p.done

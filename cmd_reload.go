@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lispd/lispd/ctl/admin"
+)
+
+func init() {
+	register(&command{
+		name:    "reload",
+		args:    "[-c FILE] [--socket PATH]",
+		summary: "make the running daemon re-read its configuration",
+		help: `Asks the running daemon, over its control socket, to re-read the
+configuration file it was started with (as SIGHUP does). A valid new
+configuration is applied without disturbing what did not change. An
+invalid one is refused: the daemon keeps running the old one, and reload
+prints every problem as FILE:LINE:COL: key: message and exits 1.
+
+-c FILE only says where to find the control socket (its control_socket);
+the daemon always re-reads its own file.`,
+		run: runReload,
+	})
+}
+
+func runReload(args []string) int {
+	fs := newFlagSet(commands["reload"])
+	cf := addClientFlags(fs)
+	pos, code, stop := parseFlags(fs, args)
+	if stop {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q", pos[0])
+	}
+	var res admin.ReloadResult
+	err := cf.call(admin.CmdReload, admin.ReloadArgs{}, &res)
+	var re *admin.RemoteError
+	switch {
+	case errors.As(err, &re) && len(re.Problems) > 0:
+		for _, p := range re.Problems {
+			fmt.Fprintln(stderr, p)
+		}
+		fmt.Fprintf(stderr, "lispd reload: %s; refused, the daemon keeps running its previous configuration\n", re.Msg)
+		return exitFail
+	case err != nil:
+		fmt.Fprintf(stderr, "lispd reload: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "reloaded %s\n", res.Path)
+	return exitOK
+}
