@@ -105,8 +105,7 @@ func (e *etr) start(ctx context.Context, spawn func(func())) {
 	}
 }
 
-// reregister makes every Map-Server loop send a Map-Register now (for
-// locator changes, issue 7).
+// reregister makes every Map-Server loop send a Map-Register now.
 func (e *etr) reregister() {
 	for _, p := range e.peers {
 		select {

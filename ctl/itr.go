@@ -33,15 +33,14 @@ type eidKey struct {
 
 // request is an outstanding Map-Request with its retransmissions.
 type request struct {
-	key      eidKey
-	prefix   netip.Prefix // the EID-prefix asked for (host prefix on a miss)
-	kind     reqKind
-	attempt  int            // retransmissions so far
-	nonces   map[uint64]int // nonce -> resolver index of each attempt
-	first    int            // resolver index of attempt 0
-	timer    *time.Timer
-	started  time.Time
-	notAfter time.Time // per-EID rate limit: next send not before
+	key     eidKey
+	prefix  netip.Prefix // the EID-prefix asked for (host prefix on a miss)
+	kind    reqKind
+	attempt int            // retransmissions so far
+	nonces  map[uint64]int // nonce -> resolver index of each attempt
+	first   int            // resolver index of attempt 0
+	timer   *time.Timer
+	started time.Time
 }
 
 // itr is the ITR role: it resolves data-plane misses through the

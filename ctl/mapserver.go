@@ -32,10 +32,7 @@ type mapServer struct {
 
 // pendingNotify is an unsolicited Map-Notify awaiting its Map-Notify-Ack.
 type pendingNotify struct {
-	to      netip.AddrPort
-	msg     []byte
-	sent    time.Time
-	retries int
+	to netip.AddrPort
 }
 
 func newMapServer(n *Node, o *MapServerOptions) *mapServer {

@@ -193,3 +193,12 @@ func (n *Node) PendingRequests() []PendingRequest {
 	}
 	return n.itr.snapshot()
 }
+
+// Reregister makes the ETR send a Map-Register to every Map-Server now
+// rather than at the next interval (after a change of local locators, or on
+// an operator's request). Without the ETR role it does nothing.
+func (n *Node) Reregister() {
+	if n.etr != nil {
+		n.etr.reregister()
+	}
+}

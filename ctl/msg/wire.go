@@ -25,14 +25,6 @@ func (r *reader) need(n int, field string) error {
 	return nil
 }
 
-func (r *reader) u8(field string) (uint8, error) {
-	if err := r.need(1, field); err != nil {
-		return 0, err
-	}
-	v := r.b[r.off]
-	r.off++
-	return v, nil
-}
 
 func (r *reader) u16(field string) (uint16, error) {
 	if err := r.need(2, field); err != nil {

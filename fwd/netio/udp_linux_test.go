@@ -359,7 +359,7 @@ func TestSendPool(t *testing.T) {
 		t.Errorf("%d distinct ports for %d sockets", len(ports), p.Len())
 	}
 	for h := uint32(0); h < 100; h++ {
-		if p.Pick(h) != p.Pick(h) || p.Pick(h) != p.Conn(int(h%uint32(p.Len()))) {
+		if a, b := p.Pick(h), p.Pick(h); a != b || a != p.Conn(int(h%uint32(p.Len()))) {
 			t.Fatalf("Pick(%d) not stable", h)
 		}
 	}
