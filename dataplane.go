@@ -33,7 +33,12 @@ func (a cacheAdapter) Install(m ctl.Mapping) error {
 		TTL:        m.TTL,
 		Action:     fwd.Action(m.Action),
 	}
+	// A negative entry carries only its action: the data plane sends
+	// natively-forward traffic to the configured PETRs itself.
 	for _, l := range m.Locators {
+		if m.Negative {
+			break
+		}
 		spec.RLOCs = append(spec.RLOCs, fwd.RLOCSpec{
 			Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable,
 		})
@@ -43,11 +48,7 @@ func (a cacheAdapter) Install(m ctl.Mapping) error {
 }
 
 // ResolveFailed drops the packets queued for dst.
-func (a cacheAdapter) ResolveFailed(iid uint32, dst netip.Addr) {
-	if rf, ok := any(a.plane).(interface{ ResolveFailed(uint32, netip.Addr) }); ok {
-		rf.ResolveFailed(iid, dst)
-	}
-}
+func (a cacheAdapter) ResolveFailed(iid uint32, dst netip.Addr) { a.plane.ResolveFailed(iid, dst) }
 
 // Lookup returns the entry covering eid; pending entries (a Map-Request in
 // flight) count as absent.

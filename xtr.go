@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
@@ -36,6 +37,7 @@ type xtrPlane struct {
 	static map[staticKey]bool // static prefixes installed from the config
 
 	removeRoutes func() error
+	native       *fwd.RawForwarder
 	pools        []*netio.SendPool
 	recv         []*netio.UDPConn
 	miss         missRelay
@@ -95,7 +97,12 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 	if err != nil {
 		return nil, fmt.Errorf("open TUN %q: %w", x.TUN, err)
 	}
-	p.removeRoutes, err = netio.AddRoutes(p.tun.Name(), x.EIDSpace)
+	// eid_space goes into the TUN through a table of its own, consulted
+	// for every packet not marked by the native forwarder; the main table's
+	// more specific routes (a connected site subnet) still win.
+	p.removeRoutes, err = netio.AddPolicyRoutes(netio.PolicyRoutes{
+		Ifname: p.tun.Name(), Prefixes: x.EIDSpace, Mark: fwd.DefaultNativeMark,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("routes for eid_space into %s: %w", p.tun.Name(), err)
 	}
@@ -104,21 +111,31 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 	if err != nil {
 		return nil, err
 	}
+	// Packets whose negative mapping says natively-forward (and no PETR
+	// is configured) leave outside the tunnel, marked past its routes.
+	p.native, err = fwd.NewRawForwarder(fwd.DefaultNativeMark)
+	if err != nil {
+		return nil, fmt.Errorf("native forwarding socket: %w", err)
+	}
 
 	petrs := make([]fwd.RLOCSpec, len(x.ProxyETRs))
 	for i, l := range x.ProxyETRs {
 		petrs[i] = fwd.RLOCSpec{Addr: l.Address, Priority: uint8(l.Priority), Weight: uint8(l.Weight)}
 	}
 	opts := fwd.Options{
-		InstanceID:    x.InstanceID,
-		LocalEIDs:     x.EIDPrefixes,
-		EIDSpace:      x.EIDSpace,
-		LocalRLOCs:    addrs,
-		ProxyETRs:     petrs,
-		PathMTU:       pathMTU,
-		PathMTUFunc:   fwd.KernelPathMTU,
-		MissHandler:   &p.miss,
-		MapCacheLimit: x.MapCacheLimit,
+		InstanceID:      x.InstanceID,
+		LocalEIDs:       x.EIDPrefixes,
+		EIDSpace:        x.EIDSpace,
+		LocalRLOCs:      addrs,
+		ProxyETRs:       petrs,
+		PathMTU:         pathMTU,
+		PathMTUFunc:     fwd.KernelPathMTU,
+		MissHandler:     &p.miss,
+		MapCacheLimit:   x.MapCacheLimit,
+		PendingPackets:  x.PendingPackets,
+		PendingTotal:    x.PendingTotal,
+		PendingTimeout:  pendingTimeout(x),
+		NativeForwarder: p.native,
 		ErrorLog: func(format string, args ...any) {
 			log.Warn(fmt.Sprintf(format, args...))
 		},
@@ -285,6 +302,20 @@ func (p *xtrPlane) release() {
 	for _, pool := range p.pools {
 		_ = pool.Close()
 	}
+	if p.native != nil {
+		_ = p.native.Close()
+	}
+}
+
+// pendingTimeout bounds how long packets wait for a Map-Reply: as long as
+// the control plane keeps trying (the first timeout, doubled on each
+// retry), and a second more.
+func pendingTimeout(x *conf.XTR) time.Duration {
+	t := x.MapRequestTimeout.Duration
+	if t <= 0 {
+		t = ctl.DefaultMapRequestTimeout
+	}
+	return t*time.Duration(1<<(min(x.MapRequestRetries, 10)+1)-1) + time.Second
 }
 
 // resolveRLOCs finds the address of each configured locator: the address

@@ -15,6 +15,8 @@
 //	encap.go     Encapsulator: inner packet → LISP packet, in place
 //	decap.go     Decapsulator: LISP packet → inner packet, in place
 //	icmp.go      ICMP too-big / unreachable back to the sender, rate-limited
+//	pending.go   per-destination queues of packets waiting for a mapping
+//	native_linux.go  RawForwarder: native forwarding outside the tunnel
 //	stats.go     counters and drop reasons
 //	plane.go     Plane: goroutines, batches, sockets, the clock
 //	netio/       the kernel side: TUN, recvmmsg/sendmmsg, send-socket pool,
@@ -32,10 +34,12 @@
 //  3. Per packet (Encapsulator.Encap): ParsePacket reads src/dst/proto/TOS/
 //     TTL/DF; a destination outside eid_space is dropped; the destination
 //     cache (1024 slots, emptied when the snapshot changes) or else bart's
-//     longest-prefix match finds the Mapping; an expired entry or a miss
-//     calls MissHandler.Miss (non-blocking, once per destination per batch)
-//     and drops; pending entries drop; negative entries apply their action
-//     (native-forward → proxy ETRs, drop actions → ICMP unreachable);
+//     longest-prefix match finds the Mapping; a miss, an expired or
+//     pending entry, or a negative Send-Map-Request entry queues the packet
+//     (below, "No first-packet loss"); other negative entries apply their
+//     action (native-forward → proxy ETRs, or without them the
+//     NativeForwarder; no-action → NativeForwarder; drop actions → ICMP
+//     unreachable);
 //     FlowHash picks the RLOC in O(1) from the mapping's selection table;
 //     a DF (or IPv6) packet that will not fit the RLOC's path MTU after the
 //     36/56 bytes of encapsulation gets ICMP too-big with the next-hop MTU
@@ -55,6 +59,32 @@
 //
 // Nothing waits for a batch to fill: whatever one read returned is sent
 // before the next read, and there are no timers on the packet path.
+//
+// # No first-packet loss
+//
+// With a MissHandler, a packet to a destination without a usable mapping
+// is copied into that destination's queue (Options.PendingPackets, default
+// 8, and PendingTotal in all, default 1024) under the queue's mutex — the
+// miss path only; hits never take it. Buffers come from a pool of
+// HeaderLen+MTU-byte buffers allocated lazily up to PendingTotal and
+// reused. The first packet of a destination creates its queue, puts a
+// pending placeholder (the /32 or /128, StatePending, never evicting
+// anything) in the map-cache and calls MissHandler.Miss once; beyond a
+// bound packets are dropped as queue-full.
+//
+// MapCache.Insert of a complete or negative entry removes, in the same
+// snapshot, the placeholders it covers and then, from the inserting (the
+// control plane's) goroutine, takes the queues it covers and sends their
+// packets at once, in order, through the normal path: a second
+// Encapsulator (the flusher) makes the same decisions as for a fresh
+// packet, and one WriteBatch per send socket per batch goes out under that
+// socket's mutex, which the encapsulating goroutine also takes once per
+// WriteBatch. Before creating a queue the miss path checks the latest
+// snapshot under the queue lock, so a packet racing an install is either
+// flushed by it or sent with the new mapping; none is stranded.
+// Plane.ResolveFailed drops a destination's queue (no-mapping); queues
+// older than PendingTimeout are dropped by the clock goroutine
+// (pending-timeout).
 //
 // # Inbound packet walk (ETR: UDP → TUN)
 //

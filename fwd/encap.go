@@ -37,11 +37,18 @@ const (
 	// was written to the reply buffer (EncapResult.ReplyLen bytes) to be
 	// written into the TUN.
 	VerdictReply
+	// VerdictQueued: the packet was copied into its destination's pending
+	// queue while the mapping is resolved; the caller's buffer is free.
+	VerdictQueued
+	// VerdictNative: a negative mapping says forward natively and there is
+	// no proxy ETR: hand EncapResult.Pkt (the inner packet, unchanged) to
+	// the NativeForwarder.
+	VerdictNative
 )
 
 // EncapResult describes one encapsulated packet.
 type EncapResult struct {
-	Pkt      []byte         // LISP header + inner packet: the UDP payload, inside the caller's buffer
+	Pkt      []byte         // LISP header + inner packet: the UDP payload, inside the caller's buffer (VerdictNative: the inner packet alone)
 	Dst      netip.AddrPort // the RLOC and port
 	Hash     uint32         // flow hash: pick the send socket (source port) with it
 	TOS      uint8          // outer TOS / traffic class: inner DSCP and ECN (RFC 6040 normal mode)
@@ -61,6 +68,9 @@ type encapConfig struct {
 	icmpSrc6 netip.Addr
 	miss     MissHandler
 	seed     uint64
+	pend     *pendingQueue // nil: misses are dropped (no queue)
+	native   bool          // a NativeForwarder takes native-forward packets
+	flush    bool          // re-processing queued packets: never queue again
 }
 
 // Encapsulator is the ITR side of the data plane for one goroutine: it turns
@@ -177,25 +187,39 @@ func (e *Encapsulator) Encap(buf []byte, off, n int, reply []byte, out *EncapRes
 		}
 	}
 	if m == nil || m.expired(e.now) {
-		e.miss(dst)
-		return e.dropped(out, DropNoMapping)
+		return e.unresolved(buf, off, p, inner, reply, out, true)
 	}
+	return e.forward(buf, off, p, inner, m, reply, out)
+}
+
+// forward finishes Encap for the packet p (inner, at buf[off:]) once its
+// map-cache entry m is known.
+func (e *Encapsulator) forward(buf []byte, off int, p *Packet, inner []byte, m *Mapping, reply []byte, out *EncapResult) Verdict {
 	m.touch(e.now)
 
 	switch m.State {
 	case StatePending:
-		return e.dropped(out, DropPending)
+		if e.cfg.pend == nil && !e.cfg.flush {
+			return e.dropped(out, DropPending)
+		}
+		return e.unresolved(buf, off, p, inner, reply, out, true)
 	case StateNegative:
 		switch m.Action {
 		case ActionSendMapRequest:
-			e.miss(dst)
-			return e.dropped(out, DropNoMapping)
+			return e.unresolved(buf, off, p, inner, reply, out, false)
 		case ActionNativelyForward:
 			if e.cfg.petr == nil {
+				if e.cfg.native {
+					return e.nativeVerdict(inner, p, out)
+				}
 				return e.reply(inner, p, ICMPHostUnreachable, 0, reply, out, DropNegative)
 			}
 			m = e.cfg.petr
 		case ActionNoAction:
+			// RFC 9301: no encapsulation occurs.
+			if e.cfg.native {
+				return e.nativeVerdict(inner, p, out)
+			}
 			return e.dropped(out, DropNegative)
 		case ActionDropPolicyDenied, ActionDropAuthFailure:
 			return e.reply(inner, p, ICMPAdminProhibited, 0, reply, out, DropNegative)
@@ -253,6 +277,48 @@ func (e *Encapsulator) Encap(buf []byte, off, n int, reply []byte, out *EncapRes
 	return VerdictSend
 }
 
+// unresolved handles a packet whose destination has no usable mapping yet
+// (a miss, an expired or pending entry, a negative entry saying
+// Send-Map-Request): queue it and tell the MissHandler once per
+// destination, or, without a queue, report the miss and drop.
+// placeholder says whether a new queue also puts a pending entry for the
+// destination in the map-cache (not under a Send-Map-Request entry, which
+// already stands for the destination).
+func (e *Encapsulator) unresolved(buf []byte, off int, p *Packet, inner []byte, reply []byte, out *EncapResult, placeholder bool) Verdict {
+	switch {
+	case e.cfg.flush:
+		// The mapping just installed does not resolve this packet either.
+		return e.dropped(out, DropNoMapping)
+	case e.cfg.pend == nil:
+		e.miss(p.Dst)
+		return e.dropped(out, DropNoMapping)
+	}
+	res, first, m := e.cfg.pend.enqueue(e.cache, pendKey{e.cfg.iid, p.Dst}, inner, e.now, placeholder)
+	if first {
+		e.report(p.Dst)
+	}
+	switch res {
+	case enqQueued:
+		e.bs.queued++
+		return VerdictQueued
+	case enqResolved:
+		return e.forward(buf, off, p, inner, m, reply, out)
+	}
+	if res == enqNoQueue {
+		e.miss(p.Dst) // no queue for it (all taken): at least keep resolving
+	}
+	return e.dropped(out, DropQueueFull)
+}
+
+// nativeVerdict hands the inner packet to the caller for native forwarding.
+func (e *Encapsulator) nativeVerdict(inner []byte, p *Packet, out *EncapResult) Verdict {
+	out.Pkt = inner
+	out.TOS, out.TTL = p.TOS, p.TTL
+	e.bs.native++
+	e.bs.nativeBytes += uint64(p.Len)
+	return VerdictNative
+}
+
 // Dropped counts a packet the caller could not send after Encap said
 // VerdictSend (for example a failed sendmmsg).
 func (e *Encapsulator) Dropped(r DropReason) { e.bs.drop(r) }
@@ -295,6 +361,11 @@ func (e *Encapsulator) miss(dst netip.Addr) {
 		return // one report per destination per batch
 	}
 	e.lastMiss = dst
+	e.report(dst)
+}
+
+// report tells the MissHandler about dst.
+func (e *Encapsulator) report(dst netip.Addr) {
 	if e.cfg.miss != nil {
 		e.cfg.miss.Miss(e.cfg.iid, dst)
 		e.bs.misses++

@@ -35,6 +35,17 @@ type MapCache struct {
 	// Eviction candidates: the oldest learned entries found by the last
 	// scan, oldest first, with their last-used time at that scan.
 	cands []evictCand
+
+	// pendings are the placeholder entries the data plane inserted for
+	// destinations being resolved (host prefixes, StatePending), so that
+	// installing a covering prefix removes them in the same snapshot
+	// without a walk of the table. Guarded by mu.
+	pendings map[pendKey]*Mapping
+
+	// onInstall, when set (by the Plane), is called after every insert of
+	// a complete or negative entry, outside the lock, from the inserting
+	// goroutine: it sends the packets queued for destinations it covers.
+	onInstall atomic.Pointer[func(*Mapping)]
 }
 
 type evictCand struct {
@@ -127,11 +138,34 @@ func (c *MapCache) Len() int { return c.snap.Load().n }
 // counters, last-used time and, for RLOCs with the same address, their
 // counters and the flows on them. When the cache is full the least recently
 // used learned entry is evicted first.
+//
+// A complete or negative entry also replaces, in the same snapshot, the
+// data plane's pending placeholders for destinations it covers; when the
+// cache belongs to a Plane, the packets queued for those destinations are
+// then sent, from the calling goroutine, before Insert returns.
 func (c *MapCache) Insert(spec MappingSpec) (*Mapping, error) {
 	m, err := NewMapping(spec)
 	if err != nil {
 		return nil, err
 	}
+	if err := c.insert(m); err != nil {
+		return nil, err
+	}
+	c.installed(m)
+	return m, nil
+}
+
+// installed runs the install hook for a complete or negative entry.
+func (c *MapCache) installed(m *Mapping) {
+	if m.State == StatePending {
+		return
+	}
+	if h := c.onInstall.Load(); h != nil {
+		(*h)(m)
+	}
+}
+
+func (c *MapCache) insert(m *Mapping) error {
 	now := c.now.Load()
 	c.stamp(m, now)
 
@@ -142,24 +176,113 @@ func (c *MapCache) Insert(spec MappingSpec) (*Mapping, error) {
 	if t == nil {
 		t = new(bart.Table[*Mapping])
 	}
+	dn := 0
+	if m.State != StatePending && len(c.pendings) > 0 {
+		t, dn = c.dropCoveredLocked(t, m)
+	}
 	old, exists := t.Get(m.Prefix)
 	if exists {
 		inherit(m, old)
-	} else if s.n >= c.limit {
+		c.forgetPendingLocked(old)
+	} else if s.n+dn >= c.limit {
+		if dn != 0 {
+			// Publish the removal first, so that eviction sees it.
+			s = s.with(m.InstanceID, t, dn)
+			c.snap.Store(s)
+			dn = 0
+		}
 		if !c.evictLocked(now) {
-			return nil, ErrCacheFull
+			return ErrCacheFull
 		}
 		s = c.snap.Load()
 		if t = s.table(m.InstanceID); t == nil {
 			t = new(bart.Table[*Mapping])
 		}
 	}
-	dn := 1
-	if exists {
-		dn = 0
+	if !exists {
+		dn++
 	}
 	c.snap.Store(s.with(m.InstanceID, t.InsertPersist(m.Prefix, m), dn))
-	return m, nil
+	return nil
+}
+
+// dropCoveredLocked removes from t the pending placeholders of m's
+// instance-id that m's prefix covers (other than m's own prefix, which the
+// insert replaces) and returns the new table and the change in entries.
+func (c *MapCache) dropCoveredLocked(t *bart.Table[*Mapping], m *Mapping) (*bart.Table[*Mapping], int) {
+	dn := 0
+	for k, pm := range c.pendings {
+		if k.iid != m.InstanceID || !m.Prefix.Contains(k.dst) || pm.Prefix == m.Prefix {
+			continue
+		}
+		delete(c.pendings, k)
+		if cur, ok := t.Get(pm.Prefix); ok && cur == pm {
+			t = t.DeletePersist(pm.Prefix)
+			dn--
+		}
+	}
+	return t, dn
+}
+
+// forgetPendingLocked drops m from the pending placeholders if it is one.
+func (c *MapCache) forgetPendingLocked(m *Mapping) {
+	if m.State != StatePending || c.pendings == nil {
+		return
+	}
+	k := pendKey{m.InstanceID, m.Prefix.Addr()}
+	if c.pendings[k] == m {
+		delete(c.pendings, k)
+	}
+}
+
+// insertPending installs a pending placeholder (StatePending, expiring
+// after ttl) for the host prefix of dst, unless an entry that is neither
+// pending nor expired exists for exactly that prefix, or the cache is full:
+// a placeholder never evicts anything. It returns the placeholder or nil.
+func (c *MapCache) insertPending(iid uint32, dst netip.Addr, ttl time.Duration) *Mapping {
+	m, err := NewMapping(MappingSpec{InstanceID: iid, Prefix: netip.PrefixFrom(dst, dst.BitLen()), Pending: true, TTL: ttl})
+	if err != nil {
+		return nil
+	}
+	now := c.now.Load()
+	c.stamp(m, now)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.snap.Load()
+	t := s.table(iid)
+	if t == nil {
+		t = new(bart.Table[*Mapping])
+	}
+	dn := 1
+	if old, ok := t.Get(m.Prefix); ok {
+		if old.Static || old.State != StatePending && !old.expired(now) {
+			return nil
+		}
+		c.forgetPendingLocked(old)
+		dn = 0
+	} else if s.n >= c.limit {
+		return nil
+	}
+	c.snap.Store(s.with(iid, t.InsertPersist(m.Prefix, m), dn))
+	if c.pendings == nil {
+		c.pendings = make(map[pendKey]*Mapping)
+	}
+	c.pendings[pendKey{iid, dst}] = m
+	return m
+}
+
+// deletePending removes the pending placeholder m if it is still in the
+// cache.
+func (c *MapCache) deletePending(m *Mapping) {
+	if m == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.Get(m.InstanceID, m.Prefix); ok && cur == m {
+		c.deleteLocked(m.InstanceID, m.Prefix)
+	}
+	c.forgetPendingLocked(m)
 }
 
 // stamp sets the expiry (from the mapping's TTL) and last use of a mapping
@@ -210,6 +333,7 @@ func (c *MapCache) deleteLocked(iid uint32, prefix netip.Prefix) (*Mapping, bool
 		return nil, false
 	}
 	c.snap.Store(s.with(iid, t.DeletePersist(prefix), -1))
+	c.forgetPendingLocked(m)
 	return m, true
 }
 
@@ -367,6 +491,18 @@ func (s *snapshot) each(fn func(*Mapping)) {
 // replace existing ones for the same prefix; the limit is not enforced
 // beyond refusing the whole load when it would exceed it.
 func (c *MapCache) Load(ms []*Mapping) error {
+	if err := c.load(ms); err != nil {
+		return err
+	}
+	if c.onInstall.Load() != nil {
+		for _, m := range ms {
+			c.installed(m)
+		}
+	}
+	return nil
+}
+
+func (c *MapCache) load(ms []*Mapping) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap.Load()
@@ -397,5 +533,15 @@ func (c *MapCache) Load(ms []*Mapping) error {
 	}
 	c.cands = nil
 	c.snap.Store(ns)
+	for k, pm := range c.pendings {
+		t := ns.table(k.iid)
+		if t == nil {
+			delete(c.pendings, k)
+			continue
+		}
+		if cur, ok := t.Get(pm.Prefix); !ok || cur != pm {
+			delete(c.pendings, k)
+		}
+	}
 	return nil
 }

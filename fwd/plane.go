@@ -20,6 +20,8 @@ import (
 const DefaultBatchSize = 64
 
 // TUN is the tunnel device as the plane uses it; netio.TUN satisfies it.
+// Write may be called from several goroutines at once (decapsulation, ICMP
+// errors, the flush of queued packets).
 type TUN interface {
 	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
 	Write(bufs [][]byte, offset int) (int, error)
@@ -29,7 +31,8 @@ type TUN interface {
 
 // BatchConn is a UDP socket moving batches of datagrams; *netio.UDPConn
 // satisfies it. ReadBatch blocks until at least one datagram is there and
-// returns what is available; WriteBatch sends what it is given.
+// returns what is available; WriteBatch sends what it is given. The plane
+// never calls WriteBatch on one socket from two goroutines at once.
 type BatchConn interface {
 	ReadBatch(msgs []netio.Message) (int, error)
 	WriteBatch(msgs []netio.Message) (int, error)
@@ -47,6 +50,19 @@ type Sockets struct {
 	// has a single source port; a pool keeps UDP sockets (and later their
 	// GSO) rather than a raw socket. A Recv socket may be reused here.
 	Send4, Send6 []BatchConn
+}
+
+// NativeForwarder sends a packet natively, outside the tunnel: the data
+// plane's way out for negative mappings that say Natively-Forward (or
+// No-Action) when no proxy ETR is configured. The kernel routes eid_space
+// into the TUN, so an implementation must bypass those routes (RawForwarder:
+// a raw socket whose packets carry a firewall mark that policy routing
+// sends past the TUN). Forward gets the inner IPv4 or IPv6 packet as read
+// from the TUN; it must not block, must not keep pkt, and must be safe for
+// concurrent use (the encapsulating goroutine and the control plane's
+// flush of queued packets call it).
+type NativeForwarder interface {
+	Forward(pkt []byte) error
 }
 
 // MissFunc adapts a function to MissHandler.
@@ -92,7 +108,26 @@ type Options struct {
 	// 0 = 100 per second, burst 100.
 	ICMPRate, ICMPBurst int
 	// MissHandler is told about map-cache misses; nil = count and drop.
+	// With a MissHandler, packets to a destination being resolved are
+	// queued (PendingPackets) and the handler is told once per destination.
 	MissHandler MissHandler
+	// PendingPackets bounds the packets queued per destination while its
+	// mapping is resolved; 0 = DefaultPendingPackets, negative = no queue
+	// (misses are reported and dropped).
+	PendingPackets int
+	// PendingTotal bounds the packets queued for all destinations (and the
+	// number of destinations); 0 = DefaultPendingTotal.
+	PendingTotal int
+	// PendingTimeout is how long queued packets wait for a mapping before
+	// they are dropped (counted as pending-timeout) when the control plane
+	// neither installs one nor calls ResolveFailed; 0 =
+	// DefaultPendingTimeout. Main sets it to the control plane's whole
+	// Map-Request schedule.
+	PendingTimeout time.Duration
+	// NativeForwarder, when set, forwards natively (outside the tunnel)
+	// packets whose negative mapping says Natively-Forward when there is no
+	// proxy ETR, and No-Action packets. nil = they get ICMP unreachable.
+	NativeForwarder NativeForwarder
 	// MapCache is the cache to use; nil = a new one of MapCacheLimit entries.
 	MapCache *MapCache
 	// MapCacheLimit bounds a new cache; 0 = DefaultMapCacheLimit.
@@ -115,6 +150,11 @@ type Plane struct {
 	petr  *Mapping
 	seed  uint64
 	mtu   int // TUN MTU, for buffer sizes
+
+	pend    *pendingQueue // nil without a MissHandler
+	sendMu  []*sync.Mutex // per send socket (Send4 then Send6), shared by duplicates
+	flushMu sync.Mutex    // one flush at a time; guards flusher
+	flusher *encapWorker
 
 	closeOnce sync.Once
 	closeErr  error
@@ -180,7 +220,102 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 		}
 		p.petr = m
 	}
+	conns := append(append([]BatchConn(nil), socks.Send4...), socks.Send6...)
+	p.sendMu = make([]*sync.Mutex, len(conns))
+	for i, c := range conns {
+		for j := 0; j < i; j++ {
+			if conns[j] == c {
+				p.sendMu[i] = p.sendMu[j]
+				break
+			}
+		}
+		if p.sendMu[i] == nil {
+			p.sendMu[i] = new(sync.Mutex)
+		}
+	}
+	if opts.MissHandler != nil && opts.PendingPackets >= 0 {
+		per, total, timeout := opts.PendingPackets, opts.PendingTotal, opts.PendingTimeout
+		if per == 0 {
+			per = DefaultPendingPackets
+		}
+		if total <= 0 {
+			total = DefaultPendingTotal
+		}
+		if timeout <= 0 {
+			timeout = DefaultPendingTimeout
+		}
+		p.pend = newPendingQueue(min(per, total), total, timeout, p.mtu)
+		hook := p.flushPending
+		p.cache.onInstall.Store(&hook)
+	}
 	return p, nil
+}
+
+// ResolveFailed drops the packets queued for dst in instance iid (counted
+// as no-mapping) and removes its pending entry: the control plane gave up
+// resolving it. Safe for concurrent use; a destination without a queue is
+// ignored.
+func (p *Plane) ResolveFailed(iid uint32, dst netip.Addr) {
+	if p.pend == nil {
+		return
+	}
+	p.stats.addDrops(DropNoMapping, p.pend.drop(p.cache, pendKey{iid, dst.Unmap()}))
+}
+
+// Pending returns how many destinations have packets queued while their
+// mapping is resolved, and how many packets are queued.
+func (p *Plane) Pending() (dsts, pkts int) {
+	if p.pend == nil {
+		return 0, 0
+	}
+	return p.pend.counts()
+}
+
+// expirePending drops the queues whose time is up.
+func (p *Plane) expirePending() {
+	if p.pend != nil {
+		p.stats.addDrops(DropPendingTimeout, p.pend.expire(p.cache, p.cache.now.Load()))
+	}
+}
+
+// flushPending sends the packets queued for destinations that m (just
+// installed) covers, through the normal send path, from the installing
+// goroutine: its own Encapsulator and batches (p.flusher), the send sockets
+// under their locks, one WriteBatch per socket per BatchSize packets.
+func (p *Plane) flushPending(m *Mapping) {
+	if p.pend.n.Load() == 0 {
+		return
+	}
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.flusher == nil {
+		p.flusher = p.newEncapWorker(true)
+	}
+	w := p.flusher
+	w.pds = p.pend.take(p.cache, m.InstanceID, m.Prefix, w.pds[:0])
+	if len(w.pds) == 0 {
+		return
+	}
+	n, total := 0, 0
+	for _, pd := range w.pds {
+		for _, b := range pd.pkts {
+			w.bufs[n], w.sizes[n] = b, len(b)-HeaderLen
+			n++
+			if n == len(w.bufs) {
+				w.process(n)
+				total += n
+				n = 0
+			}
+		}
+	}
+	if n > 0 {
+		w.process(n)
+		total += n
+	}
+	clear(w.bufs)
+	p.stats.Flushed.Add(uint64(total))
+	p.pend.release(w.pds)
+	clear(w.pds)
 }
 
 // MapCache returns the plane's map-cache, for the control plane to fill.
@@ -288,6 +423,7 @@ func (p *Plane) clockLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			p.cache.Tick(now)
+			p.expirePending()
 			if p.opts.PathMTUFunc != nil {
 				p.refreshPathMTU()
 			}
@@ -331,9 +467,13 @@ type encapWorker struct {
 	touched []int             // conns with messages this batch
 	res     EncapResult
 	lastLog uint32
+	pds     []*pendingDst // the flusher's queues being sent
 }
 
-func (p *Plane) newEncapWorker() *encapWorker {
+// newEncapWorker builds the encapsulating goroutine's state or, with flush,
+// the state of the control plane's flushes of queued packets (no buffers
+// of its own: it works on the queue's).
+func (p *Plane) newEncapWorker(flush bool) *encapWorker {
 	n := p.opts.BatchSize
 	w := &encapWorker{
 		p: p,
@@ -346,6 +486,9 @@ func (p *Plane) newEncapWorker() *encapWorker {
 			icmpSrc6: p.opts.ICMPSource6,
 			miss:     p.opts.MissHandler,
 			seed:     p.seed,
+			pend:     p.pend,
+			native:   p.opts.NativeForwarder != nil,
+			flush:    flush,
 		}, p.cache, &p.stats, &p.lsb, newRateLimit(p.opts.ICMPRate, p.opts.ICMPBurst)),
 		bufs:    make([][]byte, n),
 		sizes:   make([]int, n),
@@ -354,7 +497,9 @@ func (p *Plane) newEncapWorker() *encapWorker {
 		touched: make([]int, 0, len(p.socks.Send4)+len(p.socks.Send6)),
 	}
 	for i := range w.bufs {
-		w.bufs[i] = make([]byte, HeaderLen+p.mtu)
+		if !flush {
+			w.bufs[i] = make([]byte, HeaderLen+p.mtu)
+		}
 		w.replies[i] = make([]byte, ICMPBufLen)
 	}
 	w.conns = append(append(w.conns, p.socks.Send4...), p.socks.Send6...)
@@ -385,7 +530,7 @@ func (p *Plane) ioFailed(ctx context.Context, what string, err error, streak *in
 }
 
 func (p *Plane) encapLoop(ctx context.Context) error {
-	w := p.newEncapWorker()
+	w := p.newEncapWorker(false)
 	streak := 0
 	for {
 		n, err := p.tun.Read(w.bufs, w.sizes, HeaderLen)
@@ -421,6 +566,11 @@ func (w *encapWorker) process(n int) {
 			w.batches[ci] = append(w.batches[ci], netio.Message{Buf: w.res.Pkt, Addr: w.res.Dst, TOS: w.res.TOS, TTL: w.res.TTL})
 		case VerdictReply:
 			w.out = append(w.out, w.replies[len(w.out)][:w.res.ReplyLen])
+		case VerdictNative:
+			if err := w.p.opts.NativeForwarder.Forward(w.res.Pkt); err != nil {
+				e.Dropped(DropNativeError)
+				w.p.logEvery(&w.lastLog, "fwd: native forwarding: %v", err)
+			}
 		}
 	}
 	for _, ci := range w.touched {
@@ -458,7 +608,10 @@ func (w *encapWorker) connFor(r *EncapResult) int {
 // N == 0.
 func (w *encapWorker) send(ci int) {
 	msgs := w.batches[ci]
+	mu := w.p.sendMu[ci]
+	mu.Lock()
 	_, err := w.conns[ci].WriteBatch(msgs)
+	mu.Unlock()
 	if err != nil {
 		for i := range msgs {
 			if msgs[i].Err != nil || msgs[i].N == 0 {

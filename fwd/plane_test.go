@@ -263,14 +263,21 @@ func TestPlaneEndToEnd(t *testing.T) {
 
 	// Not local to B: dropped and counted there.
 	a.tun.in <- buildPacket(t, pktSpec{src: "198.51.100.1", dst: "198.51.100.65", proto: protoUDP})
-	// A miss: reported, dropped.
+	// A miss: reported and queued; dropped when resolution fails.
 	a.tun.in <- buildPacket(t, pktSpec{src: "2001:db8:1::1", dst: "2001:db8:9::1", proto: protoUDP})
 	// Counters are added after each batch: wait for them.
 	waitFor(t, "counters", func() bool {
 		sa, sb := a.plane.Stats(), b.plane.Stats()
-		return sb.Drops(DropNotLocalEID) == 1 && sa.Drops(DropNoMapping) == 1 && sa.EncapPackets.Load() == 3 &&
+		return sb.Drops(DropNotLocalEID) == 1 && sa.Queued.Load() == 1 && sa.EncapPackets.Load() == 3 &&
 			sb.EncapPackets.Load() == 1 && sa.DecapPackets.Load() == 1 && sb.DecapPackets.Load() == 2
 	})
+	if d, n := a.plane.Pending(); d != 1 || n != 1 {
+		t.Fatalf("pending %d destinations, %d packets", d, n)
+	}
+	a.plane.ResolveFailed(0, netip.MustParseAddr("2001:db8:9::1"))
+	if d, n := a.plane.Pending(); d != 0 || n != 0 || a.plane.Stats().Drops(DropNoMapping) != 1 {
+		t.Fatalf("after ResolveFailed: pending %d/%d, no-mapping %d", d, n, a.plane.Stats().Drops(DropNoMapping))
+	}
 	mu.Lock()
 	if len(misses) != 1 || misses[0].String() != "2001:db8:9::1" {
 		t.Fatalf("misses %v", misses)
@@ -338,7 +345,7 @@ func batchFixture(tb testing.TB) (*encapWorker, *decapWorker, int) {
 	if _, err := p.MapCache().Insert(MappingSpec{Prefix: netip.MustParsePrefix("198.51.100.128/25"), RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 50), rlocSpec("192.0.2.3", 1, 50)}}); err != nil {
 		tb.Fatal(err)
 	}
-	ew, dw := p.newEncapWorker(), p.newDecapWorker(c)
+	ew, dw := p.newEncapWorker(false), p.newDecapWorker(c)
 	const size = 1000
 	for i := range ew.bufs {
 		pkt := buildPacket(tb, pktSpec{src: "198.51.100.1", dst: "198.51.100.200", proto: protoTCP, sport: uint16(1000 + i%8), dport: 80, payloadLen: size - 40})

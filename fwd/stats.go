@@ -7,27 +7,29 @@ type DropReason uint8
 
 // Drop reasons. Each has a counter in Stats.
 const (
-	DropMalformed     DropReason = iota // LISP header or inner packet does not parse
-	DropNotLocalEID                     // decapsulated destination is not one of our EID prefixes
-	DropIIDMismatch                     // instance-id in the header is not ours
-	DropNotEIDSpace                     // packet from the TUN to outside eid_space
-	DropNoMapping                       // map-cache miss (or expired entry)
-	DropPending                         // entry waits for a Map-Reply and holds no queue
-	DropQueueFull                       // pending queue full
-	DropNegative                        // negative entry with a drop action
-	DropNoRLOC                          // no reachable RLOC of priority below 255
-	DropTooBig                          // DF packet larger than the path: ICMP too-big sent
-	DropTTLExceeded                     // inner TTL would reach zero
-	DropECN                             // CE outer over a Not-ECT inner (RFC 6040)
-	DropSendError                       // sendmmsg failed
-	DropTUNWriteError                   // write to the TUN failed
+	DropMalformed      DropReason = iota // LISP header or inner packet does not parse
+	DropNotLocalEID                      // decapsulated destination is not one of our EID prefixes
+	DropIIDMismatch                      // instance-id in the header is not ours
+	DropNotEIDSpace                      // packet from the TUN to outside eid_space
+	DropNoMapping                        // map-cache miss (or expired entry)
+	DropPending                          // entry waits for a Map-Reply and holds no queue
+	DropQueueFull                        // pending queue full
+	DropNegative                         // negative entry with a drop action
+	DropNoRLOC                           // no reachable RLOC of priority below 255
+	DropTooBig                           // DF packet larger than the path: ICMP too-big sent
+	DropTTLExceeded                      // inner TTL would reach zero
+	DropECN                              // CE outer over a Not-ECT inner (RFC 6040)
+	DropSendError                        // sendmmsg failed
+	DropTUNWriteError                    // write to the TUN failed
+	DropPendingTimeout                   // queued while resolving; no mapping came in time
+	DropNativeError                      // native forwarding (outside the tunnel) failed
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"malformed", "not-local-eid", "iid-mismatch", "not-eid-space", "no-mapping", "pending",
 	"queue-full", "negative-drop", "no-rloc", "too-big", "ttl-exceeded", "ecn-drop",
-	"send-error", "tun-write-error",
+	"send-error", "tun-write-error", "pending-timeout", "native-error",
 }
 
 // String returns the reason's name as `show stats` prints it.
@@ -41,13 +43,17 @@ func (r DropReason) String() string {
 // Stats are the data plane's counters. They are updated lock-free (the
 // packet path adds per batch, not per packet) and read with Snapshot.
 type Stats struct {
-	EncapPackets atomic.Uint64 // inner packets encapsulated and handed to a socket
-	EncapBytes   atomic.Uint64 // their inner bytes
-	DecapPackets atomic.Uint64 // inner packets decapsulated and written to the TUN
-	DecapBytes   atomic.Uint64
-	Misses       atomic.Uint64 // misses reported to the MissHandler
-	ICMPSent     atomic.Uint64 // ICMP errors written back into the TUN
-	ICMPLimited  atomic.Uint64 // ICMP errors suppressed by the rate limit
+	EncapPackets  atomic.Uint64 // inner packets encapsulated and handed to a socket
+	EncapBytes    atomic.Uint64 // their inner bytes
+	DecapPackets  atomic.Uint64 // inner packets decapsulated and written to the TUN
+	DecapBytes    atomic.Uint64
+	Misses        atomic.Uint64 // misses reported to the MissHandler
+	ICMPSent      atomic.Uint64 // ICMP errors written back into the TUN
+	ICMPLimited   atomic.Uint64 // ICMP errors suppressed by the rate limit
+	Queued        atomic.Uint64 // packets held in a pending queue while their mapping was resolved
+	Flushed       atomic.Uint64 // queued packets sent on (re-processed) when a mapping was installed
+	NativePackets atomic.Uint64 // packets forwarded natively, outside the tunnel (NativeForwarder)
+	NativeBytes   atomic.Uint64
 
 	drops [numDropReasons]atomic.Uint64
 }
@@ -66,6 +72,9 @@ type StatsSnapshot struct {
 	DecapPackets, DecapBytes uint64
 	Misses                   uint64
 	ICMPSent, ICMPLimited    uint64
+	Queued, Flushed          uint64
+	NativePackets            uint64
+	NativeBytes              uint64
 	Drops                    map[string]uint64 // by DropReason name, every reason present
 }
 
@@ -76,6 +85,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		DecapPackets: s.DecapPackets.Load(), DecapBytes: s.DecapBytes.Load(),
 		Misses:   s.Misses.Load(),
 		ICMPSent: s.ICMPSent.Load(), ICMPLimited: s.ICMPLimited.Load(),
+		Queued: s.Queued.Load(), Flushed: s.Flushed.Load(),
+		NativePackets: s.NativePackets.Load(), NativeBytes: s.NativeBytes.Load(),
 		Drops: make(map[string]uint64, numDropReasons),
 	}
 	for r := DropReason(0); r < numDropReasons; r++ {
@@ -91,6 +102,9 @@ type batchStats struct {
 	misses      uint64
 	icmp        uint64
 	icmpLimited uint64
+	queued      uint64
+	native      uint64
+	nativeBytes uint64
 	drops       [numDropReasons]uint32
 	anyDrop     bool
 }
@@ -120,6 +134,13 @@ func (b *batchStats) flush(s *Stats, encap bool) {
 	if b.icmpLimited != 0 {
 		s.ICMPLimited.Add(b.icmpLimited)
 	}
+	if b.queued != 0 {
+		s.Queued.Add(b.queued)
+	}
+	if b.native != 0 {
+		s.NativePackets.Add(b.native)
+		s.NativeBytes.Add(b.nativeBytes)
+	}
 	if b.anyDrop {
 		for r, n := range b.drops {
 			if n != 0 {
@@ -128,4 +149,11 @@ func (b *batchStats) flush(s *Stats, encap bool) {
 		}
 	}
 	*b = batchStats{}
+}
+
+// addDrops counts n packets dropped for reason r outside a batch.
+func (s *Stats) addDrops(r DropReason, n int) {
+	if n > 0 && r < numDropReasons {
+		s.drops[r].Add(uint64(n))
+	}
 }
