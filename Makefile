@@ -42,14 +42,19 @@ deps:
 
 test: deps lint unit emu shellcheck
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # Every Go test, including the end-to-end ones in network namespaces (root).
+# LISPD_E2E_REQUIRE=1: an end-to-end test whose daemon does not come up fails
+# instead of skipping.
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	LISPD_E2E_REQUIRE=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # Codec and config tests on big-endian 32-bit MIPS and on ARM, under qemu-user.
 emu:

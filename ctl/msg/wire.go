@@ -25,7 +25,6 @@ func (r *reader) need(n int, field string) error {
 	return nil
 }
 
-
 func (r *reader) u16(field string) (uint16, error) {
 	if err := r.need(2, field); err != nil {
 		return 0, err
