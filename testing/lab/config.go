@@ -34,6 +34,13 @@ type XTRConfig struct {
 	// Extra is TOML appended inside the [xtr] table (before its
 	// sub-tables), e.g. "register_interval = \"5s\"".
 	Extra string
+	// EIDSpace replaces the lab's EIDSpace as xtr.eid_space when not nil.
+	EIDSpace []netip.Prefix
+	// ProxyETRs are written as xtr.proxy_etrs (priority 1, weight 100).
+	ProxyETRs []netip.Addr
+	// MapServerKey replaces the site's key in [[xtr.map_server]] (e.g. a
+	// wrong key, to test that the Map-Server refuses the registration).
+	MapServerKey string
 }
 
 // TUNName returns the TUN device name of c.
@@ -85,7 +92,18 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 	fmt.Fprintf(&b, "log_level = %q\ncontrol_socket = %q\n\n", level, l.Socket(name))
 	fmt.Fprintf(&b, "[xtr]\ntun = %q\nmtu = %d\ninstance_id = 0\n", c.TUNName(), c.MTU)
 	fmt.Fprintf(&b, "eid_prefixes = %s\n", quoted([]netip.Prefix{own4, own6}))
-	fmt.Fprintf(&b, "eid_space = %s\n", quoted(EIDSpace))
+	space := EIDSpace
+	if c.EIDSpace != nil {
+		space = c.EIDSpace
+	}
+	fmt.Fprintf(&b, "eid_space = %s\n", quoted(space))
+	if len(c.ProxyETRs) > 0 {
+		petrs := make([]string, len(c.ProxyETRs))
+		for i, a := range c.ProxyETRs {
+			petrs[i] = fmt.Sprintf("{ address = %q, priority = 1, weight = 100 }", a.String())
+		}
+		fmt.Fprintf(&b, "proxy_etrs = [%s]\n", strings.Join(petrs, ", "))
+	}
 	if c.MapServer {
 		fmt.Fprintf(&b, "map_resolvers = [%q]\n", l.MSv4.String())
 	}
@@ -97,6 +115,9 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 		key := Site1Key
 		if c.Side == 2 {
 			key = Site2Key
+		}
+		if c.MapServerKey != "" {
+			key = c.MapServerKey
 		}
 		fmt.Fprintf(&b, "\n[[xtr.map_server]]\naddress = %q\nkey = %q\nkey_type = \"sha256\"\nwant_map_notify = true\n",
 			l.MSv4.String(), key)
@@ -112,11 +133,31 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 
 // MapServerTOML returns the configuration of the lab's Map-Server/
 // Map-Resolver with the two sites.
-func (l *Lab) MapServerTOML() string {
+func (l *Lab) MapServerTOML() string { return l.MapServerTOMLWith(MapServerConfig{}) }
+
+// MapServerConfig shapes the lab's Map-Server configuration.
+type MapServerConfig struct {
+	// RegistrationTimeout is map_server.registration_timeout (e.g. "6s");
+	// empty keeps the default.
+	RegistrationTimeout string
+	// Extra is TOML appended inside the [map_server] table (before its
+	// sites).
+	Extra string
+}
+
+// MapServerTOMLWith returns the configuration of the lab's Map-Server/
+// Map-Resolver with the two sites, shaped by c.
+func (l *Lab) MapServerTOMLWith(c MapServerConfig) string {
 	var b strings.Builder
 	b.WriteString("# lispd Map-Server/Map-Resolver written by testing/lab\n")
 	fmt.Fprintf(&b, "log_level = \"debug\"\ncontrol_socket = %q\n\n", l.Socket("ms"))
 	fmt.Fprintf(&b, "[map_server]\nenabled = true\nlisten = [%q, %q]\n", l.MSv4.String(), l.MSv6.String())
+	if c.RegistrationTimeout != "" {
+		fmt.Fprintf(&b, "registration_timeout = %q\n", c.RegistrationTimeout)
+	}
+	if c.Extra != "" {
+		b.WriteString(strings.TrimSpace(c.Extra) + "\n")
+	}
 	for _, s := range []struct {
 		name, key string
 		ps        []netip.Prefix

@@ -76,6 +76,8 @@ type Lab struct {
 	MSv4, MSv6       netip.Addr
 	gw1v4, gw1v6     netip.Addr // xTR1's next hop toward the core
 	gw2v4, gw2v6     netip.Addr
+	opt              Options
+	bridge           *netns.Iface // the core bridge (CoreBridge), for AddCoreHost
 	// Dir is a short private directory for configs, sockets and logs,
 	// removed on Close.
 	Dir string
@@ -83,7 +85,7 @@ type Lab struct {
 
 // Build creates the lab inside topo.
 func Build(topo *netns.Topology, opt Options) (*Lab, error) {
-	l := &Lab{Topo: topo}
+	l := &Lab{Topo: topo, opt: opt}
 	dir, err := os.MkdirTemp("", "lispd-lab-")
 	if err != nil {
 		return nil, err
@@ -195,6 +197,7 @@ func (l *Lab) build(opt Options) error {
 		if err != nil {
 			return err
 		}
+		l.bridge = br
 		for i, e := range []struct {
 			h    *netns.Host
 			name string
