@@ -15,6 +15,7 @@ import (
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/fwd/netio"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // localRLOC is one of this router's locators as resolved at start: a
@@ -93,7 +94,7 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 	if mtu == 0 {
 		mtu = fwd.TUNMTU(pathMTU, v6Only)
 	}
-	p.tun, err = netio.OpenTUN(x.TUN, mtu)
+	p.tun, err = openXTRTUN(log, x.TUN, mtu, x.TUNOffload)
 	if err != nil {
 		return nil, fmt.Errorf("open TUN %q: %w", x.TUN, err)
 	}
@@ -122,6 +123,7 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 	for i, l := range x.ProxyETRs {
 		petrs[i] = fwd.RLOCSpec{Addr: l.Address, Priority: uint8(l.Priority), Weight: uint8(l.Weight)}
 	}
+	errLimit := logx.NewLimiter(5, time.Minute)
 	opts := fwd.Options{
 		InstanceID:      x.InstanceID,
 		LocalEIDs:       x.EIDPrefixes,
@@ -137,7 +139,9 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 		PendingTimeout:  pendingTimeout(x),
 		NativeForwarder: p.native,
 		ErrorLog: func(format string, args ...any) {
-			log.Warn(fmt.Sprintf(format, args...))
+			// I/O errors the plane survives can repeat per batch: a few
+			// lines a minute, each with the count suppressed before it.
+			errLimit.Log(log, slog.LevelWarn, fmt.Sprintf(format, args...))
 		},
 	}
 	p.plane, err = fwd.New(opts, p.tun, socks)
@@ -419,4 +423,20 @@ func interfaceMTUFor(r localRLOC) int {
 		}
 	}
 	return 0
+}
+
+// openXTRTUN opens the TUN as xtr.tun_offload says: "auto" tries the
+// offload device (IFF_VNET_HDR, TSO/USO; UDP GSO on the send sockets) and
+// falls back to the plain one when the kernel refuses; "off" opens the
+// plain one.
+func openXTRTUN(log *slog.Logger, name string, mtu int, mode string) (netio.TUN, error) {
+	if mode != "off" {
+		t, err := netio.OpenOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
+		if err == nil {
+			log.Info("TUN offloads on", "uso", t.USO())
+			return t, nil
+		}
+		log.Warn("TUN offloads unavailable, using the plain TUN", "err", err)
+	}
+	return netio.OpenTUN(name, mtu)
 }

@@ -53,8 +53,10 @@ type logKey struct {
 // (what, source), so a flood of bad packets never becomes a flood of lines.
 // Suppressed events are counted and reported with the next line.
 //
-// A global budget (logBurst lines, refilled at logRate per second) bounds
-// the total even when every bad packet claims another source address.
+// A global budget (logBurst lines, refilled at logPerMinute a minute) bounds
+// the total even when every bad packet claims another source address: a
+// flood leaves a few lines a minute, each saying how many were suppressed,
+// while the drop counters stay exact.
 type logLimiter struct {
 	log      *slog.Logger
 	interval time.Duration
@@ -71,12 +73,12 @@ type logState struct {
 
 const (
 	logLimiterMaxKeys = 4096
-	logRate           = 2  // lines per second, sustained, across all keys
-	logBurst          = 20 // lines at once
+	logPerMinute      = 6 // lines a minute, sustained, across all keys
+	logBurst          = 6 // lines at once
 )
 
 func newLogLimiter(log *slog.Logger, interval time.Duration) *logLimiter {
-	return &logLimiter{log: log, interval: interval, budget: newTokenBucket(logRate, logBurst), last: map[logKey]*logState{}}
+	return &logLimiter{log: log, interval: interval, budget: &tokenBucket{rate: logPerMinute / 60.0, burst: logBurst, tokens: logBurst}, last: map[logKey]*logState{}}
 }
 
 // warn logs msg for (what, src) unless it was logged less than the interval ago.
