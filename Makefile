@@ -91,3 +91,7 @@ clean:
 # The OpenWrt size target of issue 6 (mips_24kc ipk <= 1.3 MB, binary <= 3.5 MB).
 size-target:
 	LISPD_SIZE_TARGET=1 $(GO) test -count=1 -run TestIPKAll ./openwrt/ipkbuild/
+
+# A lispd that can write a CPU profile: lispd run -cpuprofile FILE.
+profile:
+	$(GO) build -tags pprof -o $(BUILD)/lispd-pprof .

@@ -35,6 +35,7 @@ func runRun(args []string) int {
 	fs := newFlagSet(commands["run"])
 	path := configFlag(fs)
 	lf := addLogFlags(fs)
+	startProfile := addProfileFlags(fs)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -55,6 +56,8 @@ func runRun(args []string) int {
 		return exitFail
 	}
 	lf.applyLevel(cfg.LogLevel)
+
+	defer startProfile()()
 
 	// Subscribe before starting, so no signal is missed.
 	sigs := make(chan os.Signal, 4)

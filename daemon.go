@@ -83,12 +83,7 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 
 // stopRoles tears down in the reverse order of startRoles.
 func (d *daemon) stopRoles() {
-	if d.node != nil {
-		if err := d.node.Close(); err != nil {
-			d.log.Warn("control plane close", "err", err)
-		}
-		d.node = nil
-	}
+	d.closeNode()
 	if d.xtr != nil {
 		d.xtr.Close()
 		d.xtr = nil
@@ -99,7 +94,9 @@ func (d *daemon) stopRoles() {
 // change keep running untouched: the data plane (TUN, routes, sockets,
 // learned map-cache entries) when the [xtr] data-plane keys are the same,
 // and the control plane when its inputs are the same. Static mappings are
-// applied as a difference. On error the old configuration keeps running.
+// applied as a difference. A configuration that validates but cannot be
+// applied (say, an RLOC address this host does not have) is undone: the
+// previous configuration is started again and stays the running one.
 func (d *daemon) Reload(cfg *conf.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -111,34 +108,57 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 		// The TUN, its routes or the sockets change: rebuild everything.
 		d.log.Warn("data-plane keys changed: restarting the xTR role (learned map-cache entries are lost)")
 		d.stopRoles()
-		d.cfg = cfg
 		if err := d.startRoles(cfg); err != nil {
-			d.log.Error("restart after reload failed", "err", err)
+			d.log.Error("new configuration cannot be applied, going back to the running one", "err", err)
+			d.stopRoles()
+			if rerr := d.startRoles(old); rerr != nil {
+				d.log.Error("restarting the previous configuration failed", "err", rerr)
+			}
 			return err
 		}
+		d.cfg = cfg
 		return nil
 	}
 	if d.xtr != nil {
 		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
+			if rerr := d.xtr.applyStatic(old.XTR); rerr != nil {
+				d.log.Error("restoring the previous static mappings failed", "err", rerr)
+			}
 			return err
 		}
 	}
 	if !sameNode(old, cfg) {
 		d.log.Info("control-plane keys changed: restarting the control plane (Map-Servers re-registered)")
-		if d.node != nil {
-			if d.xtr != nil {
-				d.xtr.setMissHandler(nil)
-			}
-			_ = d.node.Close()
-			d.node = nil
-		}
+		d.closeNode()
 		if err := d.startNode(cfg); err != nil {
-			d.cfg = cfg
+			d.log.Error("new control-plane configuration cannot be applied, going back to the running one", "err", err)
+			d.closeNode()
+			if rerr := d.startNode(old); rerr != nil {
+				d.log.Error("restarting the previous control plane failed", "err", rerr)
+			}
+			if d.xtr != nil {
+				_ = d.xtr.applyStatic(old.XTR)
+			}
 			return err
 		}
 	}
 	d.cfg = cfg
 	return nil
+}
+
+// closeNode stops the control-plane node, if any; misses are counted and
+// dropped until a new node is started.
+func (d *daemon) closeNode() {
+	if d.node == nil {
+		return
+	}
+	if d.xtr != nil {
+		d.xtr.setMissHandler(nil)
+	}
+	if err := d.node.Close(); err != nil {
+		d.log.Warn("control plane close", "err", err)
+	}
+	d.node = nil
 }
 
 // ReloadFile re-reads the configuration at path and applies it when it is
