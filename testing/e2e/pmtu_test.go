@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/lispd/lispd/ctl/admin"
 	"regexp"
 	"strconv"
 	"testing"
@@ -50,6 +51,10 @@ func TestPathMTU(t *testing.T) {
 		if mtu != tunMTU {
 			t.Errorf("DF packet of %d bytes (TUN MTU %d): reported mtu %d:\n%s", tunMTU+1, tunMTU, mtu, out)
 		}
+		// The kernel answered that one before the packet reached lispd.
+		if n := counter(t, s.X1, admin.GroupDataDrops, "too-big"); n != 0 {
+			t.Errorf("xTR1 too-big = %d after the kernel's own frag-needed, want 0", n)
+		}
 	})
 	if err := s.A.FlushRouteCache(); err != nil {
 		t.Fatal(err)
@@ -60,10 +65,8 @@ func TestPathMTU(t *testing.T) {
 			t.Errorf("DF packet of %d bytes over a %d-byte path: reported mtu %d, want %d:\n%s",
 				size+28, 1400, mtu, pathInner, out)
 		}
-		if stats, err := s.X1.Show(t.Context(), "stats"); err == nil {
-			t.Logf("xTR1 stats:\n%s", stats)
-			// TODO(lead): assert the too-big counter rose once `show stats
-			// --json` exists.
+		if n := counter(t, s.X1, admin.GroupDataDrops, "too-big"); n == 0 {
+			t.Errorf("xTR1 too-big counter did not rise with its frag-needed")
 		}
 	})
 	t.Run("WithoutDFArrives", func(t *testing.T) {
