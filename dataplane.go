@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
@@ -43,8 +44,76 @@ func (a cacheAdapter) Install(m ctl.Mapping) error {
 			Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable,
 		})
 	}
-	_, err := cache.Insert(spec)
-	return err
+	old, _ := cache.Get(m.InstanceID, m.Prefix)
+	nm, err := cache.Insert(spec)
+	if err != nil || m.Negative {
+		return err
+	}
+	// Say why a locator starts down, and keep the probe round trips the
+	// replaced entry had learned.
+	for i, r := range nm.RLOCs {
+		if i < len(m.Locators) && !m.Locators[i].Reachable {
+			reason := m.Locators[i].Reason
+			if reason == "" {
+				reason = ctl.ReasonRBitClear
+			}
+			r.SetReason(reason)
+		}
+		if old == nil {
+			continue
+		}
+		for _, o := range old.RLOCs {
+			if o.Addr == r.Addr && o.RTT() > 0 {
+				r.SetRTT(o.RTT())
+				if r.Up() && o.Up() && r.Reason() == "" {
+					r.SetReason(o.Reason())
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// InUse lists the learned entries with locators that a packet used at or
+// after since (an entry counts as used when installed).
+func (a cacheAdapter) InUse(since time.Time) []ctl.CacheEntry {
+	var out []ctl.CacheEntry
+	a.plane.MapCache().Walk(func(m *fwd.Mapping) bool {
+		if m.Static || m.State != fwd.StateComplete || m.LastUsed().Before(since) {
+			return true
+		}
+		e := ctl.CacheEntry{InstanceID: m.InstanceID, Prefix: m.Prefix, LastUsed: m.LastUsed()}
+		for _, r := range m.RLOCs {
+			e.Locators = append(e.Locators, ctl.Locator{
+				Addr: r.Addr.Addr(), Priority: r.Priority, Weight: r.Weight, Reachable: r.Up(),
+			})
+		}
+		out = append(out, e)
+		return true
+	})
+	return out
+}
+
+// SetLocatorState marks locator rloc of the entry iid/prefix up or down
+// (its flows, and only those, move to the next best locator) and records
+// why and the probe's round trip.
+func (a cacheAdapter) SetLocatorState(iid uint32, prefix netip.Prefix, rloc netip.Addr, st ctl.LocatorState) {
+	m, ok := a.plane.MapCache().Get(iid, prefix)
+	if !ok {
+		return
+	}
+	rloc = rloc.Unmap()
+	for _, r := range m.RLOCs {
+		if r.Addr.Addr() != rloc {
+			continue
+		}
+		r.SetReason(st.Reason)
+		if st.RTT > 0 {
+			r.SetRTT(st.RTT)
+		}
+		r.SetUp(st.Up)
+	}
 }
 
 // ResolveFailed drops the packets queued for dst.
@@ -83,6 +152,9 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *slog.Logger) (
 			MapRequestRetries: x.MapRequestRetries,
 			MapRequestRate:    x.MapRequestRate,
 			RenewIdle:         x.IdleTimeout.Duration,
+			ProbeInterval:     x.ProbeInterval.Duration,
+			ProbeRetries:      x.ProbeRetries,
+			ProbeIdle:         x.IdleTimeout.Duration,
 		}
 		for _, ms := range x.MapServers {
 			xo.MapServers = append(xo.MapServers, ctl.MapServerPeer{

@@ -22,6 +22,9 @@ type nopDataPlane struct{}
 func (nopDataPlane) Install(ctl.Mapping) error                        { return nil }
 func (nopDataPlane) ResolveFailed(uint32, netip.Addr)                 {}
 func (nopDataPlane) Lookup(uint32, netip.Addr) (ctl.CacheEntry, bool) { return ctl.CacheEntry{}, false }
+func (nopDataPlane) InUse(time.Time) []ctl.CacheEntry                 { return nil }
+func (nopDataPlane) SetLocatorState(uint32, netip.Prefix, netip.Addr, ctl.LocatorState) {
+}
 
 // freeUDPPort returns a UDP port free on both addresses (a small race
 // with other processes is acceptable in a test).

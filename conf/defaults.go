@@ -18,8 +18,8 @@ const (
 	DefaultRecordTTL         = 24 * time.Hour   // RFC 9301 recommends 1440 minutes
 	DefaultPendingPackets    = 8                // packets held per destination awaiting a Map-Reply
 	DefaultPendingTotal      = 1024             // packets held across all pending destinations
-	DefaultProbeInterval     = 10 * time.Second // RLOC-probe period for map-cache entries in use
-	DefaultProbeRetries      = 3                // unanswered probes before a locator is down
+	DefaultProbeInterval     = 1 * time.Second  // RLOC-probe period of each remote locator in use (~1 s failover)
+	DefaultProbeRetries      = 2                // probes in a row unanswered (a quarter interval each) before a locator is down
 	DefaultIdleTimeout       = 5 * time.Minute  // stop probing and renewing entries idle this long
 	DefaultNATTraversal      = "auto"           // xtr.nat_traversal
 	DefaultNATKeepalive      = 20 * time.Second // below common NAT UDP timeouts

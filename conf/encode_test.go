@@ -133,7 +133,7 @@ func TestSummary(t *testing.T) {
 	s := buf.String()
 	for _, want := range []string{"xTR", "lisp0", "198.51.100.0/25", "2001:db8::/32", "eth1 1/100", "203.0.113.5 2/100",
 		"192.0.2.10 (sha256, map-notify)", "203.0.113.20 1/100", "198.51.100.128/25 [0] -> 192.0.2.2 1/50", "-> drop",
-		"site branch2", "registration timeout 3m", "probe 10s x3"} {
+		"site branch2", "registration timeout 3m", "probe 1s x2"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}

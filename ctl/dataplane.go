@@ -44,6 +44,24 @@ type Locator struct {
 	Priority  uint8 // 255 = never used for unicast
 	Weight    uint8
 	Reachable bool // the R bit; false = do not use until known up
+	// Reason says why Reachable is false when the R bit was set but RLOC
+	// probing found the locator down (ReasonProbeTimeout); empty otherwise.
+	Reason string
+}
+
+// Reasons for a remote locator's reachability, as `show map-cache` prints
+// them.
+const (
+	ReasonProbeReply   = "probe reply"   // up: an RLOC-probe was answered
+	ReasonProbeTimeout = "probe timeout" // down: ProbeRetries probes in a row went unanswered
+	ReasonRBitClear    = "R bit clear"   // down: the Map-Reply (or probe reply) cleared its R bit
+)
+
+// LocatorState is what RLOC probing found about a remote locator.
+type LocatorState struct {
+	Up     bool
+	Reason string        // one of the Reason constants
+	RTT    time.Duration // round trip of the probe answered; 0 = unchanged
 }
 
 // Mapping is a learned map-cache entry handed to the data plane: positive
@@ -68,6 +86,9 @@ type CacheEntry struct {
 	// LastUsed is when a packet last used the entry; zero when never or when
 	// the data plane does not track it.
 	LastUsed time.Time
+	// Locators are the entry's RLOCs with Reachable saying whether the data
+	// plane uses them now (filled by InUse; Lookup may leave it empty).
+	Locators []Locator
 }
 
 // DataPlane is what the control plane drives. The ITR installs mappings
@@ -83,4 +104,13 @@ type DataPlane interface {
 	ResolveFailed(iid uint32, dst netip.Addr)
 	// Lookup returns the entry covering eid, if any.
 	Lookup(iid uint32, eid netip.Addr) (CacheEntry, bool)
+	// InUse returns the learned positive entries a packet used at or after
+	// since (an entry counts as used when installed), with their locators:
+	// the entries the ITR RLOC-probes.
+	InUse(since time.Time) []CacheEntry
+	// SetLocatorState records what probing found about locator rloc of the
+	// entry iid/prefix: up or down (traffic moves off a down locator to the
+	// next best), why, and the probe's round trip. An entry or locator that
+	// is gone is ignored.
+	SetLocatorState(iid uint32, prefix netip.Prefix, rloc netip.Addr, st LocatorState)
 }

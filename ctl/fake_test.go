@@ -25,6 +25,15 @@ type fakeDataPlane struct {
 	entries  map[regKey]CacheEntry
 	hot      map[netip.Prefix]bool // Lookup reports these as used just now
 	changed  chan struct{}
+	// states records SetLocatorState calls, in order.
+	states []locatorUpdate
+}
+
+// locatorUpdate is one SetLocatorState call.
+type locatorUpdate struct {
+	key  regKey
+	rloc netip.Addr
+	st   LocatorState
 }
 
 func newFakeDataPlane() *fakeDataPlane {
@@ -68,6 +77,57 @@ func (f *fakeDataPlane) Lookup(iid uint32, eid netip.Addr) (CacheEntry, bool) {
 		best.LastUsed = time.Now()
 	}
 	return best, found
+}
+
+// InUse returns the entries with locators (those a test added with add,
+// or installed with locators by a test that set them) used since since.
+func (f *fakeDataPlane) InUse(since time.Time) []CacheEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []CacheEntry
+	for _, e := range f.entries {
+		if e.Negative || e.Static || len(e.Locators) == 0 {
+			continue
+		}
+		if f.hot[e.Prefix] {
+			e.LastUsed = time.Now()
+		}
+		if !e.LastUsed.Before(since) {
+			e.Locators = append([]Locator(nil), e.Locators...)
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SetLocatorState records the call and applies it to the entry's locator.
+func (f *fakeDataPlane) SetLocatorState(iid uint32, prefix netip.Prefix, rloc netip.Addr, st LocatorState) {
+	f.mu.Lock()
+	k := regKey{iid, prefix}
+	f.states = append(f.states, locatorUpdate{k, rloc, st})
+	if e, ok := f.entries[k]; ok {
+		for i := range e.Locators {
+			if e.Locators[i].Addr == rloc {
+				e.Locators[i].Reachable = st.Up
+			}
+		}
+	}
+	f.mu.Unlock()
+	f.signal()
+}
+
+// locatorStates returns the SetLocatorState calls so far.
+func (f *fakeDataPlane) locatorStates() []locatorUpdate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]locatorUpdate(nil), f.states...)
+}
+
+// setHot makes InUse and Lookup report prefix as used just now (or not).
+func (f *fakeDataPlane) setHot(p netip.Prefix, hot bool) {
+	f.mu.Lock()
+	f.hot[p] = hot
+	f.mu.Unlock()
 }
 
 func (f *fakeDataPlane) add(e CacheEntry) {

@@ -378,6 +378,9 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 		n.malformed(from, "Map-Reply", err)
 		return
 	}
+	if rep.Probe && n.prb != nil && n.prb.reply(&rep, time.Now()) {
+		return
+	}
 	r := n.itr.claim(rep.Nonce)
 	if r == nil {
 		n.ctr.drop(DropBadNonce)
@@ -393,6 +396,9 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 				"asked", r.prefix, "got", rep.Records[i].EID.String())
 			continue
 		}
+		if n.prb != nil {
+			n.prb.adjust(&m)
+		}
 		if err := n.dp.Install(m); err != nil {
 			n.ctr.drop(DropInstallError)
 			n.logs.warn("install", from.Addr(), "data plane refused a mapping", "eid", m.Prefix, "err", err)
@@ -401,6 +407,9 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 		installed++
 		n.ctr.mappingsInstalled.Add(1)
 		n.itr.installed(m)
+		if n.prb != nil {
+			n.prb.installed(m)
+		}
 	}
 	if installed == 0 && r.kind == reqMiss {
 		n.dp.ResolveFailed(r.key.iid, r.key.eid)

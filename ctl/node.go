@@ -28,6 +28,7 @@ type Node struct {
 	ms  *mapServer
 	itr *itr
 	etr *etr
+	prb *prober // nil when probing is off
 
 	sock   *udpTransport
 	tx     transport
@@ -57,6 +58,9 @@ func New(opts Options, dp DataPlane) (*Node, error) {
 	if o.XTR != nil {
 		n.itr = newITR(n, o.XTR)
 		n.etr = newETR(n, o.XTR)
+		if o.XTR.ProbeInterval > 0 {
+			n.prb = newProber(n, o.XTR)
+		}
 	}
 	return n, nil
 }
@@ -95,6 +99,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.spawn(func() { n.itr.run(ctx) })
 		n.etr.start(ctx, n.spawn)
 	}
+	if n.prb != nil {
+		n.spawn(func() { n.prb.run(ctx) })
+	}
 	n.log.Info("control plane started", "port", n.opts.Port, "listen", n.LocalAddrs(),
 		"map_server", n.ms != nil, "xtr", n.itr != nil)
 	return nil
@@ -113,6 +120,9 @@ func (n *Node) spawn(f func()) {
 func (n *Node) shutdown() {
 	if n.itr != nil {
 		n.itr.close()
+	}
+	if n.prb != nil {
+		n.prb.close()
 	}
 	if n.sock != nil {
 		n.sock.close()
@@ -201,4 +211,13 @@ func (n *Node) Reregister() {
 	if n.etr != nil {
 		n.etr.reregister()
 	}
+}
+
+// ProbeStatus returns the remote locators being RLOC-probed (nil when
+// probing is off).
+func (n *Node) ProbeStatus() []ProbeStatus {
+	if n.prb == nil {
+		return nil
+	}
+	return n.prb.status()
 }

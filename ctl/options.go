@@ -25,6 +25,18 @@ const (
 	DefaultRegistrationTimeout = 3 * time.Minute
 	DefaultMissQueue           = 256
 	DefaultMaxPending          = 4096
+	// DefaultProbeInterval and DefaultProbeRetries give a failover of about
+	// one second: a locator is probed every second; after a miss (no reply
+	// within a quarter interval) it is re-probed at once, and two misses in
+	// a row mark it down, 1.0 s after the failure on average and 1.5 s at
+	// most. It costs one probe and one reply per second per remote locator
+	// in use (under 100 bytes each way), ProbeRate at most over all of them.
+	DefaultProbeInterval = 1 * time.Second
+	DefaultProbeRetries  = 2
+	// DefaultProbeRate caps RLOC probes over all locators, per second: with
+	// more remote locators in use than that, each is probed less often
+	// rather than the uplink flooded.
+	DefaultProbeRate = 100
 
 	// NegativeTTLUnregistered is the TTL of a negative Map-Reply for an EID
 	// inside a configured site that has no live registration (RFC 9301
@@ -118,6 +130,18 @@ type XTROptions struct {
 	RenewIdle         time.Duration // renew an entry before expiry only if used within this; 5 min
 	MissQueue         int           // buffered misses between the data plane and the ITR; 256
 	MaxPending        int           // outstanding Map-Requests at most (a scan must not grow state); 4096
+
+	// ProbeInterval is the RLOC-probe period of each remote locator of the
+	// entries in use; a probe unanswered after a quarter of it is a miss and
+	// is retried at once. 1 s; negative disables probing.
+	ProbeInterval time.Duration
+	// ProbeRetries is the number of misses in a row that mark a locator
+	// down; 2.
+	ProbeRetries int
+	// ProbeIdle: entries unused this long are not probed; RenewIdle.
+	ProbeIdle time.Duration
+	// ProbeRate is the most probes sent per second over all locators; 100.
+	ProbeRate int
 }
 
 // SiteOptions is a site the Map-Server accepts registrations from.
@@ -176,6 +200,16 @@ func (x *XTROptions) fill() error {
 	setDur(&x.MapRequestTimeout, DefaultMapRequestTimeout)
 	setDur(&x.PerEIDInterval, time.Second)
 	setDur(&x.RenewIdle, DefaultRenewIdle)
+	if x.ProbeInterval == 0 {
+		x.ProbeInterval = DefaultProbeInterval
+	}
+	if x.ProbeRetries <= 0 {
+		x.ProbeRetries = DefaultProbeRetries
+	}
+	setDur(&x.ProbeIdle, x.RenewIdle)
+	if x.ProbeRate <= 0 {
+		x.ProbeRate = DefaultProbeRate
+	}
 	if x.MapRequestRetries == 0 {
 		x.MapRequestRetries = DefaultMapRequestRetries
 	} else if x.MapRequestRetries < 0 {

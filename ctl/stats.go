@@ -58,6 +58,8 @@ type counters struct {
 	negativeReplies       atomic.Uint64
 	proxyReplies          atomic.Uint64
 	forwardedRequests     atomic.Uint64
+	probesSent            atomic.Uint64
+	probeReplies          atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) { c.drops[r].Add(1) }
@@ -76,6 +78,8 @@ type Stats struct {
 	NegativeReplies       uint64 // sent by the Map-Resolver
 	ProxyReplies          uint64 // sent by the Map-Server on an ETR's behalf
 	ForwardedRequests     uint64 // Map-Requests forwarded to an ETR
+	ProbesSent            uint64 // RLOC-probe Map-Requests sent by the ITR
+	ProbeReplies          uint64 // nonce-matched RLOC-probe replies received
 }
 
 func (c *counters) snapshot() Stats {
@@ -99,5 +103,7 @@ func (c *counters) snapshot() Stats {
 	s.NegativeReplies = c.negativeReplies.Load()
 	s.ProxyReplies = c.proxyReplies.Load()
 	s.ForwardedRequests = c.forwardedRequests.Load()
+	s.ProbesSent = c.probesSent.Load()
+	s.ProbeReplies = c.probeReplies.Load()
 	return s
 }

@@ -170,6 +170,14 @@ func (e *Encapsulator) Encap(buf []byte, off, n int, reply []byte, out *EncapRes
 	dst := p.Dst
 
 	if !e.inEIDSpace(dst) {
+		if isLinkScopeMulticast(dst) {
+			// The kernel's own MLD/IGMP chatter on the TUN (a router
+			// reports ff02::2 even on an interface without an address):
+			// nobody's traffic, so not a drop.
+			e.bs.linkScope++
+			out.Reason = DropNotEIDSpace
+			return VerdictDrop
+		}
 		return e.dropped(out, DropNotEIDSpace)
 	}
 	var slot uint32
@@ -382,4 +390,11 @@ func (e *Encapsulator) inEIDSpace(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// isLinkScopeMulticast reports whether a is a link-local multicast group
+// (ff02::/16, 224.0.0.0/24): packets to it never leave the link they are
+// sent on, so they are never meant for a tunnel.
+func isLinkScopeMulticast(a netip.Addr) bool {
+	return a.IsLinkLocalMulticast() || (a.Is6() && a.IsInterfaceLocalMulticast())
 }

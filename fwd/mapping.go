@@ -100,9 +100,41 @@ type RLOC struct {
 	Packets atomic.Uint64 // packets encapsulated to this RLOC
 	Bytes   atomic.Uint64 // bytes of inner packets encapsulated to it
 
-	up    atomic.Bool
-	pmtu  atomic.Uint32 // path MTU to Addr learned by the plane; 0 = default
-	owner *Mapping
+	up     atomic.Bool
+	pmtu   atomic.Uint32 // path MTU to Addr learned by the plane; 0 = default
+	rttUS  atomic.Uint32 // last RLOC-probe round trip in microseconds; 0 = unknown
+	reason atomic.Pointer[string]
+	owner  *Mapping
+}
+
+// RTT returns the last RLOC-probe round trip the control plane recorded,
+// or 0 when none.
+func (r *RLOC) RTT() time.Duration { return time.Duration(r.rttUS.Load()) * time.Microsecond }
+
+// SetRTT records an RLOC-probe round trip (kept in 32 bits of microseconds,
+// so at most about 71 minutes; 0: unknown).
+func (r *RLOC) SetRTT(d time.Duration) {
+	us := max(d/time.Microsecond, 0)
+	if d > 0 && us == 0 {
+		us = 1
+	}
+	r.rttUS.Store(uint32(min(us, 0xffffffff)))
+}
+
+// Reason returns why the control plane last marked the RLOC up or down
+// (e.g. "probe timeout"), or "" when it never said.
+func (r *RLOC) Reason() string {
+	if p := r.reason.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// SetReason records why the RLOC is up or down, for `show`.
+func (r *RLOC) SetReason(s string) {
+	if r.Reason() != s {
+		r.reason.Store(&s)
+	}
 }
 
 // PathMTU returns the path MTU toward the RLOC that the plane has learned,

@@ -149,7 +149,8 @@ type Plane struct {
 	lsb   atomic.Uint32
 	petr  *Mapping
 	seed  uint64
-	mtu   int // TUN MTU, for buffer sizes
+	mtu   int  // TUN MTU, for buffer sizes
+	gro   bool // receive sockets coalesce datagrams (UDP_GRO): 64 KB receive buffers
 
 	pend    *pendingQueue // nil without a MissHandler
 	sendMu  []*sync.Mutex // per send socket (Send4 then Send6), shared by duplicates
@@ -248,6 +249,7 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 		hook := p.flushPending
 		p.cache.onInstall.Store(&hook)
 	}
+	p.setupOffload()
 	return p, nil
 }
 
@@ -646,6 +648,10 @@ func (p *Plane) newDecapWorker(c BatchConn) *decapWorker {
 		out:  make([][]byte, 0, n),
 	}
 	size := HeaderLen + max(p.mtu, p.opts.PathMTU)
+	if p.gro {
+		size = groBufSize
+		w.out = make([][]byte, 0, n*groMaxSegments)
+	}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, size)
 	}
@@ -681,11 +687,21 @@ func (w *decapWorker) process(n int) {
 			d.Dropped(DropMalformed)
 			continue
 		}
-		inner, _, ok := d.Decap(w.bufs[i][:m.N], m.TTL, m.TOS)
-		if !ok {
-			continue
+		// A coalesced message (UDP_GRO) holds datagrams of GSOSize bytes
+		// each but the last; each is one LISP packet.
+		seg := m.N
+		if m.GSOSize > 0 {
+			seg = m.GSOSize
 		}
-		w.out = append(w.out, w.bufs[i][:HeaderLen+len(inner)])
+		for off := 0; ; off += seg {
+			b := w.bufs[i][off:min(off+seg, m.N)]
+			if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
+				w.out = append(w.out, b[:HeaderLen+len(inner)])
+			}
+			if off+seg >= m.N { // also ends an empty datagram (counted malformed)
+				break
+			}
+		}
 	}
 	if len(w.out) > 0 {
 		k, err := w.p.tun.Write(w.out, HeaderLen)

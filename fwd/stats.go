@@ -54,8 +54,13 @@ type Stats struct {
 	Flushed       atomic.Uint64 // queued packets sent on (re-processed) when a mapping was installed
 	NativePackets atomic.Uint64 // packets forwarded natively, outside the tunnel (NativeForwarder)
 	NativeBytes   atomic.Uint64
+	// LinkScope counts the kernel's own link-scope packets on the TUN
+	// (multicast listener reports and the like to ff02::/16 or
+	// 224.0.0.0/24): discarded, but not drops of anyone's traffic.
+	LinkScope atomic.Uint64
 
-	drops [numDropReasons]atomic.Uint64
+	drops   [numDropReasons]atomic.Uint64
+	offload atomic.Pointer[func() OffloadSnapshot] // set by setupOffload (offload.go)
 }
 
 // Drops returns the drop counter for reason r.
@@ -75,7 +80,9 @@ type StatsSnapshot struct {
 	Queued, Flushed          uint64
 	NativePackets            uint64
 	NativeBytes              uint64
+	LinkScope                uint64
 	Drops                    map[string]uint64 // by DropReason name, every reason present
+	Offload                  OffloadSnapshot   // which TUN path runs, and its counters
 }
 
 // Snapshot copies the counters.
@@ -87,10 +94,15 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		ICMPSent: s.ICMPSent.Load(), ICMPLimited: s.ICMPLimited.Load(),
 		Queued: s.Queued.Load(), Flushed: s.Flushed.Load(),
 		NativePackets: s.NativePackets.Load(), NativeBytes: s.NativeBytes.Load(),
-		Drops: make(map[string]uint64, numDropReasons),
+		LinkScope: s.LinkScope.Load(),
+		Drops:     make(map[string]uint64, numDropReasons),
 	}
 	for r := DropReason(0); r < numDropReasons; r++ {
 		out.Drops[r.String()] = s.drops[r].Load()
+	}
+	out.Offload.Path = TUNPathPlain
+	if f := s.offload.Load(); f != nil {
+		out.Offload = (*f)()
 	}
 	return out
 }
@@ -105,6 +117,7 @@ type batchStats struct {
 	queued      uint64
 	native      uint64
 	nativeBytes uint64
+	linkScope   uint64
 	drops       [numDropReasons]uint32
 	anyDrop     bool
 }
@@ -140,6 +153,9 @@ func (b *batchStats) flush(s *Stats, encap bool) {
 	if b.native != 0 {
 		s.NativePackets.Add(b.native)
 		s.NativeBytes.Add(b.nativeBytes)
+	}
+	if b.linkScope != 0 {
+		s.LinkScope.Add(b.linkScope)
 	}
 	if b.anyDrop {
 		for r, n := range b.drops {

@@ -57,8 +57,13 @@ func MapCacheEntryOf(m *fwd.Mapping, now time.Time) MapCacheEntry {
 		if p := r.Addr.Port(); p != fwd.DataPort {
 			v.Port = p
 		}
-		if !v.Up {
+		v.Reason = r.Reason()
+		if !v.Up && v.Reason == "" {
 			v.Reason = "unreachable"
+		}
+		if rtt := r.RTT(); rtt > 0 {
+			ms := float64(rtt) / float64(time.Millisecond)
+			v.RTT = &ms
 		}
 		e.RLOCs = append(e.RLOCs, v)
 	}
@@ -154,6 +159,12 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{"encap-packets", dp.EncapPackets}, {"encap-bytes", dp.EncapBytes},
 			{"decap-packets", dp.DecapPackets}, {"decap-bytes", dp.DecapBytes},
 			{"misses", dp.Misses}, {"icmp-sent", dp.ICMPSent}, {"icmp-rate-limited", dp.ICMPLimited},
+			{"queued", dp.Queued}, {"flushed", dp.Flushed},
+			{"native-packets", dp.NativePackets}, {"native-bytes", dp.NativeBytes},
+			{"link-scope-ignored", dp.LinkScope},
+			{"tun-offload", dp.Offload.Active()}, {"tun-super-packets", dp.Offload.SuperPackets},
+			{"tun-segments", dp.Offload.Segments}, {"udp-gso-datagrams", dp.Offload.GSODatagrams},
+			{"tun-coalesced", dp.Offload.Coalesced}, {"tun-coalesced-packets", dp.Offload.Joined},
 		}})
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataDrops, Counters: ordered(dp.Drops, func(i int) string { return fwd.DropReason(i).String() })})
 	}
@@ -162,6 +173,7 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{"map-requests-sent", cp.MapRequestsSent}, {"mappings-installed", cp.MappingsInstalled},
 			{"registrations-accepted", cp.RegistrationsAccepted}, {"negative-replies", cp.NegativeReplies},
 			{"proxy-replies", cp.ProxyReplies}, {"forwarded-requests", cp.ForwardedRequests},
+			{"rloc-probes-sent", cp.ProbesSent}, {"rloc-probe-replies", cp.ProbeReplies},
 		}})
 		typeName := func(i int) string {
 			if i < 1 || i > 15 {

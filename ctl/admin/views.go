@@ -67,7 +67,7 @@ type MapCacheRLOC struct {
 	Priority uint8      `json:"priority"`         // lower is preferred; 255 = never used for unicast
 	Weight   uint8      `json:"weight"`           // share among RLOCs of equal priority, 0..100
 	Up       bool       `json:"up"`               // reachable: traffic may use it
-	Reason   string     `json:"reason,omitempty"` // why it is down (e.g. "R bit clear", "probe timeout")
+	Reason   string     `json:"reason,omitempty"` // why it is down or up ("R bit clear", "probe timeout", "probe reply")
 	// RTT is the last RLOC-probe round trip in milliseconds; absent when not
 	// probed.
 	RTT     *float64 `json:"rtt_ms,omitempty"`

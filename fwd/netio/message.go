@@ -33,6 +33,10 @@ type Message struct {
 	// IPV6_PKTINFO; for a conn bound to a wildcard address); the zero Addr
 	// lets the kernel choose. ReadBatch leaves it unchanged.
 	Src netip.Addr
+	// GSOSize is, for ReadBatch on a conn with EnableGRO, the size of each
+	// datagram the kernel coalesced into Buf (the last may be shorter); 0
+	// means Buf holds one datagram. WriteBatch ignores it.
+	GSOSize int
 	// Err is the error of this message: for WriteBatch, why it was not sent
 	// (for example unix.EMSGSIZE, see IsMsgSize), nil if it was; for
 	// ReadBatch, ErrTruncated when the datagram did not fit Buf.

@@ -119,6 +119,9 @@ func (t *tunFile) configure(cfg TUNConfig) error {
 	if err := LinkSetTxQueueLen(t.name, qlen); err != nil {
 		return err
 	}
+	if err := QuietLink(t.name); err != nil {
+		return err
+	}
 	return LinkSetUp(t.name)
 }
 

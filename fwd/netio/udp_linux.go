@@ -90,6 +90,9 @@ type UDPConn struct {
 
 	drops atomic.Uint64 // last SO_RXQ_OVFL value seen
 
+	gso atomic.Pointer[gsoState] // nil until EnableGSO (gso_linux.go)
+	gro atomic.Bool              // UDP_GRO on (gro_linux.go)
+
 	r readState
 	w writeState
 }
@@ -335,9 +338,12 @@ func (u *UDPConn) ReadBatch(msgs []Message) (int, error) {
 			m.Err = ErrTruncated
 		}
 		m.Addr = sockaddrToAddrPort(&r.bufs.names[i])
-		m.TOS, m.TTL = 0, 0
+		m.TOS, m.TTL, m.GSOSize = 0, 0, 0
 		if cl := int(h.hdr.Controllen); cl > 0 {
 			parseRecvCmsg(r.bufs.ctrl[i*ctrlSlot:i*ctrlSlot+min(cl, ctrlSlot)], m, &drops, &haveDrops)
+			if u.gro.Load() {
+				m.GSOSize = groSize(r.bufs.ctrl[i*ctrlSlot : i*ctrlSlot+min(cl, ctrlSlot)])
+			}
 		}
 	}
 	if haveDrops {
@@ -374,6 +380,14 @@ func (u *UDPConn) readFn(fd uintptr) bool {
 // the conn was closed), in which case the unsent messages keep Err == nil
 // and N == 0.
 func (u *UDPConn) WriteBatch(msgs []Message) (int, error) {
+	if g := u.gso.Load(); g != nil && g.on.Load() {
+		return u.writeBatchGSO(g, msgs)
+	}
+	return u.writeBatchMmsg(msgs)
+}
+
+// writeBatchMmsg is WriteBatch with one datagram per message.
+func (u *UDPConn) writeBatchMmsg(msgs []Message) (int, error) {
 	w := &u.w
 	w.mu.Lock()
 	defer w.mu.Unlock()

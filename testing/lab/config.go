@@ -41,6 +41,9 @@ type XTRConfig struct {
 	// MapServerKey replaces the site's key in [[xtr.map_server]] (e.g. a
 	// wrong key, to test that the Map-Server refuses the registration).
 	MapServerKey string
+	// TUNOffload is xtr.tun_offload ("auto" | "off"); empty = from
+	// $LISPD_TUN_OFFLOAD (offload.go), else the daemon's default.
+	TUNOffload string
 }
 
 // TUNName returns the TUN device name of c.
@@ -91,6 +94,9 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 	fmt.Fprintf(&b, "# lispd configuration written by testing/lab for %s\n", name)
 	fmt.Fprintf(&b, "log_level = %q\ncontrol_socket = %q\n\n", level, l.Socket(name))
 	fmt.Fprintf(&b, "[xtr]\ntun = %q\nmtu = %d\ninstance_id = 0\n", c.TUNName(), c.MTU)
+	if m := c.TUNOffloadMode(); m != "" {
+		fmt.Fprintf(&b, "tun_offload = %q\n", m)
+	}
 	fmt.Fprintf(&b, "eid_prefixes = %s\n", quoted([]netip.Prefix{own4, own6}))
 	space := EIDSpace
 	if c.EIDSpace != nil {

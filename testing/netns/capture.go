@@ -20,7 +20,9 @@ type Capture struct {
 // filter expression. It returns once tcpdump is listening. Stop it to flush
 // the file; Close stops it too.
 func (h *Host) Capture(iface, path string, filter ...string) (*Capture, error) {
-	argv := append([]string{"tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-Z", "root", "-w", path}, filter...)
+	// -B: a 16 MB capture buffer, so a busy two-core machine does not
+	// drop frames before tcpdump reads them (tests count frames).
+	argv := append([]string{"tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-B", "16384", "-s", "0", "-Z", "root", "-w", path}, filter...)
 	p, err := h.Start(argv...)
 	if err != nil {
 		return nil, err
