@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/fwd"
@@ -34,6 +36,52 @@ func (d *daemon) admin(reload func() error) admin.Daemon {
 			defer d.mu.Unlock()
 			return d.node
 		},
+		RLOCs:  d.rlocsView,
 		Reload: reload,
 	}
+}
+
+// rlocsView lists the local locators as they are now: each configured
+// address, or each address found on a configured interface, with the
+// interface's state; an interface without a usable address is listed as
+// down with the reason.
+func (d *daemon) rlocsView() admin.RLOCs {
+	cfg := d.config()
+	var out admin.RLOCs
+	if cfg == nil || cfg.XTR == nil {
+		return out
+	}
+	for _, r := range cfg.XTR.RLOCs {
+		v := admin.LocalRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
+		if r.Interface == "" {
+			v.Address, v.Up = r.Address, true
+			if interfaceWith(r.Address) == nil {
+				v.Up, v.Reason = false, "address not on any interface"
+			}
+			out.RLOCs = append(out.RLOCs, v)
+			continue
+		}
+		ifi, err := net.InterfaceByName(r.Interface)
+		if err != nil {
+			v.Reason = "no such interface"
+			out.RLOCs = append(out.RLOCs, v)
+			continue
+		}
+		addrs, _ := interfaceAddrs(r.Interface)
+		switch {
+		case ifi.Flags&net.FlagUp == 0:
+			v.Reason = "interface down"
+		case len(addrs) == 0:
+			v.Reason = "no address"
+		}
+		if len(addrs) == 0 {
+			out.RLOCs = append(out.RLOCs, v)
+			continue
+		}
+		for _, a := range addrs {
+			v.Address, v.Up = a, v.Reason == ""
+			out.RLOCs = append(out.RLOCs, v)
+		}
+	}
+	return out
 }

@@ -410,19 +410,27 @@ func interfaceMTUFor(r localRLOC) int {
 		}
 		return 0
 	}
+	if ifi := interfaceWith(r.Addr); ifi != nil {
+		return ifi.MTU
+	}
+	return 0
+}
+
+// interfaceWith returns the interface that holds address a, nil if none.
+func interfaceWith(a netip.Addr) *net.Interface {
 	ifs, err := net.Interfaces()
 	if err != nil {
-		return 0
+		return nil
 	}
-	for _, ifi := range ifs {
-		addrs, _ := interfaceAddrs(ifi.Name)
-		for _, a := range addrs {
-			if a == r.Addr {
-				return ifi.MTU
+	for i := range ifs {
+		addrs, _ := interfaceAddrs(ifs[i].Name)
+		for _, x := range addrs {
+			if x == a {
+				return &ifs[i]
 			}
 		}
 	}
-	return 0
+	return nil
 }
 
 // openXTRTUN opens the TUN as xtr.tun_offload says: "auto" tries the
