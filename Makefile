@@ -76,7 +76,7 @@ cross:
 	@mkdir -p $(BUILD)
 	@set -e; for t in mips:softfloat mipsle:softfloat arm:7 arm64: amd64:; do \
 	  arch=$${t%%:*}; opt=$${t#*:}; out=$(BUILD)/lispd-linux-$$arch; \
-	  env CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOMIPS=$$([ $${arch#mips} != $$arch ] && echo $$opt) \
+	  env CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOMIPS=$$([ "$${arch#mips}" != "$$arch" ] && echo $$opt) \
 	    GOARM=$$([ $$arch = arm ] && echo $$opt) $(GO) build $(GOFLAGS_REL) -o $$out . ; \
 	  printf '%-28s %9d bytes\n' $$out $$(stat -c %s $$out); \
 	done

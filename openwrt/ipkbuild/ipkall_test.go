@@ -37,8 +37,8 @@ var archWant = map[string]struct {
 const (
 	targetMIPSIPK    = 1_300_000
 	targetMIPSBinary = 3_500_000
-	guardMIPSIPK     = 1_900_000
-	guardMIPSBinary  = 5_500_000
+	guardMIPSIPK     = 2_000_000
+	guardMIPSBinary  = 5_700_000
 )
 
 // mipsLimits returns the size limits in force for this run.
