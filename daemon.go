@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -103,6 +105,18 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 	old := d.cfg
 	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
 	describe(d.log, cfg)
+
+	// EID prefixes no longer configured are withdrawn from the Map-Servers
+	// at once rather than left to expire there.
+	// A new first RLOC gives a new xTR-ID, under which the new node
+	// registers afresh: then everything the old one registered goes.
+	if d.node != nil && old.XTR != nil {
+		removed := removedPrefixes(old.XTR, cfg.XTR)
+		if cfg.XTR == nil || d.node.XTRID() != ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(d.log, cfg.XTR.RLOCs))) {
+			removed = old.XTR.EIDPrefixes
+		}
+		d.node.Deregister(removed)
+	}
 
 	if !sameDataPlane(old.XTR, cfg.XTR) {
 		// The TUN, its routes or the sockets change: rebuild everything.
@@ -239,4 +253,18 @@ func sameNode(a, b *conf.Config) bool {
 		return v
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+// removedPrefixes returns the EID prefixes of a that b no longer has.
+func removedPrefixes(a, b *conf.XTR) []netip.Prefix {
+	if a == nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, p := range a.EIDPrefixes {
+		if b == nil || !slices.Contains(b.EIDPrefixes, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

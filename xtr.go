@@ -267,8 +267,13 @@ func (p *xtrPlane) localLocators() []ctl.LocalLocator {
 	if p == nil {
 		return nil
 	}
-	out := make([]ctl.LocalLocator, len(p.rlocs))
-	for i, r := range p.rlocs {
+	return locators(p.rlocs)
+}
+
+// locators converts resolved local locators for the control plane.
+func locators(rlocs []localRLOC) []ctl.LocalLocator {
+	out := make([]ctl.LocalLocator, len(rlocs))
+	for i, r := range rlocs {
 		out[i] = ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight}
 	}
 	return out

@@ -346,6 +346,24 @@ func (n *Node) sendMapRegister(p *msPeer, nonce uint64) error {
 	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
 }
 
+// sendDeregister sends one signed Map-Register withdrawing prefixes (record
+// TTL 0) to the Map-Server p. No Map-Notify is asked for: the withdrawal is
+// best effort, and registrations expire on their own anyway.
+func (n *Node) sendDeregister(p *msPeer, prefixes []netip.Prefix) error {
+	x := n.opts.XTR
+	reg := msg.MapRegister{Nonce: randomNonce(), Alg: p.KeyType.alg(), HasXTRID: true, XTRID: x.XTRID, SiteID: x.SiteID}
+	for _, pfx := range prefixes {
+		rec := n.etr.record(pfx)
+		rec.TTL = 0
+		reg.Records = append(reg.Records, rec)
+	}
+	b := reg.Append(nil)
+	if err := msg.Sign(b, []byte(p.Key)); err != nil {
+		return fmt.Errorf("sign Map-Register: %w", err)
+	}
+	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
+}
+
 // handleMapNotify verifies a Map-Notify with the key of the Map-Server it
 // came from and its nonce against our recent Map-Registers, then answers
 // with a Map-Notify-Ack.

@@ -196,13 +196,31 @@ func TestDeriveIDsStable(t *testing.T) {
 	b := prefixes("2001:db8::/48", "10.1.1.0/24")
 	r1 := []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.1")}}
 	r2 := []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.2")}}
-	if DeriveXTRID(0, a, r1) != DeriveXTRID(0, b, r1) {
-		t.Error("xTR-ID depends on prefix order")
+	if DeriveXTRID(0, r1) != DeriveXTRID(0, r1) {
+		t.Error("xTR-ID not stable")
 	}
-	if DeriveXTRID(0, a, r1) == DeriveXTRID(0, a, r2) || DeriveXTRID(0, a, r1) == DeriveXTRID(1, a, r1) {
+	if DeriveXTRID(0, r1) == DeriveXTRID(0, r2) || DeriveXTRID(0, r1) == DeriveXTRID(1, r1) {
 		t.Error("xTR-IDs of different xTRs collide")
 	}
 	if DeriveSiteID(0, a) != DeriveSiteID(0, b) || DeriveSiteID(0, a) == DeriveSiteID(0, a[:1]) {
 		t.Error("site-ID not a function of the prefix set")
 	}
+}
+
+// Deregister withdraws prefixes at the Map-Server at once (record TTL 0),
+// leaving the others registered.
+func TestETRDeregister(t *testing.T) {
+	tn := newTestNet(t)
+	ms := tn.startAt(msOptions(0, siteOpt("b1", "k3y", KeySHA256, 0, "10.1.0.0/16")), tn.addr(10))
+	eids := prefixes("10.1.1.0/24", "10.1.2.0/24")
+	x := tn.start(xtrOptions(tn.addr(2), eids, func(x *XTROptions) {
+		x.MapServers = []MapServerPeer{{Addr: tn.addr(10), Key: "k3y", KeyType: KeySHA256, WantMapNotify: true}}
+	}), nil, tn.addr(2))
+	eventually(t, "both prefixes registered", func() bool { return len(ms.Registrations().Registrations) == 2 })
+
+	x.Deregister(eids[:1])
+	eventually(t, "first prefix withdrawn", func() bool {
+		regs := ms.Registrations().Registrations
+		return len(regs) == 1 && regs[0].Prefix == eids[1]
+	})
 }

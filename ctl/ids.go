@@ -7,15 +7,18 @@ import (
 	"slices"
 )
 
-// DeriveXTRID derives this xTR's 128-bit xTR-ID from its configuration:
-// the first 16 bytes of SHA-256 over "lispd xtr-id", the instance-id, the
-// sorted EID prefixes and the first RLOC. It is stable across restarts as
-// long as those do not change, and differs between xTRs of one site (their
-// first RLOCs differ).
-func DeriveXTRID(iid uint32, eids []netip.Prefix, rlocs []LocalLocator) [16]byte {
+// DeriveXTRID derives this xTR's 128-bit xTR-ID: the first 16 bytes of
+// SHA-256 over "lispd xtr-id", the instance-id and the first RLOC. It names
+// the router, not what it registers: it is stable across restarts and across
+// changes of the EID prefixes (so a reload that drops a prefix withdraws it
+// from the same registrant), and differs between xTRs (their first RLOCs
+// differ).
+func DeriveXTRID(iid uint32, rlocs []LocalLocator) [16]byte {
 	h := sha256.New()
 	h.Write([]byte("lispd xtr-id"))
-	writeEIDs(h, iid, eids)
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], iid)
+	h.Write(b[:])
 	if len(rlocs) > 0 {
 		b, _ := rlocs[0].Addr.MarshalBinary()
 		h.Write(b)

@@ -130,6 +130,14 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort) {
 				rr.locators = append(rr.locators, Locator{Addr: l.Addr.IP.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
 			}
 		}
+		if rec.TTL == 0 {
+			// A record TTL of 0 withdraws the registrant's registration
+			// (RFC 9301 section 8.2: deregistration).
+			if s.reg.deregister(keys[i], rr.id()) {
+				n.log.Info("deregistration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix, "source", from.Addr())
+			}
+			continue
+		}
 		if s.reg.registerRecord(site, keys[i], rr) {
 			n.log.Info("registration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix,
 				"source", from.Addr(), "rlocs", len(rr.locators), "proxy_reply", rr.proxyReply)

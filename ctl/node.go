@@ -221,3 +221,20 @@ func (n *Node) ProbeStatus() []ProbeStatus {
 	}
 	return n.prb.status()
 }
+
+// Deregister withdraws prefixes from every Map-Server now (a Map-Register
+// whose records carry TTL 0, RFC 9301), for EID prefixes removed from the
+// configuration; without it they would stay registered until the
+// Map-Server's registration timeout. Without the ETR role it does nothing.
+func (n *Node) Deregister(prefixes []netip.Prefix) {
+	if n.etr == nil || len(prefixes) == 0 {
+		return
+	}
+	for _, p := range n.etr.peers {
+		if err := n.sendDeregister(p, prefixes); err != nil {
+			n.log.Warn("deregistration", "map_server", p.Addr, "err", err)
+			continue
+		}
+		n.log.Info("deregistered", "map_server", p.Addr, "eid_prefixes", len(prefixes))
+	}
+}

@@ -259,7 +259,7 @@ func (x *XTROptions) fill() error {
 	x.MapServers = append([]MapServerPeer(nil), x.MapServers...)
 	x.ProxyETRs = append([]Locator(nil), x.ProxyETRs...)
 	if x.XTRID == ([16]byte{}) {
-		x.XTRID = DeriveXTRID(x.InstanceID, x.EIDPrefixes, x.RLOCs)
+		x.XTRID = DeriveXTRID(x.InstanceID, x.RLOCs)
 	}
 	if x.SiteID == 0 {
 		x.SiteID = DeriveSiteID(x.InstanceID, x.EIDPrefixes)

@@ -130,6 +130,22 @@ func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 	return fresh
 }
 
+// deregister removes the registrant id from the registration of key; it
+// reports whether there was one.
+func (r *registry) deregister(key regKey, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.regs[key]
+	if g == nil || g.registrants[id] == nil {
+		return false
+	}
+	delete(g.registrants, id)
+	if len(g.registrants) == 0 {
+		delete(r.regs, key)
+	}
+	return true
+}
+
 // match is the result of a Map-Resolver lookup.
 type match struct {
 	key         regKey
