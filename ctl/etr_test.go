@@ -196,7 +196,7 @@ func TestDeriveIDsStable(t *testing.T) {
 	b := prefixes("2001:db8::/48", "10.1.1.0/24")
 	r1 := []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.1")}}
 	r2 := []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.2")}}
-	if DeriveXTRID(0, r1) != DeriveXTRID(0, r1) {
+	if id1, id2 := DeriveXTRID(0, r1), DeriveXTRID(0, r1); id1 != id2 {
 		t.Error("xTR-ID not stable")
 	}
 	if DeriveXTRID(0, r1) == DeriveXTRID(0, r2) || DeriveXTRID(0, r1) == DeriveXTRID(1, r1) {

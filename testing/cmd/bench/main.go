@@ -49,6 +49,7 @@ type result struct {
 	rttIdle   time.Duration
 	rttLoaded time.Duration
 	cpuPerGB  float64 // lispd CPU seconds per GB (TCP), lispd only
+	tunDrops  int64   // packets the kernel dropped at the TUNs' queues during TCP, lispd only; -1 unknown
 }
 
 type udpResult struct {
@@ -226,11 +227,16 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 	if err != nil {
 		return err
 	}
+	drops0 := b.tunDrops(len(d) > 0)
 	bytes, bps, retr, err := b.iperf()
 	if err != nil {
 		return err
 	}
 	r.tcpBps, r.tcpRetr = bps, retr
+	r.tunDrops = -1
+	if drops1 := b.tunDrops(len(d) > 0); drops0 >= 0 && drops1 >= 0 {
+		r.tunDrops = drops1 - drops0
+	}
 	if len(d) > 0 {
 		cpu1, err := b.lispdCPU(d)
 		if err != nil {
@@ -381,6 +387,28 @@ type iperfJSON struct {
 	Error string `json:"error"`
 }
 
+// tunDrops returns the TUN transmit drops (packets the kernel could not
+// queue toward lispd) summed over both xTRs, -1 when there is no TUN or the
+// counter cannot be read.
+func (b *bench) tunDrops(lispd bool) int64 {
+	if !lispd {
+		return -1
+	}
+	var sum int64
+	for _, h := range []*netns.Host{b.l.XTR1, b.l.XTR2} {
+		out, err := h.Output(context.Background(), "cat", "/sys/class/net/"+(lab.XTRConfig{}).TUNName()+"/statistics/tx_dropped")
+		if err != nil {
+			return -1
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum += n
+	}
+	return sum
+}
+
 // iperf runs one iperf3 TCP test A → B.
 func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 	l := b.l
@@ -455,6 +483,12 @@ func printTable(rs []*result, sizes []int) {
 			return us(r.rttLoaded - plain.rttLoaded), r.rttLoaded > 0 && plain.rttLoaded > 0
 		})
 	}
+	fmt.Printf("%-30s %14s %14s %14s\n", "TUN queue drops during TCP", "", "", func() string {
+		if !lp.ok || lp.tunDrops < 0 {
+			return "—"
+		}
+		return strconv.FormatInt(lp.tunDrops, 10)
+	}())
 	fmt.Printf("%-30s %14s %14s %14s\n", "lispd CPU s/GB (TCP, 2 xTRs)", "", "", func() string {
 		if !lp.ok {
 			return "—"
