@@ -196,8 +196,16 @@ func (t *tunFile) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	return t.write(bufs, offset, t.wfn)
+}
+
+// write hands bufs (packets at offset) to fn as the poller's write
+// callback, parking while the device queue is full, and returns how many
+// packets the kernel took. The caller holds wmu; fn is prebound, so nothing
+// is allocated.
+func (t *tunFile) write(bufs [][]byte, offset int, fn func(fd uintptr) bool) (int, error) {
 	t.wbuf, t.woff, t.wn, t.wok, t.werr = bufs, offset, 0, 0, nil
-	err := t.raw.Write(t.wfn)
+	err := t.raw.Write(fn)
 	ok, werr := t.wok, t.werr
 	t.wbuf = nil
 	if err != nil {

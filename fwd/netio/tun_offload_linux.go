@@ -280,21 +280,14 @@ func (t *OffloadTUN) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	t.wbuf, t.woff, t.wn, t.wok, t.werr, t.plain = bufs, offset, 0, 0, nil, 0
-	err := t.raw.Write(t.owfn)
-	ok, werr := t.wok, t.werr
-	t.wbuf = nil
+	t.plain = 0
+	n, err := t.write(bufs, offset, t.owfn)
+	// Drop the references to the caller's buffers.
 	t.wiov[1].Base = nil
 	for i := range t.giov[1:] {
 		t.giov[1+i].Base = nil
 	}
-	if err != nil {
-		return ok, t.pollErr("write", err)
-	}
-	if werr != nil {
-		return ok, fmt.Errorf("TUN %s: write: %w", t.name, werr)
-	}
-	return ok, nil
+	return n, err
 }
 
 func (t *OffloadTUN) writeFn(fd uintptr) bool {
