@@ -112,7 +112,7 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 	// registers afresh: then everything the old one registered goes.
 	if d.node != nil && old.XTR != nil {
 		removed := removedPrefixes(old.XTR, cfg.XTR)
-		if cfg.XTR == nil || d.node.XTRID() != ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(d.log, cfg.XTR.RLOCs))) {
+		if cfg.XTR == nil || d.node.XTRID() != ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(slog.New(slog.DiscardHandler), cfg.XTR.RLOCs))) {
 			removed = old.XTR.EIDPrefixes
 		}
 		d.node.Deregister(removed)

@@ -141,7 +141,10 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 		ErrorLog: func(format string, args ...any) {
 			// I/O errors the plane survives can repeat per batch: a few
 			// lines a minute, each with the count suppressed before it.
-			errLimit.Log(log, slog.LevelWarn, fmt.Sprintf(format, args...))
+			// Format only what is logged.
+			if ok, n := errLimit.Allow(); ok {
+				log.Warn(fmt.Sprintf(format, args...), "suppressed", n)
+			}
 		},
 	}
 	p.plane, err = fwd.New(opts, p.tun, socks)
