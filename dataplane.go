@@ -25,7 +25,8 @@ func (p *xtrPlane) adapter() ctl.DataPlane { return cacheAdapter{p.plane} }
 // prefix wins.
 func (a cacheAdapter) Install(m ctl.Mapping) error {
 	cache := a.plane.MapCache()
-	if old, ok := cache.Get(m.InstanceID, m.Prefix); ok && old.Static {
+	old, ok := cache.Get(m.InstanceID, m.Prefix)
+	if ok && old.Static {
 		return nil
 	}
 	spec := fwd.MappingSpec{
@@ -36,15 +37,13 @@ func (a cacheAdapter) Install(m ctl.Mapping) error {
 	}
 	// A negative entry carries only its action: the data plane sends
 	// natively-forward traffic to the configured PETRs itself.
-	for _, l := range m.Locators {
-		if m.Negative {
-			break
+	if !m.Negative {
+		for _, l := range m.Locators {
+			spec.RLOCs = append(spec.RLOCs, fwd.RLOCSpec{
+				Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable,
+			})
 		}
-		spec.RLOCs = append(spec.RLOCs, fwd.RLOCSpec{
-			Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable,
-		})
 	}
-	old, _ := cache.Get(m.InstanceID, m.Prefix)
 	nm, err := cache.Insert(spec)
 	if err != nil || m.Negative {
 		return err
