@@ -1,11 +1,10 @@
 package main
 
 import (
-	"net"
-
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // admin returns what the control socket needs from the daemon. Each
@@ -61,7 +60,7 @@ func (d *daemon) rlocsView() admin.RLOCs {
 			out.RLOCs = append(out.RLOCs, v)
 			continue
 		}
-		ifi, err := net.InterfaceByName(r.Interface)
+		ifi, err := sock.InterfaceByName(r.Interface)
 		if err != nil {
 			v.Reason = "no such interface"
 			out.RLOCs = append(out.RLOCs, v)
@@ -69,7 +68,7 @@ func (d *daemon) rlocsView() admin.RLOCs {
 		}
 		addrs, _ := interfaceAddrs(r.Interface)
 		switch {
-		case ifi.Flags&net.FlagUp == 0:
+		case !ifi.Up():
 			v.Reason = "interface down"
 		case len(addrs) == 0:
 			v.Reason = "no address"

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/sock"
 )
 
 func init() {
@@ -34,10 +33,12 @@ round-trip time. Works without a running daemon, from any machine: lig uses
 its own UDP socket on an ephemeral port (inner and outer source port), with
 the local address toward the resolver (or -s SOURCE) as ITR-RLOC.
 
-MAP-RESOLVER is an address or name, optionally with a port (192.0.2.10,
+MAP-RESOLVER is an IP address, optionally with a port (192.0.2.10,
 192.0.2.10:4342, [2001:db8::10]:4342); default: the first of
 xtr.map_resolvers in the configuration (-c FILE, else /var/etc/lispd.toml
-when present, else /etc/lispd/lispd.toml). EID is an address or a name.
+when present, else /etc/lispd/lispd.toml). EID is an IP address. lig does
+not look names up in the DNS (the router build leaves the resolver out to
+stay small): use an address.
 Exits 0 when at least one Map-Reply came, 1 when none did.`,
 		run: runLig,
 	})
@@ -47,7 +48,7 @@ Exits 0 when at least one Map-Reply came, 1 when none did.`,
 type ligOptions struct {
 	resolver netip.AddrPort // where Map-Requests go
 	eid      netip.Addr     // the EID looked up
-	eidName  string         // as typed (a name or the address)
+	eidName  string         // as typed
 	iid      uint32         // instance-id of the EID
 	count    int            // Map-Requests to send, one after the other
 	timeout  time.Duration  // wait for each Map-Reply
@@ -114,11 +115,9 @@ func runLig(args []string) int {
 	} else {
 		o.iid = cfgIID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	var err error
 	if *resolver != "" {
-		if o.resolver, err = resolveHostPort(ctx, *resolver, msg.ControlPort); err != nil {
+		if o.resolver, err = resolveHostPort(*resolver, msg.ControlPort); err != nil {
 			return usageError(fs, "-m %s: %v", *resolver, err)
 		}
 	} else if len(cfgResolvers) > 0 {
@@ -126,7 +125,7 @@ func runLig(args []string) int {
 	} else {
 		return usageError(fs, "no map-resolver: give -m MAP-RESOLVER (none in xtr.map_resolvers of %s)", cfgFile)
 	}
-	if o.eid, err = resolveHost(ctx, o.eidName); err != nil {
+	if o.eid, err = resolveHost(o.eidName); err != nil {
 		return usageError(fs, "EID %s: %v", o.eidName, err)
 	}
 	if *source != "" {
@@ -172,50 +171,47 @@ func ligConfig(path string) ([]netip.Addr, uint32) {
 	return out, raw.XTR.InstanceID
 }
 
-// resolveHostPort parses ADDRESS, NAME, ADDRESS:PORT or [V6]:PORT.
-func resolveHostPort(ctx context.Context, s string, defPort uint16) (netip.AddrPort, error) {
+// resolveHostPort parses ADDRESS, ADDRESS:PORT or [V6]:PORT.
+func resolveHostPort(s string, defPort uint16) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 	}
 	host, port := s, defPort
-	if h, p, err := net.SplitHostPort(s); err == nil {
+	// HOST:PORT and [HOST]:PORT; a bare IPv6 address has several colons.
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && (strings.Count(s, ":") == 1 || strings.HasPrefix(s, "[") && s[i-1] == ']') {
+		p := s[i+1:]
 		n, err := strconv.ParseUint(p, 10, 16)
 		if err != nil || n == 0 {
 			return netip.AddrPort{}, fmt.Errorf("bad port %q", p)
 		}
-		host, port = h, uint16(n)
+		host, port = s[:i], uint16(n)
 	}
-	a, err := resolveHost(ctx, host)
+	a, err := resolveHost(host)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	return netip.AddrPortFrom(a, port), nil
 }
 
-// resolveHost parses an address or looks a name up (the first address).
-func resolveHost(ctx context.Context, s string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return a.Unmap(), nil
-	}
-	as, err := net.DefaultResolver.LookupNetIP(ctx, "ip", s)
+// resolveHost parses an address ([V6] brackets allowed). Names are not
+// looked up: lispd carries no DNS resolver.
+func resolveHost(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("not an address, and the name does not resolve: %w", err)
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address (lig does not look names up)", s)
 	}
-	if len(as) == 0 {
-		return netip.Addr{}, errors.New("the name has no address")
-	}
-	return as[0].Unmap(), nil
+	return a.Unmap(), nil
 }
 
 // localAddrToward returns the local address the kernel would send from
 // toward dst (no packet is sent: connecting a UDP socket only routes).
 func localAddrToward(dst netip.AddrPort) (netip.Addr, error) {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+	c, err := sock.DialUDP(dst)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("no route to %v: %w", dst.Addr(), err)
 	}
 	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+	return c.LocalAddr().Addr(), nil
 }
 
 // lig sends o.count Map-Requests and prints each Map-Reply. It returns how
@@ -231,12 +227,12 @@ func lig(o ligOptions, w io.Writer) (int, error) {
 	if local.Is4() != o.resolver.Addr().Is4() {
 		return 0, fmt.Errorf("source %v and map-resolver %v are of different address families", local, o.resolver.Addr())
 	}
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
+	pc, err := sock.ListenUDP(netip.AddrPortFrom(local, 0), nil)
 	if err != nil {
 		return 0, fmt.Errorf("opening a UDP socket on %v: %w", local, err)
 	}
 	defer pc.Close()
-	port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	port := pc.LocalAddr().Port()
 
 	// The inner header goes from our RLOC to the EID; they must share a
 	// family, so an EID of the other family gets the unspecified address
@@ -275,7 +271,7 @@ func lig(o ligOptions, w io.Writer) (int, error) {
 		pkt := ecm.Append(nil)
 		fmt.Fprintf(w, "Send map-request to %s for %s ...\n", resolverText(o.resolver), eidText)
 		sent := time.Now()
-		if _, err := pc.WriteToUDPAddrPort(pkt, o.resolver); err != nil {
+		if _, err := pc.WriteTo(pkt, o.resolver); err != nil {
 			return received, fmt.Errorf("sending to %v: %w", o.resolver, err)
 		}
 		from, ok, err := awaitReply(pc, buf, &rep, nonce, sent.Add(o.timeout))
@@ -309,18 +305,14 @@ func resolverText(ap netip.AddrPort) string {
 
 // awaitReply reads until a Map-Reply with nonce arrives (true) or the
 // deadline passes (false). Anything else is ignored.
-func awaitReply(pc *net.UDPConn, buf []byte, rep *msg.MapReply, nonce uint64, deadline time.Time) (netip.AddrPort, bool, error) {
+func awaitReply(pc *sock.UDPConn, buf []byte, rep *msg.MapReply, nonce uint64, deadline time.Time) (netip.AddrPort, bool, error) {
 	if err := pc.SetReadDeadline(deadline); err != nil {
 		return netip.AddrPort{}, false, err
 	}
 	for {
-		n, from, err := pc.ReadFromUDPAddrPort(buf)
+		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return netip.AddrPort{}, false, nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
 				return netip.AddrPort{}, false, nil
 			}
 			// An ICMP error reported on the socket (e.g. port unreachable):

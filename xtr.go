@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/fwd/netio"
 	"github.com/lispd/lispd/internal/logx"
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // localRLOC is one of this router's locators as resolved at start: a
@@ -359,35 +359,27 @@ func resolveRLOCs(log *slog.Logger, cfg []conf.LocalRLOC) []localRLOC {
 // interfaceAddrs returns the global unicast addresses of an interface,
 // IPv4 first.
 func interfaceAddrs(name string) ([]netip.Addr, error) {
-	ifi, err := net.InterfaceByName(name)
+	ifi, err := sock.InterfaceByName(name)
 	if err != nil {
 		return nil, err
 	}
-	as, err := ifi.Addrs()
+	return globalAddrs(ifi.Index)
+}
+
+// globalAddrs returns the global unicast addresses of the interface with
+// index, IPv4 first.
+func globalAddrs(index int) ([]netip.Addr, error) {
+	as, err := sock.InterfaceAddrs(index)
 	if err != nil {
 		return nil, err
 	}
-	var v4, v6 []netip.Addr
-	for _, a := range as {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if !ip.IsGlobalUnicast() {
-			continue
-		}
-		if ip.Is4() {
-			v4 = append(v4, ip)
-		} else {
-			v6 = append(v6, ip)
+	var out []netip.Addr
+	for _, p := range as {
+		if ip := p.Addr().Unmap(); ip.IsGlobalUnicast() {
+			out = append(out, ip)
 		}
 	}
-	return append(v4, v6...), nil
+	return out, nil
 }
 
 // pathMTUOf returns the smallest MTU of the locators' interfaces (1500 when
@@ -413,7 +405,7 @@ func pathMTUOf(rlocs []localRLOC) (mtu int, v6Only bool) {
 // unknown.
 func interfaceMTUFor(r localRLOC) int {
 	if r.Interface != "" {
-		if ifi, err := net.InterfaceByName(r.Interface); err == nil {
+		if ifi, err := sock.InterfaceByName(r.Interface); err == nil {
 			return ifi.MTU
 		}
 		return 0
@@ -425,13 +417,13 @@ func interfaceMTUFor(r localRLOC) int {
 }
 
 // interfaceWith returns the interface that holds address a, nil if none.
-func interfaceWith(a netip.Addr) *net.Interface {
-	ifs, err := net.Interfaces()
+func interfaceWith(a netip.Addr) *sock.Interface {
+	ifs, err := sock.Interfaces()
 	if err != nil {
 		return nil
 	}
 	for i := range ifs {
-		addrs, _ := interfaceAddrs(ifs[i].Name)
+		addrs, _ := globalAddrs(ifs[i].Index)
 		for _, x := range addrs {
 			if x == a {
 				return &ifs[i]

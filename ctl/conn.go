@@ -3,9 +3,11 @@ package ctl
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
+	"os"
 	"sync"
+
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // maxControlMessage bounds a received control datagram (UDP maximum).
@@ -28,13 +30,13 @@ type packetHandler func(b []byte, from netip.AddrPort)
 // udpTransport is the socket layer: one UDP socket per local address (or the
 // IPv4 and IPv6 wildcards), each with its own reader goroutine.
 type udpTransport struct {
-	conns  []*net.UDPConn
+	conns  []*sock.UDPConn
 	locals []netip.AddrPort
 	wg     sync.WaitGroup
 }
 
 // listenUDP binds port on each of addrs, or on 0.0.0.0 and [::] when addrs
-// is empty (each family separately: Go sets IPV6_V6ONLY on "udp6" sockets).
+// is empty (each family separately: IPv6 sockets are IPV6_V6ONLY).
 // With the wildcards a missing IPv6 stack is tolerated.
 func listenUDP(addrs []netip.Addr, port uint16) (*udpTransport, error) {
 	t := &udpTransport{}
@@ -44,11 +46,7 @@ func listenUDP(addrs []netip.Addr, port uint16) (*udpTransport, error) {
 	}
 	for _, a := range addrs {
 		a = a.Unmap()
-		network := "udp4"
-		if a.Is6() {
-			network = "udp6"
-		}
-		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port)))
+		c, err := sock.ListenUDP(netip.AddrPortFrom(a, port), nil)
 		if err != nil {
 			if wildcard && a.Is6() && len(t.conns) > 0 {
 				continue // host without IPv6
@@ -57,7 +55,7 @@ func listenUDP(addrs []netip.Addr, port uint16) (*udpTransport, error) {
 			return nil, fmt.Errorf("listen on %v port %d: %w", a, port, err)
 		}
 		t.conns = append(t.conns, c)
-		t.locals = append(t.locals, c.LocalAddr().(*net.UDPAddr).AddrPort())
+		t.locals = append(t.locals, c.LocalAddr())
 	}
 	return t, nil
 }
@@ -67,13 +65,13 @@ func listenUDP(addrs []netip.Addr, port uint16) (*udpTransport, error) {
 func (t *udpTransport) run(h packetHandler, onErr func(error)) {
 	for _, c := range t.conns {
 		t.wg.Add(1)
-		go func(c *net.UDPConn) {
+		go func(c *sock.UDPConn) {
 			defer t.wg.Done()
 			buf := make([]byte, maxControlMessage)
 			for {
-				n, from, err := c.ReadFromUDPAddrPort(buf)
+				n, from, err := c.ReadFrom(buf)
 				if err != nil {
-					if errors.Is(err, net.ErrClosed) {
+					if errors.Is(err, os.ErrClosed) {
 						return
 					}
 					onErr(err)
@@ -87,7 +85,7 @@ func (t *udpTransport) run(h packetHandler, onErr func(error)) {
 
 func (t *udpTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	var pick *net.UDPConn
+	var pick *sock.UDPConn
 	for i, c := range t.conns {
 		la := t.locals[i].Addr()
 		if la.Is4() != dst.Addr().Is4() {
@@ -104,7 +102,7 @@ func (t *udpTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error 
 	if pick == nil {
 		return fmt.Errorf("no socket of the address family of %v", dst)
 	}
-	_, err := pick.WriteToUDPAddrPort(b, dst)
+	_, err := pick.WriteTo(b, dst)
 	return err
 }
 

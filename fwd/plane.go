@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -524,7 +523,7 @@ func (p *Plane) ioFailed(ctx context.Context, what string, err error, streak *in
 		return true, nil
 	}
 	*streak++
-	if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || *streak >= maxIOErrors {
+	if errors.Is(err, os.ErrClosed) || *streak >= maxIOErrors {
 		return true, fmt.Errorf("fwd: %s: %w", what, err)
 	}
 	p.logf("fwd: %s: %v", what, err)

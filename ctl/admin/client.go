@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"syscall"
 	"time"
+
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // Client calls the daemon over its control socket.
@@ -78,7 +79,7 @@ func (c *Client) roundTrip(req []byte) (*Response, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout + 2*time.Second
 	}
-	conn, err := net.DialTimeout("unix", c.Path, timeout)
+	conn, err := sock.DialUnix(c.Path)
 	if err != nil {
 		return nil, dialError(c.Path, err)
 	}
@@ -86,7 +87,7 @@ func (c *Client) roundTrip(req []byte) (*Response, error) {
 	conn.SetDeadline(time.Now().Add(timeout))
 	_, werr := conn.Write(req)
 	if werr == nil {
-		conn.(*net.UnixConn).CloseWrite()
+		conn.CloseWrite()
 	}
 	// Read even when the write failed: the server may have answered early
 	// (e.g. "request too large") and closed.

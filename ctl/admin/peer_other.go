@@ -2,8 +2,8 @@
 
 package admin
 
-import "net"
+import "github.com/lispd/lispd/internal/sock"
 
 // checkPeer relies on the socket's mode 0600 where peer credentials are not
 // available.
-func checkPeer(*net.UnixConn) error { return nil }
+func checkPeer(*sock.UnixConn) error { return nil }

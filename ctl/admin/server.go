@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // HandlerFunc serves one command: it decodes args (nil or empty when the
@@ -41,7 +41,7 @@ type Server struct {
 	Log *slog.Logger
 
 	path string
-	ln   *net.UnixListener
+	ln   *sock.UnixListener
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
@@ -63,7 +63,7 @@ func Listen(path string) (*Server, error) {
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := sock.ListenUnix(path)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: listen on %s: %w", path, err)
 	}
@@ -73,7 +73,6 @@ func Listen(path string) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: chmod %s: %w", path, err)
 	}
-	ln.SetUnlinkOnClose(true)
 	return &Server{path: path, ln: ln, handlers: map[string]HandlerFunc{}}, nil
 }
 
@@ -90,7 +89,7 @@ func removeStale(path string) error {
 	if fi.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("control socket %s: exists and is not a socket (%v); not removing it", path, fi.Mode().Type())
 	}
-	c, err := net.DialTimeout("unix", path, time.Second)
+	c, err := sock.DialUnix(path)
 	if err == nil {
 		c.Close()
 		return fmt.Errorf("control socket %s: another lispd is running (it answers on the socket)", path)
@@ -116,16 +115,15 @@ func (s *Server) Handle(cmd string, fn HandlerFunc) {
 // It returns nil after Close, or the accept error that stopped it.
 func (s *Server) Serve() error {
 	for {
-		c, err := s.ln.AcceptUnix()
+		c, err := s.ln.Accept()
 		if err != nil {
 			s.mu.RLock()
 			closed := s.closed
 			s.mu.RUnlock()
-			if closed || errors.Is(err, net.ErrClosed) {
+			if closed || errors.Is(err, os.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
 			}
 			return fmt.Errorf("control socket %s: accept: %w", s.path, err)
@@ -157,7 +155,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	err := s.ln.Close()
 	s.conns.Wait()
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	if err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("control socket %s: close: %w", s.path, err)
 	}
 	return nil
@@ -171,7 +169,7 @@ func (s *Server) logger() *slog.Logger {
 }
 
 // serveConn reads one request, runs its handler and writes the response.
-func (s *Server) serveConn(c *net.UnixConn) {
+func (s *Server) serveConn(c *sock.UnixConn) {
 	defer c.Close()
 	timeout := s.Timeout
 	if timeout <= 0 {

@@ -2,16 +2,16 @@ package netio
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"unsafe"
 
+	"github.com/lispd/lispd/internal/sock"
 	"golang.org/x/sys/unix"
 )
 
 // LinkIndex returns the interface index of the link called name.
 func LinkIndex(name string) (int, error) {
-	ifi, err := net.InterfaceByName(name)
+	ifi, err := sock.InterfaceByName(name)
 	if err != nil {
 		return 0, fmt.Errorf("link %q: %w", name, err)
 	}

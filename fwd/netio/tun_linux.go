@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/lispd/lispd/internal/sock"
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +109,7 @@ func (t *tunFile) configure(cfg TUNConfig) error {
 		if err := LinkSetMTU(t.name, cfg.MTU); err != nil {
 			return err
 		}
-	} else if ifi, err := net.InterfaceByName(t.name); err == nil {
+	} else if ifi, err := sock.InterfaceByName(t.name); err == nil {
 		t.mtu = ifi.MTU
 	}
 	qlen := cfg.TxQueueLen

@@ -1,17 +1,16 @@
 package netio
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
 
+	"github.com/lispd/lispd/internal/sock"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,7 +81,7 @@ type ListenConfig struct {
 // ReadBatch and WriteBatch may run at the same time from two goroutines;
 // concurrent calls of the same one take turns.
 type UDPConn struct {
-	conn  *net.UDPConn
+	conn  *sock.UDPConn
 	raw   syscall.RawConn
 	laddr netip.AddrPort
 	v6    bool
@@ -166,19 +165,10 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	if batch <= 0 {
 		batch = DefaultBatchSize
 	}
-	var soErr error
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		err := rc.Control(func(fd uintptr) { soErr = c.setsockopts(int(fd), v6) })
-		if err != nil {
-			return err
-		}
-		return soErr
-	}}
-	pc, err := lc.ListenPacket(context.Background(), network, laddr.String())
+	uc, err := sock.ListenUDP(laddr, func(fd int) error { return c.setsockopts(fd, v6) })
 	if err != nil {
-		return nil, fmt.Errorf("listen %s %s: %w", network, laddr, err)
+		return nil, err
 	}
-	uc := pc.(*net.UDPConn)
 	raw, err := uc.SyscallConn()
 	if err != nil {
 		uc.Close()
@@ -187,7 +177,7 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	u := &UDPConn{
 		conn:  uc,
 		raw:   raw,
-		laddr: uc.LocalAddr().(*net.UDPAddr).AddrPort(),
+		laddr: uc.LocalAddr(),
 		v6:    v6,
 		batch: batch,
 	}
@@ -269,9 +259,9 @@ func (c ListenConfig) setsockopts(fd int, v6 bool) error {
 // LocalAddr returns the address and port the conn is bound to.
 func (u *UDPConn) LocalAddr() netip.AddrPort { return u.laddr }
 
-// Conn returns the underlying *net.UDPConn, for socket options and for
+// Conn returns the underlying socket, for socket options and for
 // occasional single-datagram I/O outside the fast path.
-func (u *UDPConn) Conn() *net.UDPConn { return u.conn }
+func (u *UDPConn) Conn() *sock.UDPConn { return u.conn }
 
 // BatchSize returns the most datagrams one system call moves.
 func (u *UDPConn) BatchSize() int { return u.batch }
@@ -285,7 +275,7 @@ func (u *UDPConn) IsIPv6() bool { return u.v6 }
 func (u *UDPConn) Drops() uint64 { return u.drops.Load() }
 
 // Close closes the socket; a ReadBatch parked in the poller returns an error
-// satisfying errors.Is(err, net.ErrClosed).
+// satisfying errors.Is(err, os.ErrClosed).
 func (u *UDPConn) Close() error { return u.conn.Close() }
 
 // ReadBatch blocks until at least one datagram is available, then receives

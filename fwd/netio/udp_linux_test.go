@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -266,8 +267,8 @@ func TestUDPCloseUnblocksRead(t *testing.T) {
 	c.Close()
 	select {
 	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("ReadBatch after Close: %v, want net.ErrClosed", err)
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("ReadBatch after Close: %v, want os.ErrClosed", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ReadBatch still blocked 5 s after Close")

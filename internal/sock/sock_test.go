@@ -1,0 +1,201 @@
+package sock
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestUDPRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ name, addr string }{
+		{"ipv4", "127.0.0.1:0"},
+		{"ipv6", "[::1]:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := ListenUDP(netip.MustParseAddrPort(tc.addr), nil)
+			if err != nil {
+				t.Skipf("no %s loopback: %v", tc.name, err)
+			}
+			defer a.Close()
+			if a.LocalAddr().Port() == 0 {
+				t.Fatal("LocalAddr has no port after bind")
+			}
+			b, err := DialUDP(a.LocalAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if b.LocalAddr().Addr() != a.LocalAddr().Addr() {
+				t.Errorf("dial picked source %v, want %v", b.LocalAddr().Addr(), a.LocalAddr().Addr())
+			}
+			if _, err := b.WriteTo([]byte("hello"), a.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			a.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 64)
+			n, from, err := a.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(buf[:n]) != "hello" || from != b.LocalAddr() {
+				t.Errorf("got %q from %v, want %q from %v", buf[:n], from, "hello", b.LocalAddr())
+			}
+		})
+	}
+}
+
+func TestUDPMappedDestinationOnIPv4Socket(t *testing.T) {
+	a, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(a.LocalAddr().Addr().As16()), a.LocalAddr().Port())
+	if _, err := a.WriteTo([]byte("x"), mapped); err != nil {
+		t.Fatalf("write to IPv4-mapped %v: %v", mapped, err)
+	}
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := a.ReadFrom(make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUDPDeadlineAndClose(t *testing.T) {
+	c, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	if _, _, err := c.ReadFrom(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFrom(make([]byte, 8))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("read after close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock ReadFrom")
+	}
+	raw, _ := c.SyscallConn()
+	if err := raw.Read(func(uintptr) bool { return true }); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("raw read after close: %v, want os.ErrClosed", err)
+	}
+}
+
+func TestListenUDPControlErrorAborts(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"), func(int) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want the control function's error", err)
+	}
+}
+
+func TestUnixStream(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s")
+	l, err := ListenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- []byte(err.Error())
+			return
+		}
+		defer c.Close()
+		cred, err := c.PeerCred()
+		if err != nil || int(cred.Uid) != os.Geteuid() {
+			got <- []byte("bad peer credentials")
+			return
+		}
+		b, _ := io.ReadAll(c)
+		c.Write(append([]byte("re:"), b...))
+		got <- b
+	}()
+	c, err := DialUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("ping"))
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if b := <-got; !bytes.Equal(b, []byte("ping")) || string(resp) != "re:ping" {
+		t.Fatalf("server read %q, client read %q", b, resp)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file left after Close: %v", err)
+	}
+	if _, err := DialUnix(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dial after close: %v, want ErrNotExist", err)
+	}
+}
+
+func TestUnixAcceptUnblocksOnClose(t *testing.T) {
+	l, err := ListenUnix(filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := l.Accept(); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	l.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("accept after close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Accept")
+	}
+}
+
+func TestInterfacesLoopback(t *testing.T) {
+	lo, err := InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo.Index <= 0 || lo.MTU <= 0 || !lo.Up() {
+		t.Fatalf("lo = %+v, want an index, an MTU and up", lo)
+	}
+	addrs, err := InterfaceAddrs(lo.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range addrs {
+		if p == netip.MustParsePrefix("127.0.0.1/8") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("lo addresses %v lack 127.0.0.1/8", addrs)
+	}
+	if _, err := InterfaceByName("nonexistent-if0"); !errors.Is(err, ErrNoSuchInterface) {
+		t.Fatalf("unknown interface: %v, want ErrNoSuchInterface", err)
+	}
+}

@@ -1,0 +1,181 @@
+package sock
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// UDPConn is a UDP socket of one address family.
+type UDPConn struct {
+	conn
+	laddr netip.AddrPort
+}
+
+// ListenUDP opens a UDP socket bound to laddr: IPv4 or IPv6 by laddr's
+// family (an IPv4-mapped address counts as IPv4), an IPv6 socket with
+// IPV6_V6ONLY set. control, when not nil, runs on the descriptor before the
+// bind (socket options); its error aborts the listen.
+func ListenUDP(laddr netip.AddrPort, control func(fd int) error) (*UDPConn, error) {
+	laddr = unmapPort(laddr)
+	if !laddr.Addr().IsValid() {
+		return nil, fmt.Errorf("listen udp: invalid local address %v", laddr)
+	}
+	fd, err := udpSocket(laddr.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("listen udp %v: %w", laddr, err)
+	}
+	if control != nil {
+		if err := control(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("listen udp %v: %w", laddr, err)
+		}
+	}
+	if err := unix.Bind(fd, sockaddr(laddr)); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("listen udp %v: %w", laddr, os.NewSyscallError("bind", err))
+	}
+	return newUDPConn(fd, "udp "+laddr.String())
+}
+
+// DialUDP opens a UDP socket connected to raddr from the local address the
+// kernel's routing picks (no packet is sent).
+func DialUDP(raddr netip.AddrPort) (*UDPConn, error) {
+	raddr = unmapPort(raddr)
+	if !raddr.Addr().IsValid() {
+		return nil, fmt.Errorf("dial udp: invalid address %v", raddr)
+	}
+	fd, err := udpSocket(raddr.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("dial udp %v: %w", raddr, err)
+	}
+	if err := connect(fd, sockaddr(raddr)); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("dial udp %v: %w", raddr, err)
+	}
+	return newUDPConn(fd, "udp "+raddr.String())
+}
+
+// udpSocket creates a UDP socket of a's family with the options package net
+// would set (SO_BROADCAST; IPV6_V6ONLY on IPv6).
+func udpSocket(a netip.Addr) (int, error) {
+	family := unix.AF_INET
+	if a.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := socket(family, unix.SOCK_DGRAM)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt SO_BROADCAST", err)
+	}
+	if family == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			unix.Close(fd)
+			return -1, os.NewSyscallError("setsockopt IPV6_V6ONLY", err)
+		}
+	}
+	return fd, nil
+}
+
+func newUDPConn(fd int, name string) (*UDPConn, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w", name, os.NewSyscallError("getsockname", err))
+	}
+	c := &UDPConn{laddr: addrPort(sa)}
+	if err := c.init(fd, name); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LocalAddr returns the bound address and port (IPv4 addresses unmapped).
+func (c *UDPConn) LocalAddr() netip.AddrPort { return c.laddr }
+
+// ReadFrom receives one datagram into b, blocking until one arrives, the
+// read deadline passes or the socket is closed. A datagram longer than b is
+// truncated.
+func (c *UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	var (
+		n    int
+		sa   unix.Sockaddr
+		serr error
+	)
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, sa, serr = unix.Recvfrom(int(fd), b, 0)
+		return !retry(serr)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, netip.AddrPort{}, fmt.Errorf("read udp %v: %w", c.laddr, c.wrap(err))
+	}
+	return n, addrPort(sa), nil
+}
+
+// WriteTo sends b as one datagram to dst.
+func (c *UDPConn) WriteTo(b []byte, dst netip.AddrPort) (int, error) {
+	sa := sockaddr(c.family(dst))
+	var serr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, 0, sa)
+		return !retry(serr)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write udp %v to %v: %w", c.laddr, dst, c.wrap(err))
+	}
+	return len(b), nil
+}
+
+// family maps an IPv4 destination into the socket's family when the socket
+// is IPv6.
+func (c *UDPConn) family(dst netip.AddrPort) netip.AddrPort {
+	if c.laddr.Addr().Is6() && dst.Addr().Is4() {
+		return netip.AddrPortFrom(netip.AddrFrom16(dst.Addr().As16()), dst.Port())
+	}
+	return unmapPort(dst)
+}
+
+// sockaddr converts an address and port to a unix.Sockaddr of its family.
+func sockaddr(ap netip.AddrPort) unix.Sockaddr {
+	a := ap.Addr()
+	if a.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	if z := a.Zone(); z != "" {
+		if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.ZoneId = uint32(n)
+		} else if ifi, err := InterfaceByName(z); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa
+}
+
+// addrPort converts a unix.Sockaddr to an address and port (IPv4-mapped
+// addresses unmapped); other kinds of address give the zero value.
+func addrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func unmapPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
