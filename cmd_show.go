@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/internal/jsonx"
 )
 
 func init() {
@@ -148,7 +148,7 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 
 // writeJSON writes v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := jsonx.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/internal/jsonx"
 )
 
 // capture runs a command in-process with stdout and stderr captured.
@@ -91,10 +92,10 @@ var (
 type fakeDaemon struct {
 	path string
 	mu   sync.Mutex
-	args map[string]json.RawMessage
+	args map[string]jsonx.RawMessage
 }
 
-func (f *fakeDaemon) lastArgs(cmd string) json.RawMessage {
+func (f *fakeDaemon) lastArgs(cmd string) jsonx.RawMessage {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.args[cmd]
@@ -102,20 +103,20 @@ func (f *fakeDaemon) lastArgs(cmd string) json.RawMessage {
 
 func startFakeDaemon(t *testing.T) *fakeDaemon {
 	t.Helper()
-	f := &fakeDaemon{path: filepath.Join(t.TempDir(), "lispd.sock"), args: map[string]json.RawMessage{}}
+	f := &fakeDaemon{path: filepath.Join(t.TempDir(), "lispd.sock"), args: map[string]jsonx.RawMessage{}}
 	srv, err := admin.Listen(f.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := func(cmd string, fn func(json.RawMessage) (any, error)) {
-		srv.Handle(cmd, func(args json.RawMessage) (any, error) {
+	record := func(cmd string, fn func(jsonx.RawMessage) (any, error)) {
+		srv.Handle(cmd, func(args jsonx.RawMessage) (any, error) {
 			f.mu.Lock()
-			f.args[cmd] = append(json.RawMessage(nil), args...)
+			f.args[cmd] = append(jsonx.RawMessage(nil), args...)
 			f.mu.Unlock()
 			return fn(args)
 		})
 	}
-	record(admin.CmdShowMapCache, func(args json.RawMessage) (any, error) {
+	record(admin.CmdShowMapCache, func(args jsonx.RawMessage) (any, error) {
 		var q admin.MapCacheQuery
 		if err := json.Unmarshal(args, &q); err != nil {
 			return nil, err
@@ -129,15 +130,15 @@ func startFakeDaemon(t *testing.T) *fakeDaemon {
 		}
 		return v, nil
 	})
-	record(admin.CmdShowRegistrations, func(json.RawMessage) (any, error) { return testRegistrations, nil })
-	record(admin.CmdShowRLOCs, func(json.RawMessage) (any, error) { return testRLOCs, nil })
-	record(admin.CmdShowStats, func(json.RawMessage) (any, error) { return testStats, nil })
-	record(admin.CmdShowConfig, func(json.RawMessage) (any, error) { return testConfig, nil })
-	record(admin.CmdReload, func(json.RawMessage) (any, error) {
+	record(admin.CmdShowRegistrations, func(jsonx.RawMessage) (any, error) { return testRegistrations, nil })
+	record(admin.CmdShowRLOCs, func(jsonx.RawMessage) (any, error) { return testRLOCs, nil })
+	record(admin.CmdShowStats, func(jsonx.RawMessage) (any, error) { return testStats, nil })
+	record(admin.CmdShowConfig, func(jsonx.RawMessage) (any, error) { return testConfig, nil })
+	record(admin.CmdReload, func(jsonx.RawMessage) (any, error) {
 		_, err := conf.Parse("/etc/lispd/lispd.toml", []byte("log_level = \"loud\"\n[xtr]\nmtu = \"big\"\n"))
 		return nil, err
 	})
-	record(admin.CmdMapCacheAdd, func(args json.RawMessage) (any, error) {
+	record(admin.CmdMapCacheAdd, func(args jsonx.RawMessage) (any, error) {
 		var a admin.MapCacheAddArgs
 		if err := json.Unmarshal(args, &a); err != nil {
 			return nil, err
@@ -151,7 +152,7 @@ func startFakeDaemon(t *testing.T) *fakeDaemon {
 		}
 		return e, nil
 	})
-	record(admin.CmdMapCacheDel, func(args json.RawMessage) (any, error) {
+	record(admin.CmdMapCacheDel, func(args jsonx.RawMessage) (any, error) {
 		var a admin.MapCacheDelArgs
 		if err := json.Unmarshal(args, &a); err != nil {
 			return nil, err
@@ -467,7 +468,7 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Handle(admin.CmdReload, func(json.RawMessage) (any, error) {
+	srv.Handle(admin.CmdReload, func(jsonx.RawMessage) (any, error) {
 		return admin.ReloadResult{Path: "/etc/lispd/lispd.toml"}, nil
 	})
 	go srv.Serve()

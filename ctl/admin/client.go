@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lispd/lispd/internal/jsonx"
 	"github.com/lispd/lispd/internal/sock"
 )
 
@@ -28,7 +28,7 @@ func Call(socketPath, cmd string, args, out any) error {
 	return (&Client{Path: socketPath}).Call(cmd, args, out)
 }
 
-// Call sends cmd with args (nil for none; a json.RawMessage is sent as is)
+// Call sends cmd with args (nil for none; a jsonx.RawMessage is sent as is)
 // and decodes the response's data into out (skipped when out is nil).
 // Errors: ErrNotRunning (wrapped) when no daemon listens on the socket; a
 // *RemoteError when the daemon answered with an error; otherwise an error
@@ -37,17 +37,17 @@ func (c *Client) Call(cmd string, args, out any) error {
 	req := Request{V: Version, Cmd: cmd}
 	if args != nil {
 		switch a := args.(type) {
-		case json.RawMessage:
+		case jsonx.RawMessage:
 			req.Args = a
 		default:
-			b, err := json.Marshal(args)
+			b, err := jsonx.Marshal(args)
 			if err != nil {
 				return fmt.Errorf("%s: encoding arguments: %w", cmd, err)
 			}
 			req.Args = b
 		}
 	}
-	b, err := json.Marshal(req)
+	b, err := jsonx.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("%s: encoding request: %w", cmd, err)
 	}
@@ -66,7 +66,7 @@ func (c *Client) Call(cmd string, args, out any) error {
 		return &RemoteError{Cmd: cmd, Msg: msg, Problems: resp.Problems}
 	}
 	if out != nil && len(resp.Data) > 0 {
-		if err := json.Unmarshal(resp.Data, out); err != nil {
+		if err := jsonx.Unmarshal(resp.Data, out); err != nil {
 			return fmt.Errorf("%s: decoding the daemon's answer: %w", cmd, err)
 		}
 	}
@@ -105,7 +105,7 @@ func (c *Client) roundTrip(req []byte) (*Response, error) {
 		return nil, fmt.Errorf("control socket %s: the daemon closed the connection without answering", c.Path)
 	}
 	var resp Response
-	if err := json.Unmarshal(data, &resp); err != nil {
+	if err := jsonx.Unmarshal(data, &resp); err != nil {
 		return nil, fmt.Errorf("control socket %s: bad response: %w", c.Path, err)
 	}
 	return &resp, nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/lispd/lispd/internal/jsonx"
 )
 
 // FuzzRespond feeds arbitrary bytes to the request parser and dispatcher:
@@ -20,7 +22,7 @@ func FuzzRespond(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	s := &Server{handlers: map[string]HandlerFunc{
-		"echo": func(args json.RawMessage) (any, error) { return args, nil },
+		"echo": func(args jsonx.RawMessage) (any, error) { return args, nil },
 	}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		resp := s.respond(bytes.NewReader(b))

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/internal/jsonx"
 )
 
 // Daemon is what the standard handlers read from and do to the running
@@ -56,7 +56,7 @@ func (d Daemon) Register(srv *Server) {
 		CmdMapCacheAdd:       d.mapCacheAdd,
 		CmdMapCacheDel:       d.mapCacheDel,
 	} {
-		srv.Handle(cmd, func(args json.RawMessage) (any, error) {
+		srv.Handle(cmd, func(args jsonx.RawMessage) (any, error) {
 			if d.Config == nil || d.Config() == nil {
 				return nil, errStarting
 			}
@@ -69,11 +69,11 @@ func (d Daemon) Register(srv *Server) {
 var errStarting = errors.New("lispd is starting; try again in a moment")
 
 // decodeArgs decodes args into v; absent args leave v as is.
-func decodeArgs(args json.RawMessage, v any) error {
+func decodeArgs(args jsonx.RawMessage, v any) error {
 	if len(args) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(args, v); err != nil {
+	if err := jsonx.Unmarshal(args, v); err != nil {
 		return fmt.Errorf("bad arguments: %w", err)
 	}
 	return nil
@@ -101,7 +101,7 @@ func (d Daemon) instanceID() uint32 {
 	return 0
 }
 
-func (d Daemon) showMapCache(args json.RawMessage) (any, error) {
+func (d Daemon) showMapCache(args jsonx.RawMessage) (any, error) {
 	var q MapCacheQuery
 	if err := decodeArgs(args, &q); err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func (d Daemon) showMapCache(args json.RawMessage) (any, error) {
 	return MapCacheOf(c, q, d.instanceID())
 }
 
-func (d Daemon) showRegistrations(json.RawMessage) (any, error) {
+func (d Daemon) showRegistrations(jsonx.RawMessage) (any, error) {
 	n := d.control()
 	cfg := d.Config()
 	out := Registrations{Time: time.Now()}
@@ -132,7 +132,7 @@ func (d Daemon) showRegistrations(json.RawMessage) (any, error) {
 	return out, nil
 }
 
-func (d Daemon) showRLOCs(json.RawMessage) (any, error) {
+func (d Daemon) showRLOCs(jsonx.RawMessage) (any, error) {
 	if d.RLOCs != nil {
 		v := d.RLOCs()
 		if v.RLOCs == nil {
@@ -162,7 +162,7 @@ func ConfiguredRLOCs(cfg *conf.Config) RLOCs {
 	return out
 }
 
-func (d Daemon) showStats(json.RawMessage) (any, error) {
+func (d Daemon) showStats(jsonx.RawMessage) (any, error) {
 	var dp *fwd.StatsSnapshot
 	if d.DataStats != nil {
 		if s := d.DataStats(); s != nil {
@@ -182,9 +182,9 @@ func (d Daemon) showStats(json.RawMessage) (any, error) {
 	return v, nil
 }
 
-func (d Daemon) showConfig(json.RawMessage) (any, error) { return ConfigOf(d.Config()) }
+func (d Daemon) showConfig(jsonx.RawMessage) (any, error) { return ConfigOf(d.Config()) }
 
-func (d Daemon) reload(args json.RawMessage) (any, error) {
+func (d Daemon) reload(args jsonx.RawMessage) (any, error) {
 	var a ReloadArgs
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func (d Daemon) reload(args json.RawMessage) (any, error) {
 	return ReloadResult{Path: d.Config().Path}, nil
 }
 
-func (d Daemon) mapCacheAdd(args json.RawMessage) (any, error) {
+func (d Daemon) mapCacheAdd(args jsonx.RawMessage) (any, error) {
 	var a MapCacheAddArgs
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err
@@ -225,7 +225,7 @@ func (d Daemon) mapCacheAdd(args json.RawMessage) (any, error) {
 	return MapCacheEntryOf(m, c.Now()), nil
 }
 
-func (d Daemon) mapCacheDel(args json.RawMessage) (any, error) {
+func (d Daemon) mapCacheDel(args jsonx.RawMessage) (any, error) {
 	var a MapCacheDelArgs
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err

@@ -1,9 +1,10 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
+
+	"github.com/lispd/lispd/internal/jsonx"
 )
 
 // Version is the protocol version this package speaks.
@@ -31,17 +32,17 @@ const (
 
 // Request is what a client sends.
 type Request struct {
-	V    int             `json:"v"`              // protocol version, Version
-	Cmd  string          `json:"cmd"`            // command name, e.g. "show map-cache"
-	Args json.RawMessage `json:"args,omitempty"` // command arguments; absent = none
+	V    int              `json:"v"`              // protocol version, Version
+	Cmd  string           `json:"cmd"`            // command name, e.g. "show map-cache"
+	Args jsonx.RawMessage `json:"args,omitempty"` // command arguments; absent = none
 }
 
 // Response is what the server answers.
 type Response struct {
-	V     int             `json:"v"`               // protocol version, Version
-	OK    bool            `json:"ok"`              // the command succeeded; Data holds its result
-	Data  json.RawMessage `json:"data,omitempty"`  // the result when OK
-	Error string          `json:"error,omitempty"` // what went wrong when not OK
+	V     int              `json:"v"`               // protocol version, Version
+	OK    bool             `json:"ok"`              // the command succeeded; Data holds its result
+	Data  jsonx.RawMessage `json:"data,omitempty"`  // the result when OK
+	Error string           `json:"error,omitempty"` // what went wrong when not OK
 	// Problems lists, one per entry, what is wrong with a configuration
 	// (e.g. a refused reload), each "FILE:LINE:COL: key: message".
 	Problems []string `json:"problems,omitempty"`

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,14 +15,16 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/internal/jsonx"
 	"github.com/lispd/lispd/internal/sock"
 )
 
 // HandlerFunc serves one command: it decodes args (nil or empty when the
 // request had none), and returns the value to send as "data" (marshalled
-// with encoding/json) or an error to send as "error". A conf.Errors or
-// *ProblemError (also wrapped) is sent with its problems listed.
-type HandlerFunc func(args json.RawMessage) (any, error)
+// with internal/jsonx, which follows encoding/json's rules) or an error to
+// send as "error". A conf.Errors or *ProblemError (also wrapped) is sent
+// with its problems listed.
+type HandlerFunc func(args jsonx.RawMessage) (any, error)
 
 // DefaultTimeout bounds a connection from accept to the response written:
 // reading the request, running the handler, writing the response.
@@ -191,12 +192,8 @@ func (s *Server) respond(r io.Reader) Response {
 		return fail(err.Error())
 	}
 	var req Request
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&req); err != nil {
+	if err := jsonx.Unmarshal(data, &req); err != nil {
 		return fail("bad request: " + err.Error())
-	}
-	if dec.More() {
-		return fail("bad request: more than one JSON value")
 	}
 	if req.V != Version {
 		return fail(fmt.Sprintf("protocol version %d not supported (this lispd speaks version %d; use the lispd binary of the running daemon)", req.V, Version))
@@ -217,7 +214,7 @@ func (s *Server) respond(r io.Reader) Response {
 	if v == nil {
 		return Response{V: Version, OK: true}
 	}
-	b, err := json.Marshal(v)
+	b, err := jsonx.Marshal(v)
 	if err != nil {
 		return fail(fmt.Sprintf("%s: encoding the result: %v", req.Cmd, err))
 	}
@@ -226,7 +223,7 @@ func (s *Server) respond(r io.Reader) Response {
 
 // call runs fn, turning a panic into an error: a bug in one view must not
 // take the router down.
-func call(fn HandlerFunc, args json.RawMessage) (v any, err error) {
+func call(fn HandlerFunc, args jsonx.RawMessage) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("internal error: %v", p)
@@ -303,9 +300,9 @@ func failErr(err error) Response {
 
 // reply writes resp as one JSON line.
 func (s *Server) reply(w io.Writer, resp Response) {
-	b, err := json.Marshal(resp)
+	b, err := jsonx.Marshal(resp)
 	if err != nil {
-		b, _ = json.Marshal(fail("encoding the response: " + err.Error()))
+		b, _ = jsonx.Marshal(fail("encoding the response: " + err.Error()))
 	}
 	b = append(b, '\n')
 	if _, err := w.Write(b); err != nil {

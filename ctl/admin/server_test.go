@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/internal/jsonx"
 )
 
 // startServer listens in a temporary directory, registers an "echo"
@@ -28,7 +29,7 @@ func startServerTimeout(t *testing.T, timeout time.Duration) *Server {
 		t.Fatal(err)
 	}
 	srv.Timeout = timeout
-	srv.Handle("echo", func(args json.RawMessage) (any, error) {
+	srv.Handle("echo", func(args jsonx.RawMessage) (any, error) {
 		var v map[string]any
 		if len(args) > 0 {
 			if err := json.Unmarshal(args, &v); err != nil {
@@ -96,15 +97,15 @@ func TestRoundTrip(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	srv := startServer(t)
-	srv.Handle("fail", func(json.RawMessage) (any, error) { return nil, errors.New("it broke") })
-	srv.Handle("panic", func(json.RawMessage) (any, error) { panic("boom") })
-	srv.Handle("reload", func(json.RawMessage) (any, error) {
+	srv.Handle("fail", func(jsonx.RawMessage) (any, error) { return nil, errors.New("it broke") })
+	srv.Handle("panic", func(jsonx.RawMessage) (any, error) { panic("boom") })
+	srv.Handle("reload", func(jsonx.RawMessage) (any, error) {
 		return nil, conf.Errors{
 			{File: "/etc/lispd/lispd.toml", Line: 3, Col: 1, Key: "xtr.mtu", Msg: "not a number"},
 			{File: "/etc/lispd/lispd.toml", Line: 9, Col: 5, Key: "xtr.rloc[0].weight", Msg: "300 is out of range 0..100"},
 		}
 	})
-	srv.Handle("wrapped", func(json.RawMessage) (any, error) {
+	srv.Handle("wrapped", func(jsonx.RawMessage) (any, error) {
 		return nil, fmt.Errorf("reload refused: %w", &ProblemError{Msg: "configuration invalid", Problems: []string{"f:1:1: x: y"}})
 	})
 
@@ -289,7 +290,7 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, release := make(chan struct{}), make(chan struct{})
-	srv.Handle("slow", func(json.RawMessage) (any, error) {
+	srv.Handle("slow", func(jsonx.RawMessage) (any, error) {
 		close(started)
 		<-release
 		return "done", nil
