@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 func init() {
@@ -120,7 +120,7 @@ func (d *daemon) stopWithin(limit time.Duration) int {
 }
 
 // describe logs what the configuration runs, a line per role.
-func describe(log *slog.Logger, cfg *conf.Config) {
+func describe(log *logx.Logger, cfg *conf.Config) {
 	if x := cfg.XTR; x != nil {
 		rlocs := make([]string, len(x.RLOCs))
 		for i, r := range x.RLOCs {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // daemon owns the running roles: the data plane of the xTR role (TUN,
@@ -20,7 +20,7 @@ import (
 // Map-Resolver). Start, Reload and Stop are serialized by mu; they are
 // called from the signal loop of `lispd run` and from the control socket.
 type daemon struct {
-	log *slog.Logger
+	log *logx.Logger
 
 	mu   sync.Mutex
 	cfg  *conf.Config // the running configuration
@@ -112,7 +112,7 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 	// registers afresh: then everything the old one registered goes.
 	if d.node != nil && old.XTR != nil {
 		removed := removedPrefixes(old.XTR, cfg.XTR)
-		if cfg.XTR == nil || d.node.XTRID() != ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(slog.New(slog.DiscardHandler), cfg.XTR.RLOCs))) {
+		if cfg.XTR == nil || d.node.XTRID() != ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(logx.Discard(), cfg.XTR.RLOCs))) {
 			removed = old.XTR.EIDPrefixes
 		}
 		d.node.Deregister(removed)

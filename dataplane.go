@@ -1,13 +1,13 @@
 package main
 
 import (
-	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // cacheAdapter lets the control plane drive the data plane's map-cache: ctl
@@ -136,7 +136,7 @@ func (a cacheAdapter) Lookup(iid uint32, eid netip.Addr) (ctl.CacheEntry, bool) 
 
 // nodeOptions converts the configuration into the control plane's options;
 // ok is false when no role needs a control plane.
-func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *slog.Logger) (opts ctl.Options, ok bool) {
+func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (opts ctl.Options, ok bool) {
 	opts.Logger = log
 	if x := cfg.XTR; x != nil {
 		xo := &ctl.XTROptions{

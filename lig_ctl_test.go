@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"reflect"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // nopDataPlane is the data plane an ETR-only test node needs: it installs
@@ -66,7 +65,7 @@ func TestLigAgainstBuiltInMapServer(t *testing.T) {
 		c.Close()
 	}
 	port := freeUDPPort(t, msAddr.String(), etrAddr.String())
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := logx.Discard()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

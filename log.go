@@ -2,22 +2,20 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/lispd/lispd/internal/logx"
 )
 
 // logLevel is the level of the process-wide logger; reloads change it.
-var logLevel = new(slog.LevelVar)
+var logLevel = new(logx.LevelVar)
 
-// setupLogging makes slog's default logger write one line per event to
+// setupLogging makes the default logger write one line per event to
 // stderr, with timestamps only when stderr is a terminal (procd and syslog
 // add their own), and returns it.
-func setupLogging() *slog.Logger {
-	l := slog.New(logx.NewHandler(stderr, logx.Options{Level: logLevel, Time: stderrIsTerminal()}))
-	slog.SetDefault(l)
+func setupLogging() *logx.Logger {
+	l := logx.New(stderr, logx.Options{Level: logLevel, Time: stderrIsTerminal()})
+	logx.SetDefault(l)
 	return l
 }
 
@@ -26,20 +24,8 @@ func stderrIsTerminal() bool {
 	return ok && logx.IsTerminal(f)
 }
 
-// parseLevel maps a log_level value to a slog level.
-func parseLevel(s string) (slog.Level, error) {
-	switch s {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("unknown log level %q (debug, info, warn, error)", s)
-}
+// parseLevel maps a log_level value to a level.
+func parseLevel(s string) (logx.Level, error) { return logx.ParseLevel(s) }
 
 // logFlags are -v and -log-level, which override the config's log_level.
 type logFlags struct {
@@ -55,9 +41,9 @@ func addLogFlags(fs *flag.FlagSet) *logFlags {
 }
 
 // override returns the level the flags ask for, if any.
-func (f *logFlags) override() (slog.Level, bool, error) {
+func (f *logFlags) override() (logx.Level, bool, error) {
 	if f.verbose {
-		return slog.LevelDebug, true, nil
+		return logx.LevelDebug, true, nil
 	}
 	if f.level == "" {
 		return 0, false, nil

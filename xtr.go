@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,7 @@ type localRLOC struct {
 // xtrPlane is the running data plane of the xTR role: the TUN device with
 // its routes, the UDP sockets and the forwarding goroutines.
 type xtrPlane struct {
-	log    *slog.Logger
+	log    *logx.Logger
 	plane  *fwd.Plane
 	tun    netio.TUN
 	rlocs  []localRLOC
@@ -65,7 +64,7 @@ func (r *missRelay) Miss(iid uint32, dst netip.Addr) {
 
 // startXTR opens the TUN, installs the eid_space routes, opens the sockets,
 // loads the static mappings and starts forwarding.
-func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, err error) {
+func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, err error) {
 	p := &xtrPlane{log: log, iid: x.InstanceID, done: make(chan struct{}), static: map[staticKey]bool{}}
 	defer func() {
 		if err != nil {
@@ -334,7 +333,7 @@ func pendingTimeout(x *conf.XTR) time.Duration {
 // itself, or the global unicast addresses of the interface (each becomes a
 // locator with the entry's priority and weight). An interface without an
 // address is skipped with a warning.
-func resolveRLOCs(log *slog.Logger, cfg []conf.LocalRLOC) []localRLOC {
+func resolveRLOCs(log *logx.Logger, cfg []conf.LocalRLOC) []localRLOC {
 	var out []localRLOC
 	for _, r := range cfg {
 		lr := localRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
@@ -437,7 +436,7 @@ func interfaceWith(a netip.Addr) *sock.Interface {
 // offload device (IFF_VNET_HDR, TSO/USO; UDP GSO on the send sockets) and
 // falls back to the plain one when the kernel refuses; "off" opens the
 // plain one.
-func openXTRTUN(log *slog.Logger, name string, mtu int, mode string) (netio.TUN, error) {
+func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (netio.TUN, error) {
 	if mode != "off" {
 		t, err := netio.OpenOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
 		if err == nil {

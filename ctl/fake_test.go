@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // fakeDataPlane is a DataPlane test double: it records installs and failed
@@ -155,11 +155,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // testLogger discards logs unless -v.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t *testing.T) *logx.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return logx.New(os.Stderr, logx.Options{Level: logx.LevelDebug})
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return logx.Discard()
 }
 
 // portSeq spreads tests over loopback networks so concurrent tests (and

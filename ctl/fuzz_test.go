@@ -2,11 +2,11 @@ package ctl
 
 import (
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"testing"
+
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // discardTransport swallows what the node sends (fuzzed messages must not
@@ -23,7 +23,7 @@ func (d *discardTransport) families() (bool, bool) { return true, true }
 func fuzzNode(tb testing.TB) *Node {
 	tb.Helper()
 	opts := Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: logx.Discard(),
 		XTR: &XTROptions{
 			EIDPrefixes:  prefixes("10.1.0.0/24", "2001:db8:1::/48"),
 			RLOCs:        []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100}},

@@ -1,11 +1,11 @@
 package ctl
 
 import (
-	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // ecmInfo is what the dispatcher keeps of an Encapsulated Control Message
@@ -51,7 +51,7 @@ func (n *Node) handle(b []byte, from netip.AddrPort) {
 		n.handleECM(b, from)
 	default:
 		n.ctr.drop(DropUnsupported)
-		n.logs.logAt(slog.LevelDebug, "unsupported", from.Addr(), "unsupported control message", "type", t.String())
+		n.logs.logAt(logx.LevelDebug, "unsupported", from.Addr(), "unsupported control message", "type", t.String())
 	}
 }
 
@@ -118,7 +118,7 @@ func (n *Node) handleECM(b []byte, from netip.AddrPort) {
 	}
 	if t != msg.TypeMapRequest {
 		n.ctr.drop(DropUnsupported)
-		n.logs.logAt(slog.LevelDebug, "ecm-unsupported", from.Addr(), "unsupported message inside ECM", "type", t.String())
+		n.logs.logAt(logx.LevelDebug, "ecm-unsupported", from.Addr(), "unsupported message inside ECM", "type", t.String())
 		return
 	}
 	n.handleMapRequest(inner, from, &ecmInfo{
@@ -171,7 +171,7 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 		n.ms.resolve(&req, ecm, from)
 	default:
 		n.ctr.drop(DropNotOurEID)
-		n.logs.logAt(slog.LevelDebug, "not-our-eid", from.Addr(), "Map-Request for an EID that is not ours", "eid", eid.String())
+		n.logs.logAt(logx.LevelDebug, "not-our-eid", from.Addr(), "Map-Request for an EID that is not ours", "eid", eid.String())
 	}
 }
 

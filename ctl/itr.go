@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // errNoITRRLOC: no configured RLOC is of a family the sockets can send in.
@@ -211,7 +211,7 @@ func (t *itr) timeout(r *request) {
 	t.finishLocked(r)
 	t.mu.Unlock()
 	t.n.ctr.drop(DropResolveFailed)
-	t.n.logs.logAt(slog.LevelDebug, "resolve-failed", netip.Addr{}, "no Map-Reply from any Map-Resolver", "iid", r.key.iid, "eid", r.prefix, "attempts", r.attempt)
+	t.n.logs.logAt(logx.LevelDebug, "resolve-failed", netip.Addr{}, "no Map-Reply from any Map-Resolver", "iid", r.key.iid, "eid", r.prefix, "attempts", r.attempt)
 	if r.kind == reqMiss {
 		t.n.dp.ResolveFailed(r.key.iid, r.key.eid)
 	}

@@ -10,17 +10,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // Node is a running control plane: one set of sockets and the roles its
 // Options enable.
 type Node struct {
 	opts Options
-	log  *slog.Logger
+	log  *logx.Logger
 	dp   DataPlane
 	ctr  counters
 	logs *logLimiter

@@ -3,11 +3,11 @@ package ctl
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // DefaultPort is the LISP control-plane UDP port (RFC 9301).
@@ -79,8 +79,8 @@ type Options struct {
 	// Listen lists the local addresses to bind; empty means the IPv4 and IPv6
 	// wildcards.
 	Listen []netip.Addr
-	// Logger receives the node's logs; nil means slog.Default().
-	Logger *slog.Logger
+	// Logger receives the node's logs; nil means logx.Default().
+	Logger *logx.Logger
 
 	// XTR enables the ITR and ETR roles.
 	XTR *XTROptions
@@ -166,7 +166,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Port = DefaultPort
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = logx.Default()
 	}
 	if o.XTR == nil && o.MapServer == nil {
 		return o, errors.New("ctl: neither the xTR nor the Map-Server role is configured")

@@ -1,11 +1,11 @@
 package ctl
 
 import (
-	"context"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // tokenBucket is a token bucket holding at most burst tokens, refilled at
@@ -58,7 +58,7 @@ type logKey struct {
 // flood leaves a few lines a minute, each saying how many were suppressed,
 // while the drop counters stay exact.
 type logLimiter struct {
-	log      *slog.Logger
+	log      *logx.Logger
 	interval time.Duration
 	budget   *tokenBucket
 	mu       sync.Mutex
@@ -77,16 +77,16 @@ const (
 	logBurst          = 6 // lines at once
 )
 
-func newLogLimiter(log *slog.Logger, interval time.Duration) *logLimiter {
+func newLogLimiter(log *logx.Logger, interval time.Duration) *logLimiter {
 	return &logLimiter{log: log, interval: interval, budget: &tokenBucket{rate: logPerMinute / 60.0, burst: logBurst, tokens: logBurst}, last: map[logKey]*logState{}}
 }
 
 // warn logs msg for (what, src) unless it was logged less than the interval ago.
 func (l *logLimiter) warn(what string, src netip.Addr, msg string, args ...any) {
-	l.logAt(slog.LevelWarn, what, src, msg, args...)
+	l.logAt(logx.LevelWarn, what, src, msg, args...)
 }
 
-func (l *logLimiter) logAt(level slog.Level, what string, src netip.Addr, msg string, args ...any) {
+func (l *logLimiter) logAt(level logx.Level, what string, src netip.Addr, msg string, args ...any) {
 	now := time.Now()
 	k := logKey{what, src}
 	l.mu.Lock()
@@ -124,7 +124,7 @@ func (l *logLimiter) logAt(level slog.Level, what string, src netip.Addr, msg st
 	if src.IsValid() {
 		args = append(args, "source", src)
 	}
-	l.log.Log(context.Background(), level, msg, args...)
+	l.log.Log(level, msg, args...)
 }
 
 // prune forgets entries older than the interval; if every entry is recent it

@@ -2,11 +2,12 @@ package ctl
 
 import (
 	"bytes"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lispd/lispd/internal/logx"
 )
 
 func TestTokenBucket(t *testing.T) {
@@ -44,7 +45,7 @@ func TestTokenBucket(t *testing.T) {
 // many sources, the global budget caps the lines.
 func TestLogLimiter(t *testing.T) {
 	var buf bytes.Buffer
-	l := newLogLimiter(slog.New(slog.NewTextHandler(&buf, nil)), time.Minute)
+	l := newLogLimiter(logx.New(&buf, logx.Options{}), time.Minute)
 	src := netip.MustParseAddr("192.0.2.1")
 	for range 1000 {
 		l.warn("bad-auth", src, "refused")

@@ -3,8 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 const handlersConfig = `control_socket = "/run/x.sock"
@@ -63,7 +62,7 @@ func newTestDaemon(t *testing.T) *testDaemon {
 	d := &testDaemon{cfg: cfg, cache: fwd.NewMapCache(50)}
 	node, err := ctl.New(ctl.Options{
 		Port: 0, Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    logx.Discard(),
 		MapServer: &ctl.MapServerOptions{Sites: []ctl.SiteOptions{{Name: "branch1", Key: "k", KeyType: ctl.KeySHA256, InstanceID: 3, EIDPrefixes: cfg.MapServer.Sites[0].EIDPrefixes}}},
 	}, nil)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/internal/jsonx"
+	"github.com/lispd/lispd/internal/logx"
 	"github.com/lispd/lispd/internal/sock"
 )
 
@@ -38,8 +38,8 @@ type Server struct {
 	// Serve.
 	Timeout time.Duration
 	// Log receives errors serving connections (at debug level: a client
-	// going away is not the daemon's problem); nil means slog.Default().
-	Log *slog.Logger
+	// going away is not the daemon's problem); nil means logx.Default().
+	Log *logx.Logger
 
 	path string
 	ln   *sock.UnixListener
@@ -162,11 +162,11 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) logger() *slog.Logger {
+func (s *Server) logger() *logx.Logger {
 	if s.Log != nil {
 		return s.Log
 	}
-	return slog.Default()
+	return logx.Default()
 }
 
 // serveConn reads one request, runs its handler and writes the response.

@@ -1,108 +1,175 @@
-// Package logx holds lispd's logging pieces: a slog handler that writes one
-// plain line per event, and a rate limiter for events that packets can
-// trigger, so a flood of bad packets never becomes a flood of log lines.
+// Package logx is lispd's logging: a Logger that writes one plain line per
+// event, and a rate limiter for events that packets can trigger, so a flood
+// of bad packets never becomes a flood of log lines. It replaces log/slog
+// in the binary (slog and the encoding/json it reaches cost the router
+// build a few hundred kilobytes) and keeps slog's calling convention:
+// a message and alternating keys and values.
 package logx
 
 import (
-	"context"
+	"fmt"
 	"io"
-	"log/slog"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
 
-// Options configure a Handler.
+// Level is the importance of an event; the values are log/slog's.
+type Level int
+
+// The levels.
+const (
+	LevelDebug Level = -4
+	LevelInfo  Level = 0
+	LevelWarn  Level = 4
+	LevelError Level = 8
+)
+
+// Leveler gives the minimum level a Logger writes: a Level, or a *LevelVar
+// to change it while running.
+type Leveler interface {
+	Level() Level
+}
+
+// Level returns l itself.
+func (l Level) Level() Level { return l }
+
+// String returns the level's name as log lines show it.
+func (l Level) String() string {
+	switch {
+	case l < LevelInfo:
+		return "DEBUG"
+	case l < LevelWarn:
+		return "INFO"
+	case l < LevelError:
+		return "WARN"
+	}
+	return "ERROR"
+}
+
+// ParseLevel maps a log_level value (debug, info, warn, error) to a Level.
+func ParseLevel(s string) (Level, error) {
+	switch s {
+	case "debug":
+		return LevelDebug, nil
+	case "info":
+		return LevelInfo, nil
+	case "warn":
+		return LevelWarn, nil
+	case "error":
+		return LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (debug, info, warn, error)", s)
+}
+
+// LevelVar is a Level that can change while loggers use it. The zero value
+// is LevelInfo.
+type LevelVar struct{ v atomic.Int64 }
+
+// Level returns the current level.
+func (v *LevelVar) Level() Level { return Level(v.v.Load()) }
+
+// Set changes the level.
+func (v *LevelVar) Set(l Level) { v.v.Store(int64(l)) }
+
+// Options configure a Logger.
 type Options struct {
-	// Level is the minimum level written; nil means slog.LevelInfo. Pass a
-	// *slog.LevelVar to change it while running.
-	Level slog.Leveler
+	// Level is the minimum level written; nil means LevelInfo.
+	Level Leveler
 	// Time prefixes each line with an RFC 3339 timestamp. Leave it off when
 	// the output goes to procd or syslog, which add their own.
 	Time bool
 }
 
-// Handler is a slog.Handler writing one line per record:
-//
-//	[TIME ]LEVEL message key=value key="value with spaces" group.key=value
-//
-// It is safe for concurrent use; handlers derived with WithAttrs and
-// WithGroup share the writer and its lock.
-type Handler struct {
-	opts   Options
-	mu     *sync.Mutex
-	w      io.Writer
-	prefix string // pre-formatted attributes from WithAttrs
-	group  string // dotted group prefix from WithGroup, with trailing "."
+// output is what a Logger and the loggers derived from it share.
+type output struct {
+	mu   sync.Mutex
+	w    io.Writer
+	opts Options
 }
 
-// NewHandler returns a Handler writing to w.
-func NewHandler(w io.Writer, opts Options) *Handler {
+// Logger writes one line per event:
+//
+//	[TIME ]LEVEL message key=value key="value with spaces"
+//
+// Values are written as log/slog's text handler would show them (errors by
+// their message, times in RFC 3339, Stringers by String). A nil *Logger
+// discards everything. It is safe for concurrent use; loggers derived with
+// With share the writer and its lock.
+type Logger struct {
+	out    *output
+	prefix string // pre-formatted attributes from With
+}
+
+// New returns a Logger writing to w.
+func New(w io.Writer, opts Options) *Logger {
 	if opts.Level == nil {
-		opts.Level = slog.LevelInfo
+		opts.Level = LevelInfo
 	}
-	return &Handler{opts: opts, mu: new(sync.Mutex), w: w}
+	return &Logger{out: &output{w: w, opts: opts}}
 }
 
-// Enabled reports whether records at level are written.
-func (h *Handler) Enabled(_ context.Context, level slog.Level) bool {
-	return level >= h.opts.Level.Level()
+// Discard returns a Logger that writes nothing.
+func Discard() *Logger { return nil }
+
+var defaultLogger atomic.Pointer[Logger]
+
+func init() { defaultLogger.Store(New(os.Stderr, Options{})) }
+
+// Default returns the process-wide logger (stderr at info level until
+// SetDefault).
+func Default() *Logger { return defaultLogger.Load() }
+
+// SetDefault makes l the process-wide logger.
+func SetDefault(l *Logger) { defaultLogger.Store(l) }
+
+// Enabled reports whether events at level are written.
+func (l *Logger) Enabled(level Level) bool {
+	return l != nil && level >= l.out.opts.Level.Level()
 }
 
-// Handle writes the record as one line.
-func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+// With returns a logger that adds the key-value pairs args to every line.
+func (l *Logger) With(args ...any) *Logger {
+	if l == nil {
+		return nil
+	}
+	return &Logger{out: l.out, prefix: string(appendArgs([]byte(l.prefix), args))}
+}
+
+// Debug logs at LevelDebug.
+func (l *Logger) Debug(msg string, args ...any) { l.Log(LevelDebug, msg, args...) }
+
+// Info logs at LevelInfo.
+func (l *Logger) Info(msg string, args ...any) { l.Log(LevelInfo, msg, args...) }
+
+// Warn logs at LevelWarn.
+func (l *Logger) Warn(msg string, args ...any) { l.Log(LevelWarn, msg, args...) }
+
+// Error logs at LevelError.
+func (l *Logger) Error(msg string, args ...any) { l.Log(LevelError, msg, args...) }
+
+// Log writes msg with the key-value pairs args at level, if enabled.
+func (l *Logger) Log(level Level, msg string, args ...any) {
+	if !l.Enabled(level) {
+		return
+	}
 	buf := make([]byte, 0, 256)
-	if h.opts.Time && !r.Time.IsZero() {
-		buf = r.Time.AppendFormat(buf, "2006-01-02T15:04:05.000Z07:00")
+	if l.out.opts.Time {
+		buf = time.Now().AppendFormat(buf, "2006-01-02T15:04:05.000Z07:00")
 		buf = append(buf, ' ')
 	}
-	buf = append(buf, levelName(r.Level)...)
+	buf = append(buf, level.String()...)
 	buf = append(buf, ' ')
-	buf = appendMessage(buf, r.Message)
-	buf = append(buf, h.prefix...)
-	r.Attrs(func(a slog.Attr) bool {
-		buf = appendAttr(buf, h.group, a)
-		return true
-	})
+	buf = appendMessage(buf, msg)
+	buf = append(buf, l.prefix...)
+	buf = appendArgs(buf, args)
 	buf = append(buf, '\n')
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := h.w.Write(buf)
-	return err
-}
-
-// WithAttrs returns a handler that adds attrs to every line.
-func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	n := *h
-	b := []byte(h.prefix)
-	for _, a := range attrs {
-		b = appendAttr(b, h.group, a)
-	}
-	n.prefix = string(b)
-	return &n
-}
-
-// WithGroup returns a handler that qualifies later keys with name.
-func (h *Handler) WithGroup(name string) slog.Handler {
-	if name == "" {
-		return h
-	}
-	n := *h
-	n.group = h.group + name + "."
-	return &n
-}
-
-func levelName(l slog.Level) string {
-	switch {
-	case l < slog.LevelInfo:
-		return "DEBUG"
-	case l < slog.LevelWarn:
-		return "INFO"
-	case l < slog.LevelError:
-		return "WARN"
-	}
-	return "ERROR"
+	l.out.mu.Lock()
+	defer l.out.mu.Unlock()
+	l.out.w.Write(buf)
 }
 
 // appendMessage writes the message, escaping line breaks so one event stays
@@ -123,42 +190,85 @@ func appendMessage(b []byte, s string) []byte {
 	return b
 }
 
-func appendAttr(b []byte, group string, a slog.Attr) []byte {
-	a.Value = a.Value.Resolve()
-	if a.Equal(slog.Attr{}) {
-		return b
-	}
-	if a.Value.Kind() == slog.KindGroup {
-		g := group
-		if a.Key != "" {
-			g += a.Key + "."
+// badKey is the key of a value without one (an odd number of args), as
+// log/slog writes it.
+const badKey = "!BADKEY"
+
+// appendArgs writes the key-value pairs args as " key=value" each.
+func appendArgs(b []byte, args []any) []byte {
+	for len(args) > 0 {
+		key, ok := args[0].(string)
+		if !ok || len(args) == 1 {
+			b = appendAttr(b, badKey, args[0])
+			args = args[1:]
+			continue
 		}
-		for _, ga := range a.Value.Group() {
-			b = appendAttr(b, g, ga)
-		}
-		return b
+		b = appendAttr(b, key, args[1])
+		args = args[2:]
 	}
+	return b
+}
+
+func appendAttr(b []byte, key string, v any) []byte {
 	b = append(b, ' ')
-	b = append(b, group...)
-	b = append(b, a.Key...)
+	b = append(b, key...)
 	b = append(b, '=')
-	var s string
-	switch a.Value.Kind() {
-	case slog.KindTime:
-		s = a.Value.Time().Format(time.RFC3339Nano)
-	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok {
-			s = err.Error()
-		} else {
-			s = a.Value.String()
-		}
-	default:
-		s = a.Value.String()
-	}
+	s := valueString(v)
 	if needsQuote(s) {
 		return strconv.AppendQuote(b, s)
 	}
 	return append(b, s...)
+}
+
+// valueString formats v as log/slog's text handler does.
+func valueString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case int16:
+		return strconv.FormatInt(int64(v), 10)
+	case int8:
+		return strconv.FormatInt(int64(v), 10)
+	case uint:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case uint32:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint16:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint8:
+		return strconv.FormatUint(uint64(v), 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	case time.Duration:
+		return v.String()
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	case error:
+		return errorString(v)
+	}
+	return fmt.Sprint(v)
+}
+
+// errorString is err.Error(), or what fmt prints for a nil pointer error.
+func errorString(err error) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = "<nil>"
+		}
+	}()
+	return err.Error()
 }
 
 func needsQuote(s string) bool {

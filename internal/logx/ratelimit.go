@@ -1,8 +1,6 @@
 package logx
 
 import (
-	"context"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,8 +55,8 @@ func (l *Limiter) expired(now int64) bool {
 
 // Log writes msg at level through lg when the limiter allows it, adding
 // suppressed=N when events were held back since the last line.
-func (l *Limiter) Log(lg *slog.Logger, level slog.Level, msg string, args ...any) {
-	if !lg.Enabled(context.Background(), level) {
+func (l *Limiter) Log(lg *Logger, level Level, msg string, args ...any) {
+	if !lg.Enabled(level) {
 		return
 	}
 	ok, n := l.Allow()
@@ -66,9 +64,9 @@ func (l *Limiter) Log(lg *slog.Logger, level slog.Level, msg string, args ...any
 		return
 	}
 	if n > 0 {
-		args = append(args, slog.Uint64("suppressed", n))
+		args = append(args, "suppressed", n)
 	}
-	lg.Log(context.Background(), level, msg, args...)
+	lg.Log(level, msg, args...)
 }
 
 // RateLimit is a set of Limiters by key, for callers that name the kind of
@@ -135,8 +133,8 @@ func (r *RateLimit) Allow(key string) (ok bool, suppressed uint64) {
 
 // Log writes msg at level through lg when key is allowed, adding
 // suppressed=N when events were held back since the last line.
-func (r *RateLimit) Log(lg *slog.Logger, level slog.Level, key, msg string, args ...any) {
-	if !lg.Enabled(context.Background(), level) {
+func (r *RateLimit) Log(lg *Logger, level Level, key, msg string, args ...any) {
+	if !lg.Enabled(level) {
 		return
 	}
 	r.limiter(key).Log(lg, level, msg, args...)

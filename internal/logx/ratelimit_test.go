@@ -3,7 +3,6 @@ package logx
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -116,13 +115,13 @@ func TestRateLimitLog(t *testing.T) {
 	r := NewRateLimit(2, time.Minute)
 	r.now = clk.now
 	var buf bytes.Buffer
-	l := slog.New(NewHandler(&buf, Options{}))
+	l := New(&buf, Options{})
 	for i := 0; i < 50; i++ {
-		r.Log(l, slog.LevelWarn, "decap", "dropped malformed packet", "from", "192.0.2.1")
+		r.Log(l, LevelWarn, "decap", "dropped malformed packet", "from", "192.0.2.1")
 	}
 	clk.add(61 * time.Second)
-	r.Log(l, slog.LevelWarn, "decap", "dropped malformed packet", "from", "192.0.2.1")
-	r.Log(l, slog.LevelDebug, "decap", "not enabled")
+	r.Log(l, LevelWarn, "decap", "dropped malformed packet", "from", "192.0.2.1")
+	r.Log(l, LevelDebug, "decap", "not enabled")
 	want := "WARN dropped malformed packet from=192.0.2.1\n" +
 		"WARN dropped malformed packet from=192.0.2.1\n" +
 		"WARN dropped malformed packet from=192.0.2.1 suppressed=48\n"
