@@ -433,18 +433,19 @@ func TestMultihomingWeights(t *testing.T) {
 	// One flow, one locator: a single flow's packets all take one uplink.
 	for i := 0; i < 4; i++ {
 		for _, dir := range []struct {
-			from   *netns.Host
-			dst    netip.Addr
-			a, b   string
-			what   string
-			uplink string
-		}{{l.B, lab.HostA4, "rx_wan2", "rx_" + wan, "B → A", ""}, {l.A, lab.HostB4, "tx_wan2", "tx_" + wan, "A → B", ""}} {
+			from *netns.Host
+			dst  netip.Addr
+			a, b string
+			what string
+		}{{l.B, lab.HostA4, "rx_wan2", "rx_" + wan, "B → A"}, {l.A, lab.HostB4, "tx_wan2", "tx_" + wan, "A → B"}} {
 			s0 := cnt.snapshot(t)
 			send(dir.from, dir.dst, 9200, 1, 100)
 			time.Sleep(300 * time.Millisecond)
 			d := delta(s0, cnt.snapshot(t))
+			// A loaded machine may drop some; none may take the other
+			// uplink.
 			lo, hi := min(d[dir.a], d[dir.b]), max(d[dir.a], d[dir.b])
-			if hi < 90 || lo > 2 {
+			if hi < 50 || lo != 0 {
 				t.Errorf("single %s flow %d: %s %d, %s %d: want all on one uplink", dir.what, i, dir.a, d[dir.a], dir.b, d[dir.b])
 			}
 		}
