@@ -45,6 +45,15 @@ func (d *daemon) admin(reload func() error) admin.Daemon {
 // interface's state; an interface without a usable address is listed as
 // down with the reason.
 func (d *daemon) rlocsView() admin.RLOCs {
+	d.mu.Lock()
+	lw := (*localWatch)(nil)
+	if d.xtr != nil {
+		lw = d.xtr.locals
+	}
+	d.mu.Unlock()
+	if lw != nil {
+		return lw.view()
+	}
 	cfg := d.config()
 	var out admin.RLOCs
 	if cfg == nil || cfg.XTR == nil {

@@ -115,6 +115,10 @@ func (a cacheAdapter) SetLocatorState(iid uint32, prefix netip.Prefix, rloc neti
 	}
 }
 
+// RecentITRs returns the ITRs that sent us LISP packets within d: where
+// Solicit-Map-Requests go after a change of our locators.
+func (a cacheAdapter) RecentITRs(d time.Duration) []netip.Addr { return a.plane.RecentITRs(d) }
+
 // ResolveFailed drops the packets queued for dst.
 func (a cacheAdapter) ResolveFailed(iid uint32, dst netip.Addr) { a.plane.ResolveFailed(iid, dst) }
 
@@ -144,6 +148,7 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (
 			EIDPrefixes:       x.EIDPrefixes,
 			EIDSpace:          x.EIDSpace,
 			RLOCs:             rlocs,
+			DynamicRLOCs:      dynamicRLOCs(x.RLOCs),
 			MapResolvers:      x.MapResolvers,
 			RegisterInterval:  x.RegisterInterval.Duration,
 			RecordTTL:         x.RecordTTL.Duration,
@@ -197,4 +202,15 @@ func appendUnique(s []netip.Addr, a netip.Addr) []netip.Addr {
 		}
 	}
 	return append(s, a)
+}
+
+// dynamicRLOCs reports whether a locator is found on an interface, so may
+// appear later (DHCP, PPPoE): the ETR must be ready to register then.
+func dynamicRLOCs(cfg []conf.LocalRLOC) bool {
+	for _, r := range cfg {
+		if r.Interface != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,10 @@ type localRLOC struct {
 	Addr      netip.Addr
 	Priority  uint8
 	Weight    uint8
+	// Known from rtnetlink (localrloc.go); zero when resolved without it.
+	IfIndex int    // the interface holding Addr
+	Up      bool   // the interface is up and holds Addr
+	Reason  string // why not Up
 }
 
 // xtrPlane is the running data plane of the xTR role: the TUN device with
@@ -41,6 +45,7 @@ type xtrPlane struct {
 	pools        []*netio.SendPool
 	recv         []*netio.UDPConn
 	miss         missRelay
+	locals       *localWatch // nil when rtnetlink is unavailable
 	closing      atomic.Bool
 	done         chan struct{}
 	closeOnce    sync.Once
@@ -107,7 +112,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		return nil, fmt.Errorf("routes for eid_space into %s: %w", p.tun.Name(), err)
 	}
 
-	socks, err := p.openSockets()
+	socks, err := p.openSockets(x.RLOCs)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +142,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		PendingTotal:    x.PendingTotal,
 		PendingTimeout:  pendingTimeout(x),
 		NativeForwarder: p.native,
+		LSBChanged:      p.lsbChanged,
 		ErrorLog: func(format string, args ...any) {
 			// I/O errors the plane survives can repeat per batch: a few
 			// lines a minute, each with the count suppressed before it.
@@ -153,6 +159,9 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 	if err := p.applyStatic(x); err != nil {
 		return nil, err
 	}
+	if len(x.RLOCs) > 0 {
+		p.locals = newLocalWatch(log, x.RLOCs, p.plane, p.miss.to.Load)
+	}
 	go func() {
 		defer close(p.done)
 		if err := p.plane.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && !p.closing.Load() {
@@ -166,8 +175,11 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 
 // openSockets opens the UDP 4341 receive sockets (IPv4 and IPv6 wildcards:
 // RLOC addresses may change under us) and a send pool per address family,
-// bound to the first RLOC of that family so the outer source is the RLOC.
-func (p *xtrPlane) openSockets() (fwd.Sockets, error) {
+// bound to the RLOC of that family when it is the only one and configured
+// by address (the outer source is the RLOC), else to the wildcard: with
+// several uplinks, or an address that may change, the data plane sets the
+// source and interface per packet (IP_PKTINFO).
+func (p *xtrPlane) openSockets(cfg []conf.LocalRLOC) (fwd.Sockets, error) {
 	var s fwd.Sockets
 	for _, a := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
 		c, err := netio.ListenUDP(netip.AddrPortFrom(a, fwd.DataPort))
@@ -186,10 +198,12 @@ func (p *xtrPlane) openSockets() (fwd.Sockets, error) {
 		if v6 {
 			src = netip.IPv6Unspecified()
 		}
-		for _, r := range p.rlocs {
-			if r.Addr.Is6() == v6 {
-				src = r.Addr
-				break
+		if fixedSource(cfg, v6) {
+			for _, r := range p.rlocs {
+				if r.Addr.Is6() == v6 {
+					src = r.Addr
+					break
+				}
 			}
 		}
 		pool, err := netio.NewSendPool(src, 0)
@@ -261,7 +275,12 @@ func actionByName(name string) fwd.Action {
 }
 
 // setMissHandler points the plane's misses at n (nil: count and drop).
-func (p *xtrPlane) setMissHandler(n *ctl.Node) { p.miss.to.Store(n) }
+func (p *xtrPlane) setMissHandler(n *ctl.Node) {
+	p.miss.to.Store(n)
+	if n != nil {
+		p.locals.syncNode() // a change between nodeOptions and now
+	}
+}
 
 // localLocators returns the locators the control plane registers and puts
 // in Map-Requests, in configuration order. A nil plane has none.
@@ -269,7 +288,50 @@ func (p *xtrPlane) localLocators() []ctl.LocalLocator {
 	if p == nil {
 		return nil
 	}
+	if p.locals != nil {
+		return registeredLocators(p.locals.current())
+	}
 	return locators(p.rlocs)
+}
+
+// fixedSource reports whether the send sockets of a family may be bound to
+// its RLOC: exactly one locator of that family, configured by address. An
+// interface entry could be of either family, so it rules it out.
+func fixedSource(cfg []conf.LocalRLOC, v6 bool) bool {
+	n := 0
+	for _, r := range cfg {
+		if r.Interface != "" {
+			return false
+		}
+		if r.Address.Unmap().Is6() == v6 {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// lsbChanged is told by the data plane that an ITR cleared locator-status
+// bits: the locators of the sender's mapping at those positions are probed
+// at once (a hint, not proof: the bits can be spoofed).
+func (p *xtrPlane) lsbChanged(itr, src netip.Addr, old, new uint32) {
+	n := p.miss.to.Load()
+	if n == nil || p.plane == nil {
+		return
+	}
+	m, ok := p.plane.MapCache().Lookup(p.iid, src)
+	if !ok {
+		return
+	}
+	var probe []netip.Addr
+	for i, r := range m.RLOCs {
+		if i < 32 && old&(1<<i) != 0 && new&(1<<i) == 0 {
+			probe = append(probe, r.Addr.Addr())
+		}
+	}
+	if len(probe) > 0 {
+		p.log.Debug("locator-status bits cleared: probing at once", "itr", itr, "eid", src, "rlocs", probe)
+		n.ProbeNow(probe)
+	}
 }
 
 // locators converts resolved local locators for the control plane.
@@ -286,6 +348,8 @@ func locators(rlocs []localRLOC) []ctl.LocalLocator {
 func (p *xtrPlane) Close() {
 	p.closeOnce.Do(func() {
 		p.setMissHandler(nil)
+		p.locals.close()
+		p.locals = nil
 		p.closing.Store(true)
 		if p.plane != nil {
 			_ = p.plane.Close()

@@ -66,6 +66,7 @@ type msPeer struct {
 	lastRegister time.Time
 	lastNotify   time.Time
 	nonces       [noncesKept]uint64
+	gens         [noncesKept]uint64 // local-locator generation of each nonce's Map-Register
 	nextNonce    int
 }
 
@@ -94,7 +95,9 @@ func newETR(n *Node, x *XTROptions) *etr {
 
 // start runs one registration loop per Map-Server.
 func (e *etr) start(ctx context.Context, spawn func(func())) {
-	if len(e.x.EIDPrefixes) == 0 || len(e.x.RLOCs) == 0 {
+	// With no locator yet (an uplink waiting for DHCP), the loops run and
+	// register once SetLocalLocators brings one.
+	if len(e.x.EIDPrefixes) == 0 || (len(e.x.RLOCs) == 0 && e.n.local.locs.Load() == nil && !e.x.DynamicRLOCs) {
 		if len(e.peers) > 0 {
 			e.n.log.Warn("ETR has nothing to register (no EID prefixes or no RLOCs)")
 		}
@@ -170,9 +173,13 @@ func (e *etr) registerLoop(ctx context.Context, p *msPeer) {
 
 // register sends one Map-Register to p.
 func (e *etr) register(p *msPeer) {
+	if len(e.n.localLocators()) == 0 {
+		return // nothing to register until an uplink has an address
+	}
 	nonce := randomNonce()
 	p.mu.Lock()
 	p.nonces[p.nextNonce] = nonce
+	p.gens[p.nextNonce] = e.n.local.gen.Load()
 	p.nextNonce = (p.nextNonce + 1) % noncesKept
 	p.registers++
 	p.unanswered++
@@ -208,10 +215,12 @@ func (e *etr) silent(p *msPeer) {
 // it reports whether the nonce matched one of our recent Map-Registers.
 func (e *etr) notify(p *msPeer, nonce uint64) bool {
 	p.mu.Lock()
-	if nonce == 0 || !slices.Contains(p.nonces[:], nonce) {
+	i := slices.Index(p.nonces[:], nonce)
+	if nonce == 0 || i < 0 {
 		p.mu.Unlock()
 		return false
 	}
+	gen := p.gens[i]
 	wasState := p.state
 	p.state, p.reason = RegStateRegistered, ""
 	p.notifies++
@@ -221,6 +230,7 @@ func (e *etr) notify(p *msPeer, nonce uint64) bool {
 	if wasState != RegStateRegistered {
 		e.n.log.Info("registered with Map-Server", "map_server", p.Addr, "eid_prefixes", e.x.EIDPrefixes)
 	}
+	e.n.registered(gen)
 	select {
 	case p.notified <- struct{}{}:
 	default:
@@ -314,10 +324,10 @@ func (e *etr) record(p netip.Prefix) msg.Record {
 		Authoritative: true,
 		EID:           msg.EIDOf(e.x.InstanceID, p),
 	}
-	for _, l := range e.x.RLOCs {
+	for _, l := range e.n.localLocators() {
 		rec.Locators = append(rec.Locators, msg.Locator{
 			Priority: l.Priority, Weight: l.Weight, MPriority: 255, MWeight: 0,
-			Local: true, Reachable: true, Addr: msg.AddrOf(l.Addr.Unmap()),
+			Local: true, Reachable: !l.Down, Addr: msg.AddrOf(l.Addr.Unmap()),
 		})
 	}
 	return rec

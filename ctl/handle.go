@@ -144,11 +144,7 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 			n.ctr.drop(DropUnsupported)
 			return
 		}
-		for _, e := range req.EIDs {
-			if e.Prefix.IsValid() {
-				n.itr.smr(e.IID, e.Prefix.Addr())
-			}
-		}
+		n.handleSMR(&req)
 		return
 	}
 	replyPort := from.Port()

@@ -490,10 +490,10 @@ func (n *Node) sendMapRequest(mr netip.Addr, iid uint32, prefix netip.Prefix, no
 }
 
 // itrRLOCs returns the ITR-RLOCs this node puts in its Map-Requests: its
-// configured RLOCs of the families it can send in.
+// local RLOCs that are up, of the families it can send in.
 func (n *Node) itrRLOCs() []msg.Address {
 	var out []msg.Address
-	for _, l := range n.opts.XTR.RLOCs {
+	for _, l := range upLocators(n.localLocators()) {
 		if n.usable(l.Addr) {
 			out = append(out, msg.AddrOf(l.Addr.Unmap()))
 		}
@@ -507,7 +507,7 @@ func (n *Node) itrRLOCs() []msg.Address {
 func (n *Node) localRLOC(a netip.Addr) netip.Addr {
 	a = a.Unmap()
 	if n.opts.XTR != nil {
-		for _, l := range n.opts.XTR.RLOCs {
+		for _, l := range upLocators(n.localLocators()) {
 			if l.Addr.Unmap().Is4() == a.Is4() {
 				return l.Addr.Unmap()
 			}

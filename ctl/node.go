@@ -31,6 +31,8 @@ type Node struct {
 	etr *etr
 	prb *prober // nil when probing is off
 
+	local localState // own locators as they change (localrloc.go)
+
 	sock   *udpTransport
 	tx     transport
 	cancel context.CancelFunc

@@ -94,6 +94,10 @@ type LocalLocator struct {
 	Addr     netip.Addr
 	Priority uint8
 	Weight   uint8
+	// Down marks a locator whose interface is down: it stays in the
+	// registered Locator-Set (so the locator-status bits keep their
+	// positions) with its R bit clear, and is no ITR-RLOC or source.
+	Down bool
 }
 
 // MapServerPeer is a Map-Server the ETR registers with.
@@ -110,6 +114,9 @@ type XTROptions struct {
 	EIDPrefixes []netip.Prefix // this site's EIDs, registered and answered for
 	EIDSpace    []netip.Prefix // destinations resolved; empty = any
 	RLOCs       []LocalLocator // ITR-RLOCs and registered locators, in order
+	// DynamicRLOCs says the locators come and go (SetLocalLocators): the
+	// ETR runs its registration loops even while RLOCs is empty.
+	DynamicRLOCs bool
 
 	MapResolvers []netip.Addr    // tried in order, failing over on timeout
 	MapServers   []MapServerPeer // each registered with

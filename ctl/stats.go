@@ -60,6 +60,8 @@ type counters struct {
 	forwardedRequests     atomic.Uint64
 	probesSent            atomic.Uint64
 	probeReplies          atomic.Uint64
+	smrsSent              atomic.Uint64
+	smrsReceived          atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) { c.drops[r].Add(1) }
@@ -80,6 +82,8 @@ type Stats struct {
 	ForwardedRequests     uint64 // Map-Requests forwarded to an ETR
 	ProbesSent            uint64 // RLOC-probe Map-Requests sent by the ITR
 	ProbeReplies          uint64 // nonce-matched RLOC-probe replies received
+	SMRsSent              uint64 // Solicit-Map-Requests sent after a change of our locators
+	SMRsReceived          uint64 // Solicit-Map-Requests received
 }
 
 func (c *counters) snapshot() Stats {
@@ -105,5 +109,7 @@ func (c *counters) snapshot() Stats {
 	s.ForwardedRequests = c.forwardedRequests.Load()
 	s.ProbesSent = c.probesSent.Load()
 	s.ProbeReplies = c.probeReplies.Load()
+	s.SMRsSent = c.smrsSent.Load()
+	s.SMRsReceived = c.smrsReceived.Load()
 	return s
 }

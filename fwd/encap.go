@@ -54,6 +54,8 @@ type EncapResult struct {
 	TOS      uint8          // outer TOS / traffic class: inner DSCP and ECN (RFC 6040 normal mode)
 	TTL      uint8          // outer TTL / hop limit: copied from the inner packet
 	RLOC     *RLOC          // the chosen locator
+	Src      netip.Addr     // the local locator to send from; zero = the kernel's choice
+	IfIndex  int            // its interface; 0 = the route's
 	ReplyLen int            // VerdictReply: length of the ICMP error in the reply buffer
 	Reason   DropReason     // VerdictDrop / VerdictReply: why
 }
@@ -82,6 +84,7 @@ type Encapsulator struct {
 	cache *MapCache
 	stats *Stats
 	lsb   *atomic.Uint32
+	local *localPtr // nil: no source selection
 	icmp  rateLimit
 	rng   rng
 
@@ -97,6 +100,7 @@ type Encapsulator struct {
 	now      uint32
 	flags    uint8
 	lsbs     uint32
+	srcs     *localSel
 	bs       batchStats
 	lastMiss netip.Addr
 	accM     *Mapping
@@ -119,6 +123,13 @@ func newEncapsulator(cfg encapConfig, cache *MapCache, stats *Stats, lsb *atomic
 	return &Encapsulator{cfg: cfg, cache: cache, stats: stats, lsb: lsb, icmp: icmp, rng: rng{s: cfg.seed ^ 0x5851f42d4c957f2d}}
 }
 
+// withLocal makes e pick the source of each packet among the local
+// locators in *l.
+func (e *Encapsulator) withLocal(l *localPtr) *Encapsulator {
+	e.local = l
+	return e
+}
+
 // Begin starts a batch: it takes the map-cache snapshot, the coarse clock
 // and the locator-status bits once for all packets of the batch.
 func (e *Encapsulator) Begin() {
@@ -129,6 +140,9 @@ func (e *Encapsulator) Begin() {
 	}
 	e.now = e.cache.now.Load()
 	e.lsbs = e.lsb.Load()
+	if e.local != nil {
+		e.srcs = e.local.Load()
+	}
 	e.flags = FlagN | FlagL
 	if e.cfg.iid != 0 {
 		e.flags |= FlagI
@@ -273,6 +287,11 @@ func (e *Encapsulator) forward(buf []byte, off int, p *Packet, inner []byte, m *
 		TOS:  p.TOS,
 		TTL:  p.TTL,
 		RLOC: r,
+	}
+	if e.srcs != nil {
+		// The hash scrambled again, so that the local choice does not
+		// follow the remote one (bits 24..31) or the source port.
+		out.Src, out.IfIndex, _ = e.srcs.pick(r.Addr.Addr().Is6(), (hash*0x85ebca6b)>>16)
 	}
 	if m != e.accM || r != e.accR {
 		e.flushAcc()

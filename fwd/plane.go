@@ -135,6 +135,9 @@ type Options struct {
 	BatchSize int
 	// ErrorLog, when set, receives I/O errors that the plane survives.
 	ErrorLog func(format string, args ...any)
+	// LSBChanged, when set, is told when a remote ITR clears
+	// locator-status bits in the packets it sends us (see LSBFunc).
+	LSBChanged LSBFunc
 }
 
 // Plane is the data plane: it moves packets between the TUN and the UDP
@@ -146,6 +149,8 @@ type Plane struct {
 	cache *MapCache
 	stats Stats
 	lsb   atomic.Uint32
+	local localPtr   // source per local locator; nil = the kernel's choice
+	itrs  recentITRs // ITRs that sent us packets lately
 	petr  *Mapping
 	seed  uint64
 	mtu   int  // TUN MTU, for buffer sizes
@@ -490,7 +495,7 @@ func (p *Plane) newEncapWorker(flush bool) *encapWorker {
 			pend:     p.pend,
 			native:   p.opts.NativeForwarder != nil,
 			flush:    flush,
-		}, p.cache, &p.stats, &p.lsb, newRateLimit(p.opts.ICMPRate, p.opts.ICMPBurst)),
+		}, p.cache, &p.stats, &p.lsb, newRateLimit(p.opts.ICMPRate, p.opts.ICMPBurst)).withLocal(&p.local),
 		bufs:    make([][]byte, n),
 		sizes:   make([]int, n),
 		replies: make([][]byte, n),
@@ -564,7 +569,7 @@ func (w *encapWorker) process(n int) {
 			if len(w.batches[ci]) == 0 {
 				w.touched = append(w.touched, ci)
 			}
-			w.batches[ci] = append(w.batches[ci], netio.Message{Buf: w.res.Pkt, Addr: w.res.Dst, TOS: w.res.TOS, TTL: w.res.TTL})
+			w.batches[ci] = append(w.batches[ci], netio.Message{Buf: w.res.Pkt, Addr: w.res.Dst, TOS: w.res.TOS, TTL: w.res.TTL, Src: w.res.Src, IfIndex: w.res.IfIndex})
 		case VerdictReply:
 			w.out = append(w.out, w.replies[len(w.out)][:w.res.ReplyLen])
 		case VerdictNative:
@@ -634,6 +639,7 @@ type decapWorker struct {
 	msgs    []netio.Message
 	out     [][]byte
 	lastLog uint32
+	itrs    itrMemo
 }
 
 func (p *Plane) newDecapWorker(c BatchConn) *decapWorker {
@@ -695,6 +701,8 @@ func (w *decapWorker) process(n int) {
 		for off := 0; ; off += seg {
 			b := w.bufs[i][off:min(off+seg, m.N)]
 			if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
+				h := Header(b)
+				w.p.noteITR(&w.itrs, m.Addr.Addr().Unmap(), d.pkt.Src, h.LSBs(), h.L())
 				w.out = append(w.out, b[:HeaderLen+len(inner)])
 			}
 			if off+seg >= m.N { // also ends an empty datagram (counted malformed)

@@ -174,6 +174,7 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{"registrations-accepted", cp.RegistrationsAccepted}, {"negative-replies", cp.NegativeReplies},
 			{"proxy-replies", cp.ProxyReplies}, {"forwarded-requests", cp.ForwardedRequests},
 			{"rloc-probes-sent", cp.ProbesSent}, {"rloc-probe-replies", cp.ProbeReplies},
+			{"smrs-sent", cp.SMRsSent}, {"smrs-received", cp.SMRsReceived},
 		}})
 		typeName := func(i int) string {
 			if i < 1 || i > 15 {

@@ -24,19 +24,29 @@ func putCmsgInt(b []byte, off int, level, typ int32, v int32) int {
 	return off + unix.CmsgSpace(4)
 }
 
-// putCmsgPktinfo appends IP_PKTINFO or IPV6_PKTINFO selecting src.
-func putCmsgPktinfo(b []byte, off int, src netip.Addr) int {
+// putCmsgPktinfo appends IP_PKTINFO or IPV6_PKTINFO selecting src (the
+// zero Addr: the kernel's choice) and the outgoing interface ifindex (0:
+// the route's).
+func putCmsgPktinfo(b []byte, off int, v6 bool, src netip.Addr, ifindex int) int {
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[off]))
 	d := unsafe.Pointer(&b[off+cmsgHdrLen])
-	if src.Is4() {
+	if !v6 {
 		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
 		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
-		*(*unix.Inet4Pktinfo)(d) = unix.Inet4Pktinfo{Spec_dst: src.As4()}
+		pi := unix.Inet4Pktinfo{Ifindex: int32(ifindex)}
+		if src.Is4() {
+			pi.Spec_dst = src.As4()
+		}
+		*(*unix.Inet4Pktinfo)(d) = pi
 		return off + unix.CmsgSpace(unix.SizeofInet4Pktinfo)
 	}
 	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
 	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-	*(*unix.Inet6Pktinfo)(d) = unix.Inet6Pktinfo{Addr: src.As16()}
+	pi := unix.Inet6Pktinfo{Ifindex: uint32(ifindex)}
+	if src.Is6() {
+		pi.Addr = src.As16()
+	}
+	*(*unix.Inet6Pktinfo)(d) = pi
 	return off + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 }
 
@@ -59,8 +69,8 @@ func buildSendCmsg(b []byte, v6 bool, m *Message) int {
 			off = putCmsgInt(b, off, unix.IPPROTO_IP, unix.IP_TTL, int32(m.TTL))
 		}
 	}
-	if m.Src.IsValid() {
-		off = putCmsgPktinfo(b, off, m.Src)
+	if m.Src.IsValid() || m.IfIndex > 0 {
+		off = putCmsgPktinfo(b, off, v6, m.Src, m.IfIndex)
 	}
 	return off
 }

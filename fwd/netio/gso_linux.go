@@ -108,7 +108,7 @@ func gsoRun(msgs []Message, limit int) int {
 	for ; n < len(msgs) && n < limit && n < gsoMaxSegments; n++ {
 		o := &msgs[n]
 		l := len(o.Buf)
-		if l > size || l == 0 || total+l > gsoMaxBytes || o.Addr != m.Addr || o.TOS != m.TOS || o.TTL != m.TTL || o.Src != m.Src {
+		if l > size || l == 0 || total+l > gsoMaxBytes || o.Addr != m.Addr || o.TOS != m.TOS || o.TTL != m.TTL || o.Src != m.Src || o.IfIndex != m.IfIndex {
 			break
 		}
 		total += l

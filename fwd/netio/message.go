@@ -33,6 +33,11 @@ type Message struct {
 	// IPV6_PKTINFO; for a conn bound to a wildcard address); the zero Addr
 	// lets the kernel choose. ReadBatch leaves it unchanged.
 	Src netip.Addr
+	// IfIndex is, for WriteBatch, the interface to send through (the
+	// ifindex of IP_PKTINFO / IPV6_PKTINFO; with Src, the uplink of one
+	// local locator); 0 lets the route decide. ReadBatch leaves it
+	// unchanged.
+	IfIndex int
 	// GSOSize is, for ReadBatch on a conn with EnableGRO, the size of each
 	// datagram the kernel coalesced into Buf (the last may be shorter); 0
 	// means Buf holds one datagram. WriteBatch ignores it.

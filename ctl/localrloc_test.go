@@ -1,0 +1,153 @@
+package ctl
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/ctl/msg"
+)
+
+// itrsDataPlane is a fake data plane that names recent ITRs.
+type itrsDataPlane struct {
+	*fakeDataPlane
+	itrs []netip.Addr
+}
+
+func (d itrsDataPlane) RecentITRs(time.Duration) []netip.Addr { return d.itrs }
+
+// A change of local locators: the ETR re-registers at once (the new
+// Locator-Set, the down locator with its R bit clear), and only after the
+// Map-Notify confirming it sends an SMR to each recent ITR, for each EID
+// prefix, source EID ours. An unchanged set does nothing.
+func TestLocalChangeReregistersThenSMRs(t *testing.T) {
+	tn := newTestNet(t)
+	ms := tn.startAt(msOptions(0, siteOpt("b1", "k3y", KeySHA256, 0, "10.1.0.0/16")), tn.addr(10))
+	remote := tn.peer(tn.addr(5), tn.port) // an ITR that sent us traffic
+	dp := itrsDataPlane{newFakeDataPlane(), []netip.Addr{tn.addr(5)}}
+	eids := prefixes("10.1.1.0/24")
+	x := tn.start(xtrOptions(tn.addr(2), eids, func(x *XTROptions) {
+		x.RegisterInterval = time.Hour // no periodic registration in the way
+		x.MapServers = []MapServerPeer{{Addr: tn.addr(10), Key: "k3y", KeyType: KeySHA256, WantMapNotify: true}}
+	}), dp, tn.addr(2))
+	eventually(t, "registered", func() bool { return x.MapServerStatus()[0].State == RegStateRegistered })
+	if b, _ := remote.recv(100 * time.Millisecond); b != nil {
+		t.Fatal("SMR before any change")
+	}
+	before := x.MapServerStatus()[0]
+
+	// The SMR must follow the Map-Notify: record the notifies when it comes.
+	var notifiesAtSMR atomic.Uint64
+	got := make(chan msg.MapRequest, 1)
+	go func() {
+		b, _ := remote.recv(5 * time.Second)
+		notifiesAtSMR.Store(x.MapServerStatus()[0].Notifies)
+		var req msg.MapRequest
+		if b != nil && req.Decode(b) == nil {
+			got <- req
+		}
+		close(got)
+	}()
+	x.SetLocalLocators([]LocalLocator{{Addr: tn.addr(2), Priority: 1, Weight: 100}, {Addr: tn.addr(3), Priority: 2, Weight: 100, Down: true}})
+	req, ok := <-got
+	if !ok {
+		t.Fatal("no SMR after the change")
+	}
+	if !req.SMR || req.SMRInvoked || req.Probe || req.SourceEID.Prefix.Addr() != eids[0].Addr() ||
+		len(req.EIDs) != 1 || req.EIDs[0].Prefix != eids[0] || len(req.ITRRLOCs) != 1 || req.ITRRLOCs[0].IP != tn.addr(2) {
+		t.Errorf("SMR %+v: want S, source EID and record %v, ITR-RLOC only the up locator", req, eids[0])
+	}
+	if n := notifiesAtSMR.Load(); n <= before.Notifies {
+		t.Errorf("SMR sent before the Map-Notify confirming the new registration (notifies %d → %d)", before.Notifies, n)
+	}
+	after := x.MapServerStatus()[0]
+	if after.Registers != before.Registers+1 {
+		t.Errorf("Map-Registers %d → %d: want exactly one, at once", before.Registers, after.Registers)
+	}
+	regs := ms.Registrations().Registrations
+	if len(regs) != 1 || len(regs[0].Registrants) != 1 {
+		t.Fatalf("registrations %+v", regs)
+	}
+	want := []Locator{{Addr: tn.addr(2), Priority: 1, Weight: 100, Reachable: true}, {Addr: tn.addr(3), Priority: 2, Weight: 100}}
+	if ls := regs[0].Registrants[0].Locators; len(ls) != 2 || ls[0] != want[0] || ls[1] != want[1] {
+		t.Errorf("registered locators %+v, want %+v", ls, want)
+	}
+	if s := x.Stats(); s.SMRsSent != 1 {
+		t.Errorf("smrs-sent %d, want 1", s.SMRsSent)
+	}
+
+	// The same set again: nothing.
+	x.SetLocalLocators(x.LocalLocators())
+	if b, _ := remote.recv(200 * time.Millisecond); b != nil {
+		t.Error("SMR without a change")
+	}
+	if n := x.MapServerStatus()[0].Registers; n != after.Registers {
+		t.Errorf("re-registered without a change (%d → %d)", after.Registers, n)
+	}
+}
+
+// Without a Map-Server that confirms registrations, the SMRs go at once.
+func TestLocalChangeSMRWithoutMapNotify(t *testing.T) {
+	tn := newTestNet(t)
+	remote := tn.peer(tn.addr(5), tn.port)
+	dp := itrsDataPlane{newFakeDataPlane(), []netip.Addr{tn.addr(5), tn.addr(2)}} // our own address is skipped
+	x := tn.start(xtrOptions(tn.addr(2), prefixes("10.1.1.0/24", "10.1.2.0/24"), nil), dp, tn.addr(2))
+	x.SetLocalLocators([]LocalLocator{{Addr: tn.addr(2), Priority: 1, Weight: 50}})
+	for i := range 2 {
+		b, _ := remote.recv(2 * time.Second)
+		var req msg.MapRequest
+		if b == nil || req.Decode(b) != nil || !req.SMR {
+			t.Fatalf("SMR %d for our two prefixes missing", i)
+		}
+	}
+	eventually(t, "smrs-sent", func() bool { return x.Stats().SMRsSent == 2 })
+}
+
+// An SMR names the entry to refresh by its source EID (the sender's own
+// EID, whatever its records say); the SMR-invoked Map-Request asks for the
+// cached prefix.
+func TestSMRBySourceEID(t *testing.T) {
+	tn := newTestNet(t)
+	mr := tn.peer(tn.addr(20), tn.port)
+	dp := newFakeDataPlane()
+	dp.add(CacheEntry{Prefix: netip.MustParsePrefix("10.2.2.0/24"), LastUsed: time.Now()})
+	x := itrWithResolvers(tn, dp, nil, tn.addr(20))
+	etr := tn.peer(tn.addr(3), 0)
+	req := msg.MapRequest{SMR: true, Nonce: randomNonce(), ITRRLOCs: []msg.Address{msg.AddrOf(tn.addr(3))},
+		SourceEID: msg.EIDOf(0, netip.MustParsePrefix("10.2.2.0/32")),
+		EIDs:      []msg.EID{msg.EIDOf(0, netip.MustParsePrefix("10.1.1.1/32"))}} // the receiver's EID, as some send it
+	etr.send(netip.AddrPortFrom(tn.addr(2), tn.port), req.Append(nil))
+	_, got, ok := mr.recvRequest(5 * time.Second)
+	if !ok {
+		t.Fatal("no SMR-invoked Map-Request")
+	}
+	if !got.SMRInvoked || len(got.EIDs) != 1 || got.EIDs[0].Prefix != netip.MustParsePrefix("10.2.2.0/24") {
+		t.Errorf("SMR-invoked request %+v, want one for 10.2.2.0/24", got)
+	}
+	if s := x.Stats(); s.SMRsReceived != 1 {
+		t.Errorf("smrs-received %d", s.SMRsReceived)
+	}
+}
+
+// ProbeNow makes the probed locators due at once; others are ignored.
+func TestProbeNow(t *testing.T) {
+	n := &Node{}
+	p := newProber(n, &XTROptions{ProbeInterval: time.Second, ProbeRetries: 2, ProbeRate: 100})
+	n.prb = p
+	a := netip.MustParseAddr("192.0.2.7")
+	next := time.Now().Add(time.Hour)
+	p.targets[a] = &probeTarget{addr: a, up: true, next: next}
+	n.ProbeNow([]netip.Addr{a, netip.MustParseAddr("192.0.2.8")})
+	if !p.targets[a].next.IsZero() {
+		t.Errorf("next probe %v, want now", p.targets[a].next)
+	}
+	select {
+	case <-p.kick:
+	default:
+		t.Error("prober not kicked")
+	}
+	if len(p.targets) != 1 {
+		t.Errorf("unknown locator became a target: %v", p.targets)
+	}
+}

@@ -1,0 +1,255 @@
+package fwd
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Local locators (multihoming, issue 7): the data plane's view of this
+// router's own RLOCs, for the source address and outgoing interface of
+// encapsulated packets.
+//
+// Which local locator a packet leaves from: among the local locators that
+// are up and of the remote RLOC's address family, those of the best (lowest)
+// priority, shared by weight with the inner flow's hash, so one flow keeps
+// one uplink. These are the priorities and weights this router registers:
+// the uplinks it asks the world to send to are the ones it sends from, in
+// the same shares (a priority-2 backup link carries nothing while a
+// priority-1 link is up, in either direction). A locator whose interface is
+// down never carries traffic; with none left in the family, the kernel
+// chooses the source and route.
+
+// LocalLocator is one of this router's own RLOCs as the data plane uses it.
+type LocalLocator struct {
+	Addr     netip.Addr
+	IfIndex  int   // the interface the address lives on; 0 = the route decides
+	Priority uint8 // as registered; 255 = never a source
+	Weight   uint8 // as registered
+	Up       bool  // the interface is up and the address present
+}
+
+// localChoice is one candidate source of a family.
+type localChoice struct {
+	addr    netip.Addr
+	ifindex int
+	cum     uint32 // cumulative weight up to and including this one
+}
+
+// localSel is an immutable selection table: the best-priority up locators
+// per family.
+type localSel struct {
+	v4, v6 []localChoice
+}
+
+// newLocalSel builds the selection for ls.
+func newLocalSel(ls []LocalLocator) *localSel {
+	s := &localSel{}
+	for _, v6 := range []bool{false, true} {
+		best := -1
+		for _, l := range ls {
+			if l.Up && l.Addr.IsValid() && l.Addr.Unmap().Is6() == v6 && l.Priority != 255 && (best < 0 || int(l.Priority) < best) {
+				best = int(l.Priority)
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		var out []localChoice
+		zero := true
+		for _, l := range ls {
+			if l.Up && l.Addr.IsValid() && l.Addr.Unmap().Is6() == v6 && int(l.Priority) == best && l.Weight > 0 {
+				zero = false
+			}
+		}
+		var cum uint32
+		for _, l := range ls {
+			if !l.Up || !l.Addr.IsValid() || l.Addr.Unmap().Is6() != v6 || int(l.Priority) != best {
+				continue
+			}
+			w := uint32(l.Weight)
+			if zero {
+				w = 1 // all weights 0: share equally
+			}
+			if w == 0 {
+				continue
+			}
+			cum += w
+			out = append(out, localChoice{addr: l.Addr.Unmap(), ifindex: l.IfIndex, cum: cum})
+		}
+		if v6 {
+			s.v6 = out
+		} else {
+			s.v4 = out
+		}
+	}
+	return s
+}
+
+// pick returns the source for a packet to an RLOC of the given family and
+// a 16-bit slice of the flow hash; ok is false when the family has none.
+func (s *localSel) pick(v6 bool, h16 uint32) (netip.Addr, int, bool) {
+	cs := s.v4
+	if v6 {
+		cs = s.v6
+	}
+	switch len(cs) {
+	case 0:
+		return netip.Addr{}, 0, false
+	case 1:
+		return cs[0].addr, cs[0].ifindex, true
+	}
+	x := h16 * cs[len(cs)-1].cum >> 16 // uniform in [0, total)
+	for i := range cs {
+		if x < cs[i].cum {
+			return cs[i].addr, cs[i].ifindex, true
+		}
+	}
+	return cs[len(cs)-1].addr, cs[len(cs)-1].ifindex, true
+}
+
+// SetLocalLocators replaces the local locators that encapsulated packets
+// leave from (source address and interface per packet) from the next batch
+// on. nil or none up: the kernel chooses, as without multihoming.
+func (p *Plane) SetLocalLocators(ls []LocalLocator) {
+	if len(ls) == 0 {
+		p.local.Store(nil)
+		return
+	}
+	p.local.Store(newLocalSel(ls))
+}
+
+// Recent ITRs (RFC 9301 SMR): the decapsulating side remembers the outer
+// sources of the LISP packets it received lately, bounded, so that a
+// change of our locators can be announced to them with Solicit-Map-Requests.
+// It also keeps the locator-status bits each ITR last sent, per source
+// site: a bit going from 1 to 0 is reported (LSBFunc), a reason to probe
+// that locator at once.
+
+// RecentITRCap bounds the recent-ITR table; the least recently seen entry
+// makes room for a new one.
+const RecentITRCap = 64
+
+// LSBFunc is told that the ITR at itr, sending from the EID src, cleared
+// locator-status bits: old had them set, new does not (bit i is the i-th
+// locator of the sender's mapping, as registered). It is called from a
+// decapsulating goroutine and must not block.
+type LSBFunc func(itr, src netip.Addr, old, new uint32)
+
+type recentITR struct {
+	itr  netip.Addr
+	site netip.Addr // the inner source EID of the last packet with L bits
+	seen uint32     // coarse clock
+	lsb  uint32
+	hasL bool
+}
+
+// recentITRs is the table shared by the decapsulating goroutines.
+type recentITRs struct {
+	mu      sync.Mutex
+	entries [RecentITRCap]recentITR
+	n       int
+}
+
+// note records a packet from itr at coarse time now; with hasL, its
+// locator-status bits for the source EID src. It returns the bits cleared
+// since the last packet of that ITR with L bits (0 if none or unknown).
+func (t *recentITRs) note(itr, src netip.Addr, now uint32, lsb uint32, hasL bool) (old uint32, cleared bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var e *recentITR
+	for i := 0; i < t.n; i++ {
+		if t.entries[i].itr == itr {
+			e = &t.entries[i]
+			break
+		}
+	}
+	if e == nil {
+		if t.n < RecentITRCap {
+			e = &t.entries[t.n]
+			t.n++
+		} else {
+			e = &t.entries[0]
+			for i := 1; i < t.n; i++ {
+				if t.entries[i].seen < e.seen {
+					e = &t.entries[i]
+				}
+			}
+		}
+		*e = recentITR{itr: itr}
+	}
+	e.seen = now
+	if !hasL {
+		return 0, false
+	}
+	if e.hasL && e.site == src && e.lsb&^lsb != 0 {
+		old, cleared = e.lsb, true
+	}
+	e.site, e.lsb, e.hasL = src, lsb, true
+	return old, cleared
+}
+
+// since returns the ITRs seen at or after coarse time from.
+func (t *recentITRs) since(from uint32) []netip.Addr {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []netip.Addr
+	for i := 0; i < t.n; i++ {
+		if t.entries[i].seen >= from {
+			out = append(out, t.entries[i].itr)
+		}
+	}
+	return out
+}
+
+// itrMemo is a decapsulating goroutine's small cache in front of the shared
+// table: a packet from an ITR already recorded this second with the same
+// bits takes no lock.
+type itrMemo struct {
+	slots [16]struct {
+		itr, src netip.Addr
+		seen     uint32
+		lsb      uint32
+		hasL     bool
+	}
+}
+
+// noteITR records, allocation-free, a decapsulated packet from itr with
+// inner source src and the header's locator-status bits.
+func (p *Plane) noteITR(m *itrMemo, itr, src netip.Addr, lsb uint32, hasL bool) {
+	now := p.cache.now.Load()
+	var h uint32
+	if itr.Is4() {
+		b := itr.As4()
+		h = uint32(b[3]) ^ uint32(b[2])<<3
+	} else {
+		b := itr.As16()
+		h = uint32(b[15]) ^ uint32(b[14])<<3
+	}
+	s := &m.slots[h%uint32(len(m.slots))]
+	if s.itr == itr && s.seen == now && s.hasL == hasL && (!hasL || (s.lsb == lsb && s.src == src)) {
+		return
+	}
+	s.itr, s.src, s.seen, s.lsb, s.hasL = itr, src, now, lsb, hasL
+	old, cleared := p.itrs.note(itr, src, now, lsb, hasL)
+	if cleared && p.opts.LSBChanged != nil {
+		p.opts.LSBChanged(itr, src, old, lsb)
+	}
+}
+
+// RecentITRs returns the outer source addresses of the LISP packets
+// received in the last within (to the coarse clock's second), at most
+// RecentITRCap: the ITRs to send Solicit-Map-Requests to.
+func (p *Plane) RecentITRs(within time.Duration) []netip.Addr {
+	now := p.cache.now.Load()
+	secs := uint32(min(max(within/time.Second, 0), 1<<31))
+	from := uint32(1)
+	if now > secs {
+		from = now - secs
+	}
+	return p.itrs.since(from)
+}
+
+// localPtr is the plane's current local selection.
+type localPtr = atomic.Pointer[localSel]

@@ -1,0 +1,170 @@
+package fwd
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestLocalSelection(t *testing.T) {
+	a1, a2 := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.1")
+	a6 := netip.MustParseAddr("2001:db8::1")
+	tests := []struct {
+		name  string
+		ls    []LocalLocator
+		v6    bool
+		share map[netip.Addr]float64 // expected share of the hash space
+	}{
+		{"priority 1 up", []LocalLocator{{a1, 3, 1, 100, true}, {a2, 2, 2, 100, true}}, false, map[netip.Addr]float64{a1: 1}},
+		{"priority 1 down", []LocalLocator{{a1, 3, 1, 100, false}, {a2, 2, 2, 100, true}}, false, map[netip.Addr]float64{a2: 1}},
+		{"50/50", []LocalLocator{{a1, 3, 1, 50, true}, {a2, 2, 1, 50, true}}, false, map[netip.Addr]float64{a1: .5, a2: .5}},
+		{"75/25", []LocalLocator{{a1, 3, 1, 75, true}, {a2, 2, 1, 25, true}}, false, map[netip.Addr]float64{a1: .75, a2: .25}},
+		{"weights 0 share equally", []LocalLocator{{a1, 3, 1, 0, true}, {a2, 2, 1, 0, true}}, false, map[netip.Addr]float64{a1: .5, a2: .5}},
+		{"weight 0 beside weighted", []LocalLocator{{a1, 3, 1, 0, true}, {a2, 2, 1, 10, true}}, false, map[netip.Addr]float64{a2: 1}},
+		{"priority 255 never", []LocalLocator{{a1, 3, 255, 100, true}}, false, nil},
+		{"other family", []LocalLocator{{a1, 3, 1, 100, true}}, true, nil},
+		{"ipv6", []LocalLocator{{a1, 3, 1, 100, true}, {a6, 4, 1, 100, true}}, true, map[netip.Addr]float64{a6: 1}},
+		{"all down", []LocalLocator{{a1, 3, 1, 100, false}, {a2, 2, 2, 100, false}}, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newLocalSel(tt.ls)
+			got := map[netip.Addr]int{}
+			ifx := map[netip.Addr]int{}
+			for _, l := range tt.ls {
+				ifx[l.Addr] = l.IfIndex
+			}
+			for h := uint32(0); h < 1<<16; h++ {
+				a, i, ok := s.pick(tt.v6, h)
+				if !ok {
+					if tt.share != nil {
+						t.Fatalf("hash %d: no source", h)
+					}
+					continue
+				}
+				if tt.share == nil {
+					t.Fatalf("hash %d: source %v, want none", h, a)
+				}
+				if i != ifx[a] {
+					t.Fatalf("%v: interface %d, want %d", a, i, ifx[a])
+				}
+				got[a]++
+			}
+			for a, want := range tt.share {
+				if f := float64(got[a]) / (1 << 16); f < want-0.01 || f > want+0.01 {
+					t.Errorf("%v: share %.3f, want %.2f", a, f, want)
+				}
+			}
+			if len(got) != len(tt.share) {
+				t.Errorf("sources %v, want %v", got, tt.share)
+			}
+		})
+	}
+}
+
+// TestEncapLocalSource: an encapsulated packet carries the source and
+// interface of the local locator chosen; without local locators, none.
+func TestEncapLocalSource(t *testing.T) {
+	f := newEncapFixture(t, 0, nil)
+	var local localPtr
+	f.enc.withLocal(&local)
+	pkt := buildPacket(t, pktSpec{src: "198.51.100.1", dst: "198.51.100.200", proto: protoUDP, sport: 1000, dport: 53, payloadLen: 10})
+	if v, res, _, _ := f.encapOne(pkt); v != VerdictSend || res.Src.IsValid() || res.IfIndex != 0 {
+		t.Fatalf("no local locators: verdict %v, src %v if %d", v, res.Src, res.IfIndex)
+	}
+	a1, a2 := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.1")
+	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 100, true}, {a2, 8, 2, 100, true}}))
+	if _, res, _, _ := f.encapOne(pkt); res.Src != a1 || res.IfIndex != 7 {
+		t.Errorf("priority-1 up: src %v if %d, want %v if 7", res.Src, res.IfIndex, a1)
+	}
+	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 100, false}, {a2, 8, 2, 100, true}}))
+	if _, res, _, _ := f.encapOne(pkt); res.Src != a2 || res.IfIndex != 8 {
+		t.Errorf("priority-1 down: src %v if %d, want %v if 8", res.Src, res.IfIndex, a2)
+	}
+	// One flow, one locator; many flows, both.
+	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 50, true}, {a2, 8, 1, 50, true}}))
+	count := map[netip.Addr]int{}
+	for port := uint16(1000); port < 1400; port++ {
+		p := buildPacket(t, pktSpec{src: "198.51.100.1", dst: "198.51.100.200", proto: protoUDP, sport: port, dport: 53, payloadLen: 10})
+		_, first, _, _ := f.encapOne(p)
+		for range 3 {
+			if _, again, _, _ := f.encapOne(p); again.Src != first.Src {
+				t.Fatalf("flow from port %d moved from %v to %v", port, first.Src, again.Src)
+			}
+		}
+		count[first.Src]++
+	}
+	if count[a1] < 150 || count[a2] < 150 {
+		t.Errorf("400 flows over two equal locators: %v", count)
+	}
+}
+
+func TestRecentITRs(t *testing.T) {
+	var tab recentITRs
+	itr := netip.MustParseAddr("192.0.2.2")
+	site := netip.MustParseAddr("198.51.100.130")
+	if _, c := tab.note(itr, site, 10, 0b11, true); c {
+		t.Fatal("first packet reported a change")
+	}
+	if _, c := tab.note(itr, site, 10, 0b11, true); c {
+		t.Fatal("same bits reported a change")
+	}
+	if _, c := tab.note(itr, site, 11, 0b111, true); c {
+		t.Fatal("a bit going up reported as cleared")
+	}
+	if old, c := tab.note(itr, site, 12, 0b101, true); !c || old != 0b111 {
+		t.Fatalf("bit 1 cleared: old %b, cleared %v", old, c)
+	}
+	if _, c := tab.note(itr, netip.MustParseAddr("198.51.100.131"), 12, 0, true); c {
+		t.Fatal("bits of another source site compared")
+	}
+	if _, c := tab.note(itr, site, 13, 0, false); c {
+		t.Fatal("a packet without the L bit reported a change")
+	}
+	// Bounded: the least recently seen makes room.
+	for i := range RecentITRCap + 10 {
+		tab.note(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), site, uint32(20+i), 1, true)
+	}
+	if tab.n != RecentITRCap {
+		t.Fatalf("%d entries, want the cap %d", tab.n, RecentITRCap)
+	}
+	all := tab.since(0)
+	for _, a := range all {
+		if a == itr {
+			t.Errorf("the oldest ITR %v survived %d newer ones", itr, RecentITRCap+10)
+		}
+	}
+	if got := tab.since(uint32(20 + RecentITRCap + 5)); len(got) != 5 {
+		t.Errorf("seen since the last 5: %v", got)
+	}
+}
+
+// TestDecapRecordsITRs: decapsulated packets record their outer source as
+// a recent ITR, and a locator-status bit going down is reported once.
+func TestDecapRecordsITRs(t *testing.T) {
+	_, dw, n := batchFixture(t)
+	type change struct {
+		itr, src netip.Addr
+		old, new uint32
+	}
+	var got []change
+	dw.p.opts.LSBChanged = func(itr, src netip.Addr, old, new uint32) { got = append(got, change{itr, src, old, new}) }
+	itr := netip.MustParseAddrPort("192.0.2.2:49152")
+	for i := 0; i < n; i++ {
+		dw.msgs[i].Addr = itr
+	}
+	dw.process(n)
+	if r := dw.p.RecentITRs(60e9); len(r) != 1 || r[0] != itr.Addr() {
+		t.Fatalf("recent ITRs %v, want [%v]", r, itr.Addr())
+	}
+	if len(got) != 0 {
+		t.Fatalf("changes reported with steady bits: %+v", got)
+	}
+	// The same packets now with LSB 0: bit 0 went down.
+	for i := 0; i < n; i++ {
+		Header(dw.msgs[i].Buf).SetLSBs(0)
+	}
+	dw.process(n)
+	if len(got) != 1 || got[0].itr != itr.Addr() || got[0].old != 1 || got[0].new != 0 || got[0].src != netip.MustParseAddr("198.51.100.200") {
+		t.Fatalf("changes %+v, want one: bit 0 cleared by %v for 198.51.100.200", got, itr.Addr())
+	}
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/fwd/netio"
+)
+
+// Local locators over rtnetlink (issue 7). The [[xtr.rloc]] entries name an
+// address or an interface; localWatch resolves them against the kernel's
+// links and addresses, and re-resolves them whenever rtnetlink reports a
+// change (no polling): an interface going down, or losing its address,
+// makes its locator down; a new address on an interface (DHCP, PPPoE)
+// replaces the old one. Each change goes at once to
+//   - the data plane: the locator-status bits of encapsulated packets (bit
+//     i = the i-th registered locator is up) and the source address and
+//     interface per local locator;
+//   - the control plane: the registered Locator-Set (re-registration with
+//     every Map-Server now, then Solicit-Map-Requests, see ctl).
+
+// Reasons a local locator is down, as `show rlocs` prints them.
+const (
+	reasonIfDown    = "interface down"
+	reasonNoAddr    = "no address"
+	reasonNoIf      = "no such interface"
+	reasonAddrGone  = "address not on any interface"
+	watchDebounce   = 20 * time.Millisecond // let a burst of notifications settle
+	localLSBLimit   = 32                    // locator-status bits in a header without the I bit
+	reasonUpDefault = ""
+)
+
+// resolveLocal resolves the configured locators against st, in
+// configuration order: an address entry is one locator, up when the
+// address is on an interface that is up; an interface entry is one locator
+// per global unicast address (IPv4 first) or, without any, a single
+// address-less entry that is down and not registered.
+func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
+	var out []localRLOC
+	for _, r := range cfg {
+		lr := localRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
+		if r.Interface == "" {
+			lr.Addr = r.Address.Unmap()
+			lr.Reason = reasonAddrGone
+			for _, a := range st.Addrs {
+				if a.Prefix.Addr().Unmap() != lr.Addr {
+					continue
+				}
+				lr.IfIndex = a.Index
+				lr.Reason = reasonIfDown
+				if l, ok := st.LinkByIndex(a.Index); ok && l.Up() {
+					lr.Up, lr.Reason = true, reasonUpDefault
+				}
+				break
+			}
+			out = append(out, lr)
+			continue
+		}
+		l, ok := st.LinkByName(r.Interface)
+		if !ok {
+			lr.Reason = reasonNoIf
+			out = append(out, lr)
+			continue
+		}
+		lr.IfIndex = l.Index
+		var v4, v6 []netip.Addr
+		for _, a := range st.AddrsOf(l.Index) {
+			ip := a.Prefix.Addr().Unmap()
+			if !ip.IsGlobalUnicast() || !a.Usable() {
+				continue
+			}
+			if ip.Is4() {
+				v4 = append(v4, ip)
+			} else {
+				v6 = append(v6, ip)
+			}
+		}
+		addrs := append(v4, v6...)
+		if len(addrs) == 0 {
+			lr.Reason = reasonNoAddr
+			out = append(out, lr)
+			continue
+		}
+		lr.Up = l.Up()
+		if !lr.Up {
+			lr.Reason = reasonIfDown
+		}
+		for _, a := range addrs {
+			lr.Addr = a
+			out = append(out, lr)
+		}
+	}
+	return out
+}
+
+// registeredLocators returns the locators with an address, in order: the
+// Locator-Set registered (down ones with the R bit clear).
+func registeredLocators(ls []localRLOC) []ctl.LocalLocator {
+	var out []ctl.LocalLocator
+	for _, r := range ls {
+		if r.Addr.IsValid() {
+			out = append(out, ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight, Down: !r.Up})
+		}
+	}
+	return out
+}
+
+// statusBits returns the locator-status bits for ls: bit i (from the least
+// significant) set when the i-th registered locator is up. 1 when nothing
+// is registered (the plane's default).
+func statusBits(ls []localRLOC) uint32 {
+	var lsb uint32
+	i := 0
+	for _, r := range ls {
+		if !r.Addr.IsValid() {
+			continue
+		}
+		if r.Up && i < localLSBLimit {
+			lsb |= 1 << i
+		}
+		i++
+	}
+	if i == 0 {
+		return 1
+	}
+	return lsb
+}
+
+// planeLocators converts ls for the data plane's source selection.
+func planeLocators(ls []localRLOC) []fwd.LocalLocator {
+	var out []fwd.LocalLocator
+	for _, r := range ls {
+		if r.Addr.IsValid() {
+			out = append(out, fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up})
+		}
+	}
+	return out
+}
+
+// localWatch keeps the local locators current from rtnetlink.
+type localWatch struct {
+	log   *slog.Logger
+	cfg   []conf.LocalRLOC
+	plane *fwd.Plane
+	node  func() *ctl.Node // nil until the control plane runs
+
+	mu  sync.Mutex
+	cur []localRLOC
+	w   *netio.LinkWatcher
+
+	done chan struct{}
+}
+
+// newLocalWatch reads the current state, applies it to plane and starts
+// watching. Without rtnetlink (it fails), it returns nil and the locators
+// stay as resolved at start.
+func newLocalWatch(log *slog.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, node func() *ctl.Node) *localWatch {
+	w, err := netio.WatchLinks()
+	if err != nil {
+		log.Warn("cannot watch links over rtnetlink: local locators will not follow changes", "err", err)
+		return nil
+	}
+	st, err := netio.DumpLinks()
+	if err != nil {
+		w.Close()
+		log.Warn("cannot read links over rtnetlink: local locators will not follow changes", "err", err)
+		return nil
+	}
+	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, done: make(chan struct{})}
+	lw.apply(st)
+	go lw.run()
+	return lw
+}
+
+// run re-reads the state after each notification until the watcher closes.
+func (lw *localWatch) run() {
+	defer close(lw.done)
+	for {
+		if _, err := lw.w.Wait(); err != nil {
+			return
+		}
+		time.Sleep(watchDebounce)
+		st, err := netio.DumpLinks()
+		if err != nil {
+			lw.log.Warn("reading links over rtnetlink", "err", err)
+			continue
+		}
+		lw.apply(st)
+	}
+}
+
+// apply makes st the current state; a change goes to the data and control
+// planes.
+func (lw *localWatch) apply(st *netio.LinkState) {
+	cur := resolveLocal(lw.cfg, st)
+	lw.mu.Lock()
+	if slices.Equal(cur, lw.cur) {
+		lw.mu.Unlock()
+		return
+	}
+	old := lw.cur
+	lw.cur = cur
+	lw.plane.SetLocatorStatusBits(statusBits(cur))
+	lw.plane.SetLocalLocators(planeLocators(cur))
+	lw.mu.Unlock()
+	if old != nil {
+		lw.log.Info("local locators changed", "rlocs", describeLocal(cur), "was", describeLocal(old))
+	}
+	lw.syncNode()
+}
+
+// syncNode hands the current locators to the control plane, if it runs
+// (it ignores a set equal to its own).
+func (lw *localWatch) syncNode() {
+	if lw == nil || lw.node == nil {
+		return
+	}
+	n := lw.node()
+	if n == nil {
+		return
+	}
+	n.SetLocalLocators(registeredLocators(lw.current()))
+}
+
+// current returns the locators as last resolved.
+func (lw *localWatch) current() []localRLOC {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return slices.Clone(lw.cur)
+}
+
+// close stops watching.
+func (lw *localWatch) close() {
+	if lw == nil {
+		return
+	}
+	lw.w.Close()
+	<-lw.done
+}
+
+// describeLocal is ls for a log line: address (or interface) and state.
+func describeLocal(ls []localRLOC) string {
+	parts := make([]string, len(ls))
+	for i, r := range ls {
+		s := r.Interface
+		if r.Addr.IsValid() {
+			s = r.Addr.String()
+		}
+		if r.Up {
+			s += " up"
+		} else {
+			s += " down (" + r.Reason + ")"
+		}
+		parts[i] = s
+	}
+	return strings.Join(parts, ", ")
+}
+
+// view is the current state for `show rlocs`.
+func (lw *localWatch) view() admin.RLOCs {
+	var out admin.RLOCs
+	for _, r := range lw.current() {
+		out.RLOCs = append(out.RLOCs, admin.LocalRLOC{
+			Interface: r.Interface, Address: r.Addr, Priority: r.Priority, Weight: r.Weight, Up: r.Up, Reason: r.Reason,
+		})
+	}
+	return out
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/fwd/netio"
+	"golang.org/x/sys/unix"
+)
+
+func TestResolveLocal(t *testing.T) {
+	up := uint32(unix.IFF_UP | unix.IFF_RUNNING)
+	a := netip.MustParseAddr
+	p := netip.MustParsePrefix
+	st := &netio.LinkState{
+		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "wan2", Flags: unix.IFF_UP}, {Index: 4, Name: "lte", Flags: up}, {Index: 5, Name: "ppp0", Flags: up}},
+		Addrs: []netio.IfAddr{
+			{Index: 2, Prefix: p("2001:db8::2/64")},
+			{Index: 2, Prefix: p("fe80::2/64")}, // link-local: never a locator
+			{Index: 2, Prefix: p("192.0.2.1/24")},
+			{Index: 3, Prefix: p("192.0.2.11/24")},
+			{Index: 4, Prefix: p("2001:db8:4::1/64"), Flags: unix.IFA_F_TENTATIVE},
+		},
+	}
+	cfg := []conf.LocalRLOC{
+		{Interface: "wan", Priority: 1, Weight: 50},
+		{Address: a("192.0.2.11"), Priority: 2, Weight: 50},
+		{Interface: "lte", Priority: 3, Weight: 100},
+		{Interface: "ppp0", Priority: 3, Weight: 100},
+		{Interface: "gone", Priority: 4, Weight: 100},
+		{Address: a("203.0.113.9"), Priority: 5, Weight: 100},
+	}
+	want := []localRLOC{
+		{Interface: "wan", Addr: a("192.0.2.1"), Priority: 1, Weight: 50, IfIndex: 2, Up: true},
+		{Interface: "wan", Addr: a("2001:db8::2"), Priority: 1, Weight: 50, IfIndex: 2, Up: true},
+		{Addr: a("192.0.2.11"), Priority: 2, Weight: 50, IfIndex: 3, Reason: reasonIfDown}, // no carrier
+		{Interface: "lte", Priority: 3, Weight: 100, IfIndex: 4, Reason: reasonNoAddr},     // DAD still running
+		{Interface: "ppp0", Priority: 3, Weight: 100, IfIndex: 5, Reason: reasonNoAddr},
+		{Interface: "gone", Priority: 4, Weight: 100, Reason: reasonNoIf},
+		{Addr: a("203.0.113.9"), Priority: 5, Weight: 100, Reason: reasonAddrGone},
+	}
+	got := resolveLocal(cfg, st)
+	if !slices.Equal(got, want) {
+		t.Fatalf("resolved\n%+v\nwant\n%+v", got, want)
+	}
+	// Registered: those with an address, in order, down ones flagged; the
+	// status bits follow the same order.
+	reg := registeredLocators(got)
+	wantReg := []ctl.LocalLocator{
+		{Addr: a("192.0.2.1"), Priority: 1, Weight: 50},
+		{Addr: a("2001:db8::2"), Priority: 1, Weight: 50},
+		{Addr: a("192.0.2.11"), Priority: 2, Weight: 50, Down: true},
+		{Addr: a("203.0.113.9"), Priority: 5, Weight: 100, Down: true},
+	}
+	if !slices.Equal(reg, wantReg) {
+		t.Errorf("registered %+v, want %+v", reg, wantReg)
+	}
+	if lsb := statusBits(got); lsb != 0b0011 {
+		t.Errorf("locator-status bits %04b, want 0011", lsb)
+	}
+	if pl := planeLocators(got); len(pl) != 4 || pl[2].Up || pl[0].IfIndex != 2 || !pl[1].Up {
+		t.Errorf("plane locators %+v", pl)
+	}
+
+	// DHCP gives ppp0 an address and wan2 its carrier: both come up.
+	st.Addrs = append(st.Addrs, netio.IfAddr{Index: 5, Prefix: p("198.51.100.77/32")})
+	st.Links[1].Flags = up
+	got = resolveLocal(cfg, st)
+	if got[2].Reason != "" || !got[2].Up || got[4].Addr != a("198.51.100.77") || !got[4].Up {
+		t.Errorf("after the change: %+v", got)
+	}
+	if lsb := statusBits(got); lsb != 0b1111 {
+		t.Errorf("locator-status bits %05b, want 01111", lsb)
+	}
+	if statusBits(nil) != 1 {
+		t.Error("no locator: bits should stay the plane's default 1")
+	}
+}
+
+func TestFixedSource(t *testing.T) {
+	a := netip.MustParseAddr
+	tests := []struct {
+		cfg    []conf.LocalRLOC
+		v4, v6 bool
+	}{
+		{[]conf.LocalRLOC{{Address: a("192.0.2.1")}}, true, false},
+		{[]conf.LocalRLOC{{Address: a("192.0.2.1")}, {Address: a("192.0.2.11")}}, false, false},
+		{[]conf.LocalRLOC{{Address: a("192.0.2.1")}, {Address: a("2001:db8::1")}}, true, true},
+		{[]conf.LocalRLOC{{Interface: "wan"}}, false, false},
+	}
+	for i, tt := range tests {
+		if v4, v6 := fixedSource(tt.cfg, false), fixedSource(tt.cfg, true); v4 != tt.v4 || v6 != tt.v6 {
+			t.Errorf("%d: fixed v4 %v v6 %v, want %v %v", i, v4, v6, tt.v4, tt.v6)
+		}
+	}
+}

@@ -1,0 +1,453 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/testing/lab"
+	"github.com/lispd/lispd/testing/netns"
+)
+
+// Multihoming end-to-end, local side (issue 7): xTR1's own uplinks change.
+// xTR1 has two uplinks to the core bridge, wan2 with RLOC P1 (192.0.2.11)
+// and wan with RLOC P2 (192.0.2.1). xTR1 sees its links over rtnetlink;
+// on a change it re-registers at once and, once the Map-Server confirms,
+// sends Solicit-Map-Requests to the ITRs that sent it traffic (xTR2), which
+// re-resolve. Traffic is counted per uplink inside xTR1's namespace with
+// nftables counters on the LISP data port.
+
+// uplinkTable is the nftables table of the per-uplink counters in xTR1.
+const uplinkTable = "lispd_uplinks"
+
+// uplinkCounters counts LISP data packets per uplink of a host: rx_IF
+// (received on IF, to port 4341) and tx_IF (sent out IF, to port 4341).
+type uplinkCounters struct {
+	h      *netns.Host
+	ifaces []string
+}
+
+// countUplinks installs the counters in h for the interfaces given.
+func countUplinks(t *testing.T, h *netns.Host, ifaces ...string) *uplinkCounters {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmds := [][]string{
+		{"nft", "add", "table", "inet", uplinkTable},
+		{"nft", "add", "chain", "inet", uplinkTable, "in", "{ type filter hook input priority 0 ; policy accept ; }"},
+		{"nft", "add", "chain", "inet", uplinkTable, "out", "{ type filter hook output priority 0 ; policy accept ; }"},
+	}
+	for _, i := range ifaces {
+		cmds = append(cmds,
+			[]string{"nft", "add", "counter", "inet", uplinkTable, "rx_" + i},
+			[]string{"nft", "add", "counter", "inet", uplinkTable, "tx_" + i},
+			[]string{"nft", "add", "rule", "inet", uplinkTable, "in", "iifname", i, "udp", "dport", strconv.Itoa(dataPort), "counter", "name", "rx_" + i},
+			[]string{"nft", "add", "rule", "inet", uplinkTable, "out", "oifname", i, "udp", "dport", strconv.Itoa(dataPort), "counter", "name", "tx_" + i},
+		)
+	}
+	for _, argv := range cmds {
+		if err := h.Run(ctx, argv...); err != nil {
+			t.Fatalf("uplink counters in %s: %v", h, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Run(ctx, "nft", "delete", "table", "inet", uplinkTable)
+	})
+	return &uplinkCounters{h: h, ifaces: ifaces}
+}
+
+var nftPackets = regexp.MustCompile(`packets (\d+)`)
+
+// get returns the packets of counter name (rx_IF or tx_IF).
+func (u *uplinkCounters) get(t *testing.T, name string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := u.h.Output(ctx, "nft", "list", "counter", "inet", uplinkTable, name)
+	if err != nil {
+		t.Fatalf("nft list counter %s: %v", name, err)
+	}
+	m := nftPackets.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("nft list counter %s: no packet count in %q", name, out)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}
+
+// snapshot returns every counter.
+func (u *uplinkCounters) snapshot(t *testing.T) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, i := range u.ifaces {
+		out["rx_"+i] = u.get(t, "rx_"+i)
+		out["tx_"+i] = u.get(t, "tx_"+i)
+	}
+	return out
+}
+
+// delta returns b - a per counter.
+func delta(a, b map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range b {
+		out[k] = v - a[k]
+	}
+	return out
+}
+
+// mhLab is a running multihomed lab: the Map-Server, xTR1 with its second
+// uplink wan2, xTR2.
+type mhLab struct {
+	*ctlSetup
+	wan2   *netns.Iface
+	p1, p2 netip.Addr
+}
+
+// startMultihomed builds the lab with xTR1's locators P1 (wan2) and P2
+// (wan) at the priorities and weights given, and xTR2's configuration
+// text2 (nil: the lab's own), and waits for both registrations.
+func startMultihomed(t *testing.T, prio1, weight1, prio2, weight2 int, before func(l *lab.Lab), text2 func(l *lab.Lab, c lab.XTRConfig) string) *mhLab {
+	t.Helper()
+	skipIfNotWired(t)
+	topo := netns.New(t) // skips without root before building anything
+	bin := lispdBinary(t)
+	l, err := lab.Build(topo, lab.Options{Core: lab.CoreBridge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wan2, err := l.AddXTR1Uplink(11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before(l)
+	}
+	m := &mhLab{ctlSetup: &ctlSetup{Lab: l, Bin: bin}, wan2: wan2, p1: wan2.Addr4(), p2: l.RLOC1v4}
+	s := m.ctlSetup
+	s.MSConfig, err = l.WriteConfig("ms", l.MapServerTOMLWith(lab.MapServerConfig{RegistrationTimeout: registrationTimeout.String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.MS = startMapServer(t, s)
+	extra := fastXTR + fmt.Sprintf("\nidle_timeout = %q", mhIdleTimeout)
+	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: extra}
+	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: extra}
+	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: m.p1, Priority: prio1, Weight: weight1}, {Addr: m.p2, Priority: prio2, Weight: weight2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2 := l.XTRTOML(s.C2)
+	if text2 != nil {
+		t2 = text2(l, s.C2)
+	}
+	for _, x := range []struct {
+		h          *netns.Host
+		name, text string
+		d          **lab.Daemon
+	}{{l.XTR1, "xtr1", text1, &s.X1}, {l.XTR2, "xtr2", t2, &s.X2}} {
+		path, err := l.WriteConfig(x.name, x.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *x.d, err = l.StartLispd(x.h, x.name, bin, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := (*x.d).WaitTUN("lisp0", upTimeout); err != nil {
+			if errors.Is(err, lab.ErrNotWired) {
+				notWired(t, err)
+			}
+			t.Fatal(err)
+		}
+	}
+	waitRegistered(t, s.X1, s.X2)
+	return m
+}
+
+// localRLOC returns xTR d's `show rlocs` line for address a.
+func localRLOC(t *testing.T, d *lab.Daemon, a netip.Addr) (admin.LocalRLOC, error) {
+	t.Helper()
+	var v admin.RLOCs
+	if err := tryShow(d, &v, "rlocs"); err != nil {
+		return admin.LocalRLOC{}, err
+	}
+	for _, r := range v.RLOCs {
+		if r.Address == a {
+			return r, nil
+		}
+	}
+	return admin.LocalRLOC{}, fmt.Errorf("%s: show rlocs has no %v: %+v", d.Name, a, v.RLOCs)
+}
+
+// outage measures a flow's longest loss after mark, as time.
+func (f *seqFlow) outage(mark int) (time.Duration, int) {
+	longest, total := f.lost(mark, int(f.sent.Load())-10)
+	return time.Duration(longest) * flowInterval, total
+}
+
+// xtr2Locators returns xTR2's view of xTR1's locators P1 and P2.
+func (m *mhLab) xtr2Locators(t *testing.T) (r1, r2 admin.MapCacheRLOC, err error) {
+	return locators(t, m.X2, lab.HostA4, m.p1, m.p2)
+}
+
+func TestMultihomingLocalFailover(t *testing.T) {
+	m := startMultihomed(t, 1, 100, 2, 100, nil, nil)
+	l := m.Lab
+	wan := l.XTR1WAN.Name
+	cnt := countUplinks(t, l.XTR1, "wan2", wan)
+
+	// B → A (xTR2 chooses xTR1's locator) and A → B (xTR1 chooses its
+	// uplink), both through the Map-Server.
+	ba := startSeqFlow(t, l.B, l.A, lab.HostA4, 9000)
+	ab := startSeqFlow(t, l.A, l.B, lab.HostB4, 9001)
+	ba.flowing(t, 0, 15*time.Second, "B → A flow")
+	ab.flowing(t, 0, 15*time.Second, "A → B flow")
+	eventually(t, 10*time.Second, "xTR2 sends B → A to P1 (priority 1)", func() error {
+		r1, r2, err := m.xtr2Locators(t)
+		if err != nil {
+			return err
+		}
+		if !r1.Up || !r2.Up || r1.Packets == 0 || r2.Packets != 0 {
+			return fmt.Errorf("P1 %+v, P2 %+v: want both up, all packets on P1", r1, r2)
+		}
+		return nil
+	})
+	c0 := cnt.snapshot(t)
+	time.Sleep(time.Second)
+	d := delta(c0, cnt.snapshot(t))
+	t.Logf("before the failure, 1 s of LISP data at xTR1: %v", d)
+	if d["tx_wan2"] < 50 || d["tx_"+wan] > 5 || d["rx_wan2"] < 50 || d["rx_"+wan] > 5 {
+		t.Errorf("both directions should use the priority-1 uplink wan2 (P1): %v", d)
+	}
+	smr1, smr2 := counter(t, m.X1, admin.GroupControl, "smrs-sent"), counter(t, m.X2, admin.GroupControl, "smrs-received")
+
+	// Local failure: xTR1's priority-1 link goes down.
+	baMark, abMark := int(ba.sent.Load()), int(ab.sent.Load())
+	downAt := time.Now()
+	if err := l.XTR1.IP("link", "set", "wan2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	seen := eventually(t, 5*time.Second, "xTR1 shows P1 down (netlink)", func() error {
+		r, err := localRLOC(t, m.X1, m.p1)
+		if err != nil {
+			return err
+		}
+		if r.Up || r.Reason != "interface down" {
+			return fmt.Errorf("P1 %+v", r)
+		}
+		return nil
+	})
+	ba.flowing(t, baMark, 10*time.Second, "B → A flow over P2")
+	ab.flowing(t, abMark, 10*time.Second, "A → B flow over wan")
+	baOut, baLost := ba.outage(baMark)
+	abOut, abLost := ab.outage(abMark)
+	t.Logf("local failure of P1 (wan2 down): xTR1 saw it after %v; B → A outage %v (%d lost), A → B outage %v (%d lost), interval %v",
+		seen.Round(time.Millisecond), baOut, baLost, abOut, abLost, flowInterval)
+	if baOut > outageBound || abOut > outageBound {
+		t.Errorf("outages B → A %v, A → B %v after the local failure, want within %v (target ~1 s)", baOut, abOut, outageBound)
+	}
+	eventually(t, 5*time.Second, "xTR1 sent SMRs and xTR2 received them", func() error {
+		a, b := counter(t, m.X1, admin.GroupControl, "smrs-sent"), counter(t, m.X2, admin.GroupControl, "smrs-received")
+		if a <= smr1 || b <= smr2 {
+			return fmt.Errorf("smrs-sent %d → %d, smrs-received %d → %d", smr1, a, smr2, b)
+		}
+		return nil
+	})
+	r1, r2, err := m.xtr2Locators(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("xTR2's view after the failure: P1 up=%v (%s), P2 up=%v (%s); %v after the link went down",
+		r1.Up, r1.Reason, r2.Up, r2.Reason, time.Since(downAt).Round(time.Millisecond))
+	if r1.Up || !r2.Up {
+		t.Errorf("xTR2: P1 %+v, P2 %+v: want P1 down, P2 up", r1, r2)
+	}
+	c1 := cnt.snapshot(t)
+	time.Sleep(time.Second)
+	d = delta(c1, cnt.snapshot(t))
+	t.Logf("during the failure, 1 s of LISP data at xTR1: %v", d)
+	if d["tx_"+wan] < 50 || d["rx_"+wan] < 50 || d["tx_wan2"] != 0 || d["rx_wan2"] != 0 {
+		t.Errorf("both directions should use the other uplink %s (P2): %v", wan, d)
+	}
+
+	// Recovery: the link comes back, traffic returns to P1.
+	baMark, abMark = int(ba.sent.Load()), int(ab.sent.Load())
+	if err := l.XTR1.IP("link", "set", "wan2", "up"); err != nil {
+		t.Fatal(err)
+	}
+	back := eventually(t, 10*time.Second, "xTR1 back on P1 both ways", func() error {
+		r, err := localRLOC(t, m.X1, m.p1)
+		if err != nil {
+			return err
+		}
+		r1, _, err := m.xtr2Locators(t)
+		if err != nil {
+			return err
+		}
+		if !r.Up || !r1.Up {
+			return fmt.Errorf("xTR1 P1 %+v, xTR2's P1 %+v", r, r1)
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond)
+	c2 := cnt.snapshot(t)
+	time.Sleep(time.Second)
+	d = delta(c2, cnt.snapshot(t))
+	t.Logf("after recovery (%v), 1 s of LISP data at xTR1: %v", back.Round(time.Millisecond), d)
+	if d["tx_wan2"] < 50 || d["rx_wan2"] < 50 || d["tx_"+wan] > 5 || d["rx_"+wan] > 5 {
+		t.Errorf("both directions should be back on wan2 (P1): %v", d)
+	}
+	baOut, baLost = ba.outage(baMark)
+	abOut, abLost = ab.outage(abMark)
+	t.Logf("recovery: B → A loss %v (%d lost), A → B loss %v (%d lost)", baOut, baLost, abOut, abLost)
+	if baOut > outageBound || abOut > outageBound {
+		t.Errorf("outages on recovery B → A %v, A → B %v, want within %v", baOut, abOut, outageBound)
+	}
+}
+
+// TestMultihomingAddressChange changes the address of xTR2's RLOC
+// interface (as DHCP or a PPPoE reconnect would): xTR2 sees it over
+// netlink, re-registers at once and sends xTR1 an SMR; xTR1 re-resolves and
+// the A → B flow resumes toward the new address.
+func TestMultihomingAddressChange(t *testing.T) {
+	var wan2Name string
+	m := startMultihomed(t, 1, 100, 2, 100, func(l *lab.Lab) {
+		// xTR2's RLOC is its WAN interface's IPv4 address only.
+		wan2Name = l.XTR2WAN.Name
+		if err := l.XTR2.IP("-6", "addr", "flush", "dev", wan2Name, "scope", "global"); err != nil {
+			t.Fatal(err)
+		}
+	}, func(l *lab.Lab, c lab.XTRConfig) string {
+		text := l.XTRTOML(c)
+		old := fmt.Sprintf("address = %q\npriority = 1", l.RLOC2v4)
+		if strings.Count(text, old) != 1 {
+			t.Fatalf("xTR2 configuration has no single RLOC %v to replace:\n%s", l.RLOC2v4, text)
+		}
+		return strings.Replace(text, old, fmt.Sprintf("interface = %q\npriority = 1", wan2Name), 1)
+	})
+	l := m.Lab
+	old, neu := l.RLOC2v4, netip.MustParseAddr("192.0.2.22")
+	ab := startSeqFlow(t, l.A, l.B, lab.HostB4, 9002)
+	ab.flowing(t, 0, 15*time.Second, "A → B flow")
+	if r, err := localRLOC(t, m.X2, old); err != nil || !r.Up || r.Interface != wan2Name {
+		t.Fatalf("xTR2 show rlocs: %+v, %v: want %v up on %s", r, err, old, wan2Name)
+	}
+	smrs := counter(t, m.X1, admin.GroupControl, "smrs-received")
+
+	mark := int(ab.sent.Load())
+	changed := time.Now()
+	if err := l.XTR2.IP("addr", "del", old.String()+"/24", "dev", wan2Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.XTR2.IP("addr", "add", neu.String()+"/24", "dev", wan2Name); err != nil {
+		t.Fatal(err)
+	}
+	ab.flowing(t, mark, 15*time.Second, "A → B flow to the new address")
+	// flowing waits for 50 datagrams in a row: the first of them arrived
+	// 50 intervals (plus the 10 in flight) before it returned.
+	resumed := time.Since(changed) - 60*flowInterval
+	out, lost := ab.outage(mark)
+	e, ok := mapCacheEntry(t, m.X1, lab.HostB4)
+	if !ok || !hasRLOC(e, neu) || hasRLOC(e, old) {
+		t.Errorf("xTR1's map-cache for %v: %+v, want only the new RLOC %v", lab.HostB4, e, neu)
+	}
+	if got := counter(t, m.X1, admin.GroupControl, "smrs-received"); got <= smrs {
+		t.Errorf("xTR1 received no SMR (smrs-received %d → %d)", smrs, got)
+	}
+	if r, err := localRLOC(t, m.X2, neu); err != nil || !r.Up {
+		t.Errorf("xTR2 show rlocs: %+v, %v: want the new address up", r, err)
+	}
+	t.Logf("address change %v → %v on xTR2: traffic flowing again about %v after the change (outage %v, %d datagrams lost × %v)",
+		old, neu, resumed.Round(10*time.Millisecond), out, lost, flowInterval)
+	if out > outageBound {
+		t.Errorf("outage %v after the address change, want within %v", out, outageBound)
+	}
+}
+
+// TestMultihomingWeights: xTR1's two locators have priority 1 and weights
+// 50/50. Many B → A flows (xTR2 chooses xTR1's locator per flow) and many
+// A → B flows (xTR1 chooses its uplink per flow) each split about evenly
+// over the two uplinks; a single flow stays on one.
+func TestMultihomingWeights(t *testing.T) {
+	m := startMultihomed(t, 1, 50, 1, 50, nil, nil)
+	l := m.Lab
+	wan := l.XTR1WAN.Name
+	cnt := countUplinks(t, l.XTR1, "wan2", wan)
+	// Resolve both ways first.
+	reachable(t, l.B, lab.HostA4, 15*time.Second)
+	reachable(t, l.A, lab.HostB4, 15*time.Second)
+
+	const flows, perFlow = 1000, 4
+	send := func(from *netns.Host, dst netip.Addr, port uint16, n, k int) {
+		t.Helper()
+		if err := from.Do(func() error {
+			for i := 0; i < n; i++ {
+				c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, port)))
+				if err != nil {
+					return err
+				}
+				for j := 0; j < k; j++ {
+					c.Write([]byte("lispd multihoming weights"))
+					time.Sleep(100 * time.Microsecond)
+				}
+				c.Close()
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	share := func(what, a, b string, d map[string]uint64) {
+		t.Helper()
+		total := d[a] + d[b]
+		half := float64(total) / 2
+		t.Logf("%s: %s %d, %s %d of %d", what, a, d[a], b, d[b], total)
+		if total < flows*perFlow*9/10 {
+			t.Errorf("%s: only %d of %d packets counted", what, total, flows*perFlow)
+		}
+		for _, k := range []string{a, b} {
+			if f := float64(d[k]); f < half*0.85 || f > half*1.15 {
+				t.Errorf("%s: %s carried %d of %d, want within ±15%% of half", what, k, d[k], total)
+			}
+		}
+	}
+	c0 := cnt.snapshot(t)
+	send(l.B, lab.HostA4, 9100, flows, perFlow)
+	time.Sleep(500 * time.Millisecond)
+	c1 := cnt.snapshot(t)
+	share("B → A (xTR2's choice of xTR1's locator)", "rx_wan2", "rx_"+wan, delta(c0, c1))
+	send(l.A, lab.HostB4, 9101, flows, perFlow)
+	time.Sleep(500 * time.Millisecond)
+	c2 := cnt.snapshot(t)
+	share("A → B (xTR1's choice of uplink)", "tx_wan2", "tx_"+wan, delta(c1, c2))
+
+	// One flow, one locator: a single flow's packets all take one uplink.
+	for i := 0; i < 4; i++ {
+		for _, dir := range []struct {
+			from *netns.Host
+			dst  netip.Addr
+			a, b string
+			what string
+		}{{l.B, lab.HostA4, "rx_wan2", "rx_" + wan, "B → A"}, {l.A, lab.HostB4, "tx_wan2", "tx_" + wan, "A → B"}} {
+			s0 := cnt.snapshot(t)
+			send(dir.from, dir.dst, 9200, 1, 100)
+			time.Sleep(300 * time.Millisecond)
+			d := delta(s0, cnt.snapshot(t))
+			// A loaded machine may drop some; none may take the other
+			// uplink.
+			lo, hi := min(d[dir.a], d[dir.b]), max(d[dir.a], d[dir.b])
+			if hi < 50 || lo != 0 {
+				t.Errorf("single %s flow %d: %s %d, %s %d: want all on one uplink", dir.what, i, dir.a, d[dir.a], dir.b, d[dir.b])
+			}
+		}
+	}
+}
