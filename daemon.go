@@ -68,6 +68,9 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 	var dp ctl.DataPlane
 	if d.xtr != nil {
 		dp = d.xtr.adapter()
+		if opts.XTR != nil {
+			opts.DataPort = &dataPort{p: d.xtr}
+		}
 	}
 	n, err := ctl.New(opts, dp)
 	if err != nil {

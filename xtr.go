@@ -138,6 +138,7 @@ func startXTR(ctx context.Context, log *slog.Logger, x *conf.XTR) (_ *xtrPlane, 
 		PendingTotal:    x.PendingTotal,
 		PendingTimeout:  pendingTimeout(x),
 		NativeForwarder: p.native,
+		Divert:          p.miss.divert,
 		ErrorLog: func(format string, args ...any) {
 			// I/O errors the plane survives can repeat per batch: a few
 			// lines a minute, each with the count suppressed before it.

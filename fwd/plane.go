@@ -136,6 +136,11 @@ type Options struct {
 	BatchSize int
 	// ErrorLog, when set, receives I/O errors that the plane survives.
 	ErrorLog func(format string, args ...any)
+	// Divert, when set, is offered the datagrams received on port 4341 that
+	// are for the control plane rather than the TUN (see IsControlDatagram:
+	// NAT traversal's Info-Replies and Data-Map-Notifies); it must not keep
+	// b after returning.
+	Divert func(b []byte, from netip.AddrPort)
 }
 
 // Plane is the data plane: it moves packets between the TUN and the UDP
@@ -695,7 +700,9 @@ func (w *decapWorker) process(n int) {
 		}
 		for off := 0; ; off += seg {
 			b := w.bufs[i][off:min(off+seg, m.N)]
-			if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
+			if w.p.opts.Divert != nil && IsControlDatagram(b) {
+				w.p.opts.Divert(b, m.Addr)
+			} else if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
 				w.out = append(w.out, b[:HeaderLen+len(inner)])
 			}
 			if off+seg >= m.N { // also ends an empty datagram (counted malformed)
