@@ -319,9 +319,13 @@ func (s *natState) handleInfoReply(b []byte, rep *msg.Info, from netip.AddrPort)
 		}
 	}
 	s.setReady()
-	select {
-	case s.replied <- struct{}{}:
-	default:
+	// The round is done when the data port's binding is known (the one
+	// that matters); a control-port reply alone keeps the retries going.
+	if sent.data || n.opts.DataPort == nil {
+		select {
+		case s.replied <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -467,10 +467,13 @@ func (r *rtr) resolve(iid uint32, dst netip.Addr) {
 		Message: req.Append(nil),
 	}
 	if !ecm.Src.Addr().IsValid() {
-		ecm.Src = netip.AddrPortFrom(r.local(mr), n.opts.Port)
-		if dst.Is4() != mr.Is4() {
-			return // no inner source of the EID's family
+		// No RLOC of the EID's family: the unspecified address (as the
+		// ITR does); the Map-Reply goes to the ITR-RLOCs anyway.
+		un := netip.IPv6Unspecified()
+		if dst.Is4() {
+			un = netip.IPv4Unspecified()
 		}
+		ecm.Src = netip.AddrPortFrom(un, n.opts.Port)
 	}
 	n.ctr.mapRequestsSent.Add(1)
 	if err := n.send(r.local(mr), netip.AddrPortFrom(mr, n.opts.Port), ecm.Append(nil)); err != nil {
