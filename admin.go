@@ -91,5 +91,32 @@ func (d *daemon) rlocsView() admin.RLOCs {
 			out.RLOCs = append(out.RLOCs, v)
 		}
 	}
+	d.addNATState(&out)
 	return out
+}
+
+// addNATState adds the NAT-traversal state to the locators it concerns (the
+// one the Info-Requests left from, or every one before discovery).
+func (d *daemon) addNATState(out *admin.RLOCs) {
+	n := d.currentNode()
+	if n == nil {
+		return
+	}
+	st, ok := n.NATStatus()
+	if !ok {
+		return
+	}
+	for i := range out.RLOCs {
+		r := &out.RLOCs[i]
+		if st.Local.IsValid() && r.Address.IsValid() && r.Address.Unmap() != st.Local.Addr().Unmap() {
+			continue
+		}
+		r.NAT = &admin.NATState{
+			BehindNAT: st.BehindNAT, Public: st.Public, RTR: st.RTR,
+			Discovered: st.Discovered, Mode: string(st.Mode), RTRs: st.RTRs,
+		}
+		if !r.NAT.Public.IsValid() {
+			r.NAT.Public = st.PublicControl
+		}
+	}
 }

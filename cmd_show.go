@@ -398,8 +398,17 @@ func renderRLOCs(w io.Writer, v *admin.RLOCs) error {
 				if r.NAT.RTR.IsValid() {
 					nat += ", RTR " + r.NAT.RTR.String()
 				}
-			} else {
+			} else if r.NAT.Discovered {
 				nat = "no NAT"
+			} else {
+				nat = "discovering"
+			}
+			if len(r.NAT.RTRs) > 0 {
+				rs := make([]string, len(r.NAT.RTRs))
+				for i, a := range r.NAT.RTRs {
+					rs[i] = a.String()
+				}
+				nat += ", RTRs offered " + strings.Join(rs, " ")
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\n", dash(r.Interface), addr, st, r.Priority, r.Weight, nat)

@@ -68,18 +68,27 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 	var dp ctl.DataPlane
 	if d.xtr != nil {
 		dp = d.xtr.adapter()
+		if opts.XTR != nil {
+			opts.DataPort = &dataPort{p: d.xtr}
+		}
 	}
 	n, err := ctl.New(opts, dp)
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
-	if err := n.Start(d.ctx); err != nil {
-		return fmt.Errorf("control plane: %w", err)
-	}
-	d.node = n
+	// The data plane hands misses and the data port's control messages to
+	// the node from before its start: the first Info-Reply may come back
+	// before Start returns.
 	if d.xtr != nil {
 		d.xtr.setMissHandler(n)
 	}
+	if err := n.Start(d.ctx); err != nil {
+		if d.xtr != nil {
+			d.xtr.setMissHandler(nil)
+		}
+		return fmt.Errorf("control plane: %w", err)
+	}
+	d.node = n
 	return nil
 }
 

@@ -159,6 +159,8 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (
 			ProbeInterval:     x.ProbeInterval.Duration,
 			ProbeRetries:      x.ProbeRetries,
 			ProbeIdle:         x.IdleTimeout.Duration,
+			NATTraversal:      ctl.NATMode(x.NATTraversal),
+			NATKeepalive:      x.NATKeepalive.Duration,
 		}
 		for _, ms := range x.MapServers {
 			xo.MapServers = append(xo.MapServers, ctl.MapServerPeer{
@@ -177,7 +179,7 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (
 		}
 	}
 	if m := cfg.MapServer; m != nil && m.Enabled {
-		mo := &ctl.MapServerOptions{RegistrationTimeout: m.RegistrationTimeout.Duration}
+		mo := &ctl.MapServerOptions{RegistrationTimeout: m.RegistrationTimeout.Duration, RTRs: m.RTRs}
 		for _, s := range m.Sites {
 			mo.Sites = append(mo.Sites, ctl.SiteOptions{
 				Name: s.Name, Key: s.Key, KeyType: ctl.KeyType(s.KeyType),
@@ -192,7 +194,24 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (
 			opts.Listen = appendUnique(opts.Listen, r.Addr)
 		}
 	}
-	return opts, opts.XTR != nil || opts.MapServer != nil
+	if r := cfg.RTR; r != nil && r.Enabled {
+		ro := &ctl.RTROptions{Listen: r.Listen}
+		for _, ms := range r.MapServers {
+			ro.MapServers = append(ro.MapServers, ms.Address)
+		}
+		opts.RTR = ro
+		// The RTR's control port serves its RLOCs: relayed registrations,
+		// RLOC probes and the NAT bindings' traffic (from port 4342).
+		if opts.MapServer == nil {
+			for _, r := range rlocs {
+				opts.Listen = appendUnique(opts.Listen, r.Addr)
+			}
+		}
+		for _, a := range r.Listen {
+			opts.Listen = appendUnique(opts.Listen, a)
+		}
+	}
+	return opts, opts.XTR != nil || opts.MapServer != nil || opts.RTR != nil
 }
 
 func appendUnique(s []netip.Addr, a netip.Addr) []netip.Addr {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/fwd/netio"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // Local locators over rtnetlink (issue 7). The [[xtr.rloc]] entries name an
@@ -147,7 +147,7 @@ func planeLocators(ls []localRLOC) []fwd.LocalLocator {
 
 // localWatch keeps the local locators current from rtnetlink.
 type localWatch struct {
-	log   *slog.Logger
+	log   *logx.Logger
 	cfg   []conf.LocalRLOC
 	plane *fwd.Plane
 	node  func() *ctl.Node // nil until the control plane runs
@@ -162,7 +162,7 @@ type localWatch struct {
 // newLocalWatch reads the current state, applies it to plane and starts
 // watching. Without rtnetlink (it fails), it returns nil and the locators
 // stay as resolved at start.
-func newLocalWatch(log *slog.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, node func() *ctl.Node) *localWatch {
+func newLocalWatch(log *logx.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, node func() *ctl.Node) *localWatch {
 	w, err := netio.WatchLinks()
 	if err != nil {
 		log.Warn("cannot watch links over rtnetlink: local locators will not follow changes", "err", err)

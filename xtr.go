@@ -143,6 +143,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		PendingTimeout:  pendingTimeout(x),
 		NativeForwarder: p.native,
 		LSBChanged:      p.lsbChanged,
+		Divert:          p.miss.divert,
 		ErrorLog: func(format string, args ...any) {
 			// I/O errors the plane survives can repeat per batch: a few
 			// lines a minute, each with the count suppressed before it.

@@ -104,8 +104,28 @@ func (e *etr) start(ctx context.Context, spawn func(func())) {
 		return
 	}
 	for _, p := range e.peers {
-		spawn(func() { e.registerLoop(ctx, p) })
+		spawn(func() {
+			if nat := e.n.nat; nat != nil {
+				// Register only once NAT discovery says how: never
+				// directly from behind a NAT.
+				select {
+				case <-ctx.Done():
+					return
+				case <-nat.ready:
+				}
+			}
+			e.registerLoop(ctx, p)
+		})
 	}
+}
+
+// interval is the registration period (shorter behind a NAT, where the
+// encapsulated Map-Register keeps the NAT binding open).
+func (e *etr) interval() time.Duration {
+	if e.n.nat != nil {
+		return e.n.nat.interval(e.x.RegisterInterval)
+	}
+	return e.x.RegisterInterval
 }
 
 // reregister makes every Map-Server loop send a Map-Register now.
@@ -144,7 +164,7 @@ func (e *etr) registerLoop(ctx context.Context, p *msPeer) {
 		sent := time.Now()
 		e.register(p)
 		if !p.WantMapNotify {
-			if !wait(e.x.RegisterInterval) {
+			if !wait(e.interval()) {
 				return
 			}
 			continue
@@ -152,7 +172,7 @@ func (e *etr) registerLoop(ctx context.Context, p *msPeer) {
 		p.mu.Lock()
 		backoff := e.x.RegisterRetry << min(max(p.unanswered-1, 0), 16)
 		p.mu.Unlock()
-		backoff = min(backoff, e.x.RegisterInterval)
+		backoff = min(backoff, e.interval())
 		timer.Reset(backoff)
 		select {
 		case <-ctx.Done():
@@ -162,7 +182,7 @@ func (e *etr) registerLoop(ctx context.Context, p *msPeer) {
 			continue
 		case <-p.notified:
 			timer.Stop() // Go 1.23+ timers: no stale tick survives Stop
-			if !wait(max(e.x.RegisterInterval-time.Since(sent), 0)) {
+			if !wait(max(e.interval()-time.Since(sent), 0)) {
 				return
 			}
 		case <-timer.C:
@@ -185,7 +205,13 @@ func (e *etr) register(p *msPeer) {
 	p.unanswered++
 	p.lastRegister = time.Now()
 	p.mu.Unlock()
-	if err := e.n.sendMapRegister(p, nonce); err != nil {
+	send := e.n.sendMapRegister
+	if e.n.nat != nil {
+		if rtrs, ok := e.n.nat.via(); ok {
+			send = func(p *msPeer, nonce uint64) error { return e.n.sendECMRegister(p, nonce, rtrs) }
+		}
+	}
+	if err := send(p, nonce); err != nil {
 		e.n.ctr.drop(DropSendError)
 		p.mu.Lock()
 		p.state, p.reason = RegStateFailed, "send: "+err.Error()

@@ -34,7 +34,7 @@ func (n *Node) handle(b []byte, from netip.AddrPort) {
 			n.ctr.drop(DropUnsupported)
 			return
 		}
-		n.ms.handleMapRegister(b, from)
+		n.ms.handleMapRegister(b, from, nil)
 	case msg.TypeMapNotify:
 		if n.etr == nil {
 			n.ctr.drop(DropUnsupported)
@@ -49,6 +49,8 @@ func (n *Node) handle(b []byte, from netip.AddrPort) {
 		n.ms.handleMapNotifyAck(b, from)
 	case msg.TypeECM:
 		n.handleECM(b, from)
+	case msg.TypeInfo:
+		n.handleInfo(b, from)
 	default:
 		n.ctr.drop(DropUnsupported)
 		n.logs.logAt(logx.LevelDebug, "unsupported", from.Addr(), "unsupported control message", "type", t.String())
@@ -116,6 +118,17 @@ func (n *Node) handleECM(b []byte, from netip.AddrPort) {
 		n.malformed(from, "ECM inner message", err)
 		return
 	}
+	switch {
+	case t == msg.TypeMapRegister && e.N && n.ms != nil:
+		n.ms.handleRelayedRegister(&e, from)
+		return
+	case t == msg.TypeMapRegister && e.RTR && n.rtr != nil:
+		n.rtr.handleRegister(&e, from)
+		return
+	case t == msg.TypeMapNotify && e.RTR && n.rtr != nil:
+		n.rtr.handleNotify(b, &e, from)
+		return
+	}
 	if t != msg.TypeMapRequest {
 		n.ctr.drop(DropUnsupported)
 		n.logs.logAt(logx.LevelDebug, "ecm-unsupported", from.Addr(), "unsupported message inside ECM", "type", t.String())
@@ -165,6 +178,8 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 		n.etr.answer(&req, replyPort, from)
 	case ecm != nil && n.ms != nil:
 		n.ms.resolve(&req, ecm, from)
+	case req.Probe && n.rtr != nil:
+		n.rtr.answerProbe(&req, from)
 	default:
 		n.ctr.drop(DropNotOurEID)
 		n.logs.logAt(logx.LevelDebug, "not-our-eid", from.Addr(), "Map-Request for an EID that is not ours", "eid", eid.String())
@@ -178,4 +193,22 @@ func ttlMinutes(d time.Duration) uint32 {
 		m = 0xffffffff
 	}
 	return uint32(m)
+}
+
+// handleInfo dispatches an Info-Request to the Map-Server and an Info-Reply
+// to the xTR's NAT traversal.
+func (n *Node) handleInfo(b []byte, from netip.AddrPort) {
+	var m msg.Info
+	if err := m.Decode(b); err != nil {
+		n.malformed(from, "Info message", err)
+		return
+	}
+	switch {
+	case !m.Reply && n.ms != nil:
+		n.ms.handleInfoRequest(b, &m, from)
+	case m.Reply && n.nat != nil:
+		n.nat.handleInfoReply(b, &m, from)
+	default:
+		n.ctr.drop(DropUnsupported)
+	}
 }

@@ -369,13 +369,20 @@ func (t *itr) snapshot() []PendingRequest {
 // outstanding Map-Request; anything else is dropped (no map-cache
 // poisoning).
 func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
-	if n.itr == nil {
+	if n.itr == nil && n.rtr == nil {
 		n.ctr.drop(DropUnsupported)
 		return
 	}
 	var rep msg.MapReply
 	if err := rep.Decode(b); err != nil {
 		n.malformed(from, "Map-Reply", err)
+		return
+	}
+	if n.rtr != nil && n.rtr.mapReply(&rep) {
+		return
+	}
+	if n.itr == nil {
+		n.ctr.drop(DropBadNonce)
 		return
 	}
 	if rep.Probe && n.prb != nil && n.prb.reply(&rep, time.Now()) {
@@ -395,6 +402,9 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 			n.logs.warn("record-mismatch", from.Addr(), "Map-Reply record does not answer the request",
 				"asked", r.prefix, "got", rep.Records[i].EID.String())
 			continue
+		}
+		if n.nat != nil {
+			n.nat.adjust(&m)
 		}
 		if n.prb != nil {
 			n.prb.adjust(&m)

@@ -65,8 +65,9 @@ func (s *mapServer) run(ctx context.Context) {
 // key of a site and every record lies inside that site's prefixes (in its
 // instance-id); otherwise it is dropped, counted and logged once per source
 // per minute. With the M bit, the Map-Notify that acknowledges it goes back
-// to the source.
-func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort) {
+// to the source, or, for a Map-Register an RTR relayed (via not nil), back
+// to the RTR inside an ECM with the R bit.
+func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.ECM) {
 	n := s.n
 	var reg msg.MapRegister
 	if err := reg.Decode(b); err != nil {
@@ -155,6 +156,10 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort) {
 	if err := msg.Sign(out, []byte(site.Key)); err != nil {
 		n.logs.warn("sign", from.Addr(), "cannot sign Map-Notify", "err", err)
 		return
+	}
+	if via != nil {
+		e := msg.ECM{RTR: true, Src: via.Dst, Dst: via.Src, Message: out}
+		out = e.Append(nil)
 	}
 	if err := n.send(netip.Addr{}, from, out); err != nil {
 		n.ctr.drop(DropSendError)

@@ -29,7 +29,9 @@ type Node struct {
 	ms  *mapServer
 	itr *itr
 	etr *etr
-	prb *prober // nil when probing is off
+	prb *prober   // nil when probing is off
+	nat *natState // nil when NAT traversal is off or there is no ETR
+	rtr *rtr      // nil without the RTR role
 
 	local localState // own locators as they change (localrloc.go)
 
@@ -64,6 +66,12 @@ func New(opts Options, dp DataPlane) (*Node, error) {
 		if o.XTR.ProbeInterval > 0 {
 			n.prb = newProber(n, o.XTR)
 		}
+		if o.XTR.NATTraversal != NATOff && len(o.XTR.MapServers) > 0 {
+			n.nat = newNAT(n, o.XTR)
+		}
+	}
+	if o.RTR != nil {
+		n.rtr = newRTR(n, o.RTR)
 	}
 	return n, nil
 }
@@ -83,6 +91,14 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("ctl: %w", err)
 		}
 		n.sock, n.tx = s, s
+	}
+	if n.rtr != nil {
+		if err := n.rtr.start(); err != nil {
+			if n.sock != nil {
+				n.sock.close()
+			}
+			return fmt.Errorf("ctl: RTR data socket: %w", err)
+		}
 	}
 	n.started = true
 	ctx, n.cancel = context.WithCancel(ctx)
@@ -105,8 +121,14 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.prb != nil {
 		n.spawn(func() { n.prb.run(ctx) })
 	}
+	if n.nat != nil {
+		n.spawn(func() { n.nat.run(ctx) })
+	}
+	if n.rtr != nil {
+		n.spawn(func() { n.rtr.run(ctx) })
+	}
 	n.log.Info("control plane started", "port", n.opts.Port, "listen", n.LocalAddrs(),
-		"map_server", n.ms != nil, "xtr", n.itr != nil)
+		"map_server", n.ms != nil, "xtr", n.itr != nil, "rtr", n.rtr != nil, "nat_traversal", n.nat != nil)
 	return nil
 }
 
@@ -129,6 +151,9 @@ func (n *Node) shutdown() {
 	}
 	if n.sock != nil {
 		n.sock.close()
+	}
+	if n.rtr != nil {
+		n.rtr.close()
 	}
 }
 
@@ -211,6 +236,9 @@ func (n *Node) PendingRequests() []PendingRequest {
 // rather than at the next interval (after a change of local locators, or on
 // an operator's request). Without the ETR role it does nothing.
 func (n *Node) Reregister() {
+	if n.nat != nil {
+		n.nat.rediscover()
+	}
 	if n.etr != nil {
 		n.etr.reregister()
 	}

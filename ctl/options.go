@@ -37,6 +37,15 @@ const (
 	// more remote locators in use than that, each is probed less often
 	// rather than the uplink flooded.
 	DefaultProbeRate = 100
+	// DefaultNATKeepalive is the keepalive period toward the RTRs behind a
+	// NAT: below common NAT UDP timeouts (30 s and more).
+	DefaultNATKeepalive = 20 * time.Second
+	// DefaultInfoTTL is the TTL of the Map-Server's Info-Replies: the xTR
+	// redoes NAT discovery when it runs out.
+	DefaultInfoTTL = 10 * time.Minute
+	// DefaultRTRBindingTimeout is how long an RTR keeps an xTR's NAT binding
+	// without an encapsulated Map-Register refreshing it.
+	DefaultRTRBindingTimeout = 3 * time.Minute
 
 	// NegativeTTLUnregistered is the TTL of a negative Map-Reply for an EID
 	// inside a configured site that has no live registration (RFC 9301
@@ -86,6 +95,12 @@ type Options struct {
 	XTR *XTROptions
 	// MapServer enables the Map-Server and Map-Resolver roles.
 	MapServer *MapServerOptions
+	// RTR enables the Re-encapsulating Tunnel Router role (NAT traversal).
+	RTR *RTROptions
+	// DataPort lets the xTR's NAT traversal send from the data plane's UDP
+	// 4341 sockets (Info-Requests, encapsulated Map-Registers, keepalives);
+	// nil means NAT traversal sends from the control port only.
+	DataPort DataPort
 }
 
 // LocalLocator is one of this router's own RLOCs with the priority and weight
@@ -149,6 +164,14 @@ type XTROptions struct {
 	ProbeIdle time.Duration
 	// ProbeRate is the most probes sent per second over all locators; 100.
 	ProbeRate int
+
+	// NATTraversal is NATAuto (discover a NAT with Info-Requests, the
+	// default), NATAlways (register through an RTR without asking) or
+	// NATOff.
+	NATTraversal NATMode
+	// NATKeepalive is the period of the encapsulated Map-Register that keeps
+	// the NAT binding to each RTR open while behind a NAT; 20 s.
+	NATKeepalive time.Duration
 }
 
 // SiteOptions is a site the Map-Server accepts registrations from.
@@ -164,6 +187,11 @@ type SiteOptions struct {
 type MapServerOptions struct {
 	RegistrationTimeout time.Duration // registration lifetime without the T bit; 3 min
 	Sites               []SiteOptions
+	// RTRs are offered to xTRs behind a NAT in Info-Replies; encapsulated
+	// Map-Registers (N bit) are accepted only from them.
+	RTRs []netip.Addr
+	// InfoTTL is the TTL of Info-Replies (whole minutes); 10 min.
+	InfoTTL time.Duration
 }
 
 // withDefaults returns a copy of o with defaults filled in, or the first
@@ -175,8 +203,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = logx.Default()
 	}
-	if o.XTR == nil && o.MapServer == nil {
-		return o, errors.New("ctl: neither the xTR nor the Map-Server role is configured")
+	if o.XTR == nil && o.MapServer == nil && o.RTR == nil {
+		return o, errors.New("ctl: neither the xTR nor the Map-Server nor the RTR role is configured")
 	}
 	for _, a := range o.Listen {
 		if !a.IsValid() {
@@ -196,6 +224,13 @@ func (o Options) withDefaults() (Options, error) {
 			return o, err
 		}
 		o.MapServer = &m
+	}
+	if o.RTR != nil {
+		r := *o.RTR
+		if err := r.fill(); err != nil {
+			return o, err
+		}
+		o.RTR = &r
 	}
 	return o, nil
 }
@@ -230,6 +265,14 @@ func (x *XTROptions) fill() error {
 	}
 	if x.MaxPending <= 0 {
 		x.MaxPending = DefaultMaxPending
+	}
+	setDur(&x.NATKeepalive, DefaultNATKeepalive)
+	switch x.NATTraversal {
+	case "":
+		x.NATTraversal = NATAuto
+	case NATAuto, NATAlways, NATOff:
+	default:
+		return fmt.Errorf("ctl: nat_traversal %q is not auto, always or off", x.NATTraversal)
 	}
 	if x.RecordTTL < time.Minute {
 		return fmt.Errorf("ctl: record TTL %v is below one minute", x.RecordTTL)
@@ -276,6 +319,13 @@ func (x *XTROptions) fill() error {
 
 func (m *MapServerOptions) fill() error {
 	setDur(&m.RegistrationTimeout, DefaultRegistrationTimeout)
+	setDur(&m.InfoTTL, DefaultInfoTTL)
+	for _, a := range m.RTRs {
+		if !a.IsValid() {
+			return errors.New("ctl: invalid RTR address")
+		}
+	}
+	m.RTRs = append([]netip.Addr(nil), m.RTRs...)
 	sites := make([]SiteOptions, len(m.Sites))
 	for i, s := range m.Sites {
 		if s.Key == "" {

@@ -29,6 +29,9 @@ const (
 	DropSMRNotCached                       // SMR for an EID not in the map-cache
 	DropInstallError                       // the data plane refused a mapping
 	DropPendingFull                        // too many Map-Requests outstanding
+	DropNotFromRTR                         // encapsulated Map-Register (N bit) not from a listed RTR
+	DropRTRNotRegistered                   // RTR: data between EIDs none registered through it (no open relay)
+	DropRTRNotMapServer                    // RTR: inner destination is not a configured Map-Server
 	numDropReasons
 )
 
@@ -37,6 +40,7 @@ var dropNames = [numDropReasons]string{
 	"unsupported", "not-our-eid", "no-usable-rloc", "rate-limited", "miss-queue-full",
 	"not-eid-space", "record-mismatch", "no-resolver", "send-error", "resolve-failed",
 	"smr-not-cached", "install-error", "pending-full",
+	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server",
 }
 
 // String returns the reason's name as shown by `show`.

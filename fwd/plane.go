@@ -138,6 +138,11 @@ type Options struct {
 	// LSBChanged, when set, is told when a remote ITR clears
 	// locator-status bits in the packets it sends us (see LSBFunc).
 	LSBChanged LSBFunc
+	// Divert, when set, is offered the datagrams received on port 4341 that
+	// are for the control plane rather than the TUN (see IsControlDatagram:
+	// NAT traversal's Info-Replies and Data-Map-Notifies); it must not keep
+	// b after returning.
+	Divert func(b []byte, from netip.AddrPort)
 }
 
 // Plane is the data plane: it moves packets between the TUN and the UDP
@@ -700,7 +705,9 @@ func (w *decapWorker) process(n int) {
 		}
 		for off := 0; ; off += seg {
 			b := w.bufs[i][off:min(off+seg, m.N)]
-			if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
+			if w.p.opts.Divert != nil && IsControlDatagram(b) {
+				w.p.opts.Divert(b, m.Addr)
+			} else if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
 				h := Header(b)
 				w.p.noteITR(&w.itrs, m.Addr.Addr().Unmap(), d.pkt.Src, h.LSBs(), h.L())
 				w.out = append(w.out, b[:HeaderLen+len(inner)])

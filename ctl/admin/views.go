@@ -160,6 +160,12 @@ type NATState struct {
 	BehindNAT bool           `json:"behind_nat"`      // an Info-Reply showed a translated address
 	Public    netip.AddrPort `json:"public,omitzero"` // the address and port the NAT shows
 	RTR       netip.Addr     `json:"rtr,omitzero"`    // RTR traffic goes through
+	// Discovered says an Info-Reply arrived (BehindNAT is known).
+	Discovered bool `json:"discovered"`
+	// Mode is xtr.nat_traversal: "auto", "always" or "off".
+	Mode string `json:"mode,omitempty"`
+	// RTRs are the RTRs the Map-Server offered in its Info-Reply.
+	RTRs []netip.Addr `json:"rtrs,omitempty"`
 }
 
 // Stats is the data of "show stats": every counter, in groups, in a fixed

@@ -1,0 +1,542 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lispd/lispd/ctl/msg"
+)
+
+// The Re-encapsulating Tunnel Router (draft-ermagan-lisp-nat-traversal):
+// xTRs behind a NAT register through it; it keeps their NAT bindings,
+// relays their registrations to the Map-Servers it is configured for, and
+// re-encapsulates traffic to and from their EIDs.
+
+// DefaultDataPort is the LISP data-plane UDP port (RFC 9300).
+const DefaultDataPort = 4341
+
+// RTROptions configures the RTR role.
+type RTROptions struct {
+	// Listen are the RTR's RLOCs: its data socket (port DataPort) is bound
+	// on them, and it answers RLOC probes with them. At least one.
+	Listen []netip.Addr
+	// MapServers are the only Map-Servers Map-Registers are relayed to;
+	// the RTR also resolves destinations through them (as Map-Resolvers).
+	MapServers []netip.Addr
+	// BindingTimeout forgets an xTR's NAT binding not refreshed by an
+	// encapsulated Map-Register within it; 3 min.
+	BindingTimeout time.Duration
+	// DataPort is the data port bound and sent to; 0 = 4341 (tests use
+	// others).
+	DataPort uint16
+}
+
+func (r *RTROptions) fill() error {
+	setDur(&r.BindingTimeout, DefaultRTRBindingTimeout)
+	if r.DataPort == 0 {
+		r.DataPort = DefaultDataPort
+	}
+	if len(r.Listen) == 0 {
+		return errors.New("ctl: the RTR needs at least one listen address")
+	}
+	if len(r.MapServers) == 0 {
+		return errors.New("ctl: the RTR needs at least one Map-Server")
+	}
+	for _, a := range append(slices.Clone(r.Listen), r.MapServers...) {
+		if !a.IsValid() || a.IsUnspecified() {
+			return errors.New("ctl: invalid RTR address")
+		}
+	}
+	r.Listen = slices.Clone(r.Listen)
+	r.MapServers = slices.Clone(r.MapServers)
+	return nil
+}
+
+// RTRBinding is one xTR's registration through the RTR, for `show`.
+type RTRBinding struct {
+	InstanceID uint32
+	Prefix     netip.Prefix
+	XTRID      [16]byte
+	Public     netip.AddrPort // where the NAT showed the xTR's data port
+	Private    netip.Addr     // the xTR's own RLOC (inner source)
+	MapServer  netip.Addr
+	Verified   bool // a Map-Notify for it passed
+	LastSeen   time.Time
+	Rebinds    uint64 // public address:port changes
+}
+
+// RTRStats are the RTR's data counters.
+type RTRStats struct {
+	ToNAT     uint64 // packets re-encapsulated to an xTR behind a NAT
+	FromNAT   uint64 // packets from an xTR behind a NAT re-encapsulated onward
+	Unrouted  uint64 // from a NATed site, destination not resolved (yet)
+	OpenRelay uint64 // dropped: neither EID registered through this RTR
+}
+
+type rtrKey struct {
+	key   regKey
+	xtrID [16]byte
+}
+
+type rtrEntry struct {
+	RTRBinding
+	nonces []uint64 // recent Map-Register nonces
+}
+
+// rtrRoute is a mapping the RTR resolved for traffic from NATed sites.
+type rtrRoute struct {
+	key      regKey
+	negative bool
+	locs     []Locator
+	expires  time.Time
+}
+
+// rtr is the RTR role.
+type rtr struct {
+	n    *Node
+	o    *RTROptions
+	data *udpTransport
+
+	toNAT, fromNAT, unrouted, openRelay atomic.Uint64
+
+	mu       sync.Mutex
+	bindings map[rtrKey]*rtrEntry
+	routes   map[regKey]*rtrRoute
+	pending  map[uint64]regKey // Map-Request nonce → requested EID (host prefix)
+	lastReq  map[regKey]time.Time
+}
+
+func newRTR(n *Node, o *RTROptions) *rtr {
+	return &rtr{
+		n: n, o: o,
+		bindings: map[rtrKey]*rtrEntry{}, routes: map[regKey]*rtrRoute{},
+		pending: map[uint64]regKey{}, lastReq: map[regKey]time.Time{},
+	}
+}
+
+// start binds the data sockets.
+func (r *rtr) start() error {
+	t, err := listenUDP(r.o.Listen, r.o.DataPort)
+	if err != nil {
+		return err
+	}
+	r.data = t
+	t.run(r.handleData, func(err error) {
+		r.n.logs.warn("rtr-read-error", netip.Addr{}, "RTR data socket read failed", "err", err)
+	})
+	return nil
+}
+
+func (r *rtr) close() {
+	if r.data != nil {
+		r.data.close()
+	}
+}
+
+// run sweeps expired bindings and routes until ctx ends.
+func (r *rtr) run(ctx context.Context) {
+	every := min(max(r.o.BindingTimeout/4, 10*time.Millisecond), 10*time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			r.sweep(now)
+		}
+	}
+}
+
+func (r *rtr) sweep(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, e := range r.bindings {
+		if now.Sub(e.LastSeen) > r.o.BindingTimeout {
+			delete(r.bindings, k)
+			r.n.log.Info("RTR binding expired", "eid_prefix", k.key.prefix, "public", e.Public)
+		}
+	}
+	for k, rt := range r.routes {
+		if now.After(rt.expires) {
+			delete(r.routes, k)
+		}
+	}
+	for k, t := range r.lastReq {
+		if now.Sub(t) > 10*time.Second {
+			delete(r.lastReq, k)
+		}
+	}
+	if len(r.pending) > 4096 {
+		clear(r.pending)
+	}
+}
+
+// isMapServer reports whether a is one of the configured Map-Servers.
+func (r *rtr) isMapServer(a netip.Addr) bool {
+	return slices.Contains(r.o.MapServers, a.Unmap())
+}
+
+// local returns the RTR's RLOC of a's family.
+func (r *rtr) local(a netip.Addr) netip.Addr {
+	for _, l := range r.o.Listen {
+		if l.Unmap().Is4() == a.Unmap().Is4() {
+			return l.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+// handleRegister takes an ECM Map-Register with the R bit from an xTR
+// behind a NAT: it remembers, per EID prefix and xTR-ID, the public
+// address:port it came from, the private RLOC and the nonce, and relays the
+// Map-Register to the Map-Server (only a configured one) in an ECM with the
+// N bit. The binding stays unverified until the Map-Server's Map-Notify for
+// it passes.
+func (r *rtr) handleRegister(e *msg.ECM, from netip.AddrPort) {
+	n := r.n
+	var reg msg.MapRegister
+	if err := reg.Decode(e.Message); err != nil {
+		n.malformed(from, "encapsulated Map-Register", err)
+		return
+	}
+	if !reg.HasXTRID || len(reg.Records) == 0 {
+		n.malformed(from, "encapsulated Map-Register", errors.New("no xTR-ID or no record"))
+		return
+	}
+	ms := e.Dst.Addr().Unmap()
+	if !r.isMapServer(ms) {
+		n.ctr.drop(DropRTRNotMapServer)
+		n.logs.warn("rtr-not-ms", from.Addr(), "encapsulated Map-Register for a Map-Server this RTR does not serve dropped", "inner_destination", ms)
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	for i := range reg.Records {
+		eid := reg.Records[i].EID
+		if !eid.Prefix.IsValid() {
+			continue
+		}
+		k := rtrKey{regKey{eid.IID, eid.Prefix.Masked()}, reg.XTRID}
+		b := r.bindings[k]
+		if b == nil {
+			b = &rtrEntry{RTRBinding: RTRBinding{InstanceID: eid.IID, Prefix: k.key.prefix, XTRID: reg.XTRID, Public: from}}
+			r.bindings[k] = b
+		} else if b.Public != from {
+			// NAT rebinding: the new public port replaces the old one; the
+			// binding is verified again by the Map-Notify.
+			n.log.Info("RTR: xTR behind NAT rebound", "eid_prefix", k.key.prefix, "old", b.Public, "new", from)
+			b.Public = from
+			b.Verified = false
+			b.Rebinds++
+		}
+		b.Private = e.Src.Addr()
+		b.MapServer = ms
+		b.LastSeen = now
+		b.nonces = append(b.nonces, reg.Nonce)
+		if len(b.nonces) > noncesKept {
+			b.nonces = b.nonces[len(b.nonces)-noncesKept:]
+		}
+	}
+	r.mu.Unlock()
+	fwd := msg.ECM{N: true, Src: e.Src, Dst: e.Dst, Message: e.Message}
+	if err := n.send(r.local(ms), netip.AddrPortFrom(ms, n.opts.Port), fwd.Append(nil)); err != nil {
+		n.ctr.drop(DropSendError)
+		n.logs.warn("rtr-relay", ms, "cannot relay Map-Register to the Map-Server", "err", err)
+	}
+}
+
+// handleNotify takes the Map-Server's ECM Map-Notify (R bit) for a
+// Map-Register it relayed: the bindings of that xTR-ID whose nonce matches
+// become verified, and the Map-Notify goes to each one's public binding as
+// a Data-Map-Notify (LISP data header, instance-id 0xFFFFFF, then the inner
+// IP/UDP/Map-Notify), from the RTR's control port 4342 (the port the xTR's
+// NAT binding was opened to).
+func (r *rtr) handleNotify(raw []byte, e *msg.ECM, from netip.AddrPort) {
+	n := r.n
+	if !r.isMapServer(from.Addr()) {
+		n.ctr.drop(DropRTRNotMapServer)
+		n.logs.warn("rtr-notify-not-ms", from.Addr(), "encapsulated Map-Notify not from a configured Map-Server dropped")
+		return
+	}
+	var notify msg.MapNotify
+	if err := notify.Decode(e.Message); err != nil {
+		n.malformed(from, "encapsulated Map-Notify", err)
+		return
+	}
+	if !notify.HasXTRID {
+		n.malformed(from, "encapsulated Map-Notify", errors.New("no xTR-ID"))
+		return
+	}
+	var to []netip.AddrPort
+	r.mu.Lock()
+	for k, b := range r.bindings {
+		if k.xtrID != notify.XTRID || !slices.Contains(b.nonces, notify.Nonce) {
+			continue
+		}
+		if !b.Verified {
+			n.log.Info("RTR: registration through NAT verified", "eid_prefix", k.key.prefix, "public", b.Public, "private", b.Private)
+		}
+		b.Verified = true
+		if !slices.Contains(to, b.Public) {
+			to = append(to, b.Public)
+		}
+	}
+	r.mu.Unlock()
+	if len(to) == 0 {
+		n.ctr.drop(DropBadNonce)
+		n.logs.warn("rtr-notify-nonce", from.Addr(), "encapsulated Map-Notify matching no relayed Map-Register dropped")
+		return
+	}
+	out := appendDataHeader(nil, nonce24(), NATInstanceID, true)
+	out = append(out, raw[4:]...) // the ECM's inner IP, UDP and Map-Notify
+	for _, pub := range to {
+		if err := n.tx.send(r.local(pub.Addr()), pub, out); err != nil {
+			n.ctr.drop(DropSendError)
+			n.logs.warn("rtr-notify-send", pub.Addr(), "cannot send Data-Map-Notify", "err", err)
+			continue
+		}
+		n.ctr.out[msg.TypeMapNotify].Add(1)
+	}
+}
+
+// answerProbe answers an RLOC probe of the RTR (by xTRs behind a NAT and by
+// ITRs sending to NATed sites) with the probed EIDs mapped to the RTR's
+// own RLOCs, to the address and port the probe came from (behind a NAT the
+// ITR-RLOC is a private address).
+func (r *rtr) answerProbe(req *msg.MapRequest, from netip.AddrPort) {
+	n := r.n
+	rep := msg.MapReply{Probe: true, Nonce: req.Nonce}
+	for _, eid := range req.EIDs {
+		if !eid.Prefix.IsValid() {
+			continue
+		}
+		rec := msg.Record{TTL: 1, EID: eid}
+		for _, l := range r.o.Listen {
+			rec.Locators = append(rec.Locators, msg.Locator{Priority: 1, Weight: 100, MPriority: 255, Local: true, Reachable: true, Addr: msg.AddrOf(l.Unmap())})
+		}
+		rep.Records = append(rep.Records, rec)
+	}
+	if len(rep.Records) == 0 {
+		n.ctr.drop(DropNotOurEID)
+		return
+	}
+	if err := n.send(r.local(from.Addr()), from, rep.Append(nil)); err != nil {
+		n.ctr.drop(DropSendError)
+		n.logs.warn("rtr-probe-reply", from.Addr(), "cannot answer RLOC probe", "err", err)
+	}
+}
+
+// binding returns the verified binding, most recently refreshed, whose
+// prefix covers eid in iid.
+func (r *rtr) bindingFor(iid uint32, eid netip.Addr) (RTRBinding, bool) {
+	var best *rtrEntry
+	for k, b := range r.bindings {
+		if k.key.iid != iid || !b.Verified || !k.key.prefix.Contains(eid) {
+			continue
+		}
+		if best == nil || b.Prefix.Bits() > best.Prefix.Bits() ||
+			(b.Prefix.Bits() == best.Prefix.Bits() && b.LastSeen.After(best.LastSeen)) {
+			best = b
+		}
+	}
+	if best == nil {
+		return RTRBinding{}, false
+	}
+	return best.RTRBinding, true
+}
+
+// handleData re-encapsulates one LISP data packet that arrived on the RTR's
+// data port: to an EID registered through this RTR, toward the xTR's public
+// binding from port 4342; from such an EID, toward the destination's
+// locator as an ITR would. Anything else is dropped and counted: the RTR is
+// not an open relay.
+func (r *rtr) handleData(b []byte, from netip.AddrPort) {
+	n := r.n
+	h, err := parseDataHeader(b)
+	if err != nil {
+		n.malformed(from, "data packet", err)
+		return
+	}
+	inner := b[DataHeaderLen:]
+	src, dst, ok := innerAddrs(inner)
+	if !ok {
+		n.malformed(from, "data packet", errors.New("inner packet is not IPv4 or IPv6"))
+		return
+	}
+	iid := h.iid
+	r.mu.Lock()
+	to, toNAT := r.bindingFor(iid, dst)
+	_, fromNAT := r.bindingFor(iid, src)
+	var route *rtrRoute
+	if !toNAT && fromNAT {
+		route = r.lookupLocked(iid, dst, time.Now())
+	}
+	r.mu.Unlock()
+	switch {
+	case toNAT:
+		out := appendDataHeader(make([]byte, 0, len(b)), nonce24(), iid, h.hasIID)
+		out = append(out, inner...)
+		if err := n.tx.send(r.local(to.Public.Addr()), to.Public, out); err != nil {
+			n.ctr.drop(DropSendError)
+			return
+		}
+		r.toNAT.Add(1)
+	case fromNAT && route != nil:
+		if route.negative {
+			r.unrouted.Add(1)
+			return
+		}
+		loc, ok := bestLocator(route.locs)
+		if !ok {
+			r.unrouted.Add(1)
+			return
+		}
+		if r.data == nil {
+			return
+		}
+		if err := r.data.send(r.local(loc), netip.AddrPortFrom(loc, r.o.DataPort), b); err != nil {
+			n.ctr.drop(DropSendError)
+			return
+		}
+		r.fromNAT.Add(1)
+	case fromNAT:
+		r.unrouted.Add(1)
+		r.resolve(iid, dst)
+	default:
+		r.openRelay.Add(1)
+		n.ctr.drop(DropRTRNotRegistered)
+		n.logs.warn("rtr-open-relay", from.Addr(), "RTR dropped a packet between EIDs not registered through it", "src", src, "dst", dst)
+	}
+}
+
+func bestLocator(locs []Locator) (netip.Addr, bool) {
+	best := -1
+	for i, l := range locs {
+		if l.Reachable && l.Priority != 255 && (best < 0 || l.Priority < locs[best].Priority) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return netip.Addr{}, false
+	}
+	return locs[best].Addr, true
+}
+
+// lookupLocked returns the live route covering eid.
+func (r *rtr) lookupLocked(iid uint32, eid netip.Addr, now time.Time) *rtrRoute {
+	eid = eid.Unmap()
+	for l := eid.BitLen(); l >= 0; l-- {
+		if rt := r.routes[regKey{iid, netip.PrefixFrom(eid, l).Masked()}]; rt != nil && now.Before(rt.expires) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// resolve sends an ECM Map-Request for dst to the first Map-Server (as
+// Map-Resolver), at most once a second per destination.
+func (r *rtr) resolve(iid uint32, dst netip.Addr) {
+	n := r.n
+	dst = dst.Unmap()
+	k := regKey{iid, netip.PrefixFrom(dst, dst.BitLen())}
+	now := time.Now()
+	nonce := randomNonce()
+	r.mu.Lock()
+	if t, ok := r.lastReq[k]; ok && now.Sub(t) < time.Second {
+		r.mu.Unlock()
+		return
+	}
+	r.lastReq[k] = now
+	r.pending[nonce] = k
+	r.mu.Unlock()
+	mr := r.o.MapServers[0]
+	var itr []msg.Address
+	for _, l := range r.o.Listen {
+		itr = append(itr, msg.AddrOf(l.Unmap()))
+	}
+	req := msg.MapRequest{Nonce: nonce, ITRRLOCs: itr, EIDs: []msg.EID{msg.EIDOf(iid, k.prefix)}}
+	ecm := msg.ECM{
+		Src:     netip.AddrPortFrom(r.local(dst), n.opts.Port),
+		Dst:     netip.AddrPortFrom(dst, msg.ControlPort),
+		Message: req.Append(nil),
+	}
+	if !ecm.Src.Addr().IsValid() {
+		// No RLOC of the EID's family: the unspecified address (as the
+		// ITR does); the Map-Reply goes to the ITR-RLOCs anyway.
+		un := netip.IPv6Unspecified()
+		if dst.Is4() {
+			un = netip.IPv4Unspecified()
+		}
+		ecm.Src = netip.AddrPortFrom(un, n.opts.Port)
+	}
+	n.ctr.mapRequestsSent.Add(1)
+	if err := n.send(r.local(mr), netip.AddrPortFrom(mr, n.opts.Port), ecm.Append(nil)); err != nil {
+		n.ctr.drop(DropSendError)
+	}
+}
+
+// mapReply takes a Map-Reply to one of the RTR's Map-Requests; it reports
+// whether the nonce was the RTR's.
+func (r *rtr) mapReply(rep *msg.MapReply) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, ok := r.pending[rep.Nonce]
+	if !ok {
+		return false
+	}
+	delete(r.pending, rep.Nonce)
+	now := time.Now()
+	for i := range rep.Records {
+		rec := &rep.Records[i]
+		if !rec.EID.Prefix.IsValid() || rec.EID.IID != k.iid || !rec.EID.Prefix.Contains(k.prefix.Addr()) {
+			continue
+		}
+		rt := &rtrRoute{key: regKey{k.iid, rec.EID.Prefix.Masked()}, negative: len(rec.Locators) == 0}
+		ttl := max(time.Duration(rec.TTL)*time.Minute, time.Minute)
+		rt.expires = now.Add(ttl)
+		for _, l := range rec.Locators {
+			if l.Addr.IP.IsValid() {
+				rt.locs = append(rt.locs, Locator{Addr: l.Addr.IP.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
+			}
+		}
+		r.routes[rt.key] = rt
+	}
+	return true
+}
+
+// bindings returns the RTR's bindings, for `show`.
+func (r *rtr) snapshot() []RTRBinding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]RTRBinding, 0, len(r.bindings))
+	for _, b := range r.bindings {
+		out = append(out, b.RTRBinding)
+	}
+	slices.SortFunc(out, func(a, b RTRBinding) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return out
+}
+
+// RTRBindings returns the RTR's NAT bindings (nil without the role).
+func (n *Node) RTRBindings() []RTRBinding {
+	if n.rtr == nil {
+		return nil
+	}
+	return n.rtr.snapshot()
+}
+
+// RTRStats returns the RTR's data counters (zero without the role).
+func (n *Node) RTRStats() RTRStats {
+	if n.rtr == nil {
+		return RTRStats{}
+	}
+	return RTRStats{
+		ToNAT: n.rtr.toNAT.Load(), FromNAT: n.rtr.fromNAT.Load(),
+		Unrouted: n.rtr.unrouted.Load(), OpenRelay: n.rtr.openRelay.Load(),
+	}
+}

@@ -1,0 +1,242 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lispd/lispd/testing/netns"
+)
+
+// NAT traversal (issue 8): xTR1 sits behind a NAT namespace, the core
+// holds the Map-Server (with the RTR, or an RTR host of its own) and xTR2.
+//
+//	host A — xTR1 (wan 10.0.0.2) — nat (lan 10.0.0.1, wan 192.0.2.20,
+//	masquerade) — core bridge — ms 192.0.2.10 (+ RTR), xTR2 192.0.2.2,
+//	[rtr 192.0.2.30] — xTR2 — host B
+
+// NAT-lab addresses.
+var (
+	NATPrivateXTR1 = addr("10.0.0.2")
+	NATPrivateGW   = addr("10.0.0.1")
+	NATPublic      = addr("192.0.2.20")
+	NATRTRHost     = addr("192.0.2.30")
+	// NATPrivateXTR3 is a second xTR behind the same NAT (AddNATXTR).
+	NATPrivateXTR3 = addr("10.0.0.3")
+)
+
+// RTRKey is the key in the RTR's [rtr] map_servers (test-only secret).
+const RTRKey = "rtr-secret"
+
+// NATOptions shape the NAT lab.
+type NATOptions struct {
+	// Random uses `masquerade random`: the public source port is not the
+	// private one.
+	Random bool
+	// SeparateRTR puts the RTR in a host "rtr" of its own (192.0.2.30), so
+	// that the RTR ⇄ Map-Server leg crosses the core.
+	SeparateRTR bool
+}
+
+// NATLab is the built NAT-traversal lab.
+type NATLab struct {
+	*Lab
+	NAT    *netns.Host
+	NATWAN *netns.Iface
+	// RTRHost is where the RTR runs: MS, or the "rtr" host with SeparateRTR.
+	RTRHost *netns.Host
+	RTRv4   netip.Addr
+	opt     NATOptions
+}
+
+// natTable is the nftables table of the NAT host.
+const natTable = "lispd_nat"
+
+// BuildNAT creates the NAT lab inside topo. Every core link has tx checksum
+// offload off, so captures decode with correct checksums.
+func BuildNAT(topo *netns.Topology, opt NATOptions) (*NATLab, error) {
+	l := &Lab{Topo: topo, opt: Options{Core: CoreBridge, TxChecksumOff: true}}
+	dir, err := os.MkdirTemp("", "lispd-nat-")
+	if err != nil {
+		return nil, err
+	}
+	l.Dir = dir
+	topo.OnClose(func() error { return os.RemoveAll(dir) })
+	nl := &NATLab{Lab: l, opt: opt}
+	if err := nl.build(); err != nil {
+		return nil, fmt.Errorf("lab: NAT: %w", err)
+	}
+	return nl, nil
+}
+
+func (nl *NATLab) build() error {
+	l, t := nl.Lab, nl.Topo
+	var err error
+	host := func(name string) *netns.Host {
+		if err != nil {
+			return nil
+		}
+		var h *netns.Host
+		h, err = t.Host(name)
+		return h
+	}
+	l.A, l.XTR1, l.XTR2, l.B = host("a"), host("xtr1"), host("xtr2"), host("b")
+	nl.NAT, l.Core, l.MS = host("nat"), host("core"), host("ms")
+	if nl.opt.SeparateRTR {
+		nl.RTRHost = host("rtr")
+	}
+	if err != nil {
+		return err
+	}
+	for _, h := range []*netns.Host{l.XTR1, l.XTR2, nl.NAT} {
+		if err := h.EnableForwarding(); err != nil {
+			return err
+		}
+	}
+	if _, err := t.Link(l.A, l.XTR1, netns.LinkOptions{NameA: "eth0", NameB: "lan",
+		AddrA: []netip.Prefix{netip.PrefixFrom(HostA4, 25), netip.PrefixFrom(HostA6, 64)},
+		AddrB: []netip.Prefix{netip.PrefixFrom(XTR1LAN4, 25), netip.PrefixFrom(XTR1LAN6, 64)},
+	}); err != nil {
+		return err
+	}
+	if _, err := t.Link(l.B, l.XTR2, netns.LinkOptions{NameA: "eth0", NameB: "lan",
+		AddrA: []netip.Prefix{netip.PrefixFrom(HostB4, 25), netip.PrefixFrom(HostB6, 64)},
+		AddrB: []netip.Prefix{netip.PrefixFrom(XTR2LAN4, 25), netip.PrefixFrom(XTR2LAN6, 64)},
+	}); err != nil {
+		return err
+	}
+	for _, r := range []struct {
+		h      *netns.Host
+		v4, v6 netip.Addr
+	}{{l.A, XTR1LAN4, XTR1LAN6}, {l.B, XTR2LAN4, XTR2LAN6}} {
+		if err := r.h.DefaultRoute(r.v4); err != nil {
+			return err
+		}
+		if err := r.h.DefaultRoute(r.v6); err != nil {
+			return err
+		}
+	}
+	// xTR1's private WAN behind the NAT.
+	priv, err := t.Link(l.XTR1, nl.NAT, netns.LinkOptions{NameA: "wan", NameB: "lan",
+		AddrA: prefixes(NATPrivateXTR1.String() + "/24"), AddrB: prefixes(NATPrivateGW.String() + "/24"), TxChecksumOff: true})
+	if err != nil {
+		return err
+	}
+	l.XTR1WAN = priv.A
+	if err := l.XTR1.DefaultRoute(NATPrivateGW); err != nil {
+		return err
+	}
+	br, err := l.Core.Bridge(CoreBridgeName)
+	if err != nil {
+		return err
+	}
+	l.bridge = br
+	type port struct {
+		h        *netns.Host
+		name     string
+		a4, a6   string
+		wan      **netns.Iface
+		register func(*netns.Iface)
+	}
+	ports := []port{
+		{nl.NAT, "c-nat", NATPublic.String() + "/24", "", &nl.NATWAN, nil},
+		{l.XTR2, "x2", "192.0.2.2/24", "2001:db8:ff::2/64", &l.XTR2WAN, nil},
+		{l.MS, "ms", "192.0.2.10/24", "2001:db8:ff::a/64", nil, func(i *netns.Iface) { l.MSv4, l.MSv6 = i.Addr4(), i.Addr6() }},
+	}
+	if nl.RTRHost != nil {
+		ports = append(ports, port{nl.RTRHost, "c-rtr", NATRTRHost.String() + "/24", "", nil, nil})
+	}
+	for _, p := range ports {
+		lk, err := t.Link(p.h, l.Core, netns.LinkOptions{NameA: "wan", NameB: p.name,
+			AddrA: prefixes(p.a4, p.a6), TxChecksumOff: true})
+		if err != nil {
+			return err
+		}
+		if err := lk.B.SetMaster(br); err != nil {
+			return err
+		}
+		l.CoreLinks = append(l.CoreLinks, lk)
+		if p.wan != nil {
+			*p.wan = lk.A
+		}
+		if p.register != nil {
+			p.register(lk.A)
+		}
+	}
+	l.RLOC1v4 = NATPrivateXTR1
+	l.RLOC2v4, l.RLOC2v6 = l.XTR2WAN.Addr4(), l.XTR2WAN.Addr6()
+	if nl.opt.SeparateRTR {
+		nl.RTRv4 = NATRTRHost
+	} else {
+		nl.RTRHost, nl.RTRv4 = l.MS, l.MSv4
+	}
+	return nl.masquerade(nl.opt.Random)
+}
+
+// masquerade (re)installs the NAT host's source NAT toward its WAN.
+func (nl *NATLab) masquerade(random bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nl.NAT.Run(ctx, "nft", "delete", "table", "ip", natTable)
+	rule := []string{"nft", "add", "rule", "ip", natTable, "post", "oifname", "wan", "masquerade"}
+	if random {
+		rule = append(rule, "random")
+	}
+	for _, argv := range [][]string{
+		{"nft", "add", "table", "ip", natTable},
+		{"nft", "add", "chain", "ip", natTable, "post", "{ type nat hook postrouting priority 100 ; policy accept ; }"},
+		rule,
+	} {
+		if err := nl.NAT.Run(ctx, argv...); err != nil {
+			return fmt.Errorf("NAT host: %s: %w", strings.Join(argv, " "), err)
+		}
+	}
+	return nil
+}
+
+// SetConntrackUDPTimeouts sets the NAT host's UDP conntrack timeouts (both
+// nf_conntrack_udp_timeout and nf_conntrack_udp_timeout_stream, the latter
+// for flows that saw replies) in seconds.
+func (nl *NATLab) SetConntrackUDPTimeouts(sec int) error {
+	return nl.NAT.Sysctl(
+		fmt.Sprintf("net.netfilter.nf_conntrack_udp_timeout=%d", sec),
+		fmt.Sprintf("net.netfilter.nf_conntrack_udp_timeout_stream=%d", sec))
+}
+
+// BounceWAN takes the NAT host's WAN link down and up again: masquerade
+// forgets its bindings on that link, so the xTR's next packets get new
+// ones (with `masquerade random`, new public ports).
+func (nl *NATLab) BounceWAN() error {
+	if err := nl.NAT.IP("link", "set", "wan", "down"); err != nil {
+		return err
+	}
+	return nl.NAT.IP("link", "set", "wan", "up")
+}
+
+// MapServerTOML returns the Map-Server's configuration with the RTR
+// offered (and, without SeparateRTR, the RTR role in the same process).
+func (nl *NATLab) MapServerTOML(c MapServerConfig) string {
+	c.Extra = strings.TrimSpace(fmt.Sprintf("rtrs = [%q]\n%s", nl.RTRv4, c.Extra))
+	text := nl.MapServerTOMLWith(c)
+	if !nl.opt.SeparateRTR {
+		text += nl.rtrTable()
+	}
+	return text
+}
+
+// RTRTOML returns the configuration of the RTR host (SeparateRTR).
+func (nl *NATLab) RTRTOML() string {
+	var b strings.Builder
+	b.WriteString("# lispd RTR written by testing/lab\n")
+	fmt.Fprintf(&b, "log_level = \"debug\"\ncontrol_socket = %q\n", nl.Socket("rtr"))
+	b.WriteString(nl.rtrTable())
+	return b.String()
+}
+
+func (nl *NATLab) rtrTable() string {
+	return fmt.Sprintf("\n[rtr]\nenabled = true\nlisten = [%q]\nmap_servers = [{ address = %q, key = %q, key_type = \"sha256\" }]\n",
+		nl.RTRv4, nl.MSv4, RTRKey)
+}
