@@ -173,13 +173,13 @@ func (t *tunFile) readFn(fd uintptr) bool {
 			t.rerr = fmt.Errorf("offset %d leaves no room in a %d-byte buffer", t.roff, len(b))
 			return true
 		}
-		n, err := unix.Read(int(fd), b[t.roff:])
-		switch {
-		case err == nil:
+		n, err := rawRead(fd, b[t.roff:])
+		switch err {
+		case 0:
 			t.rsizes[t.rn] = n
 			t.rn++
-		case err == unix.EINTR:
-		case err == unix.EAGAIN:
+		case unix.EINTR:
+		case unix.EAGAIN:
 			return t.rn > 0 // park in the poller only if nothing was read
 		default:
 			t.rerr = err
@@ -227,13 +227,13 @@ func (t *tunFile) writeFn(fd uintptr) bool {
 			t.wn++
 			continue
 		}
-		_, err := unix.Write(int(fd), b[t.woff:])
-		switch {
-		case err == nil:
+		_, err := rawWrite(fd, b[t.woff:])
+		switch err {
+		case 0:
 			t.wn++
 			t.wok++
-		case err == unix.EINTR:
-		case err == unix.EAGAIN:
+		case unix.EINTR:
+		case unix.EAGAIN:
 			return false
 		default:
 			if t.werr == nil {

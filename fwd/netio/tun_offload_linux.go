@@ -231,9 +231,9 @@ func (t *OffloadTUN) drain() {
 
 func (t *OffloadTUN) readFn(fd uintptr) bool {
 	for t.rn < len(t.rbufs) {
-		n, err := unix.Read(int(fd), t.rbuf)
-		switch {
-		case err == nil:
+		n, err := rawRead(fd, t.rbuf)
+		switch err {
+		case 0:
 			if !t.accept(t.rbuf[:n]) {
 				continue
 			}
@@ -241,8 +241,8 @@ func (t *OffloadTUN) readFn(fd uintptr) bool {
 			if t.rerr != nil {
 				return true
 			}
-		case err == unix.EINTR:
-		case err == unix.EAGAIN:
+		case unix.EINTR:
+		case unix.EAGAIN:
 			return t.rn > 0 // park in the poller only if nothing was read
 		default:
 			t.rerr = err
@@ -314,7 +314,7 @@ func (t *OffloadTUN) writeFn(fd uintptr) bool {
 		}
 		t.wiov[1].Base = &b[t.woff]
 		t.wiov[1].SetLen(len(b) - t.woff)
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&t.wiov[0])), 2)
+		_, e := rawWritev(fd, t.wiov[:])
 		switch e {
 		case 0:
 			t.wn++
@@ -355,7 +355,7 @@ func (t *OffloadTUN) writeCoalesced(fd uintptr) (k int, done, again bool) {
 		t.giov[1+j].SetLen(len(pay))
 	}
 	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&t.giov[0])), uintptr(1+k))
+		_, e := rawWritev(fd, t.giov[:1+k])
 		switch e {
 		case 0:
 			t.coalesced.Add(1)

@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -30,12 +32,18 @@ import (
 )
 
 var (
-	quick   = flag.Bool("quick", false, "short run (about a minute): fewer sizes and steps, shorter runs")
-	lispd   = flag.String("lispd", "", "lispd binary (default: build the module's)")
-	verbose = flag.Bool("v", false, "log every step")
-	tcpTime = flag.Duration("tcp", 5*time.Second, "iperf3 duration")
-	udpTime = flag.Duration("udp", 2*time.Second, "duration of each UDP load step")
-	pings   = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
+	quick    = flag.Bool("quick", false, "short run (about a minute): fewer sizes and steps, shorter runs")
+	lispd    = flag.String("lispd", "", "lispd binary (default: build the module's)")
+	verbose  = flag.Bool("v", false, "log every step")
+	tcpTime  = flag.Duration("tcp", 5*time.Second, "iperf3 duration")
+	udpTime  = flag.Duration("udp", 2*time.Second, "duration of each UDP load step")
+	pings    = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
+	runs     = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
+	tcpOnly  = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
+	paths    = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure")
+	perfDir  = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
+	perfStat = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
+	perfAll  = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
 )
 
 // result holds one path's measurements.
@@ -48,8 +56,13 @@ type result struct {
 	udp       map[int]udpResult // by packet size
 	rttIdle   time.Duration
 	rttLoaded time.Duration
-	cpuPerGB  float64 // lispd CPU seconds per GB (TCP), lispd only
+	cpuPerGB  float64 // lispd CPU seconds per GB (TCP) summed over both xTRs, lispd only
+	cpuEncap  float64 // xTR1's (the encapsulating side of A → B) CPU seconds per GB
+	cpuDecap  float64 // xTR2's (the decapsulating side) CPU seconds per GB
+	rssKB     float64 // largest peak RSS (VmHWM) of the two daemons, KB
 	tunDrops  int64   // packets the kernel dropped at the TUNs' queues during TCP, lispd only; -1 unknown
+	stats     string  // lispd: xTR1's and xTR2's offload counters after the run
+	idle      float64 // share of the machine's CPU time left idle during iperf3
 }
 
 type udpResult struct {
@@ -108,6 +121,7 @@ type bench struct {
 	l      *lab.Lab
 	udpgen string
 	lispd  string
+	tag    string // path and run, for file names
 }
 
 func run(topo *netns.Topology) error {
@@ -135,47 +149,72 @@ func run(topo *netns.Topology) error {
 	if *quick {
 		sizes = []int{64, 1400}
 	}
-	var results []*result
-	for _, p := range []struct {
+	if *tcpOnly {
+		sizes = nil
+	}
+	all := []struct {
 		name  string
 		setup func() (func() error, []*lab.Daemon, error)
 	}{
 		{"plain", func() (func() error, []*lab.Daemon, error) { u, err := b.l.RoutePlain(); return u, nil, err }},
 		{"vxlan", func() (func() error, []*lab.Daemon, error) { u, err := b.l.SetupVXLAN(); return u, nil, err }},
-		{"lispd", b.startLispd},
-	} {
-		r := &result{name: p.name, udp: map[int]udpResult{}}
-		results = append(results, r)
-		if err := b.l.FlushRouteCaches(); err != nil {
-			return err
-		}
-		undo, d, err := p.setup()
-		if err != nil {
-			r.note = err.Error()
-			log.Printf("%s: %v", p.name, err)
-			continue
-		}
-		log.Printf("measuring %s", p.name)
-		err = b.measure(r, d, sizes)
-		if undo != nil {
-			if uerr := undo(); uerr != nil && err == nil {
-				err = uerr
+		{"lispd", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto") }},
+		{"lispd-off", func() (func() error, []*lab.Daemon, error) { return b.startLispd("off") }},
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(*paths, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	runsByPath := map[string][]*result{}
+	for run := 0; run < max(*runs, 1); run++ {
+		for _, p := range all {
+			if !want[p.name] {
+				continue
+			}
+			r := &result{name: p.name, udp: map[int]udpResult{}}
+			runsByPath[p.name] = append(runsByPath[p.name], r)
+			if err := b.l.FlushRouteCaches(); err != nil {
+				return err
+			}
+			undo, d, err := p.setup()
+			if err != nil {
+				r.note = err.Error()
+				log.Printf("%s: %v", p.name, err)
+				continue
+			}
+			log.Printf("run %d: measuring %s", run+1, p.name)
+			b.tag = fmt.Sprintf("%s-run%d", p.name, run+1)
+			err = b.measure(r, d, sizes)
+			if undo != nil {
+				if uerr := undo(); uerr != nil && err == nil {
+					err = uerr
+				}
+			}
+			if err != nil {
+				r.note = err.Error()
+				log.Printf("%s: %v", p.name, err)
+				continue
+			}
+			r.ok = true
+			if *verbose {
+				log.Printf("  %s: TCP %.3g Gbit/s, CPU s/GB encap %.3g decap %.3g, peak RSS %.0f KB",
+					p.name, r.tcpBps/1e9, r.cpuEncap, r.cpuDecap, r.rssKB)
 			}
 		}
-		if err != nil {
-			r.note = err.Error()
-			log.Printf("%s: %v", p.name, err)
-			continue
-		}
-		r.ok = true
 	}
-	printTable(results, sizes)
+	var names []string
+	for _, p := range all {
+		if want[p.name] {
+			names = append(names, p.name)
+		}
+	}
+	printTable(names, runsByPath, sizes)
 	return nil
 }
 
 // startLispd starts lispd with static mappings on both xTRs; its undo stops
 // the daemons (which remove their TUNs and routes).
-func (b *bench) startLispd() (func() error, []*lab.Daemon, error) {
+func (b *bench) startLispd(offload string) (func() error, []*lab.Daemon, error) {
 	if b.lispd == "" {
 		return nil, nil, errors.New("lispd not wired: no binary")
 	}
@@ -188,7 +227,7 @@ func (b *bench) startLispd() (func() error, []*lab.Daemon, error) {
 		return errors.Join(errs...)
 	}
 	for i, h := range []*netns.Host{b.l.XTR1, b.l.XTR2} {
-		c := lab.XTRConfig{Side: i + 1, Static: true, LogLevel: "info"}
+		c := lab.XTRConfig{Side: i + 1, Static: true, LogLevel: "info", TUNOffload: offload}
 		name := fmt.Sprintf("xtr%d", i+1)
 		path, err := b.l.WriteConfig(name, b.l.XTRTOML(c))
 		if err != nil {
@@ -213,8 +252,10 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 		return fmt.Errorf("no connectivity: %w", err)
 	}
 	var err error
-	if r.rttIdle, err = b.medianRTT(); err != nil {
-		return err
+	if !*tcpOnly {
+		if r.rttIdle, err = b.medianRTT(); err != nil {
+			return err
+		}
 	}
 	for _, size := range sizes {
 		u, err := b.udpSteps(size)
@@ -228,7 +269,14 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 		return err
 	}
 	drops0 := b.tunDrops(len(d) > 0)
+	stopPerf := b.startPerf(d)
+	busy0, total0 := cpuTicks()
 	bytes, bps, retr, err := b.iperf()
+	busy1, total1 := cpuTicks()
+	stopPerf()
+	if total1 > total0 {
+		r.idle = 1 - float64(busy1-busy0)/float64(total1-total0)
+	}
 	if err != nil {
 		return err
 	}
@@ -242,7 +290,21 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 		if err != nil {
 			return err
 		}
-		r.cpuPerGB = (cpu1 - cpu0).Seconds() / (float64(bytes) / 1e9)
+		gb := float64(bytes) / 1e9
+		r.cpuEncap = (cpu1[0] - cpu0[0]).Seconds() / gb
+		r.cpuDecap = (cpu1[1] - cpu0[1]).Seconds() / gb
+		r.cpuPerGB = r.cpuEncap + r.cpuDecap
+		for _, x := range d {
+			if kb, err := peakRSS(x.Proc.Pid()); err == nil && kb > r.rssKB {
+				r.rssKB = kb
+			}
+			if out, err := x.Show(context.Background(), "stats"); err == nil {
+				r.stats += x.Name + ":\n" + offloadLines(out)
+			}
+		}
+		if *verbose {
+			log.Printf("  offload counters after TCP:\n%s", r.stats)
+		}
 	}
 	// RTT under half of the saturating load (1400-byte UDP).
 	sat := r.udp[1400].delivered
@@ -267,17 +329,102 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 	return nil
 }
 
-// lispdCPU sums the CPU time of the lispd processes (0 without lispd).
-func (b *bench) lispdCPU(ds []*lab.Daemon) (time.Duration, error) {
-	var sum time.Duration
-	for _, d := range ds {
+// lispdCPU returns the CPU time of each lispd process (xTR1, xTR2; none
+// without lispd).
+func (b *bench) lispdCPU(ds []*lab.Daemon) ([]time.Duration, error) {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
 		c, err := d.CPUTime()
 		if err != nil {
-			return 0, fmt.Errorf("lispd %s CPU time: %w", d.Name, err)
+			return nil, fmt.Errorf("lispd %s CPU time: %w", d.Name, err)
 		}
-		sum += c
+		out[i] = c
 	}
-	return sum, nil
+	return out, nil
+}
+
+// cpuTicks returns the machine's busy and total CPU ticks (/proc/stat;
+// idle and iowait are not busy).
+func cpuTicks() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	for i, x := range f[1:] {
+		v, _ := strconv.ParseUint(x, 10, 64)
+		total += v
+		if i != 3 && i != 4 {
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+// peakRSS returns a process's peak resident set size (VmHWM) in KB.
+func peakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			return strconv.ParseFloat(f[1], 64)
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/PID/status")
+}
+
+// offloadLines keeps the offload and drop counters of `show stats`.
+func offloadLines(out string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		l := strings.ToLower(line)
+		if strings.Contains(l, "offload") || strings.Contains(l, "gso") || strings.Contains(l, "gro") ||
+			strings.Contains(l, "coalesc") || strings.Contains(l, "super") || strings.Contains(l, "segment") ||
+			strings.Contains(l, "joined") || strings.Contains(l, "drop") {
+			b.WriteString("  " + strings.TrimSpace(line) + "\n")
+		}
+	}
+	return b.String()
+}
+
+// startPerf runs `perf record -g` on each lispd while iperf3 runs (with
+// -perf DIR) and returns the function that stops it.
+func (b *bench) startPerf(ds []*lab.Daemon) func() {
+	if *perfDir == "" {
+		return func() {}
+	}
+	var cmds []*exec.Cmd
+	if *perfAll {
+		c := exec.Command("perf", "record", "-q", "-a", "-g", "-o", filepath.Join(*perfDir, b.tag+"-all.data"))
+		if err := c.Start(); err == nil {
+			cmds = append(cmds, c)
+		}
+		ds = nil
+	}
+	for _, d := range ds {
+		out := filepath.Join(*perfDir, fmt.Sprintf("%s-%s.data", b.tag, d.Name))
+		args := []string{"record", "-q", "-g"}
+		if *perfStat != "" {
+			args = []string{"stat", "-e", *perfStat}
+			out = strings.TrimSuffix(out, ".data") + ".stat"
+		}
+		c := exec.Command("perf", append(args, "-o", out, "-p", strconv.Itoa(d.Proc.Pid()))...)
+		if err := c.Start(); err != nil {
+			log.Printf("perf: %v", err)
+			continue
+		}
+		cmds = append(cmds, c)
+	}
+	time.Sleep(200 * time.Millisecond)
+	return func() {
+		for _, c := range cmds {
+			_ = c.Process.Signal(os.Interrupt)
+			_ = c.Wait()
+		}
+	}
 }
 
 // medianRTT pings B from A (-i 0.01) and returns the median RTT.
@@ -434,39 +581,84 @@ func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 	return j.End.SumReceived.Bytes, j.End.SumReceived.BitsPerSecond, j.End.SumSent.Retransmits, nil
 }
 
-func printTable(rs []*result, sizes []int) {
+// column letters of the paths, in the order of -paths' default.
+var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d"}
+
+// ratioPairs are the ratio columns printed when both paths were measured:
+// lispd (offloads) and lispd-off (plain TUN path) against plain routing
+// and the kernel's VXLAN, and the offload path against the plain TUN path.
+var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func printTable(names []string, rs map[string][]*result, sizes []int) {
 	fmt.Println()
 	fmt.Printf("lispd bench — %s, %d CPUs, kernel %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), time.Now().UTC().Format(time.RFC3339))
 	fmt.Println("core: veth, TSO/GSO/USO off both ends, GRO on at the xTRs; lispd with static mappings, IPv4 EIDs and RLOCs")
+	fmt.Println("(c) lispd: tun_offload = \"auto\" (TUN offloads, UDP GSO/GRO); (d) lispd-off: tun_offload = \"off\" (plain TUN path)")
 	if *quick {
 		fmt.Println("(-quick: short runs, unlimited UDP load only)")
 	}
+	if *runs > 1 {
+		fmt.Printf("(%d runs, paths interleaved: cells are medians, ratios the medians of per-run ratios)\n", *runs)
+	}
 	fmt.Println()
-	plain, vx, lp := rs[0], rs[1], rs[2]
-	fmt.Printf("%-30s %14s %14s %14s %9s %9s\n", "", "(a) plain", "(b) vxlan", "(c) lispd", "c/a", "c/b")
+	var pairs [][2]string
+	for _, pr := range ratioPairs {
+		if len(rs[pr[0]]) > 0 && len(rs[pr[1]]) > 0 {
+			pairs = append(pairs, pr)
+		}
+	}
+	fmt.Printf("%-30s", "")
+	for _, n := range names {
+		fmt.Printf(" %13s", "("+letters[n]+") "+n)
+	}
+	for _, pr := range pairs {
+		fmt.Printf(" %8s", letters[pr[0]]+"/"+letters[pr[1]])
+	}
+	fmt.Println()
 	row := func(name string, f func(r *result) (float64, bool)) {
-		cell := func(r *result) string {
-			if !r.ok {
-				return "—"
+		fmt.Printf("%-30s", name)
+		for _, n := range names {
+			var v []float64
+			for _, r := range rs[n] {
+				if x, ok := f(r); r.ok && ok {
+					v = append(v, x)
+				}
 			}
-			v, ok := f(r)
-			if !ok {
-				return "—"
+			cell := "—"
+			if len(v) > 0 {
+				cell = num(median(v))
 			}
-			return num(v)
+			fmt.Printf(" %13s", cell)
 		}
-		ratio := func(a, c *result) string {
-			if !a.ok || !c.ok {
-				return "—"
+		for _, pr := range pairs {
+			var v []float64
+			xs, ys := rs[pr[0]], rs[pr[1]]
+			for i := 0; i < len(xs) && i < len(ys); i++ {
+				x, ok1 := f(xs[i])
+				y, ok2 := f(ys[i])
+				if xs[i].ok && ys[i].ok && ok1 && ok2 && y != 0 {
+					v = append(v, x/y)
+				}
 			}
-			av, ok1 := f(a)
-			cv, ok2 := f(c)
-			if !ok1 || !ok2 || av == 0 {
-				return "—"
+			cell := "—"
+			if len(v) > 0 {
+				cell = fmt.Sprintf("%.2f×", median(v))
 			}
-			return fmt.Sprintf("%.2f×", cv/av)
+			fmt.Printf(" %8s", cell)
 		}
-		fmt.Printf("%-30s %14s %14s %14s %9s %9s\n", name, cell(plain), cell(vx), cell(lp), ratio(plain, lp), ratio(vx, lp))
+		fmt.Println()
 	}
 	row("TCP iperf3 Gbit/s", func(r *result) (float64, bool) { return r.tcpBps / 1e9, true })
 	row("TCP retransmits", func(r *result) (float64, bool) { return float64(r.tcpRetr), true })
@@ -475,29 +667,22 @@ func printTable(rs []*result, sizes []int) {
 		row(fmt.Sprintf("UDP %dB Mbit/s delivered", s), func(r *result) (float64, bool) { u, ok := r.udp[s]; return u.mbps, ok })
 		row(fmt.Sprintf("UDP %dB loss at best step %%", s), func(r *result) (float64, bool) { u, ok := r.udp[s]; return 100 * u.loss, ok })
 	}
-	row("RTT median idle µs", func(r *result) (float64, bool) { return us(r.rttIdle), r.rttIdle > 0 })
-	row("RTT median, half load µs", func(r *result) (float64, bool) { return us(r.rttLoaded), r.rttLoaded > 0 })
-	if plain.ok {
-		row("added RTT vs plain, idle µs", func(r *result) (float64, bool) { return us(r.rttIdle - plain.rttIdle), r.rttIdle > 0 })
-		row("added RTT vs plain, loaded µs", func(r *result) (float64, bool) {
-			return us(r.rttLoaded - plain.rttLoaded), r.rttLoaded > 0 && plain.rttLoaded > 0
-		})
+	if !*tcpOnly {
+		row("RTT median idle µs", func(r *result) (float64, bool) { return us(r.rttIdle), r.rttIdle > 0 })
+		row("RTT median, half load µs", func(r *result) (float64, bool) { return us(r.rttLoaded), r.rttLoaded > 0 })
 	}
-	fmt.Printf("%-30s %14s %14s %14s\n", "TUN queue drops during TCP", "", "", func() string {
-		if !lp.ok || lp.tunDrops < 0 {
-			return "—"
-		}
-		return strconv.FormatInt(lp.tunDrops, 10)
-	}())
-	fmt.Printf("%-30s %14s %14s %14s\n", "lispd CPU s/GB (TCP, 2 xTRs)", "", "", func() string {
-		if !lp.ok {
-			return "—"
-		}
-		return fmt.Sprintf("%.3g", lp.cpuPerGB)
-	}())
-	for _, r := range rs {
-		if !r.ok {
-			fmt.Printf("\n(%s) not measured: %s\n", r.name, r.note)
+	isLispd := func(r *result) bool { return strings.HasPrefix(r.name, "lispd") }
+	row("machine CPU idle during TCP %", func(r *result) (float64, bool) { return 100 * r.idle, true })
+	row("TUN queue drops during TCP", func(r *result) (float64, bool) { return float64(r.tunDrops), isLispd(r) && r.tunDrops >= 0 })
+	row("CPU s/GB (TCP), xTR1 encap", func(r *result) (float64, bool) { return r.cpuEncap, isLispd(r) })
+	row("CPU s/GB (TCP), xTR2 decap", func(r *result) (float64, bool) { return r.cpuDecap, isLispd(r) })
+	row("CPU s/GB (TCP), both xTRs", func(r *result) (float64, bool) { return r.cpuPerGB, isLispd(r) })
+	row("peak RSS MB (largest xTR)", func(r *result) (float64, bool) { return r.rssKB / 1024, isLispd(r) && r.rssKB > 0 })
+	for _, n := range names {
+		for i, r := range rs[n] {
+			if !r.ok {
+				fmt.Printf("\n(%s) run %d not measured: %s\n", n, i+1, r.note)
+			}
 		}
 	}
 }
