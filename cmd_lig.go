@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/entropy"
 	"github.com/lispd/lispd/internal/sock"
 )
 
@@ -374,6 +374,6 @@ func printReply(w io.Writer, rep *msg.MapReply, eid netip.Addr) {
 // randomNonce returns a random 64-bit nonce.
 func randomNonce() uint64 {
 	var b [8]byte
-	rand.Read(b[:])
+	entropy.Read(b[:])
 	return binary.BigEndian.Uint64(b[:])
 }
