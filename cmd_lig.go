@@ -1,11 +1,11 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"strconv"
@@ -13,11 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/entropy"
 	"github.com/lispd/lispd/internal/sock"
+	"github.com/lispd/lispd/internal/tomlx"
 )
 
 func init() {
@@ -153,22 +153,35 @@ func ligConfig(path string) ([]netip.Addr, uint32) {
 		}
 		return cfg.XTR.MapResolvers, cfg.XTR.InstanceID
 	}
-	var raw struct {
-		XTR struct {
-			MapResolvers []string `toml:"map_resolvers"`
-			InstanceID   uint32   `toml:"instance_id"`
-		} `toml:"xtr"`
-	}
-	if _, err := toml.DecodeFile(path, &raw); err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return nil, 0
 	}
+	raw, err := tomlx.Parse(data)
+	if err != nil {
+		return nil, 0
+	}
+	x, _ := raw["xtr"].(map[string]any)
+	var iid uint32
+	if v, ok := x["instance_id"]; ok {
+		n, ok := v.(int64)
+		if !ok || n < 0 || n > math.MaxUint32 {
+			return nil, 0
+		}
+		iid = uint32(n)
+	}
+	list, _ := x["map_resolvers"].([]any)
 	var out []netip.Addr
-	for _, s := range raw.XTR.MapResolvers {
+	for _, v := range list {
+		s, ok := v.(string)
+		if !ok {
+			return nil, 0
+		}
 		if a, err := netip.ParseAddr(s); err == nil {
 			out = append(out, a)
 		}
 	}
-	return out, raw.XTR.InstanceID
+	return out, iid
 }
 
 // resolveHostPort parses ADDRESS, ADDRESS:PORT or [V6]:PORT.
@@ -374,6 +387,6 @@ func printReply(w io.Writer, rep *msg.MapReply, eid netip.Addr) {
 // randomNonce returns a random 64-bit nonce.
 func randomNonce() uint64 {
 	var b [8]byte
-	rand.Read(b[:])
+	entropy.Read(b[:])
 	return binary.BigEndian.Uint64(b[:])
 }

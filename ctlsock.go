@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/internal/tomlx"
 )
 
 // The configuration files a client command reads when -c is not given: the
@@ -93,11 +92,13 @@ func readControlSocket(path string) (string, error) {
 	if cfg, err := conf.Parse(path, data); err == nil {
 		return cfg.ControlSocket, nil
 	}
-	var top struct {
-		ControlSocket string `toml:"control_socket"`
-	}
-	if _, err := toml.Decode(string(data), &top); err == nil {
-		return top.ControlSocket, nil
+	if top, err := tomlx.Parse(data); err == nil {
+		switch s := top["control_socket"].(type) {
+		case nil:
+			return "", nil
+		case string:
+			return s, nil
+		}
 	}
 	return scanControlSocket(data), nil
 }

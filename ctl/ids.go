@@ -1,10 +1,11 @@
 package ctl
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"net/netip"
 	"slices"
+
+	"github.com/lispd/lispd/internal/sha"
 )
 
 // DeriveXTRID derives this xTR's 128-bit xTR-ID: the first 16 bytes of
@@ -14,7 +15,7 @@ import (
 // from the same registrant), and differs between xTRs (their first RLOCs
 // differ).
 func DeriveXTRID(iid uint32, rlocs []LocalLocator) [16]byte {
-	h := sha256.New()
+	h := sha.NewSHA256()
 	h.Write([]byte("lispd xtr-id"))
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], iid)
@@ -32,7 +33,7 @@ func DeriveXTRID(iid uint32, rlocs []LocalLocator) [16]byte {
 // EID prefixes, so that every xTR of one site (same prefixes) sends the same
 // site-ID. Never zero.
 func DeriveSiteID(iid uint32, eids []netip.Prefix) uint64 {
-	h := sha256.New()
+	h := sha.NewSHA256()
 	h.Write([]byte("lispd site-id"))
 	writeEIDs(h, iid, eids)
 	id := binary.BigEndian.Uint64(h.Sum(nil))

@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/entropy"
 	"github.com/lispd/lispd/internal/logx"
 )
 
@@ -334,10 +334,10 @@ func (t *itr) close() {
 	clear(t.renewals)
 }
 
-// randomNonce returns a 64-bit nonce from crypto/rand.
+// randomNonce returns a 64-bit nonce from the kernel's CSPRNG.
 func randomNonce() uint64 {
 	var b [8]byte
-	rand.Read(b[:])
+	entropy.Read(b[:])
 	return binary.BigEndian.Uint64(b[:])
 }
 

@@ -1,12 +1,11 @@
 package msg
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash"
+
+	"github.com/lispd/lispd/internal/sha"
 )
 
 // Alg is an authentication algorithm ID (RFC 9301 section 5.6: the 8-bit
@@ -32,9 +31,9 @@ func (a Alg) DigestLen() int {
 	case AlgNone:
 		return 0
 	case AlgHMACSHA1:
-		return sha1.Size
+		return sha.SHA1Size
 	case AlgHMACSHA256:
-		return sha256.Size
+		return sha.SHA256Size
 	}
 	return -1
 }
@@ -65,9 +64,9 @@ func AlgByName(name string) (Alg, error) {
 
 func (a Alg) newMAC(key []byte) hash.Hash {
 	if a == AlgHMACSHA1 {
-		return hmac.New(sha1.New, key)
+		return sha.NewHMAC(sha.NewSHA1, key)
 	}
-	return hmac.New(sha256.New, key)
+	return sha.NewHMAC(sha.NewSHA256, key)
 }
 
 // authField locates the authentication data in an encoded Map-Register,
@@ -100,7 +99,7 @@ func authField(m []byte) (Alg, int, error) {
 	return alg, n, nil
 }
 
-var zeros [sha256.Size]byte
+var zeros [sha.SHA256Size]byte
 
 // sum computes the HMAC over m with its n-byte authentication data zeroed,
 // without modifying m.
@@ -122,7 +121,7 @@ func Sign(m, key []byte) error {
 	if err != nil {
 		return err
 	}
-	var buf [sha256.Size]byte
+	var buf [sha.SHA256Size]byte
 	copy(m[authOffset+4:authOffset+4+n], sum(alg, key, m, n, buf[:0]))
 	return nil
 }
@@ -138,8 +137,8 @@ func Verify(m, key []byte) error {
 	if err != nil {
 		return err
 	}
-	var buf [sha256.Size]byte
-	if !hmac.Equal(sum(alg, key, m, n, buf[:0]), m[authOffset+4:authOffset+4+n]) {
+	var buf [sha.SHA256Size]byte
+	if !sha.Equal(sum(alg, key, m, n, buf[:0]), m[authOffset+4:authOffset+4+n]) {
 		return &Error{Message: Type(m[0] >> 4).String(), Field: "Authentication Data", Offset: authOffset + 4, Err: ErrAuthFailed}
 	}
 	return nil
