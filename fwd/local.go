@@ -196,13 +196,15 @@ func (t *recentITRs) since(from uint32) []netip.Addr {
 // itrMemo is a decapsulating goroutine's small cache in front of the shared
 // table and the map-cache: a packet from an ITR already recorded this
 // second takes no lock, and one with the same locator-status bits as that
-// ITR's previous packet no map-cache lookup.
+// ITR's previous packet in the same second no map-cache lookup. (Once a
+// second, so that a site whose entry appears later, or is replaced, gets
+// its bits recorded.)
 type itrMemo struct {
 	slots [16]struct {
-		itr  netip.Addr
-		seen uint32
-		lsb  uint32
-		hasL bool
+		itr   netip.Addr
+		seen  uint32
+		lsb   uint32
+		lsbAt uint32 // coarse second lsb was last compared with the entry
 	}
 }
 
@@ -224,16 +226,16 @@ func (p *Plane) noteITR(m *itrMemo, itr, src netip.Addr, lsb uint32, hasL bool) 
 	}
 	s := &m.slots[h%uint32(len(m.slots))]
 	if s.itr != itr {
-		s.itr, s.seen, s.hasL = itr, 0, false
+		s.itr, s.seen, s.lsbAt = itr, 0, 0
 	}
 	if s.seen != now {
 		s.seen = now
 		p.itrs.note(itr, now)
 	}
-	if !hasL || (s.hasL && s.lsb == lsb) {
+	if !hasL || (s.lsbAt == now && s.lsb == lsb) {
 		return
 	}
-	s.lsb, s.hasL = lsb, true
+	s.lsb, s.lsbAt = lsb, now
 	mp := p.cache.snap.Load().lookup(p.opts.InstanceID, src)
 	if mp == nil || mp.State != StateComplete {
 		return

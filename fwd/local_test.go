@@ -192,3 +192,26 @@ func TestMappingKeepsReceivedLSBs(t *testing.T) {
 		t.Errorf("locators reordered: bits %x, want none", got)
 	}
 }
+
+// Bits received before the sender's entry exists are compared once it
+// does (the memo retries the lookup each second).
+func TestDecapLSBsBeforeEntry(t *testing.T) {
+	_, dw, n := batchFixture(t)
+	var got int
+	dw.p.opts.LSBChanged = func(_, _ netip.Addr, _, _ uint32) { got++ }
+	src := netip.MustParsePrefix("198.51.100.128/25")
+	dw.p.MapCache().Delete(0, src)
+	dw.process(n) // bits 1, no entry yet
+	if _, err := dw.p.MapCache().Insert(MappingSpec{Prefix: src, RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	dw.p.cache.now.Add(1) // a second later
+	dw.process(n)         // bits 1 recorded on the entry
+	for i := 0; i < n; i++ {
+		Header(dw.msgs[i].Buf).SetLSBs(0)
+	}
+	dw.process(n)
+	if got != 1 {
+		t.Errorf("%d changes reported, want 1", got)
+	}
+}
