@@ -13,6 +13,7 @@ import (
 	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/fwd/netio"
 	"github.com/lispd/lispd/internal/logx"
+	"golang.org/x/sys/unix"
 )
 
 // Local locators over rtnetlink (issue 7). The [[xtr.rloc]] entries name an
@@ -56,8 +57,14 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
 				}
 				lr.IfIndex = a.Index
 				lr.Reason = reasonIfDown
-				if l, ok := st.LinkByIndex(a.Index); ok && l.Up() {
+				l, ok := st.LinkByIndex(a.Index)
+				if ok && l.Up() {
 					lr.Up, lr.Reason = true, reasonUpDefault
+				}
+				if ok && l.Flags&unix.IFF_LOOPBACK != 0 {
+					// An address on the loopback (reachable over any
+					// uplink): the route picks the interface.
+					lr.IfIndex = 0
 				}
 				break
 			}

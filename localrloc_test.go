@@ -16,13 +16,14 @@ func TestResolveLocal(t *testing.T) {
 	a := netip.MustParseAddr
 	p := netip.MustParsePrefix
 	st := &netio.LinkState{
-		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "wan2", Flags: unix.IFF_UP}, {Index: 4, Name: "lte", Flags: up}, {Index: 5, Name: "ppp0", Flags: up}},
+		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "wan2", Flags: unix.IFF_UP}, {Index: 4, Name: "lte", Flags: up}, {Index: 5, Name: "ppp0", Flags: up}, {Index: 1, Name: "lo", Flags: up | unix.IFF_LOOPBACK}},
 		Addrs: []netio.IfAddr{
 			{Index: 2, Prefix: p("2001:db8::2/64")},
 			{Index: 2, Prefix: p("fe80::2/64")}, // link-local: never a locator
 			{Index: 2, Prefix: p("192.0.2.1/24")},
 			{Index: 3, Prefix: p("192.0.2.11/24")},
 			{Index: 4, Prefix: p("2001:db8:4::1/64"), Flags: unix.IFA_F_TENTATIVE},
+			{Index: 1, Prefix: p("198.51.100.250/32")},
 		},
 	}
 	cfg := []conf.LocalRLOC{
@@ -32,6 +33,7 @@ func TestResolveLocal(t *testing.T) {
 		{Interface: "ppp0", Priority: 3, Weight: 100},
 		{Interface: "gone", Priority: 4, Weight: 100},
 		{Address: a("203.0.113.9"), Priority: 5, Weight: 100},
+		{Address: a("198.51.100.250"), Priority: 6, Weight: 100},
 	}
 	want := []localRLOC{
 		{Interface: "wan", Addr: a("192.0.2.1"), Priority: 1, Weight: 50, IfIndex: 2, Up: true},
@@ -41,6 +43,7 @@ func TestResolveLocal(t *testing.T) {
 		{Interface: "ppp0", Priority: 3, Weight: 100, IfIndex: 5, Reason: reasonNoAddr},
 		{Interface: "gone", Priority: 4, Weight: 100, Reason: reasonNoIf},
 		{Addr: a("203.0.113.9"), Priority: 5, Weight: 100, Reason: reasonAddrGone},
+		{Addr: a("198.51.100.250"), Priority: 6, Weight: 100, Up: true}, // on lo: no interface forced
 	}
 	got := resolveLocal(cfg, st)
 	if !slices.Equal(got, want) {
@@ -54,14 +57,15 @@ func TestResolveLocal(t *testing.T) {
 		{Addr: a("2001:db8::2"), Priority: 1, Weight: 50},
 		{Addr: a("192.0.2.11"), Priority: 2, Weight: 50, Down: true},
 		{Addr: a("203.0.113.9"), Priority: 5, Weight: 100, Down: true},
+		{Addr: a("198.51.100.250"), Priority: 6, Weight: 100},
 	}
 	if !slices.Equal(reg, wantReg) {
 		t.Errorf("registered %+v, want %+v", reg, wantReg)
 	}
-	if lsb := statusBits(got); lsb != 0b0011 {
-		t.Errorf("locator-status bits %04b, want 0011", lsb)
+	if lsb := statusBits(got); lsb != 0b10011 {
+		t.Errorf("locator-status bits %05b, want 10011", lsb)
 	}
-	if pl := planeLocators(got); len(pl) != 4 || pl[2].Up || pl[0].IfIndex != 2 || !pl[1].Up {
+	if pl := planeLocators(got); len(pl) != 5 || pl[2].Up || pl[0].IfIndex != 2 || !pl[1].Up {
 		t.Errorf("plane locators %+v", pl)
 	}
 
@@ -72,8 +76,8 @@ func TestResolveLocal(t *testing.T) {
 	if got[2].Reason != "" || !got[2].Up || got[4].Addr != a("198.51.100.77") || !got[4].Up {
 		t.Errorf("after the change: %+v", got)
 	}
-	if lsb := statusBits(got); lsb != 0b1111 {
-		t.Errorf("locator-status bits %05b, want 01111", lsb)
+	if lsb := statusBits(got); lsb != 0b101111 {
+		t.Errorf("locator-status bits %06b, want 101111", lsb)
 	}
 	if statusBits(nil) != 1 {
 		t.Error("no locator: bits should stay the plane's default 1")

@@ -350,7 +350,6 @@ func (p *xtrPlane) Close() {
 	p.closeOnce.Do(func() {
 		p.setMissHandler(nil)
 		p.locals.close()
-		p.locals = nil
 		p.closing.Store(true)
 		if p.plane != nil {
 			_ = p.plane.Close()

@@ -97,7 +97,7 @@ func newETR(n *Node, x *XTROptions) *etr {
 func (e *etr) start(ctx context.Context, spawn func(func())) {
 	// With no locator yet (an uplink waiting for DHCP), the loops run and
 	// register once SetLocalLocators brings one.
-	if len(e.x.EIDPrefixes) == 0 || (len(e.x.RLOCs) == 0 && e.n.local.locs.Load() == nil && !e.x.DynamicRLOCs) {
+	if len(e.x.EIDPrefixes) == 0 || (len(e.x.RLOCs) == 0 && !e.x.DynamicRLOCs) {
 		if len(e.peers) > 0 {
 			e.n.log.Warn("ETR has nothing to register (no EID prefixes or no RLOCs)")
 		}

@@ -76,8 +76,19 @@ func (n *Node) SetLocalLocators(locs []LocalLocator) {
 	}
 	n.Reregister()
 	if !confirm && len(cp) > 0 {
-		go n.sendSMRs()
+		n.background(n.sendSMRs)
 	}
+}
+
+// background runs f in a goroutine that Close waits for, unless the node
+// is not running (then f does not run: there is nobody to send with).
+func (n *Node) background(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.started || n.closed {
+		return
+	}
+	n.spawn(f)
 }
 
 // registered is called when a Map-Notify confirmed a Map-Register sent at
@@ -86,7 +97,7 @@ func (n *Node) SetLocalLocators(locs []LocalLocator) {
 func (n *Node) registered(gen uint64) {
 	want := n.local.smrGen.Load()
 	if want != 0 && gen >= want && n.local.smrGen.CompareAndSwap(want, 0) {
-		go n.sendSMRs()
+		n.background(n.sendSMRs)
 	}
 }
 

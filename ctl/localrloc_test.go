@@ -151,3 +151,29 @@ func TestProbeNow(t *testing.T) {
 		t.Errorf("unknown locator became a target: %v", p.targets)
 	}
 }
+
+// A mapping that sets the R bit again (the site's uplink came back and it
+// re-registered) brings a locator marked down by an R bit back up at once,
+// with a probe to confirm; one that probing found silent stays down.
+func TestProberRBitSetAgain(t *testing.T) {
+	n := &Node{}
+	p := newProber(n, &XTROptions{ProbeInterval: time.Second, ProbeRetries: 2, ProbeRate: 100})
+	a, b := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")
+	later := time.Now().Add(time.Hour)
+	p.targets[a] = &probeTarget{addr: a, known: true, reason: ReasonRBitClear, next: later}
+	p.targets[b] = &probeTarget{addr: b, known: true, reason: ReasonProbeTimeout, next: later}
+	p.installed(Mapping{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Locators: []Locator{
+		{Addr: a, Priority: 1, Weight: 100, Reachable: true}, {Addr: b, Priority: 1, Weight: 100, Reachable: true},
+	}})
+	if ta := p.targets[a]; !ta.up || ta.known || !ta.next.IsZero() {
+		t.Errorf("R bit set again: %+v, want up, not overriding the install, probed now", ta)
+	}
+	if tb := p.targets[b]; tb.up || tb.reason != ReasonProbeTimeout {
+		t.Errorf("probe-timeout locator: %+v, want still down", tb)
+	}
+	select {
+	case <-p.kick:
+	default:
+		t.Error("prober not kicked")
+	}
+}

@@ -292,7 +292,18 @@ func (p *prober) installed(m Mapping) {
 	urgent := false
 	p.mu.Lock()
 	for _, l := range m.Locators {
-		if l.Reachable || l.Reason != "" {
+		if l.Reachable {
+			// A newer mapping sets the R bit that an older one (or a
+			// probe reply) had cleared: believe it, and probe at once to
+			// confirm. A locator probing found silent stays down (adjust).
+			if t := p.targets[l.Addr.Unmap()]; t != nil && !t.up && t.reason == ReasonRBitClear {
+				t.up, t.known, t.reason = true, false, ""
+				t.next = time.Time{}
+				urgent = true
+			}
+			continue
+		}
+		if l.Reason != "" {
 			continue
 		}
 		urgent = true

@@ -123,9 +123,12 @@ func (p *Plane) SetLocalLocators(ls []LocalLocator) {
 // Recent ITRs (RFC 9301 SMR): the decapsulating side remembers the outer
 // sources of the LISP packets it received lately, bounded, so that a
 // change of our locators can be announced to them with Solicit-Map-Requests.
-// It also keeps the locator-status bits each ITR last sent, per source
-// site: a bit going from 1 to 0 is reported (LSBFunc), a reason to probe
-// that locator at once.
+//
+// Received locator-status bits: the map-cache entry of the sending site
+// (the inner source EID's) keeps the bits last received for it; a bit
+// going from 1 to 0 is reported (LSBFunc), a reason to probe that locator
+// at once. The bits belong to the site, not to the ITR address: when a
+// site's uplink fails, its packets change outer source and bits together.
 
 // RecentITRCap bounds the recent-ITR table; the least recently seen entry
 // makes room for a new one.
@@ -139,10 +142,7 @@ type LSBFunc func(itr, src netip.Addr, old, new uint32)
 
 type recentITR struct {
 	itr  netip.Addr
-	site netip.Addr // the inner source EID of the last packet with L bits
-	seen uint32     // coarse clock
-	lsb  uint32
-	hasL bool
+	seen uint32 // coarse clock
 }
 
 // recentITRs is the table shared by the decapsulating goroutines.
@@ -152,10 +152,8 @@ type recentITRs struct {
 	n       int
 }
 
-// note records a packet from itr at coarse time now; with hasL, its
-// locator-status bits for the source EID src. It returns the bits cleared
-// since the last packet of that ITR with L bits (0 if none or unknown).
-func (t *recentITRs) note(itr, src netip.Addr, now uint32, lsb uint32, hasL bool) (old uint32, cleared bool) {
+// note records a packet from itr at coarse time now.
+func (t *recentITRs) note(itr netip.Addr, now uint32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var e *recentITR
@@ -177,17 +175,9 @@ func (t *recentITRs) note(itr, src netip.Addr, now uint32, lsb uint32, hasL bool
 				}
 			}
 		}
-		*e = recentITR{itr: itr}
+		e.itr = itr
 	}
 	e.seen = now
-	if !hasL {
-		return 0, false
-	}
-	if e.hasL && e.site == src && e.lsb&^lsb != 0 {
-		old, cleared = e.lsb, true
-	}
-	e.site, e.lsb, e.hasL = src, lsb, true
-	return old, cleared
 }
 
 // since returns the ITRs seen at or after coarse time from.
@@ -204,19 +194,26 @@ func (t *recentITRs) since(from uint32) []netip.Addr {
 }
 
 // itrMemo is a decapsulating goroutine's small cache in front of the shared
-// table: a packet from an ITR already recorded this second with the same
-// bits takes no lock.
+// table and the map-cache: a packet from an ITR already recorded this
+// second takes no lock, and one with the same locator-status bits as that
+// ITR's previous packet in the same second no map-cache lookup. (Once a
+// second, so that a site whose entry appears later, or is replaced, gets
+// its bits recorded.)
 type itrMemo struct {
 	slots [16]struct {
-		itr, src netip.Addr
-		seen     uint32
-		lsb      uint32
-		hasL     bool
+		itr   netip.Addr
+		seen  uint32
+		lsb   uint32
+		lsbAt uint32 // coarse second lsb was last compared with the entry
 	}
 }
 
-// noteITR records, allocation-free, a decapsulated packet from itr with
-// inner source src and the header's locator-status bits.
+// lsbPresent marks Mapping.lsbs as holding received bits.
+const lsbPresent = 1 << 32
+
+// noteITR records, allocation-free in the steady state, a decapsulated
+// packet from itr with inner source src and the header's locator-status
+// bits.
 func (p *Plane) noteITR(m *itrMemo, itr, src netip.Addr, lsb uint32, hasL bool) {
 	now := p.cache.now.Load()
 	var h uint32
@@ -228,13 +225,24 @@ func (p *Plane) noteITR(m *itrMemo, itr, src netip.Addr, lsb uint32, hasL bool) 
 		h = uint32(b[15]) ^ uint32(b[14])<<3
 	}
 	s := &m.slots[h%uint32(len(m.slots))]
-	if s.itr == itr && s.seen == now && s.hasL == hasL && (!hasL || (s.lsb == lsb && s.src == src)) {
+	if s.itr != itr {
+		s.itr, s.seen, s.lsbAt = itr, 0, 0
+	}
+	if s.seen != now {
+		s.seen = now
+		p.itrs.note(itr, now)
+	}
+	if !hasL || (s.lsbAt == now && s.lsb == lsb) {
 		return
 	}
-	s.itr, s.src, s.seen, s.lsb, s.hasL = itr, src, now, lsb, hasL
-	old, cleared := p.itrs.note(itr, src, now, lsb, hasL)
-	if cleared && p.opts.LSBChanged != nil {
-		p.opts.LSBChanged(itr, src, old, lsb)
+	s.lsb, s.lsbAt = lsb, now
+	mp := p.cache.snap.Load().lookup(p.opts.InstanceID, src)
+	if mp == nil || mp.State != StateComplete {
+		return
+	}
+	old := mp.lsbs.Swap(lsbPresent | uint64(lsb))
+	if old&lsbPresent != 0 && uint32(old)&^lsb != 0 && p.opts.LSBChanged != nil {
+		p.opts.LSBChanged(itr, src, uint32(old), lsb)
 	}
 }
 

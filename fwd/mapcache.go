@@ -312,7 +312,25 @@ func inherit(m, old *Mapping) {
 			}
 		}
 	}
+	if sameLocatorOrder(m, old) {
+		// The received locator-status bits still mean the same locators.
+		m.lsbs.Store(old.lsbs.Load())
+	}
 	m.rebuild(old)
+}
+
+// sameLocatorOrder reports whether m and old list the same RLOC addresses
+// in the same order.
+func sameLocatorOrder(m, old *Mapping) bool {
+	if len(m.RLOCs) != len(old.RLOCs) {
+		return false
+	}
+	for i, r := range m.RLOCs {
+		if r.Addr != old.RLOCs[i].Addr {
+			return false
+		}
+	}
+	return true
 }
 
 // Delete removes the entry for exactly iid and prefix and returns it.

@@ -179,6 +179,7 @@ type Mapping struct {
 
 	expires  atomic.Uint32 // coarse clock; 0 = never
 	lastUsed atomic.Uint32 // coarse clock
+	lsbs     atomic.Uint64 // locator-status bits last received from the site (lsbPresent | bits)
 	mu       sync.Mutex    // serializes selection rebuilds
 	sel      atomic.Pointer[selection]
 }

@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"net/netip"
 	"testing"
 	"unsafe"
 
@@ -55,4 +56,45 @@ func FuzzParseRecvCmsg(f *testing.F) {
 		var have bool
 		parseRecvCmsg(b, &m, &drops, &have)
 	})
+}
+
+// TestCmsgPktinfo: Src and IfIndex go into one IP_PKTINFO / IPV6_PKTINFO,
+// either alone too (the kernel's choice for the other).
+func TestCmsgPktinfo(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("2001:db8::11")
+	tests := []struct {
+		v6  bool
+		m   Message
+		src netip.Addr
+		idx int
+	}{
+		{false, Message{Src: v4, IfIndex: 7}, v4, 7},
+		{false, Message{IfIndex: 3}, netip.IPv4Unspecified(), 3},
+		{false, Message{Src: v4}, v4, 0},
+		{true, Message{Src: v6, IfIndex: 9}, v6, 9},
+		{true, Message{IfIndex: 4}, netip.IPv6Unspecified(), 4},
+	}
+	for _, tt := range tests {
+		b := sendCmsg(tt.v6, &tt.m)
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		d := unsafe.Pointer(&b[cmsgHdrLen])
+		var src netip.Addr
+		var idx int
+		if tt.v6 {
+			if h.Level != unix.IPPROTO_IPV6 || h.Type != unix.IPV6_PKTINFO || len(b) != unix.CmsgSpace(unix.SizeofInet6Pktinfo) {
+				t.Fatalf("%+v: header %+v, %d bytes", tt.m, *h, len(b))
+			}
+			pi := (*unix.Inet6Pktinfo)(d)
+			src, idx = netip.AddrFrom16(pi.Addr), int(pi.Ifindex)
+		} else {
+			if h.Level != unix.IPPROTO_IP || h.Type != unix.IP_PKTINFO || len(b) != unix.CmsgSpace(unix.SizeofInet4Pktinfo) {
+				t.Fatalf("%+v: header %+v, %d bytes", tt.m, *h, len(b))
+			}
+			pi := (*unix.Inet4Pktinfo)(d)
+			src, idx = netip.AddrFrom4(pi.Spec_dst), int(pi.Ifindex)
+		}
+		if src != tt.src || idx != tt.idx {
+			t.Errorf("%+v: pktinfo source %v ifindex %d, want %v %d", tt.m, src, idx, tt.src, tt.idx)
+		}
+	}
 }

@@ -156,9 +156,9 @@ func FuzzParseNetlink(f *testing.F) {
 	})
 }
 
-// TestWatchLinks sees, in a fresh namespace, a link going down and up and
+// TestNetnsWatchLinks sees, in a fresh namespace, a link going down and up and
 // an address coming and going, and DumpLinks agrees.
-func TestWatchLinks(t *testing.T) {
+func TestNetnsWatchLinks(t *testing.T) {
 	enterNetns(t)
 	tun, err := OpenTUN("wtest0", 1400)
 	if err != nil {

@@ -271,6 +271,11 @@ func TestMultihomingLocalFailover(t *testing.T) {
 	if r1.Up || !r2.Up {
 		t.Errorf("xTR2: P1 %+v, P2 %+v: want P1 down, P2 up", r1, r2)
 	}
+	// xTR1's data packets now carry locator-status bits 10: xTR2 probes P1
+	// at once (a hint it checks, not proof).
+	if !strings.Contains(m.X2.Log(), "locator-status bits cleared") {
+		t.Errorf("xTR2 did not react to the locator-status bit of P1 going down:\n%s", m.X2.Log())
+	}
 	c1 := cnt.snapshot(t)
 	time.Sleep(time.Second)
 	d = delta(c1, cnt.snapshot(t))
