@@ -84,6 +84,8 @@ type Stats struct {
 	ForwardedRequests     uint64 // Map-Requests forwarded to an ETR
 	ProbesSent            uint64 // RLOC-probe Map-Requests sent by the ITR
 	ProbeReplies          uint64 // nonce-matched RLOC-probe replies received
+	// RTR holds the RTR's data counters; nil without the role.
+	RTR *RTRStats
 }
 
 func (c *counters) snapshot() Stats {
