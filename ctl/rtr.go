@@ -372,7 +372,10 @@ func (r *rtr) handleData(b []byte, from netip.AddrPort) {
 	iid := h.iid
 	r.mu.Lock()
 	to, toNAT := r.bindingFor(iid, dst)
-	_, fromNAT := r.bindingFor(iid, src)
+	own, fromNAT := r.bindingFor(iid, src)
+	// Traffic from a NATed site comes from its NAT's public address (any
+	// port: the xTR's send sockets are not the registered one).
+	fromNAT = fromNAT && own.Public.Addr() == from.Addr().Unmap()
 	var route *rtrRoute
 	if !toNAT && fromNAT {
 		route = r.lookupLocked(iid, dst, time.Now())

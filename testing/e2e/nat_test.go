@@ -91,12 +91,12 @@ func startNAT(t *testing.T, o natOptions) *natSetup {
 	if o.keepalive == "" {
 		o.keepalive = "5s"
 	}
-	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: fastXTR}
+	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: fastXTR, NATTraversal: "auto"}
 	timers := fastXTR
 	if o.x1Timers != "" {
 		timers = o.x1Timers
 	}
-	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, MapServerKey: o.x1Key,
+	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, MapServerKey: o.x1Key, NATTraversal: "auto",
 		Extra: strings.TrimSpace(timers + fmt.Sprintf("\nnat_keepalive = %q\n", o.keepalive) + o.x1Extra)}
 	for _, x := range []struct {
 		h    *netns.Host
@@ -232,6 +232,23 @@ func TestNATTraversal(t *testing.T) {
 				}
 				return nil
 			})
+			for _, c := range []struct {
+				d    *lab.Daemon
+				want []string
+			}{
+				{s.X1, []string{"behind NAT", "public " + pub.String(), "RTRs offered " + s.RTRv4.String()}},
+				{s.X2, []string{"no NAT"}},
+			} {
+				out, err := c.d.Show(t.Context(), "rlocs")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("%s show rlocs lacks %q:\n%s", c.d.Name, w, out)
+					}
+				}
+			}
 			waitRegistered(t, s.X1, s.X2)
 			regs := s.natRegistrations(t)
 			if len(regs) == 0 {
