@@ -248,7 +248,13 @@ func (v *validator) xtr(x *XTR) {
 	v.intRange("xtr.probe_retries", x.ProbeRetries, 1, 100)
 	v.positive("xtr.idle_timeout", x.IdleTimeout)
 	v.oneOf("xtr.nat_traversal", x.NATTraversal, NATTraversalModes)
-	v.positive("xtr.nat_keepalive", x.NATKeepalive)
+	if v.positive("xtr.nat_keepalive", x.NATKeepalive) {
+		// Below the NAT's UDP timeout (often 30 s, 120 s for flows that saw
+		// replies) to keep the binding; a second at least, not to flood.
+		if k := x.NATKeepalive.Duration; k < time.Second || k > time.Hour {
+			v.add("xtr.nat_keepalive", "%s is out of range 1s..1h (keep it below the NAT's UDP timeout, often 30s)", x.NATKeepalive)
+		}
+	}
 	v.oneOf("xtr.tun_offload", x.TUNOffload, TUNOffloadModes)
 }
 

@@ -97,6 +97,8 @@ func TestValidationRules(t *testing.T) {
 		{"probe_interval", xtrHead + "probe_interval = \"0s\" #<\n" + xtrRLOC, "xtr.probe_interval", "must be positive"},
 		{"probe_retries", xtrHead + "probe_retries = 0 #<\n" + xtrRLOC, "xtr.probe_retries", "out of range 1..100"},
 		{"nat_keepalive", xtrHead + "nat_keepalive = \"-5s\" #<\n" + xtrRLOC, "xtr.nat_keepalive", "must be positive"},
+		{"nat_keepalive too short", xtrHead + "nat_keepalive = \"100ms\" #<\n" + xtrRLOC, "xtr.nat_keepalive", "out of range 1s..1h"},
+		{"nat_keepalive too long", xtrHead + "nat_keepalive = \"2h\" #<\n" + xtrRLOC, "xtr.nat_keepalive", "out of range 1s..1h"},
 		{"nat_traversal", xtrHead + "nat_traversal = \"yes\" #<\n" + xtrRLOC, "xtr.nat_traversal", "auto, always, off"},
 		{"tun_offload", xtrHead + "tun_offload = \"on\" #<\n" + xtrRLOC, "xtr.tun_offload", "auto, off"},
 

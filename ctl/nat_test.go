@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"encoding/hex"
 	"net"
 	"net/netip"
@@ -96,8 +97,19 @@ func startNATLab(t *testing.T, xtrKey string) *natLab {
 	})
 	xo.DataPort = l.dp
 	l.fakeData = newFakeDataPlane()
-	l.x = tn.start(xo, l.fakeData, l.xtrAddr)
-	l.dp.node.Store(l.x)
+	// As the daemon does: the data port reaches the node before its start
+	// (the first Info-Reply may beat Start's return).
+	xo.Port, xo.Listen, xo.Logger = tn.port, []netip.Addr{l.xtrAddr}, testLogger(t)
+	x, err := New(xo, l.fakeData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.dp.node.Store(x)
+	if err := x.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	l.x = x
 	return l
 }
 
@@ -108,7 +120,10 @@ func startNATLab(t *testing.T, xtrKey string) *natLab {
 // re-encapsulated to the binding the registration opened.
 func TestNATRegistrationThroughRTR(t *testing.T) {
 	l := startNATLab(t, "k3y")
-	eventually(t, "NAT discovered", func() bool { st, _ := l.x.NATStatus(); return st.Discovered && st.BehindNAT })
+	eventually(t, "NAT discovered on the data port", func() bool {
+		st, _ := l.x.NATStatus()
+		return st.Discovered && st.BehindNAT && st.Public.IsValid()
+	})
 	st, _ := l.x.NATStatus()
 	if len(st.RTRs) != 1 || st.RTRs[0] != l.rtrAddr {
 		t.Fatalf("RTRs offered %v", st.RTRs)
@@ -133,9 +148,7 @@ func TestNATRegistrationThroughRTR(t *testing.T) {
 	if len(b) != 1 || !b[0].Verified || b[0].Public != netip.AddrPortFrom(l.xtrAddr, l.dp.Port()) || b[0].Private != l.xtrAddr {
 		t.Fatalf("RTR bindings %+v", b)
 	}
-	if st, _ := l.x.NATStatus(); st.RTR != l.rtrAddr {
-		t.Errorf("confirming RTR %v", st.RTR)
-	}
+	eventually(t, "the RTR recorded as confirming", func() bool { st, _ := l.x.NATStatus(); return st.RTR == l.rtrAddr })
 	// The eid_space now goes to the RTR.
 	found := false
 	installs, _ := l.fakeData.snapshot()

@@ -186,7 +186,14 @@ func (n *Node) Miss(iid uint32, dst netip.Addr) {
 }
 
 // Stats returns a snapshot of the counters.
-func (n *Node) Stats() Stats { return n.ctr.snapshot() }
+func (n *Node) Stats() Stats {
+	s := n.ctr.snapshot()
+	if n.rtr != nil {
+		r := n.RTRStats()
+		s.RTR = &r
+	}
+	return s
+}
 
 // LocalAddrs returns the bound control addresses (empty before Start).
 func (n *Node) LocalAddrs() []netip.AddrPort {

@@ -372,7 +372,10 @@ func (r *rtr) handleData(b []byte, from netip.AddrPort) {
 	iid := h.iid
 	r.mu.Lock()
 	to, toNAT := r.bindingFor(iid, dst)
-	_, fromNAT := r.bindingFor(iid, src)
+	own, fromNAT := r.bindingFor(iid, src)
+	// Traffic from a NATed site comes from its NAT's public address (any
+	// port: the xTR's send sockets are not the registered one).
+	fromNAT = fromNAT && own.Public.Addr() == from.Addr().Unmap()
 	var route *rtrRoute
 	if !toNAT && fromNAT {
 		route = r.lookupLocked(iid, dst, time.Now())
@@ -382,11 +385,13 @@ func (r *rtr) handleData(b []byte, from netip.AddrPort) {
 	case toNAT:
 		out := appendDataHeader(make([]byte, 0, len(b)), nonce24(), iid, h.hasIID)
 		out = append(out, inner...)
+		// Counted before the write, so that a receiver sees it counted.
+		r.toNAT.Add(1)
 		if err := n.tx.send(r.local(to.Public.Addr()), to.Public, out); err != nil {
+			r.toNAT.Add(^uint64(0))
 			n.ctr.drop(DropSendError)
 			return
 		}
-		r.toNAT.Add(1)
 	case fromNAT && route != nil:
 		if route.negative {
 			r.unrouted.Add(1)
@@ -400,11 +405,12 @@ func (r *rtr) handleData(b []byte, from netip.AddrPort) {
 		if r.data == nil {
 			return
 		}
+		r.fromNAT.Add(1)
 		if err := r.data.send(r.local(loc), netip.AddrPortFrom(loc, r.o.DataPort), b); err != nil {
+			r.fromNAT.Add(^uint64(0))
 			n.ctr.drop(DropSendError)
 			return
 		}
-		r.fromNAT.Add(1)
 	case fromNAT:
 		r.unrouted.Add(1)
 		r.resolve(iid, dst)

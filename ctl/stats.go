@@ -88,6 +88,8 @@ type Stats struct {
 	ProbeReplies          uint64 // nonce-matched RLOC-probe replies received
 	SMRsSent              uint64 // Solicit-Map-Requests sent after a change of our locators
 	SMRsReceived          uint64 // Solicit-Map-Requests received
+	// RTR holds the RTR's data counters; nil without the role.
+	RTR *RTRStats
 }
 
 func (c *counters) snapshot() Stats {

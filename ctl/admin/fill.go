@@ -176,6 +176,11 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{"rloc-probes-sent", cp.ProbesSent}, {"rloc-probe-replies", cp.ProbeReplies},
 			{"smrs-sent", cp.SMRsSent}, {"smrs-received", cp.SMRsReceived},
 		}})
+		if r := cp.RTR; r != nil {
+			g := &out.Groups[len(out.Groups)-1]
+			g.Counters = append(g.Counters, Counter{"rtr-to-nat", r.ToNAT}, Counter{"rtr-from-nat", r.FromNAT},
+				Counter{"rtr-unrouted", r.Unrouted}, Counter{"rtr-open-relay-dropped", r.OpenRelay})
+		}
 		typeName := func(i int) string {
 			if i < 1 || i > 15 {
 				return "unknown"

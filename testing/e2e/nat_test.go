@@ -29,7 +29,7 @@ type natSetup struct {
 	*lab.NATLab
 	Bin            string
 	MS, RTR        *lab.Daemon // RTR is MS without SeparateRTR
-	X1, X2         *lab.Daemon
+	X1, X2, X3     *lab.Daemon // X3 only with natOptions.three
 	C1, C2         lab.XTRConfig
 	Core           *netns.Capture // nil unless captured
 	x1Config, x2ID string
@@ -42,6 +42,12 @@ type natOptions struct {
 	keepalive string
 	// x1Extra is appended to xTR1's [xtr] table.
 	x1Extra string
+	// x1Timers replace fastXTR in xTR1's [xtr] table when set.
+	x1Timers string
+	// x1Key replaces site 1's key in xTR1's configuration when set.
+	x1Key string
+	// three adds xTR3 (site 3, host C) behind the same NAT.
+	three bool
 	// capture captures the core bridge from the start.
 	capture bool
 	// before runs once the namespaces exist, before any lispd starts.
@@ -58,6 +64,11 @@ func startNAT(t *testing.T, o natOptions) *natSetup {
 		t.Fatal(err)
 	}
 	s := &natSetup{NATLab: nl, Bin: bin}
+	if o.three {
+		if err := nl.AddNATXTR(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if o.before != nil {
 		o.before(nl)
 	}
@@ -80,9 +91,13 @@ func startNAT(t *testing.T, o natOptions) *natSetup {
 	if o.keepalive == "" {
 		o.keepalive = "5s"
 	}
-	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: fastXTR}
-	s.C1 = lab.XTRConfig{Side: 1, MapServer: true,
-		Extra: strings.TrimSpace(fastXTR + fmt.Sprintf("\nnat_keepalive = %q\n", o.keepalive) + o.x1Extra)}
+	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: fastXTR, NATTraversal: "auto"}
+	timers := fastXTR
+	if o.x1Timers != "" {
+		timers = o.x1Timers
+	}
+	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, MapServerKey: o.x1Key, NATTraversal: "auto",
+		Extra: strings.TrimSpace(timers + fmt.Sprintf("\nnat_keepalive = %q\n", o.keepalive) + o.x1Extra)}
 	for _, x := range []struct {
 		h    *netns.Host
 		name string
@@ -100,6 +115,18 @@ func startNAT(t *testing.T, o natOptions) *natSetup {
 			t.Fatal(err)
 		}
 		if err := (*x.d).WaitTUN(x.c.TUNName(), upTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.three {
+		path, err := nl.WriteConfig("xtr3", nl.XTR3TOML(fastXTR+fmt.Sprintf("\nnat_keepalive = %q", o.keepalive)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.X3, err = nl.StartLispd(nl.XTR3, "xtr3", bin, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.X3.WaitTUN("lisp0", upTimeout); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -205,6 +232,23 @@ func TestNATTraversal(t *testing.T) {
 				}
 				return nil
 			})
+			for _, c := range []struct {
+				d    *lab.Daemon
+				want []string
+			}{
+				{s.X1, []string{"behind NAT", "public " + pub.String(), "RTRs offered " + s.RTRv4.String()}},
+				{s.X2, []string{"no NAT"}},
+			} {
+				out, err := c.d.Show(t.Context(), "rlocs")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("%s show rlocs lacks %q:\n%s", c.d.Name, w, out)
+					}
+				}
+			}
 			waitRegistered(t, s.X1, s.X2)
 			regs := s.natRegistrations(t)
 			if len(regs) == 0 {

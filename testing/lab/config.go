@@ -44,6 +44,11 @@ type XTRConfig struct {
 	// TUNOffload is xtr.tun_offload ("auto" | "off"); empty = from
 	// $LISPD_TUN_OFFLOAD (offload.go), else the daemon's default.
 	TUNOffload string
+	// NATTraversal is xtr.nat_traversal; empty writes "off": the labs
+	// without a NAT keep NAT discovery (Info-Requests, some from port 4341)
+	// off the wire, so their captures and registration timing stay what
+	// they test. The NAT lab sets "auto".
+	NATTraversal string
 }
 
 // TUNName returns the TUN device name of c.
@@ -97,6 +102,11 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 	if m := c.TUNOffloadMode(); m != "" {
 		fmt.Fprintf(&b, "tun_offload = %q\n", m)
 	}
+	nat := c.NATTraversal
+	if nat == "" {
+		nat = "off"
+	}
+	fmt.Fprintf(&b, "nat_traversal = %q\n", nat)
 	fmt.Fprintf(&b, "eid_prefixes = %s\n", quoted([]netip.Prefix{own4, own6}))
 	space := EIDSpace
 	if c.EIDSpace != nil {

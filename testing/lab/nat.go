@@ -28,6 +28,17 @@ var (
 	NATPrivateXTR3 = addr("10.0.0.3")
 )
 
+// Site 3: a second site behind the same NAT (AddNATXTR), IPv6 EIDs only
+// (inside EIDSpace, outside sites 1 and 2).
+var (
+	Site3v6  = pfx("2001:db8:3::/48")
+	HostC6   = addr("2001:db8:3::10")
+	XTR3LAN6 = addr("2001:db8:3::1")
+)
+
+// Site3Key is site 3's Map-Server key (test-only secret).
+const Site3Key = "site3-secret"
+
 // RTRKey is the key in the RTR's [rtr] map_servers (test-only secret).
 const RTRKey = "rtr-secret"
 
@@ -50,6 +61,10 @@ type NATLab struct {
 	RTRHost *netns.Host
 	RTRv4   netip.Addr
 	opt     NATOptions
+	lan     *netns.Iface // the NAT's private bridge
+	// XTR3 and C are the second xTR behind the NAT and its host
+	// (AddNATXTR); nil otherwise.
+	XTR3, C *netns.Host
 }
 
 // natTable is the nftables table of the NAT host.
@@ -119,14 +134,13 @@ func (nl *NATLab) build() error {
 			return err
 		}
 	}
-	// xTR1's private WAN behind the NAT.
-	priv, err := t.Link(l.XTR1, nl.NAT, netns.LinkOptions{NameA: "wan", NameB: "lan",
-		AddrA: prefixes(NATPrivateXTR1.String() + "/24"), AddrB: prefixes(NATPrivateGW.String() + "/24"), TxChecksumOff: true})
+	// The NAT's private side is a bridge, so that more xTRs can sit
+	// behind the same NAT (AddNATXTR).
+	nl.lan, err = nl.NAT.Bridge("lan", pfx(NATPrivateGW.String()+"/24"))
 	if err != nil {
 		return err
 	}
-	l.XTR1WAN = priv.A
-	if err := l.XTR1.DefaultRoute(NATPrivateGW); err != nil {
+	if l.XTR1WAN, err = nl.attachPrivate(l.XTR1, "p-xtr1", NATPrivateXTR1); err != nil {
 		return err
 	}
 	br, err := l.Core.Bridge(CoreBridgeName)
@@ -176,6 +190,23 @@ func (nl *NATLab) build() error {
 	return nl.masquerade(nl.opt.Random)
 }
 
+// attachPrivate links h ("wan", address a/24, default route via the NAT)
+// to the NAT's private bridge through port name.
+func (nl *NATLab) attachPrivate(h *netns.Host, name string, a netip.Addr) (*netns.Iface, error) {
+	lk, err := nl.Topo.Link(h, nl.NAT, netns.LinkOptions{NameA: "wan", NameB: name,
+		AddrA: prefixes(a.String() + "/24"), TxChecksumOff: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := lk.B.SetMaster(nl.lan); err != nil {
+		return nil, err
+	}
+	if err := h.DefaultRoute(NATPrivateGW); err != nil {
+		return nil, err
+	}
+	return lk.A, nil
+}
+
 // masquerade (re)installs the NAT host's source NAT toward its WAN.
 func (nl *NATLab) masquerade(random bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -221,6 +252,10 @@ func (nl *NATLab) BounceWAN() error {
 func (nl *NATLab) MapServerTOML(c MapServerConfig) string {
 	c.Extra = strings.TrimSpace(fmt.Sprintf("rtrs = [%q]\n%s", nl.RTRv4, c.Extra))
 	text := nl.MapServerTOMLWith(c)
+	if nl.XTR3 != nil {
+		text += fmt.Sprintf("\n[[map_server.site]]\nname = \"site3\"\nkey = %q\nkey_type = \"sha256\"\ninstance_id = 0\neid_prefixes = [%q]\n",
+			Site3Key, Site3v6.String())
+	}
 	if !nl.opt.SeparateRTR {
 		text += nl.rtrTable()
 	}
@@ -239,4 +274,45 @@ func (nl *NATLab) RTRTOML() string {
 func (nl *NATLab) rtrTable() string {
 	return fmt.Sprintf("\n[rtr]\nenabled = true\nlisten = [%q]\nmap_servers = [{ address = %q, key = %q, key_type = \"sha256\" }]\n",
 		nl.RTRv4, nl.MSv4, RTRKey)
+}
+
+// AddNATXTR adds a second xTR behind the same NAT: "xtr3" at 10.0.0.3 on
+// the NAT's private bridge, serving site 3 (Site3v6) with host "c" behind
+// it. Call it before writing the Map-Server's configuration (which then
+// lists site 3).
+func (nl *NATLab) AddNATXTR() error {
+	var err error
+	if nl.XTR3, err = nl.Topo.Host("xtr3"); err != nil {
+		return err
+	}
+	if nl.C, err = nl.Topo.Host("c"); err != nil {
+		return err
+	}
+	if err := nl.XTR3.EnableForwarding(); err != nil {
+		return err
+	}
+	if _, err := nl.Topo.Link(nl.C, nl.XTR3, netns.LinkOptions{NameA: "eth0", NameB: "lan",
+		AddrA: []netip.Prefix{netip.PrefixFrom(HostC6, 64)}, AddrB: []netip.Prefix{netip.PrefixFrom(XTR3LAN6, 64)}}); err != nil {
+		return err
+	}
+	if err := nl.C.DefaultRoute(XTR3LAN6); err != nil {
+		return err
+	}
+	_, err = nl.attachPrivate(nl.XTR3, "p-xtr3", NATPrivateXTR3)
+	return err
+}
+
+// XTR3TOML returns xTR3's configuration; extra goes inside [xtr].
+func (nl *NATLab) XTR3TOML(extra string) string {
+	var b strings.Builder
+	b.WriteString("# lispd configuration written by testing/lab for xtr3\n")
+	fmt.Fprintf(&b, "log_level = \"debug\"\ncontrol_socket = %q\n\n", nl.Socket("xtr3"))
+	fmt.Fprintf(&b, "[xtr]\ntun = \"lisp0\"\ninstance_id = 0\neid_prefixes = [%q]\neid_space = %s\nmap_resolvers = [%q]\n",
+		Site3v6.String(), quoted(EIDSpace), nl.MSv4.String())
+	if extra != "" {
+		b.WriteString(strings.TrimSpace(extra) + "\n")
+	}
+	fmt.Fprintf(&b, "\n[[xtr.rloc]]\naddress = %q\npriority = 1\nweight = 100\n", NATPrivateXTR3)
+	fmt.Fprintf(&b, "\n[[xtr.map_server]]\naddress = %q\nkey = %q\nkey_type = \"sha256\"\nwant_map_notify = true\n", nl.MSv4.String(), Site3Key)
+	return b.String()
 }

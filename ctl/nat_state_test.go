@@ -1,0 +1,237 @@
+package ctl
+
+import (
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/ctl/msg"
+)
+
+// recordingTransport records where the node sends.
+type recordingTransport struct {
+	mu   sync.Mutex
+	sent []sentMsg
+}
+
+type sentMsg struct {
+	src netip.Addr
+	dst netip.AddrPort
+	b   []byte
+}
+
+func (r *recordingTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, sentMsg{src, dst, append([]byte(nil), b...)})
+	return nil
+}
+func (r *recordingTransport) families() (bool, bool) { return true, true }
+
+func (r *recordingTransport) take() []sentMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sent
+	r.sent = nil
+	return s
+}
+
+// portOnly is a DataPort that only has a port (its sends are discarded).
+type portOnly uint16
+
+func (p portOnly) SendFromDataPort(netip.Addr, netip.AddrPort, []byte) error { return nil }
+func (p portOnly) Port() uint16                                              { return uint16(p) }
+
+// The Info-Reply decision: NAT when the global RLOC or the port differs
+// from what the Info-Request left from, always in "always" mode; replies
+// with an unknown nonce or a bad HMAC change nothing.
+func TestNATInfoReplyDecision(t *testing.T) {
+	local := netip.MustParseAddr("192.0.2.1") // fuzzNode's RLOC
+	rtr := netip.MustParseAddr("192.0.2.99")
+	tests := []struct {
+		name       string
+		mode       NATMode
+		data       bool
+		global     netip.AddrPort
+		key        string
+		badNonce   bool
+		discovered bool
+		behind     bool
+	}{
+		{"auto, same address and port (data)", NATAuto, true, netip.AddrPortFrom(local, 4341), "secret", false, true, false},
+		{"auto, same address and port (control)", NATAuto, false, netip.AddrPortFrom(local, 4342), "secret", false, true, false},
+		{"auto, other address", NATAuto, true, netip.MustParseAddrPort("203.0.113.7:4341"), "secret", false, true, true},
+		{"auto, same address, other port", NATAuto, true, netip.AddrPortFrom(local, 50000), "secret", false, true, true},
+		{"always, same address and port", NATAlways, true, netip.AddrPortFrom(local, 4341), "secret", false, true, true},
+		{"unknown nonce", NATAuto, true, netip.MustParseAddrPort("203.0.113.7:4341"), "secret", true, false, false},
+		{"wrong key", NATAuto, true, netip.MustParseAddrPort("203.0.113.7:4341"), "other", false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := fuzzNode(t)
+			n.opts.DataPort = portOnly(4341)
+			x := *n.opts.XTR
+			x.NATTraversal = tt.mode
+			x.EIDSpace = prefixes("10.0.0.0/8")
+			n.opts.XTR = &x
+			n.nat = newNAT(n, &x)
+			port := uint16(4342)
+			if tt.data {
+				port = 4341
+			}
+			nonce := uint64(77)
+			n.nat.sent[nonce] = infoSent{peer: n.etr.peers[0], local: netip.AddrPortFrom(local, port), data: tt.data}
+			if tt.badNonce {
+				nonce++
+			}
+			rep := msg.Info{Reply: true, Nonce: nonce, Alg: msg.AlgHMACSHA256, TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.1.0.0/24")),
+				NAT: msg.NATTraversal{MSPort: 4342, ETRPort: tt.global.Port(), GlobalETR: tt.global.Addr(), MS: netip.MustParseAddr("203.0.113.10"), RTRs: []netip.Addr{rtr}}}
+			b := rep.Append(nil)
+			if err := msg.Sign(b, []byte(tt.key)); err != nil {
+				t.Fatal(err)
+			}
+			n.HandleDataPort(b, netip.MustParseAddrPort("203.0.113.10:4342"))
+			st, _ := n.NATStatus()
+			if st.Discovered != tt.discovered || st.BehindNAT != tt.behind {
+				t.Fatalf("status %+v, want discovered %v behind %v", st, tt.discovered, tt.behind)
+			}
+			rtrs, via := n.nat.via()
+			if via != tt.behind || (via && (len(rtrs) != 1 || rtrs[0] != rtr)) {
+				t.Errorf("via %v %v", rtrs, via)
+			}
+			if tt.behind {
+				if st.Expires.Sub(st.LastReply) != 5*time.Minute {
+					t.Errorf("expires %v after the reply, want the TTL 5m", st.Expires.Sub(st.LastReply))
+				}
+				if got := n.nat.interval(time.Minute); got != x.NATKeepalive {
+					t.Errorf("registration interval behind NAT %v, want the keepalive %v", got, x.NATKeepalive)
+				}
+			}
+		})
+	}
+}
+
+// rtrNode is a node with the Map-Server and RTR roles on a recording
+// transport.
+func rtrNode(t *testing.T) (*Node, *recordingTransport) {
+	t.Helper()
+	n := fuzzNode(t)
+	o := &RTROptions{Listen: []netip.Addr{netip.MustParseAddr("192.0.2.9")}, MapServers: []netip.Addr{netip.MustParseAddr("203.0.113.10")},
+		BindingTimeout: time.Minute}
+	if err := o.fill(); err != nil {
+		t.Fatal(err)
+	}
+	n.rtr = newRTR(n, o)
+	rt := &recordingTransport{}
+	n.tx = rt
+	return n, rt
+}
+
+// The RTR's binding life: an encapsulated Map-Register creates it
+// unverified, the Map-Server's Map-Notify with its nonce verifies it, a new
+// public port replaces the old one (unverified again), data goes to the
+// current binding only once verified, and it expires without refresh.
+func TestRTRBindingLife(t *testing.T) {
+	n, rt := rtrNode(t)
+	xtrID := [16]byte{9, 9}
+	eid := netip.MustParsePrefix("10.1.0.0/24")
+	ms := netip.MustParseAddrPort("203.0.113.10:4342")
+	private := netip.MustParseAddrPort("10.0.0.2:4342")
+	register := func(from netip.AddrPort, nonce uint64, dst netip.AddrPort) {
+		reg := msg.MapRegister{ProxyReply: true, WantMapNotify: true, Nonce: nonce, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID,
+			Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, eid)}}}
+		e := msg.ECM{RTR: true, Src: private, Dst: dst, Message: reg.Append(nil)}
+		n.handle(e.Append(nil), from)
+	}
+	notify := func(from netip.AddrPort, nonce uint64) {
+		m := msg.MapNotify{Nonce: nonce, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID, Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, eid)}}}
+		e := msg.ECM{RTR: true, Src: ms, Dst: private, Message: m.Append(nil)}
+		n.handle(e.Append(nil), from)
+	}
+	data := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.1.0.5"))...)
+	pub1, pub2 := netip.MustParseAddrPort("198.51.100.7:40000"), netip.MustParseAddrPort("198.51.100.7:40001")
+
+	steps := []struct {
+		name     string
+		do       func()
+		verified bool
+		public   netip.AddrPort
+		sentTo   []netip.AddrPort // where the step made the node send
+	}{
+		{"register for a Map-Server not configured", func() { register(pub1, 1, netip.MustParseAddrPort("203.0.113.99:4342")) }, false, netip.AddrPort{}, nil},
+		{"register", func() { register(pub1, 2, ms) }, false, pub1, []netip.AddrPort{ms}},
+		{"data before verification", func() { n.rtr.handleData(data, netip.MustParseAddrPort("192.0.2.50:5000")) }, false, pub1, nil},
+		{"notify with another nonce", func() { notify(ms, 99) }, false, pub1, nil},
+		{"notify not from a Map-Server", func() { notify(netip.MustParseAddrPort("192.0.2.66:4342"), 2) }, false, pub1, nil},
+		{"notify", func() { notify(ms, 2) }, true, pub1, []netip.AddrPort{pub1}},
+		{"data", func() { n.rtr.handleData(data, netip.MustParseAddrPort("192.0.2.50:5000")) }, true, pub1, []netip.AddrPort{pub1}},
+		{"rebinding", func() { register(pub2, 3, ms) }, false, pub2, []netip.AddrPort{ms}},
+		{"notify after rebinding", func() { notify(ms, 3) }, true, pub2, []netip.AddrPort{pub2}},
+		{"data after rebinding", func() { n.rtr.handleData(data, netip.MustParseAddrPort("192.0.2.50:5000")) }, true, pub2, []netip.AddrPort{pub2}},
+	}
+	for _, s := range steps {
+		s.do()
+		var got []netip.AddrPort
+		for _, m := range rt.take() {
+			got = append(got, m.dst)
+		}
+		if len(got) != len(s.sentTo) || (len(got) > 0 && got[0] != s.sentTo[0]) {
+			t.Errorf("%s: sent to %v, want %v", s.name, got, s.sentTo)
+		}
+		b := n.RTRBindings()
+		if !s.public.IsValid() {
+			if len(b) != 0 {
+				t.Errorf("%s: bindings %+v, want none", s.name, b)
+			}
+			continue
+		}
+		if len(b) != 1 || b[0].Verified != s.verified || b[0].Public != s.public || b[0].Private != private.Addr() {
+			t.Errorf("%s: bindings %+v, want verified %v public %v", s.name, b, s.verified, s.public)
+		}
+	}
+	if b := n.RTRBindings(); len(b) != 1 || b[0].Rebinds != 1 {
+		t.Errorf("rebinds %+v", b)
+	}
+	if st := n.RTRStats(); st.ToNAT != 2 || st.OpenRelay != 1 {
+		t.Errorf("RTR stats %+v", st)
+	}
+	n.rtr.sweep(time.Now().Add(2 * time.Minute))
+	if b := n.RTRBindings(); len(b) != 0 {
+		t.Errorf("bindings after the timeout %+v", b)
+	}
+}
+
+// Data from a NATed EID is forwarded only when it comes from its NAT's
+// public address; the destination is resolved once and then followed.
+func TestRTRFromNATedSite(t *testing.T) {
+	n, rt := rtrNode(t)
+	pub := netip.MustParseAddrPort("198.51.100.7:40000")
+	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	pkt := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("10.2.0.9"))...)
+
+	n.rtr.handleData(pkt, netip.MustParseAddrPort("192.0.2.200:1234")) // spoofed outer source
+	if st := n.RTRStats(); st.OpenRelay != 1 {
+		t.Fatalf("spoofed source not dropped: %+v", st)
+	}
+	n.rtr.handleData(pkt, netip.AddrPortFrom(pub.Addr(), 33333))
+	sent := rt.take()
+	if len(sent) != 1 || sent[0].dst != netip.MustParseAddrPort("203.0.113.10:4342") || sent[0].b[0]>>4 != uint8(msg.TypeECM) {
+		t.Fatalf("no ECM Map-Request to the Map-Server: %+v", sent)
+	}
+	var e msg.ECM
+	var req msg.MapRequest
+	if e.Decode(sent[0].b) != nil || req.Decode(e.Message) != nil {
+		t.Fatal("undecodable Map-Request")
+	}
+	rep := msg.MapReply{Nonce: req.Nonce, Records: []msg.Record{{TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.2.0.0/16")),
+		Locators: []msg.Locator{{Priority: 1, Weight: 100, Reachable: true, Addr: msg.AddrOf(netip.MustParseAddr("192.0.2.2"))}}}}}
+	n.handle(rep.Append(nil), netip.MustParseAddrPort("192.0.2.2:4342"))
+	if rt := n.rtr.lookupLocked(0, netip.MustParseAddr("10.2.0.9"), time.Now()); rt == nil || len(rt.locs) != 1 {
+		t.Fatalf("route not learned: %+v", rt)
+	}
+	if st := n.RTRStats(); st.Unrouted != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
