@@ -52,7 +52,9 @@ func (d *daemon) rlocsView() admin.RLOCs {
 	}
 	d.mu.Unlock()
 	if lw != nil {
-		return lw.view()
+		out := lw.view()
+		d.addNATState(&out)
+		return out
 	}
 	cfg := d.config()
 	var out admin.RLOCs

@@ -50,6 +50,10 @@ func (n *Node) handle(b []byte, from netip.AddrPort) {
 	case msg.TypeECM:
 		n.handleECM(b, from)
 	case msg.TypeInfo:
+		if n.ms == nil && n.nat == nil {
+			n.ctr.drop(DropUnsupported) // neither role that takes Info messages
+			return
+		}
 		n.handleInfo(b, from)
 	default:
 		n.ctr.drop(DropUnsupported)
