@@ -13,7 +13,13 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 PKG         := github.com/lispd/lispd
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-GOFLAGS_REL := -trimpath -ldflags '$(LDFLAGS)'
+# Size (issue 6): no inlining (-l) except in the per-packet path: the data
+# plane (fwd/...) and what it calls per packet (bart's lookups, net/netip,
+# encoding/binary, sync). A later -gcflags pattern wins for the packages it
+# matches, and a package's small functions can be inlined elsewhere only
+# when it is itself compiled with inlining on. Saves ~8% of the binary.
+GCFLAGS_REL := -gcflags=all=-l $(foreach p,$(PKG)/fwd/... github.com/gaissmai/bart/... net/netip encoding/binary internal/byteorder sync sync/atomic math/bits unique,-gcflags=$(p)=)
+GOFLAGS_REL := -trimpath $(GCFLAGS_REL) -ldflags '$(LDFLAGS)'
 BUILD       := build
 
 # Debian packages the tests and benchmarks need.

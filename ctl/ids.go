@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"sort"
 
 	"github.com/lispd/lispd/internal/sha"
 )
@@ -50,7 +51,7 @@ func writeEIDs(h byteWriter, iid uint32, eids []netip.Prefix) {
 	binary.BigEndian.PutUint32(b[:], iid)
 	h.Write(b[:])
 	sorted := slices.Clone(eids)
-	slices.SortFunc(sorted, comparePrefix)
+	sort.Slice(sorted, func(i, j int) bool { return comparePrefix(sorted[i], sorted[j]) < 0 })
 	for _, p := range sorted {
 		t, _ := p.MarshalBinary()
 		h.Write(t)

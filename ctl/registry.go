@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 )
@@ -73,7 +74,7 @@ func (g *registration) live(now time.Time) []*registrant {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b *registrant) int { return b.lastSeen.Compare(a.lastSeen) })
+	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
 	return out
 }
 
@@ -305,14 +306,13 @@ func (r *registry) snapshot(now time.Time) Registrations {
 			EIDPrefixes: slices.Clone(s.EIDPrefixes), Registered: perSite[s],
 		})
 	}
-	slices.SortFunc(out.Registrations, func(a, b RegistrationInfo) int {
+	regs := out.Registrations
+	sort.Slice(regs, func(i, j int) bool {
+		a, b := regs[i], regs[j]
 		if a.InstanceID != b.InstanceID {
-			if a.InstanceID < b.InstanceID {
-				return -1
-			}
-			return 1
+			return a.InstanceID < b.InstanceID
 		}
-		return comparePrefix(a.Prefix, b.Prefix)
+		return comparePrefix(a.Prefix, b.Prefix) < 0
 	})
 	return out
 }

@@ -1,9 +1,9 @@
 package fwd
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -379,7 +379,7 @@ func (c *MapCache) Get(iid uint32, prefix netip.Prefix) (*Mapping, bool) {
 func (c *MapCache) Walk(fn func(*Mapping) bool) {
 	s := c.snap.Load()
 	tables := slices.Clone(s.tables)
-	slices.SortFunc(tables, func(a, b iidTable) int { return cmp.Compare(a.iid, b.iid) })
+	sort.Slice(tables, func(i, j int) bool { return tables[i].iid < tables[j].iid })
 	for _, it := range tables {
 		for _, m := range it.t.AllSorted() {
 			if !fn(m) {
@@ -480,12 +480,7 @@ func (c *MapCache) scanLocked() {
 		if len(cands) == evictCandidates && u >= cands[len(cands)-1].used {
 			return
 		}
-		i, _ := slices.BinarySearchFunc(cands, u, func(e evictCand, u uint32) int {
-			if e.used <= u {
-				return -1
-			}
-			return 1
-		})
+		i := sort.Search(len(cands), func(j int) bool { return cands[j].used > u })
 		if len(cands) == evictCandidates {
 			cands = cands[:len(cands)-1]
 		}

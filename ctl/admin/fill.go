@@ -2,11 +2,11 @@ package admin
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -221,7 +221,7 @@ func orderedFrom(first int, counts map[string]uint64, name func(int) string) []C
 			rest = append(rest, Counter{n, v})
 		}
 	}
-	slices.SortFunc(rest, func(a, b Counter) int { return cmp.Compare(a.Name, b.Name) })
+	sort.Slice(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
 	return append(out, rest...)
 }
 

@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -240,7 +240,7 @@ func (s *Server) commands() []string {
 	for n := range s.handlers {
 		names = append(names, n)
 	}
-	slices.Sort(names)
+	sort.Strings(names)
 	return names
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"slices"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 )
@@ -118,15 +118,7 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 			return append(b, "null"...), nil
 		}
 		keys := v.MapKeys()
-		slices.SortFunc(keys, func(x, y reflect.Value) int {
-			switch a, c := x.String(), y.String(); {
-			case a < c:
-				return -1
-			case a > c:
-				return 1
-			}
-			return 0
-		})
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {
