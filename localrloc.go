@@ -30,13 +30,19 @@ import (
 
 // Reasons a local locator is down, as `show rlocs` prints them.
 const (
-	reasonIfDown    = "interface down"
-	reasonNoAddr    = "no address"
-	reasonNoIf      = "no such interface"
-	reasonAddrGone  = "address not on any interface"
-	watchDebounce   = 20 * time.Millisecond // let a burst of notifications settle
-	localLSBLimit   = 32                    // locator-status bits in a header without the I bit
-	reasonUpDefault = ""
+	reasonIfDown   = "interface down"
+	reasonNoAddr   = "no address"
+	reasonNoIf     = "no such interface"
+	reasonAddrGone = "address not on any interface"
+)
+
+const (
+	// watchDebounce lets a burst of notifications (an address removed
+	// and another added) settle into one change.
+	watchDebounce = 20 * time.Millisecond
+	// localLSBLimit is the number of locator-status bits of a header
+	// without the I bit (with it, only the low 8 reach the wire).
+	localLSBLimit = 32
 )
 
 // resolveLocal resolves the configured locators against st, in
@@ -59,7 +65,7 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
 				lr.Reason = reasonIfDown
 				l, ok := st.LinkByIndex(a.Index)
 				if ok && l.Up() {
-					lr.Up, lr.Reason = true, reasonUpDefault
+					lr.Up, lr.Reason = true, ""
 				}
 				if ok && l.Flags&unix.IFF_LOOPBACK != 0 {
 					// An address on the loopback (reachable over any
