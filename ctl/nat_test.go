@@ -279,3 +279,32 @@ func FuzzNATInput(f *testing.F) {
 		n.handle(b, from)
 	})
 }
+
+// A Map-Register relayed by the RTR with a key the site does not have is
+// refused by the Map-Server: no Map-Notify, so the RTR's binding stays
+// unverified and carries no traffic.
+func TestNATRelayedWrongKey(t *testing.T) {
+	tn := newTestNet(t)
+	rtr := tn.addr(10)
+	o := msOptions(0, siteOpt("b1", "k3y", KeySHA256, 0, "10.1.0.0/16"))
+	o.MapServer.RTRs = []netip.Addr{rtr}
+	o.RTR = &RTROptions{Listen: []netip.Addr{rtr}, MapServers: []netip.Addr{rtr}, DataPort: freePort(t, rtr)}
+	ms := tn.startAt(o, rtr)
+	xtr := tn.peer(tn.addr(2), 0)
+	reg := buildRegister(t, "wrong", msg.AlgHMACSHA256, func(r *msg.MapRegister) {
+		r.HasXTRID, r.XTRID, r.ProxyReply = true, [16]byte{7}, true
+		r.Records[0].EID = msg.EIDOf(0, netip.MustParsePrefix("10.1.1.0/24"))
+	})
+	e := msg.ECM{RTR: true, Src: netip.AddrPortFrom(tn.addr(2), 4342), Dst: netip.AddrPortFrom(rtr, tn.port), Message: reg}
+	xtr.send(netip.AddrPortFrom(rtr, tn.port), e.Append(nil))
+	eventually(t, "relayed register refused", func() bool { return ms.Stats().Drops["bad-auth"] == 1 })
+	if b, _ := xtr.recv(300 * time.Millisecond); b != nil {
+		t.Errorf("the xTR got %x", b)
+	}
+	if b := ms.RTRBindings(); len(b) != 1 || b[0].Verified {
+		t.Errorf("bindings %+v, want one unverified", b)
+	}
+	if regs := ms.Registrations(); len(regs.Registrations) != 0 {
+		t.Errorf("registered: %+v", regs.Registrations)
+	}
+}
