@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/netip"
 	"os"
 	"strconv"
@@ -13,11 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/msg"
 	"github.com/lispd/lispd/internal/entropy"
 	"github.com/lispd/lispd/internal/sock"
-	"github.com/lispd/lispd/internal/tomlx"
 )
 
 func init() {
@@ -153,35 +153,22 @@ func ligConfig(path string) ([]netip.Addr, uint32) {
 		}
 		return cfg.XTR.MapResolvers, cfg.XTR.InstanceID
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var raw struct {
+		XTR struct {
+			MapResolvers []string `toml:"map_resolvers"`
+			InstanceID   uint32   `toml:"instance_id"`
+		} `toml:"xtr"`
+	}
+	if _, err := toml.DecodeFile(path, &raw); err != nil {
 		return nil, 0
 	}
-	raw, err := tomlx.Parse(data)
-	if err != nil {
-		return nil, 0
-	}
-	x, _ := raw["xtr"].(map[string]any)
-	var iid uint32
-	if v, ok := x["instance_id"]; ok {
-		n, ok := v.(int64)
-		if !ok || n < 0 || n > math.MaxUint32 {
-			return nil, 0
-		}
-		iid = uint32(n)
-	}
-	list, _ := x["map_resolvers"].([]any)
 	var out []netip.Addr
-	for _, v := range list {
-		s, ok := v.(string)
-		if !ok {
-			return nil, 0
-		}
+	for _, s := range raw.XTR.MapResolvers {
 		if a, err := netip.ParseAddr(s); err == nil {
 			out = append(out, a)
 		}
 	}
-	return out, iid
+	return out, raw.XTR.InstanceID
 }
 
 // resolveHostPort parses ADDRESS, ADDRESS:PORT or [V6]:PORT.

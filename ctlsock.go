@@ -10,9 +10,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/admin"
-	"github.com/lispd/lispd/internal/tomlx"
 )
 
 // The configuration files a client command reads when -c is not given: the
@@ -92,13 +93,11 @@ func readControlSocket(path string) (string, error) {
 	if cfg, err := conf.Parse(path, data); err == nil {
 		return cfg.ControlSocket, nil
 	}
-	if top, err := tomlx.Parse(data); err == nil {
-		switch s := top["control_socket"].(type) {
-		case nil:
-			return "", nil
-		case string:
-			return s, nil
-		}
+	var top struct {
+		ControlSocket string `toml:"control_socket"`
+	}
+	if _, err := toml.Decode(string(data), &top); err == nil {
+		return top.ControlSocket, nil
 	}
 	return scanControlSocket(data), nil
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 	"slices"
 
-	"github.com/lispd/lispd/internal/tomlx"
+	"github.com/BurntSushi/toml"
 )
 
 // Example is conf/lispd.example.toml: an annotated configuration documenting
@@ -24,11 +24,11 @@ const RedactedKey = "<redacted>"
 func Encode(w io.Writer, cfg *Config) error {
 	var buf bytes.Buffer
 	buf.WriteString("# lispd configuration (generated)\n")
-	text, err := tomlx.Marshal(cfg)
-	if err != nil {
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = ""
+	if err := enc.Encode(cfg); err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
-	buf.Write(text)
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lispd/lispd/internal/tomlx"
+	"github.com/BurntSushi/toml"
 )
 
 // Load reads, decodes, completes with defaults and validates the
@@ -34,14 +34,18 @@ func Load(path string) (*Config, error) {
 // Parse is Load for a file already in memory; path is used in messages and
 // kept in Config.Path.
 func Parse(path string, data []byte) (*Config, error) {
-	raw, err := tomlx.Parse(data)
-	if err != nil {
-		var pe *tomlx.ParseError
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
 		at := position{1, 1}
 		msg := err.Error()
 		if errors.As(err, &pe) {
-			msg = pe.Msg
-			at = position{pe.Line, pe.Col}
+			msg = pe.Message
+			at = position{pe.Position.Line, pe.Position.Col}
+			if at.Line < 1 { // the parser loses the line at end of input
+				at = offsetPosition(data, pe.Position.Start)
+			}
+			at.Col = max(at.Col, 1)
 		}
 		return nil, Errors{{File: path, Line: at.Line, Col: at.Col, Msg: msg}}
 	}

@@ -91,6 +91,18 @@ func indexKey(parent string, i int) string {
 	return parent + "[" + strconv.Itoa(i) + "]"
 }
 
+// offsetPosition converts a byte offset in src to a line and column.
+func offsetPosition(src []byte, off int) position {
+	off = min(max(off, 0), len(src))
+	line, start := 1, 0
+	for i := 0; i < off; i++ {
+		if src[i] == '\n' {
+			line, start = line+1, i+1
+		}
+	}
+	return position{line, off - start + 1}
+}
+
 // scanPositions indexes the key positions of a TOML document.
 func scanPositions(src []byte) *positions {
 	s := &scanner{
