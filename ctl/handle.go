@@ -202,17 +202,19 @@ func ttlMinutes(d time.Duration) uint32 {
 // handleInfo dispatches an Info-Request to the Map-Server and an Info-Reply
 // to the xTR's NAT traversal.
 func (n *Node) handleInfo(b []byte, from netip.AddrPort) {
+	// A role that takes the message, or it is unsupported (not decoded).
+	if reply := b[0]&0x08 != 0; (reply && n.nat == nil) || (!reply && n.ms == nil) {
+		n.ctr.drop(DropUnsupported)
+		return
+	}
 	var m msg.Info
 	if err := m.Decode(b); err != nil {
 		n.malformed(from, "Info message", err)
 		return
 	}
-	switch {
-	case !m.Reply && n.ms != nil:
-		n.ms.handleInfoRequest(b, &m, from)
-	case m.Reply && n.nat != nil:
+	if m.Reply {
 		n.nat.handleInfoReply(b, &m, from)
-	default:
-		n.ctr.drop(DropUnsupported)
+		return
 	}
+	n.ms.handleInfoRequest(b, &m, from)
 }

@@ -383,8 +383,9 @@ func (r *rtr) handleData(b []byte, from netip.AddrPort) {
 	r.mu.Unlock()
 	switch {
 	case toNAT:
-		out := appendDataHeader(make([]byte, 0, len(b)), nonce24(), iid, h.hasIID)
-		out = append(out, inner...)
+		// A new header in place of the old one: no copy of the packet.
+		appendDataHeader(b[:0], nonce24(), iid, h.hasIID)
+		out := b
 		// Counted before the write, so that a receiver sees it counted.
 		r.toNAT.Add(1)
 		if err := n.tx.send(r.local(to.Public.Addr()), to.Public, out); err != nil {
