@@ -271,7 +271,7 @@ func lig(o ligOptions, w io.Writer) (int, error) {
 		pkt := ecm.Append(nil)
 		fmt.Fprintf(w, "Send map-request to %s for %s ...\n", resolverText(o.resolver), eidText)
 		sent := time.Now()
-		if _, err := pc.WriteTo(pkt, o.resolver); err != nil {
+		if _, err := pc.WriteToUDPAddrPort(pkt, o.resolver); err != nil {
 			return received, fmt.Errorf("sending to %v: %w", o.resolver, err)
 		}
 		from, ok, err := awaitReply(pc, buf, &rep, nonce, sent.Add(o.timeout))
@@ -310,7 +310,7 @@ func awaitReply(pc *sock.UDPConn, buf []byte, rep *msg.MapReply, nonce uint64, d
 		return netip.AddrPort{}, false, err
 	}
 	for {
-		n, from, err := pc.ReadFrom(buf)
+		n, from, err := pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return netip.AddrPort{}, false, nil

@@ -69,7 +69,7 @@ func (t *udpTransport) run(h packetHandler, onErr func(error)) {
 			defer t.wg.Done()
 			buf := make([]byte, maxControlMessage)
 			for {
-				n, from, err := c.ReadFrom(buf)
+				n, from, err := c.ReadFromUDPAddrPort(buf)
 				if err != nil {
 					if errors.Is(err, os.ErrClosed) {
 						return
@@ -102,7 +102,7 @@ func (t *udpTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error 
 	if pick == nil {
 		return fmt.Errorf("no socket of the address family of %v", dst)
 	}
-	_, err := pick.WriteTo(b, dst)
+	_, err := pick.WriteToUDPAddrPort(b, dst)
 	return err
 }
 

@@ -33,12 +33,12 @@ func TestUDPRoundTrip(t *testing.T) {
 			if b.LocalAddr().Addr() != a.LocalAddr().Addr() {
 				t.Errorf("dial picked source %v, want %v", b.LocalAddr().Addr(), a.LocalAddr().Addr())
 			}
-			if _, err := b.WriteTo([]byte("hello"), a.LocalAddr()); err != nil {
+			if _, err := b.WriteToUDPAddrPort([]byte("hello"), a.LocalAddr()); err != nil {
 				t.Fatal(err)
 			}
 			a.SetReadDeadline(time.Now().Add(5 * time.Second))
 			buf := make([]byte, 64)
-			n, from, err := a.ReadFrom(buf)
+			n, from, err := a.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,11 +56,11 @@ func TestUDPMappedDestinationOnIPv4Socket(t *testing.T) {
 	}
 	defer a.Close()
 	mapped := netip.AddrPortFrom(netip.AddrFrom16(a.LocalAddr().Addr().As16()), a.LocalAddr().Port())
-	if _, err := a.WriteTo([]byte("x"), mapped); err != nil {
+	if _, err := a.WriteToUDPAddrPort([]byte("x"), mapped); err != nil {
 		t.Fatalf("write to IPv4-mapped %v: %v", mapped, err)
 	}
 	a.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := a.ReadFrom(make([]byte, 8)); err != nil {
+	if _, _, err := a.ReadFromUDPAddrPort(make([]byte, 8)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -71,13 +71,13 @@ func TestUDPDeadlineAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-	if _, _, err := c.ReadFrom(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if _, _, err := c.ReadFromUDPAddrPort(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past deadline: %v, want os.ErrDeadlineExceeded", err)
 	}
 	c.SetReadDeadline(time.Time{})
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := c.ReadFrom(make([]byte, 8))
+		_, _, err := c.ReadFromUDPAddrPort(make([]byte, 8))
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond)

@@ -99,10 +99,11 @@ func newUDPConn(fd int, name string) (*UDPConn, error) {
 // LocalAddr returns the bound address and port (IPv4 addresses unmapped).
 func (c *UDPConn) LocalAddr() netip.AddrPort { return c.laddr }
 
-// ReadFrom receives one datagram into b, blocking until one arrives, the
-// read deadline passes or the socket is closed. A datagram longer than b is
-// truncated.
-func (c *UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+// ReadFromUDPAddrPort receives one datagram into b, blocking until one
+// arrives, the read deadline passes or the socket is closed. A datagram
+// longer than b is truncated. (The name is net.UDPConn's, so code written
+// for one reads the same.)
+func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	var (
 		n    int
 		sa   unix.Sockaddr
@@ -121,8 +122,8 @@ func (c *UDPConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	return n, addrPort(sa), nil
 }
 
-// WriteTo sends b as one datagram to dst.
-func (c *UDPConn) WriteTo(b []byte, dst netip.AddrPort) (int, error) {
+// WriteToUDPAddrPort sends b as one datagram to dst.
+func (c *UDPConn) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	sa := sockaddr(c.family(dst))
 	var serr error
 	err := c.raw.Write(func(fd uintptr) bool {
