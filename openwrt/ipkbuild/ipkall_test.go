@@ -31,16 +31,17 @@ var archWant = map[string]struct {
 
 // Size limits for the mips_24kc package (decimal megabytes). The target of
 // issue 6 (1.3 MB ipk, 3.5 MB binary) is not met yet: without net,
-// encoding/json, log/slog, crypto/* and BurntSushi/toml, and with inlining
-// only on the packet path, the binary is ~4.0 MB and the ipk ~1.31 MB (the
-// runtime alone is ~0.7 MB of code). Until it is, `make test` guards
+// encoding/json, log/slog and crypto/*, with inlining only on the packet
+// path, and with NAT traversal and multihoming in, the binary is ~4.33 MB
+// and the ipk ~1.41 MB (the runtime alone is ~0.7 MB of code, and
+// BurntSushi/toml, which the design card names, ~0.2 MB). Until it is, `make test` guards
 // against growth past today's size plus ~5%, and LISPD_SIZE_TARGET=1
 // (`make size-target`) checks the target itself.
 const (
 	targetMIPSIPK    = 1_300_000
 	targetMIPSBinary = 3_500_000
-	guardMIPSIPK     = 1_380_000
-	guardMIPSBinary  = 4_200_000
+	guardMIPSIPK     = 1_480_000
+	guardMIPSBinary  = 4_550_000
 )
 
 // mipsLimits returns the size limits in force for this run.
