@@ -12,6 +12,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/internal/logx"
 )
 
@@ -26,8 +27,10 @@ type daemon struct {
 	cfg  *conf.Config // the running configuration
 	xtr  *xtrPlane    // nil without the xTR role
 	node *ctl.Node    // nil without any control-plane role
-	ctx  context.Context
-	stop context.CancelFunc
+	// rtrNative forwards natively for the RTR role; nil without it.
+	rtrNative *fwd.RawForwarder
+	ctx       context.Context
+	stop      context.CancelFunc
 }
 
 // Start brings up every role cfg configures. On error, whatever was brought
@@ -72,8 +75,12 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 			opts.DataPort = &dataPort{p: d.xtr}
 		}
 	}
+	if opts.RTR != nil {
+		d.startRTRNative(opts.RTR)
+	}
 	n, err := ctl.New(opts, dp)
 	if err != nil {
+		d.closeRTRNative()
 		return fmt.Errorf("control plane: %w", err)
 	}
 	// The data plane hands misses and the data port's control messages to
@@ -86,6 +93,7 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 		if d.xtr != nil {
 			d.xtr.setMissHandler(nil)
 		}
+		d.closeRTRNative()
 		return fmt.Errorf("control plane: %w", err)
 	}
 	d.node = n
@@ -182,6 +190,7 @@ func (d *daemon) closeNode() {
 		d.log.Warn("control plane close", "err", err)
 	}
 	d.node = nil
+	d.closeRTRNative()
 }
 
 // ReloadFile re-reads the configuration at path and applies it when it is

@@ -58,3 +58,24 @@ func (d *daemon) currentNode() *ctl.Node {
 	defer d.mu.Unlock()
 	return d.node
 }
+
+// startRTRNative gives the RTR a raw socket to forward natively the
+// traffic of NATed sites whose destination's mapping says Natively-Forward
+// (marked like the xTR's, past the eid_space routes into a TUN). Without it
+// (no CAP_NET_RAW) such packets are dropped.
+func (d *daemon) startRTRNative(o *ctl.RTROptions) {
+	rf, err := fwd.NewRawForwarder(fwd.DefaultNativeMark)
+	if err != nil {
+		d.log.Warn("RTR: no native forwarding (natively-forward destinations of NATed sites are dropped)", "err", err)
+		return
+	}
+	d.rtrNative = rf
+	o.Native = rf.Forward
+}
+
+func (d *daemon) closeRTRNative() {
+	if d.rtrNative != nil {
+		d.rtrNative.Close()
+		d.rtrNative = nil
+	}
+}

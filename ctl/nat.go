@@ -88,12 +88,11 @@ type natState struct {
 	ready   chan struct{} // closed once registration may start
 	once    sync.Once
 
-	mu          sync.Mutex
-	sent        map[uint64]infoSent
-	st          NATStatus
-	behindData  bool
-	behindCtl   bool
-	rtrInstalls []netip.Prefix
+	mu         sync.Mutex
+	sent       map[uint64]infoSent
+	st         NATStatus
+	behindData bool
+	behindCtl  bool
 }
 
 func newNAT(n *Node, x *XTROptions) *natState {

@@ -203,35 +203,66 @@ func TestRTRBindingLife(t *testing.T) {
 }
 
 // Data from a NATed EID is forwarded only when it comes from its NAT's
-// public address; the destination is resolved once and then followed.
+// public address; the packets wait while the destination is resolved and
+// leave when the Map-Reply comes: to the locator of a positive mapping,
+// natively for a Natively-Forward negative one.
 func TestRTRFromNATedSite(t *testing.T) {
 	n, rt := rtrNode(t)
+	sink := newTestNet(t).peer(netip.MustParseAddr("127.0.0.1"), 0)
+	n.rtr.o.DataPort = sink.addr().Port()
+	data, err := listenUDP([]netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(data.close)
+	n.rtr.data = data
+	var native [][]byte
+	n.rtr.o.Native = func(pkt []byte) error { native = append(native, append([]byte(nil), pkt...)); return nil }
+
 	pub := netip.MustParseAddrPort("198.51.100.7:40000")
 	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
 	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
-	pkt := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("10.2.0.9"))...)
+	packet := func(dst string) []byte {
+		return append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr(dst))...)
+	}
+	// answer replies to the RTR's last Map-Request with rec.
+	answer := func(rec msg.Record) {
+		t.Helper()
+		sent := rt.take()
+		if len(sent) != 1 || sent[0].dst != netip.MustParseAddrPort("203.0.113.10:4342") {
+			t.Fatalf("no ECM Map-Request to the Map-Server: %+v", sent)
+		}
+		var e msg.ECM
+		var req msg.MapRequest
+		if e.Decode(sent[0].b) != nil || req.Decode(e.Message) != nil {
+			t.Fatal("undecodable Map-Request")
+		}
+		rep := msg.MapReply{Nonce: req.Nonce, Records: []msg.Record{rec}}
+		n.handle(rep.Append(nil), netip.MustParseAddrPort("192.0.2.2:4342"))
+	}
 
-	n.rtr.handleData(pkt, netip.MustParseAddrPort("192.0.2.200:1234")) // spoofed outer source
+	n.rtr.handleData(packet("10.2.0.9"), netip.MustParseAddrPort("192.0.2.200:1234")) // spoofed outer source
 	if st := n.RTRStats(); st.OpenRelay != 1 {
 		t.Fatalf("spoofed source not dropped: %+v", st)
 	}
-	n.rtr.handleData(pkt, netip.AddrPortFrom(pub.Addr(), 33333))
-	sent := rt.take()
-	if len(sent) != 1 || sent[0].dst != netip.MustParseAddrPort("203.0.113.10:4342") || sent[0].b[0]>>4 != uint8(msg.TypeECM) {
-		t.Fatalf("no ECM Map-Request to the Map-Server: %+v", sent)
+	first := packet("10.2.0.9")
+	n.rtr.handleData(first, netip.AddrPortFrom(pub.Addr(), 33333))
+	answer(msg.Record{TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.2.0.0/16")),
+		Locators: []msg.Locator{{Priority: 1, Weight: 100, Reachable: true, Addr: msg.AddrOf(netip.MustParseAddr("127.0.0.1"))}}})
+	if got, _ := sink.recv(2 * time.Second); string(got) != string(first) {
+		t.Fatalf("queued packet at the locator: %x, want %x", got, first)
 	}
-	var e msg.ECM
-	var req msg.MapRequest
-	if e.Decode(sent[0].b) != nil || req.Decode(e.Message) != nil {
-		t.Fatal("undecodable Map-Request")
+	n.rtr.handleData(packet("10.2.0.10"), netip.AddrPortFrom(pub.Addr(), 33333))
+	if got, _ := sink.recv(2 * time.Second); got == nil {
+		t.Fatal("second packet not forwarded on the learned route")
 	}
-	rep := msg.MapReply{Nonce: req.Nonce, Records: []msg.Record{{TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.2.0.0/16")),
-		Locators: []msg.Locator{{Priority: 1, Weight: 100, Reachable: true, Addr: msg.AddrOf(netip.MustParseAddr("192.0.2.2"))}}}}}
-	n.handle(rep.Append(nil), netip.MustParseAddrPort("192.0.2.2:4342"))
-	if rt := n.rtr.lookupLocked(0, netip.MustParseAddr("10.2.0.9"), time.Now()); rt == nil || len(rt.locs) != 1 {
-		t.Fatalf("route not learned: %+v", rt)
+
+	n.rtr.handleData(packet("10.99.0.1"), netip.AddrPortFrom(pub.Addr(), 33333))
+	answer(msg.Record{TTL: 5, Action: msg.ActNativelyFwd, EID: msg.EIDOf(0, netip.MustParsePrefix("10.99.0.0/16"))})
+	if len(native) != 1 || string(native[0]) != string(packet("10.99.0.1")[DataHeaderLen:]) {
+		t.Fatalf("natively forwarded %x", native)
 	}
-	if st := n.RTRStats(); st.Unrouted != 1 {
+	if st := n.RTRStats(); st.FromNAT != 2 || st.Native != 1 || st.Unrouted != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -308,3 +308,16 @@ func TestNATRelayedWrongKey(t *testing.T) {
 		t.Errorf("registered: %+v", regs.Registrations)
 	}
 }
+
+// A change of local addresses (Node.Reregister, which the daemon calls
+// then) makes the xTR redo NAT discovery at once rather than at the end of
+// the Info-Reply's TTL.
+func TestNATRediscoverOnReregister(t *testing.T) {
+	l := startNATLab(t, "k3y")
+	eventually(t, "NAT discovered", func() bool { st, _ := l.x.NATStatus(); return st.Discovered && st.Public.IsValid() })
+	first, _ := l.x.NATStatus()
+	sent := l.x.Stats().Out["Info"]
+	l.x.Reregister()
+	eventually(t, "Info-Requests sent again", func() bool { return l.x.Stats().Out["Info"] >= sent+2 })
+	eventually(t, "a new Info-Reply taken", func() bool { st, _ := l.x.NATStatus(); return st.LastReply.After(first.LastReply) })
+}

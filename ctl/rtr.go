@@ -34,7 +34,19 @@ type RTROptions struct {
 	// DataPort is the data port bound and sent to; 0 = 4341 (tests use
 	// others).
 	DataPort uint16
+	// Native, when set, forwards an inner packet outside LISP: traffic
+	// from a NATed site whose destination's negative mapping says
+	// Natively-Forward (or No-Action). nil: such packets are dropped.
+	// It must not keep pkt.
+	Native func(pkt []byte) error
 }
+
+// rtrQueue bounds the packets the RTR holds while it resolves their
+// destination: per destination and in all.
+const (
+	rtrQueuePerDst = 4
+	rtrQueueDsts   = 64
+)
 
 func (r *RTROptions) fill() error {
 	setDur(&r.BindingTimeout, DefaultRTRBindingTimeout)
@@ -76,6 +88,7 @@ type RTRStats struct {
 	FromNAT   uint64 // packets from an xTR behind a NAT re-encapsulated onward
 	Unrouted  uint64 // from a NATed site, destination not resolved (yet)
 	OpenRelay uint64 // dropped: neither EID registered through this RTR
+	Native    uint64 // from a NATed site, forwarded natively (negative mapping)
 }
 
 type rtrKey struct {
@@ -92,6 +105,7 @@ type rtrEntry struct {
 type rtrRoute struct {
 	key      regKey
 	negative bool
+	action   msg.Action // of a negative mapping
 	locs     []Locator
 	expires  time.Time
 }
@@ -102,20 +116,21 @@ type rtr struct {
 	o    *RTROptions
 	data *udpTransport
 
-	toNAT, fromNAT, unrouted, openRelay atomic.Uint64
+	toNAT, fromNAT, unrouted, openRelay, native atomic.Uint64
 
 	mu       sync.Mutex
 	bindings map[rtrKey]*rtrEntry
 	routes   map[regKey]*rtrRoute
 	pending  map[uint64]regKey // Map-Request nonce → requested EID (host prefix)
 	lastReq  map[regKey]time.Time
+	queued   map[regKey][][]byte // packets waiting for their destination's mapping
 }
 
 func newRTR(n *Node, o *RTROptions) *rtr {
 	return &rtr{
 		n: n, o: o,
 		bindings: map[rtrKey]*rtrEntry{}, routes: map[regKey]*rtrRoute{},
-		pending: map[uint64]regKey{}, lastReq: map[regKey]time.Time{},
+		pending: map[uint64]regKey{}, lastReq: map[regKey]time.Time{}, queued: map[regKey][][]byte{},
 	}
 }
 
@@ -170,6 +185,7 @@ func (r *rtr) sweep(now time.Time) {
 	for k, t := range r.lastReq {
 		if now.Sub(t) > 10*time.Second {
 			delete(r.lastReq, k)
+			delete(r.queued, k)
 		}
 	}
 	if len(r.pending) > 4096 {
@@ -394,32 +410,60 @@ func (r *rtr) handleData(b []byte, from netip.AddrPort) {
 			return
 		}
 	case fromNAT && route != nil:
-		if route.negative {
-			r.unrouted.Add(1)
-			return
-		}
-		loc, ok := bestLocator(route.locs)
-		if !ok {
-			r.unrouted.Add(1)
-			return
-		}
-		if r.data == nil {
-			return
-		}
-		r.fromNAT.Add(1)
-		if err := r.data.send(r.local(loc), netip.AddrPortFrom(loc, r.o.DataPort), b); err != nil {
-			r.fromNAT.Add(^uint64(0))
-			n.ctr.drop(DropSendError)
-			return
-		}
+		r.forward(route, b)
 	case fromNAT:
-		r.unrouted.Add(1)
+		r.queue(iid, dst, b)
 		r.resolve(iid, dst)
 	default:
 		r.openRelay.Add(1)
 		n.ctr.drop(DropRTRNotRegistered)
 		n.logs.warn("rtr-open-relay", from.Addr(), "RTR dropped a packet between EIDs not registered through it", "src", src, "dst", dst)
 	}
+}
+
+// forward sends the packet b (LISP header + inner packet) from a NATed site
+// onward as its destination's mapping says: to the best locator, natively
+// when the mapping is negative with Natively-Forward or No-Action (and a
+// native forwarder is configured), else nowhere (counted as unrouted).
+func (r *rtr) forward(route *rtrRoute, b []byte) {
+	n := r.n
+	if route.negative {
+		if r.o.Native != nil && (route.action == msg.ActNativelyFwd || route.action == msg.ActNoAction) {
+			r.native.Add(1)
+			if err := r.o.Native(b[DataHeaderLen:]); err != nil {
+				r.native.Add(^uint64(0))
+				n.ctr.drop(DropSendError)
+			}
+			return
+		}
+		r.unrouted.Add(1)
+		return
+	}
+	loc, ok := bestLocator(route.locs)
+	if !ok || r.data == nil {
+		r.unrouted.Add(1)
+		return
+	}
+	r.fromNAT.Add(1)
+	if err := r.data.send(r.local(loc), netip.AddrPortFrom(loc, r.o.DataPort), b); err != nil {
+		r.fromNAT.Add(^uint64(0))
+		n.ctr.drop(DropSendError)
+	}
+}
+
+// queue holds a copy of b until dst's mapping arrives (bounded; beyond
+// the bounds the packet is dropped as unrouted).
+func (r *rtr) queue(iid uint32, dst netip.Addr, b []byte) {
+	dst = dst.Unmap()
+	k := regKey{iid, netip.PrefixFrom(dst, dst.BitLen())}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q, ok := r.queued[k]
+	if (!ok && len(r.queued) >= rtrQueueDsts) || len(q) >= rtrQueuePerDst {
+		r.unrouted.Add(1)
+		return
+	}
+	r.queued[k] = append(q, append([]byte(nil), b...))
 }
 
 func bestLocator(locs []Locator) (netip.Addr, bool) {
@@ -489,14 +533,36 @@ func (r *rtr) resolve(iid uint32, dst netip.Addr) {
 }
 
 // mapReply takes a Map-Reply to one of the RTR's Map-Requests; it reports
-// whether the nonce was the RTR's.
+// whether the nonce was the RTR's. The packets queued for the destination
+// go out at once.
 func (r *rtr) mapReply(rep *msg.MapReply) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	k, ok := r.pending[rep.Nonce]
 	if !ok {
+		r.mu.Unlock()
 		return false
 	}
+	r.learnLocked(k, rep)
+	var route *rtrRoute
+	if rt := r.lookupLocked(k.iid, k.prefix.Addr(), time.Now()); rt != nil {
+		c := *rt
+		route = &c
+	}
+	q := r.queued[k]
+	if route != nil {
+		delete(r.queued, k)
+	}
+	r.mu.Unlock()
+	if route != nil {
+		for _, b := range q {
+			r.forward(route, b)
+		}
+	}
+	return true
+}
+
+// learnLocked stores the records of a Map-Reply to the request k.
+func (r *rtr) learnLocked(k regKey, rep *msg.MapReply) {
 	delete(r.pending, rep.Nonce)
 	now := time.Now()
 	for i := range rep.Records {
@@ -504,7 +570,7 @@ func (r *rtr) mapReply(rep *msg.MapReply) bool {
 		if !rec.EID.Prefix.IsValid() || rec.EID.IID != k.iid || !rec.EID.Prefix.Contains(k.prefix.Addr()) {
 			continue
 		}
-		rt := &rtrRoute{key: regKey{k.iid, rec.EID.Prefix.Masked()}, negative: len(rec.Locators) == 0}
+		rt := &rtrRoute{key: regKey{k.iid, rec.EID.Prefix.Masked()}, negative: len(rec.Locators) == 0, action: rec.Action}
 		ttl := max(time.Duration(rec.TTL)*time.Minute, time.Minute)
 		rt.expires = now.Add(ttl)
 		for _, l := range rec.Locators {
@@ -514,7 +580,6 @@ func (r *rtr) mapReply(rep *msg.MapReply) bool {
 		}
 		r.routes[rt.key] = rt
 	}
-	return true
 }
 
 // bindings returns the RTR's bindings, for `show`.
@@ -544,6 +609,6 @@ func (n *Node) RTRStats() RTRStats {
 	}
 	return RTRStats{
 		ToNAT: n.rtr.toNAT.Load(), FromNAT: n.rtr.fromNAT.Load(),
-		Unrouted: n.rtr.unrouted.Load(), OpenRelay: n.rtr.openRelay.Load(),
+		Unrouted: n.rtr.unrouted.Load(), OpenRelay: n.rtr.openRelay.Load(), Native: n.rtr.native.Load(),
 	}
 }

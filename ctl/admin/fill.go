@@ -179,7 +179,7 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 		if r := cp.RTR; r != nil {
 			g := &out.Groups[len(out.Groups)-1]
 			g.Counters = append(g.Counters, Counter{"rtr-to-nat", r.ToNAT}, Counter{"rtr-from-nat", r.FromNAT},
-				Counter{"rtr-unrouted", r.Unrouted}, Counter{"rtr-open-relay-dropped", r.OpenRelay})
+				Counter{"rtr-unrouted", r.Unrouted}, Counter{"rtr-open-relay-dropped", r.OpenRelay}, Counter{"rtr-native", r.Native})
 		}
 		typeName := func(i int) string {
 			if i < 1 || i > 15 {
