@@ -36,6 +36,13 @@ const (
 	reasonAddrGone = "address not on any interface"
 )
 
+// Reasons an address locator on an interface that is up is down: IPv6
+// duplicate address detection has not passed.
+const (
+	reasonTentative = "address tentative (duplicate address detection)"
+	reasonDupAddr   = "duplicate address (DAD failed)"
+)
+
 const (
 	// watchDebounce lets a burst of notifications (an address removed
 	// and another added) settle into one change.
@@ -47,7 +54,8 @@ const (
 
 // resolveLocal resolves the configured locators against st, in
 // configuration order: an address entry is one locator, up when the
-// address is on an interface that is up; an interface entry is one locator
+// address is on an interface that is up and has passed duplicate address
+// detection (IPv6: not tentative, not failed); an interface entry is one locator
 // per global unicast address (IPv4 first) or, without any, a single
 // address-less entry that is down and not registered.
 func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
@@ -64,7 +72,15 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
 				lr.IfIndex = a.Index
 				lr.Reason = reasonIfDown
 				l, ok := st.LinkByIndex(a.Index)
-				if ok && l.Up() {
+				switch {
+				case !ok || !l.Up():
+				case a.Flags&unix.IFA_F_DADFAILED != 0:
+					lr.Reason = reasonDupAddr
+				case a.Flags&unix.IFA_F_TENTATIVE != 0:
+					// Not a source yet: sendmsg refuses it until
+					// DAD ends (the watcher sees the flag clear).
+					lr.Reason = reasonTentative
+				default:
 					lr.Up, lr.Reason = true, ""
 				}
 				if ok && l.Flags&unix.IFF_LOOPBACK != 0 {

@@ -101,3 +101,42 @@ func TestFixedSource(t *testing.T) {
 		}
 	}
 }
+
+// An address locator is no source while IPv6 duplicate address detection
+// runs or after it failed (sendmsg refuses such a source): it is
+// registered with its R bit clear and carries no traffic until DAD passes.
+func TestResolveLocalAddressDAD(t *testing.T) {
+	up := uint32(unix.IFF_UP | unix.IFF_RUNNING)
+	a := netip.MustParseAddr("2001:db8:1::1")
+	tests := []struct {
+		name   string
+		flags  uint32
+		link   uint32
+		up     bool
+		reason string
+	}{
+		{"dad passed", 0, up, true, ""},
+		{"optimistic", unix.IFA_F_OPTIMISTIC, up, true, ""},
+		{"tentative", unix.IFA_F_TENTATIVE, up, false, reasonTentative},
+		{"dad failed", unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED, up, false, reasonDupAddr},
+		{"tentative, no carrier", unix.IFA_F_TENTATIVE, unix.IFF_UP, false, reasonIfDown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &netio.LinkState{
+				Links: []netio.Link{{Index: 2, Name: "wan6", Flags: tt.link}},
+				Addrs: []netio.IfAddr{{Index: 2, Prefix: netip.PrefixFrom(a, 64), Flags: tt.flags}},
+			}
+			got := resolveLocal([]conf.LocalRLOC{{Address: a, Priority: 1, Weight: 100}}, st)
+			if len(got) != 1 || got[0].Up != tt.up || got[0].Reason != tt.reason || got[0].IfIndex != 2 {
+				t.Fatalf("resolved %+v, want up %v reason %q on interface 2", got, tt.up, tt.reason)
+			}
+			if lsb := statusBits(got); (lsb == 1) != tt.up {
+				t.Errorf("locator-status bits %b with the locator up %v", lsb, tt.up)
+			}
+			if pl := planeLocators(got); len(pl) != 1 || pl[0].Up != tt.up {
+				t.Errorf("plane locators %+v", pl)
+			}
+		})
+	}
+}
