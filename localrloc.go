@@ -185,6 +185,12 @@ type localWatch struct {
 	cur []localRLOC
 	w   *netio.LinkWatcher
 
+	// syncMu serializes the hand-overs to the node: the watcher's and
+	// main's (a node starting) each read cur and pass it on, and without
+	// it the older reading could land last and stay until the next change.
+	syncMu  sync.Mutex
+	setNode func(*ctl.Node, []ctl.LocalLocator) // (*ctl.Node).SetLocalLocators; tests watch it
+
 	done chan struct{}
 }
 
@@ -203,7 +209,7 @@ func newLocalWatch(log *logx.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, nod
 		log.Warn("cannot read links over rtnetlink: local locators will not follow changes", "err", err)
 		return nil
 	}
-	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, done: make(chan struct{})}
+	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, setNode: (*ctl.Node).SetLocalLocators, done: make(chan struct{})}
 	lw.apply(st)
 	go lw.run()
 	return lw
@@ -247,16 +253,19 @@ func (lw *localWatch) apply(st *netio.LinkState) {
 }
 
 // syncNode hands the current locators to the control plane, if it runs
-// (it ignores a set equal to its own).
+// (it ignores a set equal to its own). Concurrent calls hand over in the
+// order they read the locators, so the node ends with the newest set.
 func (lw *localWatch) syncNode() {
 	if lw == nil || lw.node == nil {
 		return
 	}
+	lw.syncMu.Lock()
+	defer lw.syncMu.Unlock()
 	n := lw.node()
 	if n == nil {
 		return
 	}
-	n.SetLocalLocators(registeredLocators(lw.current()))
+	lw.setNode(n, registeredLocators(lw.current()))
 }
 
 // current returns the locators as last resolved.

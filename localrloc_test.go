@@ -3,7 +3,9 @@ package main
 import (
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
@@ -138,5 +140,54 @@ func TestResolveLocalAddressDAD(t *testing.T) {
 				t.Errorf("plane locators %+v", pl)
 			}
 		})
+	}
+}
+
+// Two hand-overs to the node at once (main starting a node, the watcher
+// seeing a change): the node must end with the newest locators, not with
+// whichever hand-over happened to call it last.
+func TestLocalWatchSyncNodeNewestWins(t *testing.T) {
+	a := netip.MustParseAddr
+	older := []localRLOC{{Addr: a("192.0.2.1"), Priority: 1, Weight: 100, Up: true}}
+	newer := []localRLOC{{Addr: a("192.0.2.1"), Priority: 1, Weight: 100, Reason: reasonIfDown}}
+	node := new(ctl.Node)
+	lw := &localWatch{cur: older, node: func() *ctl.Node { return node }}
+	var (
+		mu    sync.Mutex
+		calls int
+		last  []ctl.LocalLocator
+		wg    sync.WaitGroup
+	)
+	lw.setNode = func(_ *ctl.Node, ls []ctl.LocalLocator) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			// The uplink goes down while this hand-over of the older
+			// set is under way: the watcher applies and hands over.
+			wg.Add(1)
+			done := make(chan struct{})
+			go func() {
+				defer wg.Done()
+				defer close(done)
+				lw.mu.Lock()
+				lw.cur = newer
+				lw.mu.Unlock()
+				lw.syncNode()
+			}()
+			select {
+			case <-done:
+			case <-time.After(100 * time.Millisecond): // it waits for this one
+			}
+		}
+		mu.Lock()
+		last = ls
+		mu.Unlock()
+	}
+	lw.syncNode()
+	wg.Wait()
+	if want := registeredLocators(newer); !slices.Equal(last, want) || calls != 2 {
+		t.Fatalf("node holds %+v after %d hand-overs, want the newest %+v", last, calls, want)
 	}
 }
