@@ -233,21 +233,8 @@ func DumpLinks() (*LinkState, error) {
 	s := &LinkState{}
 	var perr error
 	collect := func(typ uint16, data []byte) {
-		switch typ {
-		case unix.RTM_NEWLINK:
-			l, err := ParseLinkMessage(data)
-			if err != nil {
-				perr = err
-				return
-			}
-			s.Links = append(s.Links, l)
-		case unix.RTM_NEWADDR:
-			a, err := ParseAddrMessage(data)
-			if err != nil {
-				perr = err
-				return
-			}
-			s.Addrs = append(s.Addrs, a)
+		if err := s.add(typ, data); err != nil {
+			perr = err
 		}
 	}
 	for _, typ := range []uint16{unix.RTM_GETLINK, unix.RTM_GETADDR} {
@@ -284,6 +271,31 @@ func DumpLinks() (*LinkState, error) {
 		}
 	}
 	return s, nil
+}
+
+// add records one message of a dump. The address dump asks for AF_UNSPEC,
+// so the kernel lists the addresses of every family that has them (MCTP,
+// Phonet...): those are no locators and are skipped, not an error that
+// would fail the whole dump.
+func (s *LinkState) add(typ uint16, data []byte) error {
+	switch typ {
+	case unix.RTM_NEWLINK:
+		l, err := ParseLinkMessage(data)
+		if err != nil {
+			return err
+		}
+		s.Links = append(s.Links, l)
+	case unix.RTM_NEWADDR:
+		if len(data) > 0 && data[0] != unix.AF_INET && data[0] != unix.AF_INET6 {
+			return nil
+		}
+		a, err := ParseAddrMessage(data)
+		if err != nil {
+			return err
+		}
+		s.Addrs = append(s.Addrs, a)
+	}
+	return nil
 }
 
 // LinkWatcher is a NETLINK_ROUTE socket subscribed to link and address

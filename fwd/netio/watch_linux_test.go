@@ -236,3 +236,38 @@ func TestNetnsWatchLinks(t *testing.T) {
 	for range evc { // Wait returns after Close
 	}
 }
+
+// An address dump lists every family's addresses: one of another family
+// (an MCTP endpoint ID, one byte) is skipped, and the dump goes on; a
+// malformed IPv4 or IPv6 address still fails it.
+func TestLinkStateSkipsOtherFamilies(t *testing.T) {
+	mctp := func() []byte {
+		m := unix.IfAddrmsg{Family: unix.AF_MCTP, Index: 7}
+		r := &nlRequest{b: append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&m)), unix.SizeofIfAddrmsg)...)}
+		r.align()
+		r.attr(unix.IFA_LOCAL, []byte{8})
+		return r.b
+	}()
+	v4 := netip.MustParsePrefix("192.0.2.1/24")
+	var s LinkState
+	for _, m := range []struct {
+		typ  uint16
+		data []byte
+	}{
+		{unix.RTM_NEWLINK, linkMsg(2, unix.IFF_UP|unix.IFF_RUNNING, "wan")},
+		{unix.RTM_NEWADDR, mctp},
+		{unix.RTM_NEWADDR, addrMsg(2, v4, 0, true)},
+	} {
+		if err := s.add(m.typ, m.data); err != nil {
+			t.Fatalf("message %d: %v", m.typ, err)
+		}
+	}
+	if len(s.Links) != 1 || len(s.Addrs) != 1 || s.Addrs[0].Prefix != v4 {
+		t.Errorf("state %+v, want the link and its IPv4 address", s)
+	}
+	bad := addrMsg(2, v4, 0, false)
+	bad[0] = unix.AF_INET6
+	if err := s.add(unix.RTM_NEWADDR, bad); err == nil {
+		t.Error("an IPv6 message with an IPv4 address accepted")
+	}
+}
