@@ -334,9 +334,14 @@ type LinkEvent struct {
 	Addr IfAddr // for address events
 }
 
+// watchReadMax bounds the datagrams one Wait reads, so that a storm of
+// notifications (a flapping link, thousands of addresses changing) cannot
+// keep it reading, and growing its events, forever.
+const watchReadMax = 64
+
 // Wait blocks until at least one notification arrives and returns the
-// events of the datagrams read (it reads what is queued without blocking
-// further). Overflow (ENOBUFS: notifications were lost) returns no events
+// events of the datagrams read (it reads what is queued, at most
+// watchReadMax datagrams, without blocking further). Overflow (ENOBUFS: notifications were lost) returns no events
 // and no error: the caller re-reads the state anyway. Undecodable
 // messages are skipped; the error says why when nothing else came.
 func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
@@ -361,12 +366,17 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 		evs = append(evs, ev)
 	}
 	var rerr error
+	reads := 0
 	err := w.raw.Read(func(fd uintptr) bool {
 		for {
+			if reads >= watchReadMax {
+				return true // more may be queued: the next Wait reads it
+			}
 			n, _, err := unix.Recvfrom(int(fd), w.buf, 0)
 			switch {
 			case err == nil:
 				got = true
+				reads++
 				if _, err := parseNLMessages(w.buf[:n], collect); err != nil {
 					perr = err
 				}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -269,5 +270,44 @@ func TestLinkStateSkipsOtherFamilies(t *testing.T) {
 	bad[0] = unix.AF_INET6
 	if err := s.add(unix.RTM_NEWADDR, bad); err == nil {
 		t.Error("an IPv6 message with an IPv4 address accepted")
+	}
+}
+
+// Wait reads at most watchReadMax datagrams: a storm of notifications does
+// not keep it reading (and its events growing) for as long as it lasts; the
+// rest is left for the next Wait.
+func TestLinkWatcherWaitBounded(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("socketpair: %v", err)
+	}
+	defer unix.Close(fds[1])
+	f := os.NewFile(uintptr(fds[0]), "notifications")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &LinkWatcher{f: f, raw: raw, buf: make([]byte, 32<<10)}
+	defer w.Close()
+	const queued = 3*watchReadMax + 5
+	msg := nlMsg(unix.RTM_NEWLINK, linkMsg(2, unix.IFF_UP, "wan"))
+	for i := range queued {
+		if _, err := unix.Write(fds[1], msg); err != nil {
+			t.Fatalf("queueing notification %d: %v", i, err)
+		}
+	}
+	total := 0
+	for total < queued {
+		evs, err := w.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 || len(evs) > watchReadMax {
+			t.Fatalf("Wait returned %d events, want 1..%d", len(evs), watchReadMax)
+		}
+		total += len(evs)
+	}
+	if total != queued {
+		t.Errorf("read %d notifications, want %d", total, queued)
 	}
 }
