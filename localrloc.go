@@ -55,10 +55,15 @@ const (
 // resolveLocal resolves the configured locators against st, in
 // configuration order: an address entry is one locator, up when the
 // address is on an interface that is up and has passed duplicate address
-// detection (IPv6: not tentative, not failed); an interface entry is one locator
-// per global unicast address (IPv4 first) or, without any, a single
-// address-less entry that is down and not registered.
-func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
+// detection (IPv6: not tentative, not failed); an interface entry is one
+// locator per global unicast address (IPv4 first). An interface that lost
+// the addresses of a family (link down, netifd's teardown, a PPPoE device
+// gone) keeps those of prev, the previous resolution, as down locators:
+// they stay registered with the R bit clear, in their positions, until a
+// new address of the family replaces them. An interface entry without any
+// address, now or before, is a single address-less entry that is down and
+// not registered.
+func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState, prev []localRLOC) []localRLOC {
 	var out []localRLOC
 	for _, r := range cfg {
 		lr := localRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
@@ -94,36 +99,47 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
 			continue
 		}
 		l, ok := st.LinkByName(r.Interface)
-		if !ok {
-			lr.Reason = reasonNoIf
-			out = append(out, lr)
-			continue
-		}
-		lr.IfIndex = l.Index
 		var v4, v6 []netip.Addr
-		for _, a := range st.AddrsOf(l.Index) {
-			ip := a.Prefix.Addr().Unmap()
-			if !ip.IsGlobalUnicast() || !a.Usable() {
+		if ok {
+			lr.IfIndex = l.Index
+			for _, a := range st.AddrsOf(l.Index) {
+				ip := a.Prefix.Addr().Unmap()
+				if !ip.IsGlobalUnicast() || !a.Usable() {
+					continue
+				}
+				if ip.Is4() {
+					v4 = append(v4, ip)
+				} else {
+					v6 = append(v6, ip)
+				}
+			}
+		}
+		gone := reasonNoAddr
+		if !ok {
+			gone = reasonNoIf
+		}
+		n := len(out)
+		for i, fam := range [][]netip.Addr{v4, v6} {
+			if len(fam) > 0 {
+				for _, a := range fam {
+					lr.Addr, lr.Up, lr.Reason = a, l.Up(), ""
+					if !lr.Up {
+						lr.Reason = reasonIfDown
+					}
+					out = append(out, lr)
+				}
 				continue
 			}
-			if ip.Is4() {
-				v4 = append(v4, ip)
-			} else {
-				v6 = append(v6, ip)
+			// None of this family now: the previous ones, down.
+			for _, p := range prev {
+				if p.Interface == r.Interface && p.Addr.IsValid() && p.Addr.Is6() == (i == 1) {
+					lr.Addr, lr.Up, lr.Reason = p.Addr, false, gone
+					out = append(out, lr)
+				}
 			}
 		}
-		addrs := append(v4, v6...)
-		if len(addrs) == 0 {
-			lr.Reason = reasonNoAddr
-			out = append(out, lr)
-			continue
-		}
-		lr.Up = l.Up()
-		if !lr.Up {
-			lr.Reason = reasonIfDown
-		}
-		for _, a := range addrs {
-			lr.Addr = a
+		if len(out) == n {
+			lr.Addr, lr.Up, lr.Reason = netip.Addr{}, false, gone
 			out = append(out, lr)
 		}
 	}
@@ -235,7 +251,10 @@ func (lw *localWatch) run() {
 // apply makes st the current state; a change goes to the data and control
 // planes.
 func (lw *localWatch) apply(st *netio.LinkState) {
-	cur := resolveLocal(lw.cfg, st)
+	lw.mu.Lock()
+	prev := lw.cur
+	lw.mu.Unlock()
+	cur := resolveLocal(lw.cfg, st, prev)
 	lw.mu.Lock()
 	if slices.Equal(cur, lw.cur) {
 		lw.mu.Unlock()

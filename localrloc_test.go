@@ -47,7 +47,7 @@ func TestResolveLocal(t *testing.T) {
 		{Addr: a("203.0.113.9"), Priority: 5, Weight: 100, Reason: reasonAddrGone},
 		{Addr: a("198.51.100.250"), Priority: 6, Weight: 100, Up: true}, // on lo: no interface forced
 	}
-	got := resolveLocal(cfg, st)
+	got := resolveLocal(cfg, st, nil)
 	if !slices.Equal(got, want) {
 		t.Fatalf("resolved\n%+v\nwant\n%+v", got, want)
 	}
@@ -74,7 +74,7 @@ func TestResolveLocal(t *testing.T) {
 	// DHCP gives ppp0 an address and wan2 its carrier: both come up.
 	st.Addrs = append(st.Addrs, netio.IfAddr{Index: 5, Prefix: p("198.51.100.77/32")})
 	st.Links[1].Flags = up
-	got = resolveLocal(cfg, st)
+	got = resolveLocal(cfg, st, got)
 	if got[2].Reason != "" || !got[2].Up || got[4].Addr != a("198.51.100.77") || !got[4].Up {
 		t.Errorf("after the change: %+v", got)
 	}
@@ -129,7 +129,7 @@ func TestResolveLocalAddressDAD(t *testing.T) {
 				Links: []netio.Link{{Index: 2, Name: "wan6", Flags: tt.link}},
 				Addrs: []netio.IfAddr{{Index: 2, Prefix: netip.PrefixFrom(a, 64), Flags: tt.flags}},
 			}
-			got := resolveLocal([]conf.LocalRLOC{{Address: a, Priority: 1, Weight: 100}}, st)
+			got := resolveLocal([]conf.LocalRLOC{{Address: a, Priority: 1, Weight: 100}}, st, nil)
 			if len(got) != 1 || got[0].Up != tt.up || got[0].Reason != tt.reason || got[0].IfIndex != 2 {
 				t.Fatalf("resolved %+v, want up %v reason %q on interface 2", got, tt.up, tt.reason)
 			}
@@ -189,5 +189,72 @@ func TestLocalWatchSyncNodeNewestWins(t *testing.T) {
 	wg.Wait()
 	if want := registeredLocators(newer); !slices.Equal(last, want) || calls != 2 {
 		t.Fatalf("node holds %+v after %d hand-overs, want the newest %+v", last, calls, want)
+	}
+}
+
+// An interface that loses its addresses (OpenWrt's netifd tears the WAN
+// down on loss of carrier, the kernel drops IPv6 addresses of a link set
+// down, a PPPoE device disappears) keeps its locators, down, in their
+// positions: the registered Locator-Set and the locator-status bits of the
+// locators after it do not shift. A new address of the family replaces
+// the old one.
+func TestResolveLocalKeepsLostAddresses(t *testing.T) {
+	up := uint32(unix.IFF_UP | unix.IFF_RUNNING)
+	a := netip.MustParseAddr
+	p := netip.MustParsePrefix
+	cfg := []conf.LocalRLOC{
+		{Interface: "wan", Priority: 1, Weight: 100},
+		{Interface: "pppoe-wan2", Priority: 2, Weight: 100},
+		{Interface: "lte", Priority: 3, Weight: 100},
+	}
+	st := &netio.LinkState{
+		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "pppoe-wan2", Flags: up}, {Index: 4, Name: "lte", Flags: up}},
+		Addrs: []netio.IfAddr{
+			{Index: 2, Prefix: p("192.0.2.1/24")},
+			{Index: 2, Prefix: p("2001:db8::1/64")},
+			{Index: 3, Prefix: p("198.51.100.7/32")},
+			{Index: 4, Prefix: p("203.0.113.9/24")},
+		},
+	}
+	before := resolveLocal(cfg, st, nil)
+	if lsb := statusBits(before); lsb != 0b1111 {
+		t.Fatalf("all up: bits %04b", lsb)
+	}
+	// wan set down: its IPv6 address goes, its IPv4 one stays; the PPPoE
+	// device of wan2 disappears.
+	st.Links = []netio.Link{{Index: 2, Name: "wan", Flags: 0}, {Index: 4, Name: "lte", Flags: up}}
+	st.Addrs = []netio.IfAddr{{Index: 2, Prefix: p("192.0.2.1/24")}, {Index: 4, Prefix: p("203.0.113.9/24")}}
+	got := resolveLocal(cfg, st, before)
+	want := []ctl.LocalLocator{
+		{Addr: a("192.0.2.1"), Priority: 1, Weight: 100, Down: true},
+		{Addr: a("2001:db8::1"), Priority: 1, Weight: 100, Down: true},
+		{Addr: a("198.51.100.7"), Priority: 2, Weight: 100, Down: true},
+		{Addr: a("203.0.113.9"), Priority: 3, Weight: 100},
+	}
+	if reg := registeredLocators(got); !slices.Equal(reg, want) {
+		t.Fatalf("registered after the losses\n%+v\nwant\n%+v", reg, want)
+	}
+	if lsb := statusBits(got); lsb != 0b1000 {
+		t.Errorf("bits %04b, want 1000: lte keeps bit 3", lsb)
+	}
+	if got[1].Reason != reasonNoAddr || got[2].Reason != reasonNoIf {
+		t.Errorf("reasons %q %q, want %q %q", got[1].Reason, got[2].Reason, reasonNoAddr, reasonNoIf)
+	}
+	for _, l := range planeLocators(got)[:3] {
+		if l.Up {
+			t.Errorf("lost locator %v is a source", l.Addr)
+		}
+	}
+	// Still gone at the next notification: still there, down.
+	if again := resolveLocal(cfg, st, got); !slices.Equal(again, got) {
+		t.Errorf("second resolution %+v, want %+v", again, got)
+	}
+	// wan2's PPPoE session comes back with a new address: it replaces the
+	// old one in its position.
+	st.Links = append(st.Links, netio.Link{Index: 5, Name: "pppoe-wan2", Flags: up})
+	st.Addrs = append(st.Addrs, netio.IfAddr{Index: 5, Prefix: p("198.51.100.99/32")})
+	got = resolveLocal(cfg, st, got)
+	if r := registeredLocators(got); len(r) != 4 || r[2] != (ctl.LocalLocator{Addr: a("198.51.100.99"), Priority: 2, Weight: 100}) {
+		t.Errorf("after the new PPPoE address: %+v", r)
 	}
 }
