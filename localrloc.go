@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -197,9 +199,11 @@ type localWatch struct {
 	plane *fwd.Plane
 	node  func() *ctl.Node // nil until the control plane runs
 
-	mu  sync.Mutex
-	cur []localRLOC
-	w   *netio.LinkWatcher
+	mu   sync.Mutex
+	cur  []localRLOC
+	w    linkWaiter
+	dump func() (*netio.LinkState, error) // netio.DumpLinks
+	quit chan struct{}                    // closed by close
 
 	// syncMu serializes the hand-overs to the node: the watcher's and
 	// main's (a node starting) each read cur and pass it on, and without
@@ -225,21 +229,41 @@ func newLocalWatch(log *logx.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, nod
 		log.Warn("cannot read links over rtnetlink: local locators will not follow changes", "err", err)
 		return nil
 	}
-	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, setNode: (*ctl.Node).SetLocalLocators, done: make(chan struct{})}
+	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, dump: netio.DumpLinks,
+		setNode: (*ctl.Node).SetLocalLocators, quit: make(chan struct{}), done: make(chan struct{})}
 	lw.apply(st)
 	go lw.run()
 	return lw
 }
+
+// linkWaiter is what localWatch needs of a netio.LinkWatcher.
+type linkWaiter interface {
+	Wait() ([]netio.LinkEvent, error)
+	Close() error
+}
+
+// watchErrorPause is the pause after a failed Wait (a malformed
+// notification, a failed read) before the state is re-read: the watcher
+// goes on, without spinning on an error that repeats.
+const watchErrorPause = time.Second
 
 // run re-reads the state after each notification until the watcher closes.
 func (lw *localWatch) run() {
 	defer close(lw.done)
 	for {
 		if _, err := lw.w.Wait(); err != nil {
-			return
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			lw.log.Warn("rtnetlink notification", "err", err)
+			select {
+			case <-lw.quit:
+				return
+			case <-time.After(watchErrorPause):
+			}
 		}
 		time.Sleep(watchDebounce)
-		st, err := netio.DumpLinks()
+		st, err := lw.dump()
 		if err != nil {
 			lw.log.Warn("reading links over rtnetlink", "err", err)
 			continue
@@ -299,6 +323,7 @@ func (lw *localWatch) close() {
 	if lw == nil {
 		return
 	}
+	close(lw.quit)
 	lw.w.Close()
 	<-lw.done
 }

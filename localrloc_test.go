@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -9,7 +12,9 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
+	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/fwd/netio"
+	"github.com/lispd/lispd/internal/logx"
 	"golang.org/x/sys/unix"
 )
 
@@ -256,5 +261,63 @@ func TestResolveLocalKeepsLostAddresses(t *testing.T) {
 	got = resolveLocal(cfg, st, got)
 	if r := registeredLocators(got); len(r) != 4 || r[2] != (ctl.LocalLocator{Addr: a("198.51.100.99"), Priority: 2, Weight: 100}) {
 		t.Errorf("after the new PPPoE address: %+v", r)
+	}
+}
+
+// fakeWaiter hands the watcher the Wait results of errs, then os.ErrClosed
+// once closed.
+type fakeWaiter struct {
+	errs   chan error
+	closed chan struct{}
+}
+
+func (f *fakeWaiter) Wait() ([]netio.LinkEvent, error) {
+	select {
+	case err := <-f.errs:
+		return nil, err
+	case <-f.closed:
+		return nil, fmt.Errorf("rtnetlink watcher: %w", os.ErrClosed)
+	}
+}
+
+func (f *fakeWaiter) Close() error { close(f.closed); return nil }
+
+// A malformed notification (or a failed read) does not end the watcher:
+// it re-reads the state and keeps following changes. Only close ends it.
+func TestLocalWatchSurvivesWaitError(t *testing.T) {
+	plane, err := fwd.New(fwd.Options{}, idleTUN{}, fwd.Sockets{Recv: []fwd.BatchConn{idleConn{}}, Send4: []fwd.BatchConn{idleConn{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &fakeWaiter{errs: make(chan error, 2), closed: make(chan struct{})}
+	w.errs <- errors.New("rtnetlink notification: ifinfomsg: truncated")
+	w.errs <- nil // the uplink's address arrives
+	st := &netio.LinkState{
+		Links: []netio.Link{{Index: 2, Name: "wan", Flags: unix.IFF_UP | unix.IFF_RUNNING}},
+		Addrs: []netio.IfAddr{{Index: 2, Prefix: netip.MustParsePrefix("192.0.2.1/24")}},
+	}
+	lw := &localWatch{
+		log: logx.Discard(), cfg: []conf.LocalRLOC{{Interface: "wan", Priority: 1, Weight: 100}}, plane: plane,
+		w: w, dump: func() (*netio.LinkState, error) { return st, nil },
+		quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	go lw.run()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lw.current()) == 0 || !lw.current()[0].Up {
+		select {
+		case <-lw.done:
+			t.Fatal("the watcher stopped at a malformed notification")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher never re-read the state")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	lw.close()
+	select {
+	case <-lw.done:
+	default:
+		t.Error("close returned with the watcher running")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -301,9 +302,10 @@ func (s *LinkState) add(typ uint16, data []byte) error {
 // LinkWatcher is a NETLINK_ROUTE socket subscribed to link and address
 // changes. Wait blocks until something changed; Close ends a Wait.
 type LinkWatcher struct {
-	f   *os.File
-	raw syscall.RawConn
-	buf []byte
+	f      *os.File
+	raw    syscall.RawConn
+	buf    []byte
+	closed atomic.Bool
 }
 
 // WatchLinks subscribes to link and IPv4/IPv6 address notifications in the
@@ -343,7 +345,9 @@ const watchReadMax = 64
 // events of the datagrams read (it reads what is queued, at most
 // watchReadMax datagrams, without blocking further). Overflow (ENOBUFS: notifications were lost) returns no events
 // and no error: the caller re-reads the state anyway. Undecodable
-// messages are skipped; the error says why when nothing else came.
+// messages are skipped; the error says why when nothing else came. Only
+// an error that Is os.ErrClosed (after Close) is final: after any other,
+// the caller re-reads the state and waits again.
 func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 	var evs []LinkEvent
 	var perr error
@@ -395,6 +399,9 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 		}
 	})
 	if err != nil {
+		if w.closed.Load() {
+			return nil, fmt.Errorf("rtnetlink watcher: %w", os.ErrClosed)
+		}
 		return nil, err
 	}
 	if rerr != nil {
@@ -406,5 +413,9 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 	return evs, nil
 }
 
-// Close closes the socket; a blocked Wait returns an error.
-func (w *LinkWatcher) Close() error { return w.f.Close() }
+// Close closes the socket; a blocked Wait, and every later one, returns an
+// error that Is os.ErrClosed.
+func (w *LinkWatcher) Close() error {
+	w.closed.Store(true)
+	return w.f.Close()
+}

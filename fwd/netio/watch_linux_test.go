@@ -311,3 +311,43 @@ func TestLinkWatcherWaitBounded(t *testing.T) {
 		t.Errorf("read %d notifications, want %d", total, queued)
 	}
 }
+
+// Only Close ends the watcher for good: after it Wait returns an error
+// that Is os.ErrClosed, which a malformed notification does not.
+func TestLinkWatcherClosedError(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("socketpair: %v", err)
+	}
+	defer unix.Close(fds[1])
+	f := os.NewFile(uintptr(fds[0]), "notifications")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &LinkWatcher{f: f, raw: raw, buf: make([]byte, 32<<10)}
+	if _, err := unix.Write(fds[1], nlMsg(unix.RTM_NEWLINK, make([]byte, 4))); err != nil { // ifinfomsg cut short
+		t.Fatal(err)
+	}
+	if _, err := w.Wait(); err == nil || errors.Is(err, os.ErrClosed) {
+		t.Fatalf("malformed notification: err %v, want an error that is not os.ErrClosed", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Wait()
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let it block
+	w.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Wait after Close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end Wait")
+	}
+	if _, err := w.Wait(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Wait on a closed watcher: %v, want os.ErrClosed", err)
+	}
+}
