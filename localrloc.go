@@ -58,7 +58,8 @@ const (
 // configuration order: an address entry is one locator, up when the
 // address is on an interface that is up and has passed duplicate address
 // detection (IPv6: not tentative, not failed); an interface entry is one
-// locator per global unicast address (IPv4 first). An interface that lost
+// locator per global unicast address (IPv4 first; not IPv6 temporary
+// addresses). An interface that lost
 // the addresses of a family (link down, netifd's teardown, a PPPoE device
 // gone) keeps those of prev, the previous resolution, as down locators:
 // they stay registered with the R bit clear, in their positions, until a
@@ -107,6 +108,12 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState, prev []localRLOC) [
 			for _, a := range st.AddrsOf(l.Index) {
 				ip := a.Prefix.Addr().Unmap()
 				if !ip.IsGlobalUnicast() || !a.Usable() {
+					continue
+				}
+				if ip.Is6() && a.Flags&unix.IFA_F_TEMPORARY != 0 {
+					// A privacy address (RFC 8981): it rotates,
+					// each time a new Locator-Set; the stable
+					// address beside it is the locator.
 					continue
 				}
 				if ip.Is4() {

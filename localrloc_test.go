@@ -321,3 +321,30 @@ func TestLocalWatchSurvivesWaitError(t *testing.T) {
 		t.Error("close returned with the watcher running")
 	}
 }
+
+// IPv6 privacy addresses (RFC 8981, IFA_F_TEMPORARY) are no locators: they
+// rotate, and each would be a new Locator-Set to register and announce.
+// The stable address is; an IPv4 secondary address (the same flag bit)
+// still is one.
+func TestResolveLocalSkipsTemporary(t *testing.T) {
+	up := uint32(unix.IFF_UP | unix.IFF_RUNNING)
+	p := netip.MustParsePrefix
+	st := &netio.LinkState{
+		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}},
+		Addrs: []netio.IfAddr{
+			{Index: 2, Prefix: p("192.0.2.1/24")},
+			{Index: 2, Prefix: p("192.0.2.7/24"), Flags: unix.IFA_F_SECONDARY},
+			{Index: 2, Prefix: p("2001:db8::5c1e:42ff:fe00:1/64"), Flags: unix.IFA_F_TEMPORARY},
+			{Index: 2, Prefix: p("2001:db8::1/64"), Flags: unix.IFA_F_MANAGETEMPADDR},
+		},
+	}
+	got := registeredLocators(resolveLocal([]conf.LocalRLOC{{Interface: "wan", Priority: 1, Weight: 100}}, st, nil))
+	var addrs []netip.Addr
+	for _, l := range got {
+		addrs = append(addrs, l.Addr)
+	}
+	want := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::1")}
+	if !slices.Equal(addrs, want) {
+		t.Errorf("locators %v, want %v", addrs, want)
+	}
+}
