@@ -348,3 +348,37 @@ func TestResolveLocalSkipsTemporary(t *testing.T) {
 		t.Errorf("locators %v, want %v", addrs, want)
 	}
 }
+
+// A reload compares the running node's xTR-ID with the one that will
+// register afterwards, to withdraw what the old one registered: an
+// uplink's address that changed since the node started (DHCP) must not
+// make a reload that keeps the node withdraw every EID prefix of the site
+// (the running node would then stay unregistered until its next periodic
+// Map-Register). A restarted node takes the watcher's current locators.
+func TestReloadNextXTRID(t *testing.T) {
+	a := netip.MustParseAddr
+	started, now := a("192.0.2.1"), a("192.0.2.99")
+	adapter, _ := testAdapter(t)
+	n, err := ctl.New(ctl.Options{Logger: logx.Discard(), XTR: &ctl.XTROptions{
+		EIDPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25")},
+		RLOCs:       []ctl.LocalLocator{{Addr: started, Priority: 1, Weight: 100}},
+	}}, adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(interval time.Duration) *conf.Config {
+		return &conf.Config{XTR: &conf.XTR{
+			EIDPrefixes:      []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25")},
+			RLOCs:            []conf.LocalRLOC{{Interface: "lispd-nosuch0", Priority: 1, Weight: 100}},
+			RegisterInterval: conf.Duration{Duration: interval},
+		}}
+	}
+	d := &daemon{node: n, xtr: &xtrPlane{rlocs: []localRLOC{{Interface: "lispd-nosuch0", Addr: now, Priority: 1, Weight: 100}}}}
+	if got := d.nextXTRID(cfg(time.Minute), cfg(time.Minute)); got != n.XTRID() {
+		t.Error("unchanged configuration: the running node keeps its xTR-ID, nothing to withdraw")
+	}
+	want := ctl.DeriveXTRID(0, []ctl.LocalLocator{{Addr: now, Priority: 1, Weight: 100}})
+	if got := d.nextXTRID(cfg(time.Minute), cfg(30*time.Second)); got != want {
+		t.Error("control-plane keys changed: the new node's xTR-ID is derived from the locators of now")
+	}
+}
