@@ -188,12 +188,29 @@ func statusBits(ls []localRLOC) uint32 {
 	return lsb
 }
 
-// planeLocators converts ls for the data plane's source selection.
+// planeLocators converts ls for the data plane's source selection. The
+// only locator of its address family gets no forced interface: there is no
+// uplink to choose, and its address may live on an interface packets do
+// not leave by (a routed public subnet on br-lan, a dummy device), where a
+// forced interface would send them nowhere; the route decides, as without
+// multihoming.
 func planeLocators(ls []localRLOC) []fwd.LocalLocator {
+	var n4, n6 int
+	for _, r := range ls {
+		if r.Addr.Is4() {
+			n4++
+		} else if r.Addr.Is6() {
+			n6++
+		}
+	}
 	var out []fwd.LocalLocator
 	for _, r := range ls {
 		if r.Addr.IsValid() {
-			out = append(out, fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up})
+			l := fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up}
+			if (r.Addr.Is4() && n4 == 1) || (r.Addr.Is6() && n6 == 1) {
+				l.IfIndex = 0
+			}
+			out = append(out, l)
 		}
 	}
 	return out

@@ -382,3 +382,19 @@ func TestReloadNextXTRID(t *testing.T) {
 		t.Error("control-plane keys changed: the new node's xTR-ID is derived from the locators of now")
 	}
 }
+
+// The only locator of a family leaves by the route (its address may be on
+// an interface packets do not leave by, a routed subnet on br-lan); with
+// two or more, each is forced out of its own interface.
+func TestPlaneLocatorsForcedInterface(t *testing.T) {
+	a := netip.MustParseAddr
+	ls := []localRLOC{
+		{Addr: a("192.0.2.1"), IfIndex: 5, Priority: 1, Weight: 100, Up: true}, // on br-lan
+		{Addr: a("2001:db8::1"), IfIndex: 2, Priority: 1, Weight: 50, Up: true},
+		{Addr: a("2001:db8:2::1"), IfIndex: 3, Priority: 1, Weight: 50, Up: true},
+	}
+	pl := planeLocators(ls)
+	if len(pl) != 3 || pl[0].IfIndex != 0 || pl[1].IfIndex != 2 || pl[2].IfIndex != 3 {
+		t.Errorf("plane locators %+v: want the lone IPv4 one unforced, the two IPv6 ones on 2 and 3", pl)
+	}
+}
