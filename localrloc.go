@@ -84,7 +84,7 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState, prev []localRLOC) [
 				case !ok || !l.Up():
 				case a.Flags&unix.IFA_F_DADFAILED != 0:
 					lr.Reason = reasonDupAddr
-				case a.Flags&unix.IFA_F_TENTATIVE != 0:
+				case a.Flags&unix.IFA_F_TENTATIVE != 0 && a.Flags&unix.IFA_F_OPTIMISTIC == 0:
 					// Not a source yet: sendmsg refuses it until
 					// DAD ends (the watcher sees the flag clear).
 					lr.Reason = reasonTentative

@@ -123,7 +123,7 @@ func TestResolveLocalAddressDAD(t *testing.T) {
 		reason string
 	}{
 		{"dad passed", 0, up, true, ""},
-		{"optimistic", unix.IFA_F_OPTIMISTIC, up, true, ""},
+		{"optimistic", unix.IFA_F_OPTIMISTIC | unix.IFA_F_TENTATIVE, up, true, ""}, // as the kernel flags it during DAD
 		{"tentative", unix.IFA_F_TENTATIVE, up, false, reasonTentative},
 		{"dad failed", unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED, up, false, reasonDupAddr},
 		{"tentative, no carrier", unix.IFA_F_TENTATIVE, unix.IFF_UP, false, reasonIfDown},

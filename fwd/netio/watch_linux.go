@@ -43,10 +43,15 @@ type IfAddr struct {
 }
 
 // Usable reports whether the address can be a packet's source now: not
-// tentative (IPv6 duplicate address detection still running), not failed
-// DAD, not deprecated.
+// tentative (IPv6 duplicate address detection still running) unless
+// optimistic (RFC 4429: the kernel lets it be a source during DAD), not
+// failed DAD, not deprecated.
 func (a IfAddr) Usable() bool {
-	return a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) == 0
+	f := a.Flags
+	if f&unix.IFA_F_OPTIMISTIC != 0 {
+		f &^= unix.IFA_F_TENTATIVE
+	}
+	return f&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) == 0
 }
 
 // LinkState is a snapshot of every link and address of the network

@@ -86,6 +86,8 @@ func TestParseAddrMessage(t *testing.T) {
 		{"ipv4", addrMsg(3, v4, 0, true), IfAddr{3, v4, 0}, true, false},
 		{"ipv6 address only", addrMsg(4, v6, 0, false), IfAddr{4, v6, 0}, true, false},
 		{"tentative", addrMsg(4, v6, unix.IFA_F_TENTATIVE, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE}, false, false},
+		{"optimistic", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_OPTIMISTIC, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC}, true, false},
+		{"dad failed", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}, false, false},
 		{"short", make([]byte, 5), IfAddr{}, false, true},
 		{"no address", make([]byte, unix.SizeofIfAddrmsg), IfAddr{}, false, true},
 		{"family mismatch", func() []byte {
