@@ -59,13 +59,12 @@ const (
 // address is on an interface that is up and has passed duplicate address
 // detection (IPv6: not tentative, not failed); an interface entry is one
 // locator per global unicast address (IPv4 first; not IPv6 temporary
-// addresses). An interface that lost
-// the addresses of a family (link down, netifd's teardown, a PPPoE device
-// gone) keeps those of prev, the previous resolution, as down locators:
-// they stay registered with the R bit clear, in their positions, until a
-// new address of the family replaces them. An interface entry without any
-// address, now or before, is a single address-less entry that is down and
-// not registered.
+// addresses). An interface that lost the addresses of a family (link down,
+// netifd's teardown, a PPPoE device gone) keeps those of prev, the previous
+// resolution, as down locators: they stay registered with the R bit clear,
+// in their positions, until a new address of the family replaces them. An
+// interface entry without any address, now or before, is a single
+// address-less entry that is down and not registered.
 func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState, prev []localRLOC) []localRLOC {
 	var out []localRLOC
 	for _, r := range cfg {
