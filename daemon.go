@@ -129,7 +129,7 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 	// registers afresh: then everything the old one registered goes.
 	if d.node != nil && old.XTR != nil {
 		removed := removedPrefixes(old.XTR, cfg.XTR)
-		if cfg.XTR == nil || d.node.XTRID() != ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(logx.Discard(), cfg.XTR.RLOCs))) {
+		if cfg.XTR == nil || d.node.XTRID() != d.nextXTRID(old, cfg) {
 			removed = old.XTR.EIDPrefixes
 		}
 		d.node.Deregister(removed)
@@ -175,6 +175,22 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 	}
 	d.cfg = cfg
 	return nil
+}
+
+// nextXTRID returns the xTR-ID that registers cfg's EID prefixes after a
+// reload from old (both with the xTR role): the running node's when the
+// node keeps running; else the one derived from the first locator the new
+// node starts with, which is the watcher's current set when the data plane
+// stays (an uplink may have a new address since the running node started)
+// and the configured locators resolved afresh when it restarts.
+func (d *daemon) nextXTRID(old, cfg *conf.Config) [16]byte {
+	switch {
+	case !sameDataPlane(old.XTR, cfg.XTR):
+		return ctl.DeriveXTRID(cfg.XTR.InstanceID, locators(resolveRLOCs(logx.Discard(), cfg.XTR.RLOCs)))
+	case !sameNode(old, cfg):
+		return ctl.DeriveXTRID(cfg.XTR.InstanceID, d.xtr.localLocators())
+	}
+	return d.node.XTRID()
 }
 
 // closeNode stops the control-plane node, if any; misses are counted and

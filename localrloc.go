@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +38,13 @@ const (
 	reasonAddrGone = "address not on any interface"
 )
 
+// Reasons an address locator on an interface that is up is down: IPv6
+// duplicate address detection has not passed.
+const (
+	reasonTentative = "address tentative (duplicate address detection)"
+	reasonDupAddr   = "duplicate address (DAD failed)"
+)
+
 const (
 	// watchDebounce lets a burst of notifications (an address removed
 	// and another added) settle into one change.
@@ -47,10 +56,16 @@ const (
 
 // resolveLocal resolves the configured locators against st, in
 // configuration order: an address entry is one locator, up when the
-// address is on an interface that is up; an interface entry is one locator
-// per global unicast address (IPv4 first) or, without any, a single
+// address is on an interface that is up and has passed duplicate address
+// detection (IPv6: not tentative, not failed); an interface entry is one
+// locator per global unicast address (IPv4 first; not IPv6 temporary
+// addresses). An interface that lost the addresses of a family (link down,
+// netifd's teardown, a PPPoE device gone) keeps those of prev, the previous
+// resolution, as down locators: they stay registered with the R bit clear,
+// in their positions, until a new address of the family replaces them. An
+// interface entry without any address, now or before, is a single
 // address-less entry that is down and not registered.
-func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
+func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState, prev []localRLOC) []localRLOC {
 	var out []localRLOC
 	for _, r := range cfg {
 		lr := localRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
@@ -64,7 +79,15 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
 				lr.IfIndex = a.Index
 				lr.Reason = reasonIfDown
 				l, ok := st.LinkByIndex(a.Index)
-				if ok && l.Up() {
+				switch {
+				case !ok || !l.Up():
+				case a.Flags&unix.IFA_F_DADFAILED != 0:
+					lr.Reason = reasonDupAddr
+				case a.Flags&unix.IFA_F_TENTATIVE != 0 && a.Flags&unix.IFA_F_OPTIMISTIC == 0:
+					// Not a source yet: sendmsg refuses it until
+					// DAD ends (the watcher sees the flag clear).
+					lr.Reason = reasonTentative
+				default:
 					lr.Up, lr.Reason = true, ""
 				}
 				if ok && l.Flags&unix.IFF_LOOPBACK != 0 {
@@ -78,36 +101,53 @@ func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState) []localRLOC {
 			continue
 		}
 		l, ok := st.LinkByName(r.Interface)
-		if !ok {
-			lr.Reason = reasonNoIf
-			out = append(out, lr)
-			continue
-		}
-		lr.IfIndex = l.Index
 		var v4, v6 []netip.Addr
-		for _, a := range st.AddrsOf(l.Index) {
-			ip := a.Prefix.Addr().Unmap()
-			if !ip.IsGlobalUnicast() || !a.Usable() {
+		if ok {
+			lr.IfIndex = l.Index
+			for _, a := range st.AddrsOf(l.Index) {
+				ip := a.Prefix.Addr().Unmap()
+				if !ip.IsGlobalUnicast() || !a.Usable() {
+					continue
+				}
+				if ip.Is6() && a.Flags&unix.IFA_F_TEMPORARY != 0 {
+					// A privacy address (RFC 8981): it rotates,
+					// each time a new Locator-Set; the stable
+					// address beside it is the locator.
+					continue
+				}
+				if ip.Is4() {
+					v4 = append(v4, ip)
+				} else {
+					v6 = append(v6, ip)
+				}
+			}
+		}
+		gone := reasonNoAddr
+		if !ok {
+			gone = reasonNoIf
+		}
+		n := len(out)
+		for i, fam := range [][]netip.Addr{v4, v6} {
+			if len(fam) > 0 {
+				for _, a := range fam {
+					lr.Addr, lr.Up, lr.Reason = a, l.Up(), ""
+					if !lr.Up {
+						lr.Reason = reasonIfDown
+					}
+					out = append(out, lr)
+				}
 				continue
 			}
-			if ip.Is4() {
-				v4 = append(v4, ip)
-			} else {
-				v6 = append(v6, ip)
+			// None of this family now: the previous ones, down.
+			for _, p := range prev {
+				if p.Interface == r.Interface && p.Addr.IsValid() && p.Addr.Is6() == (i == 1) {
+					lr.Addr, lr.Up, lr.Reason = p.Addr, false, gone
+					out = append(out, lr)
+				}
 			}
 		}
-		addrs := append(v4, v6...)
-		if len(addrs) == 0 {
-			lr.Reason = reasonNoAddr
-			out = append(out, lr)
-			continue
-		}
-		lr.Up = l.Up()
-		if !lr.Up {
-			lr.Reason = reasonIfDown
-		}
-		for _, a := range addrs {
-			lr.Addr = a
+		if len(out) == n {
+			lr.Addr, lr.Up, lr.Reason = netip.Addr{}, false, gone
 			out = append(out, lr)
 		}
 	}
@@ -147,12 +187,29 @@ func statusBits(ls []localRLOC) uint32 {
 	return lsb
 }
 
-// planeLocators converts ls for the data plane's source selection.
+// planeLocators converts ls for the data plane's source selection. The
+// only locator of its address family gets no forced interface: there is no
+// uplink to choose, and its address may live on an interface packets do
+// not leave by (a routed public subnet on br-lan, a dummy device), where a
+// forced interface would send them nowhere; the route decides, as without
+// multihoming.
 func planeLocators(ls []localRLOC) []fwd.LocalLocator {
+	var n4, n6 int
+	for _, r := range ls {
+		if r.Addr.Is4() {
+			n4++
+		} else if r.Addr.Is6() {
+			n6++
+		}
+	}
 	var out []fwd.LocalLocator
 	for _, r := range ls {
 		if r.Addr.IsValid() {
-			out = append(out, fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up})
+			l := fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up}
+			if (r.Addr.Is4() && n4 == 1) || (r.Addr.Is6() && n6 == 1) {
+				l.IfIndex = 0
+			}
+			out = append(out, l)
 		}
 	}
 	return out
@@ -165,9 +222,17 @@ type localWatch struct {
 	plane *fwd.Plane
 	node  func() *ctl.Node // nil until the control plane runs
 
-	mu  sync.Mutex
-	cur []localRLOC
-	w   *netio.LinkWatcher
+	mu   sync.Mutex
+	cur  []localRLOC
+	w    linkWaiter
+	dump func() (*netio.LinkState, error) // netio.DumpLinks
+	quit chan struct{}                    // closed by close
+
+	// syncMu serializes the hand-overs to the node: the watcher's and
+	// main's (a node starting) each read cur and pass it on, and without
+	// it the older reading could land last and stay until the next change.
+	syncMu  sync.Mutex
+	setNode func(*ctl.Node, []ctl.LocalLocator) // (*ctl.Node).SetLocalLocators; tests watch it
 
 	done chan struct{}
 }
@@ -187,21 +252,41 @@ func newLocalWatch(log *logx.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, nod
 		log.Warn("cannot read links over rtnetlink: local locators will not follow changes", "err", err)
 		return nil
 	}
-	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, done: make(chan struct{})}
+	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, dump: netio.DumpLinks,
+		setNode: (*ctl.Node).SetLocalLocators, quit: make(chan struct{}), done: make(chan struct{})}
 	lw.apply(st)
 	go lw.run()
 	return lw
 }
+
+// linkWaiter is what localWatch needs of a netio.LinkWatcher.
+type linkWaiter interface {
+	Wait() ([]netio.LinkEvent, error)
+	Close() error
+}
+
+// watchErrorPause is the pause after a failed Wait (a malformed
+// notification, a failed read) before the state is re-read: the watcher
+// goes on, without spinning on an error that repeats.
+const watchErrorPause = time.Second
 
 // run re-reads the state after each notification until the watcher closes.
 func (lw *localWatch) run() {
 	defer close(lw.done)
 	for {
 		if _, err := lw.w.Wait(); err != nil {
-			return
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			lw.log.Warn("rtnetlink notification", "err", err)
+			select {
+			case <-lw.quit:
+				return
+			case <-time.After(watchErrorPause):
+			}
 		}
 		time.Sleep(watchDebounce)
-		st, err := netio.DumpLinks()
+		st, err := lw.dump()
 		if err != nil {
 			lw.log.Warn("reading links over rtnetlink", "err", err)
 			continue
@@ -213,7 +298,10 @@ func (lw *localWatch) run() {
 // apply makes st the current state; a change goes to the data and control
 // planes.
 func (lw *localWatch) apply(st *netio.LinkState) {
-	cur := resolveLocal(lw.cfg, st)
+	lw.mu.Lock()
+	prev := lw.cur
+	lw.mu.Unlock()
+	cur := resolveLocal(lw.cfg, st, prev)
 	lw.mu.Lock()
 	if slices.Equal(cur, lw.cur) {
 		lw.mu.Unlock()
@@ -231,16 +319,19 @@ func (lw *localWatch) apply(st *netio.LinkState) {
 }
 
 // syncNode hands the current locators to the control plane, if it runs
-// (it ignores a set equal to its own).
+// (it ignores a set equal to its own). Concurrent calls hand over in the
+// order they read the locators, so the node ends with the newest set.
 func (lw *localWatch) syncNode() {
 	if lw == nil || lw.node == nil {
 		return
 	}
+	lw.syncMu.Lock()
+	defer lw.syncMu.Unlock()
 	n := lw.node()
 	if n == nil {
 		return
 	}
-	n.SetLocalLocators(registeredLocators(lw.current()))
+	lw.setNode(n, registeredLocators(lw.current()))
 }
 
 // current returns the locators as last resolved.
@@ -255,6 +346,7 @@ func (lw *localWatch) close() {
 	if lw == nil {
 		return
 	}
+	close(lw.quit)
 	lw.w.Close()
 	<-lw.done
 }

@@ -20,6 +20,7 @@ type localState struct {
 	// smrGen, when not 0, is the generation whose confirmation (a
 	// Map-Notify for a Map-Register sent at or after it) triggers the SMRs.
 	smrGen atomic.Uint64
+	smr    smrPacer // rate limit of the SMR rounds (smr.go)
 }
 
 // localLocators returns the current local locators, in registration order.

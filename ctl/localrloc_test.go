@@ -177,3 +177,46 @@ func TestProberRBitSetAgain(t *testing.T) {
 		t.Error("prober not kicked")
 	}
 }
+
+// SMRs are rate-limited (RFC 9301 section 6.1): three changes in a row send
+// one round at once and one more, with the newest locators, after
+// smrInterval, not a round per change.
+func TestSMRRoundsRateLimited(t *testing.T) {
+	tn := newTestNet(t)
+	remote := tn.peer(tn.addr(5), tn.port)
+	dp := itrsDataPlane{newFakeDataPlane(), []netip.Addr{tn.addr(5)}}
+	x := tn.start(xtrOptions(tn.addr(2), prefixes("10.1.1.0/24"), nil), dp, tn.addr(2))
+	a2, a3 := tn.addr(2), tn.addr(3)
+	for _, ls := range [][]LocalLocator{
+		{{Addr: a2, Priority: 1, Weight: 100}, {Addr: a3, Priority: 2, Weight: 100, Down: true}},
+		{{Addr: a2, Priority: 1, Weight: 100, Down: true}, {Addr: a3, Priority: 2, Weight: 100}},
+		{{Addr: a2, Priority: 1, Weight: 100}, {Addr: a3, Priority: 2, Weight: 100}},
+	} {
+		x.SetLocalLocators(ls)
+	}
+	var reqs []msg.MapRequest
+	var at []time.Time
+	for {
+		b, _ := remote.recv(smrInterval + time.Second)
+		if b == nil {
+			break
+		}
+		var req msg.MapRequest
+		if err := req.Decode(b); err != nil || !req.SMR {
+			t.Fatalf("not an SMR: %+v %v", req, err)
+		}
+		reqs, at = append(reqs, req), append(at, time.Now())
+	}
+	if len(reqs) != 2 {
+		t.Fatalf("%d SMRs for three changes in a row, want 2 (one round now, one after %v)", len(reqs), smrInterval)
+	}
+	if gap := at[1].Sub(at[0]); gap < smrInterval/2 {
+		t.Errorf("second round %v after the first, want about %v", gap, smrInterval)
+	}
+	if r := reqs[1].ITRRLOCs; len(r) != 2 || r[0].IP != a2 || r[1].IP != a3 {
+		t.Errorf("last round's ITR-RLOCs %+v, want the newest set's up locators %v %v", r, a2, a3)
+	}
+	if s := x.Stats(); s.SMRsSent != 2 {
+		t.Errorf("smrs-sent %d, want 2", s.SMRsSent)
+	}
+}

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
@@ -31,8 +32,43 @@ type RecentITRs interface {
 // (or will resolve afresh anyway).
 const smrRecent = 5 * time.Minute
 
-// sendSMRs sends an SMR for every EID prefix of ours to each recent ITR.
+// smrInterval is the least time between two rounds of SMRs: RFC 9301
+// section 6.1 has the SMR sender rate-limit them (a flapping uplink would
+// otherwise send a round to every recent ITR per flap). A change within
+// the interval is announced at its end, with the locators of then.
+const smrInterval = time.Second
+
+// smrPacer spaces the rounds of SMRs by smrInterval.
+type smrPacer struct {
+	mu    sync.Mutex
+	last  time.Time   // when the last round went
+	timer *time.Timer // a deferred round, when one waits
+}
+
+// sendSMRs sends a round of SMRs now, or, within smrInterval of the last
+// round, once at its end (rounds asked for meanwhile fold into that one).
 func (n *Node) sendSMRs() {
+	p := &n.local.smr
+	p.mu.Lock()
+	if wait := smrInterval - time.Since(p.last); !p.last.IsZero() && wait > 0 {
+		if p.timer == nil {
+			p.timer = time.AfterFunc(wait, func() {
+				p.mu.Lock()
+				p.timer = nil
+				p.mu.Unlock()
+				n.background(n.sendSMRs) // nothing once the node is closed
+			})
+		}
+		p.mu.Unlock()
+		return
+	}
+	p.last = time.Now()
+	p.mu.Unlock()
+	n.sendSMRRound()
+}
+
+// sendSMRRound sends an SMR for every EID prefix of ours to each recent ITR.
+func (n *Node) sendSMRRound() {
 	src, ok := n.dp.(RecentITRs)
 	if !ok || n.opts.XTR == nil {
 		return

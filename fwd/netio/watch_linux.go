@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -42,10 +43,15 @@ type IfAddr struct {
 }
 
 // Usable reports whether the address can be a packet's source now: not
-// tentative (IPv6 duplicate address detection still running), not failed
-// DAD, not deprecated.
+// tentative (IPv6 duplicate address detection still running) unless
+// optimistic (RFC 4429: the kernel lets it be a source during DAD), not
+// failed DAD, not deprecated.
 func (a IfAddr) Usable() bool {
-	return a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) == 0
+	f := a.Flags
+	if f&unix.IFA_F_OPTIMISTIC != 0 {
+		f &^= unix.IFA_F_TENTATIVE
+	}
+	return f&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) == 0
 }
 
 // LinkState is a snapshot of every link and address of the network
@@ -233,21 +239,8 @@ func DumpLinks() (*LinkState, error) {
 	s := &LinkState{}
 	var perr error
 	collect := func(typ uint16, data []byte) {
-		switch typ {
-		case unix.RTM_NEWLINK:
-			l, err := ParseLinkMessage(data)
-			if err != nil {
-				perr = err
-				return
-			}
-			s.Links = append(s.Links, l)
-		case unix.RTM_NEWADDR:
-			a, err := ParseAddrMessage(data)
-			if err != nil {
-				perr = err
-				return
-			}
-			s.Addrs = append(s.Addrs, a)
+		if err := s.add(typ, data); err != nil {
+			perr = err
 		}
 	}
 	for _, typ := range []uint16{unix.RTM_GETLINK, unix.RTM_GETADDR} {
@@ -286,12 +279,38 @@ func DumpLinks() (*LinkState, error) {
 	return s, nil
 }
 
+// add records one message of a dump. The address dump asks for AF_UNSPEC,
+// so the kernel lists the addresses of every family that has them (MCTP,
+// Phonet...): those are no locators and are skipped, not an error that
+// would fail the whole dump.
+func (s *LinkState) add(typ uint16, data []byte) error {
+	switch typ {
+	case unix.RTM_NEWLINK:
+		l, err := ParseLinkMessage(data)
+		if err != nil {
+			return err
+		}
+		s.Links = append(s.Links, l)
+	case unix.RTM_NEWADDR:
+		if len(data) > 0 && data[0] != unix.AF_INET && data[0] != unix.AF_INET6 {
+			return nil
+		}
+		a, err := ParseAddrMessage(data)
+		if err != nil {
+			return err
+		}
+		s.Addrs = append(s.Addrs, a)
+	}
+	return nil
+}
+
 // LinkWatcher is a NETLINK_ROUTE socket subscribed to link and address
 // changes. Wait blocks until something changed; Close ends a Wait.
 type LinkWatcher struct {
-	f   *os.File
-	raw syscall.RawConn
-	buf []byte
+	f      *os.File
+	raw    syscall.RawConn
+	buf    []byte
+	closed atomic.Bool
 }
 
 // WatchLinks subscribes to link and IPv4/IPv6 address notifications in the
@@ -322,11 +341,18 @@ type LinkEvent struct {
 	Addr IfAddr // for address events
 }
 
+// watchReadMax bounds the datagrams one Wait reads, so that a storm of
+// notifications (a flapping link, thousands of addresses changing) cannot
+// keep it reading, and growing its events, forever.
+const watchReadMax = 64
+
 // Wait blocks until at least one notification arrives and returns the
-// events of the datagrams read (it reads what is queued without blocking
-// further). Overflow (ENOBUFS: notifications were lost) returns no events
+// events of the datagrams read (it reads what is queued, at most
+// watchReadMax datagrams, without blocking further). Overflow (ENOBUFS: notifications were lost) returns no events
 // and no error: the caller re-reads the state anyway. Undecodable
-// messages are skipped; the error says why when nothing else came.
+// messages are skipped; the error says why when nothing else came. Only
+// an error that Is os.ErrClosed (after Close) is final: after any other,
+// the caller re-reads the state and waits again.
 func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 	var evs []LinkEvent
 	var perr error
@@ -349,12 +375,17 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 		evs = append(evs, ev)
 	}
 	var rerr error
+	reads := 0
 	err := w.raw.Read(func(fd uintptr) bool {
 		for {
+			if reads >= watchReadMax {
+				return true // more may be queued: the next Wait reads it
+			}
 			n, _, err := unix.Recvfrom(int(fd), w.buf, 0)
 			switch {
 			case err == nil:
 				got = true
+				reads++
 				if _, err := parseNLMessages(w.buf[:n], collect); err != nil {
 					perr = err
 				}
@@ -373,6 +404,9 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 		}
 	})
 	if err != nil {
+		if w.closed.Load() {
+			return nil, fmt.Errorf("rtnetlink watcher: %w", os.ErrClosed)
+		}
 		return nil, err
 	}
 	if rerr != nil {
@@ -384,5 +418,9 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 	return evs, nil
 }
 
-// Close closes the socket; a blocked Wait returns an error.
-func (w *LinkWatcher) Close() error { return w.f.Close() }
+// Close closes the socket; a blocked Wait, and every later one, returns an
+// error that Is os.ErrClosed.
+func (w *LinkWatcher) Close() error {
+	w.closed.Store(true)
+	return w.f.Close()
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -85,6 +86,8 @@ func TestParseAddrMessage(t *testing.T) {
 		{"ipv4", addrMsg(3, v4, 0, true), IfAddr{3, v4, 0}, true, false},
 		{"ipv6 address only", addrMsg(4, v6, 0, false), IfAddr{4, v6, 0}, true, false},
 		{"tentative", addrMsg(4, v6, unix.IFA_F_TENTATIVE, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE}, false, false},
+		{"optimistic", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_OPTIMISTIC, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC}, true, false},
+		{"dad failed", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}, false, false},
 		{"short", make([]byte, 5), IfAddr{}, false, true},
 		{"no address", make([]byte, unix.SizeofIfAddrmsg), IfAddr{}, false, true},
 		{"family mismatch", func() []byte {
@@ -234,5 +237,119 @@ func TestNetnsWatchLinks(t *testing.T) {
 	})
 	w.Close()
 	for range evc { // Wait returns after Close
+	}
+}
+
+// An address dump lists every family's addresses: one of another family
+// (an MCTP endpoint ID, one byte) is skipped, and the dump goes on; a
+// malformed IPv4 or IPv6 address still fails it.
+func TestLinkStateSkipsOtherFamilies(t *testing.T) {
+	mctp := func() []byte {
+		m := unix.IfAddrmsg{Family: unix.AF_MCTP, Index: 7}
+		r := &nlRequest{b: append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&m)), unix.SizeofIfAddrmsg)...)}
+		r.align()
+		r.attr(unix.IFA_LOCAL, []byte{8})
+		return r.b
+	}()
+	v4 := netip.MustParsePrefix("192.0.2.1/24")
+	var s LinkState
+	for _, m := range []struct {
+		typ  uint16
+		data []byte
+	}{
+		{unix.RTM_NEWLINK, linkMsg(2, unix.IFF_UP|unix.IFF_RUNNING, "wan")},
+		{unix.RTM_NEWADDR, mctp},
+		{unix.RTM_NEWADDR, addrMsg(2, v4, 0, true)},
+	} {
+		if err := s.add(m.typ, m.data); err != nil {
+			t.Fatalf("message %d: %v", m.typ, err)
+		}
+	}
+	if len(s.Links) != 1 || len(s.Addrs) != 1 || s.Addrs[0].Prefix != v4 {
+		t.Errorf("state %+v, want the link and its IPv4 address", s)
+	}
+	bad := addrMsg(2, v4, 0, false)
+	bad[0] = unix.AF_INET6
+	if err := s.add(unix.RTM_NEWADDR, bad); err == nil {
+		t.Error("an IPv6 message with an IPv4 address accepted")
+	}
+}
+
+// Wait reads at most watchReadMax datagrams: a storm of notifications does
+// not keep it reading (and its events growing) for as long as it lasts; the
+// rest is left for the next Wait.
+func TestLinkWatcherWaitBounded(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("socketpair: %v", err)
+	}
+	defer unix.Close(fds[1])
+	f := os.NewFile(uintptr(fds[0]), "notifications")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &LinkWatcher{f: f, raw: raw, buf: make([]byte, 32<<10)}
+	defer w.Close()
+	const queued = 3*watchReadMax + 5
+	msg := nlMsg(unix.RTM_NEWLINK, linkMsg(2, unix.IFF_UP, "wan"))
+	for i := range queued {
+		if _, err := unix.Write(fds[1], msg); err != nil {
+			t.Fatalf("queueing notification %d: %v", i, err)
+		}
+	}
+	total := 0
+	for total < queued {
+		evs, err := w.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 || len(evs) > watchReadMax {
+			t.Fatalf("Wait returned %d events, want 1..%d", len(evs), watchReadMax)
+		}
+		total += len(evs)
+	}
+	if total != queued {
+		t.Errorf("read %d notifications, want %d", total, queued)
+	}
+}
+
+// Only Close ends the watcher for good: after it Wait returns an error
+// that Is os.ErrClosed, which a malformed notification does not.
+func TestLinkWatcherClosedError(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("socketpair: %v", err)
+	}
+	defer unix.Close(fds[1])
+	f := os.NewFile(uintptr(fds[0]), "notifications")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &LinkWatcher{f: f, raw: raw, buf: make([]byte, 32<<10)}
+	if _, err := unix.Write(fds[1], nlMsg(unix.RTM_NEWLINK, make([]byte, 4))); err != nil { // ifinfomsg cut short
+		t.Fatal(err)
+	}
+	if _, err := w.Wait(); err == nil || errors.Is(err, os.ErrClosed) {
+		t.Fatalf("malformed notification: err %v, want an error that is not os.ErrClosed", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Wait()
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let it block
+	w.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Wait after Close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end Wait")
+	}
+	if _, err := w.Wait(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Wait on a closed watcher: %v, want os.ErrClosed", err)
 	}
 }
