@@ -55,6 +55,10 @@ type OffloadSnapshot struct {
 	// Coalesced are TCP super-packets written to the TUN on the
 	// decapsulating side, carrying Joined packets.
 	Coalesced, Joined uint64
+	// GROMessages are coalesced messages received with UDP_GRO (more than
+	// one datagram), carrying GRODatagrams LISP packets: with GSOMessages
+	// and GSODatagrams, the batch sizes on both ends of the core.
+	GROMessages, GRODatagrams uint64
 }
 
 // setupOffload turns UDP GSO on for the send sockets when the TUN reads
@@ -97,7 +101,7 @@ func (p *Plane) setupOffload() {
 	f := func() OffloadSnapshot {
 		st := ot.Stats()
 		s := OffloadSnapshot{Path: TUNPathOffload, SuperPackets: st.SuperPackets, Segments: st.Segments, Malformed: st.Malformed,
-			Coalesced: st.Coalesced, Joined: st.Joined}
+			Coalesced: st.Coalesced, Joined: st.Joined, GROMessages: p.groMsgs.Load(), GRODatagrams: p.groSegs.Load()}
 		seen := map[gsoConn]bool{}
 		for _, g := range gconns {
 			if seen[g] {

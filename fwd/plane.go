@@ -161,6 +161,8 @@ type Plane struct {
 	mtu   int  // TUN MTU, for buffer sizes
 	gro   bool // receive sockets coalesce datagrams (UDP_GRO): 64 KB receive buffers
 
+	groMsgs, groSegs atomic.Uint64 // coalesced messages received and the datagrams in them
+
 	pend    *pendingQueue // nil without a MissHandler
 	sendMu  []*sync.Mutex // per send socket (Send4 then Send6), shared by duplicates
 	flushMu sync.Mutex    // one flush at a time; guards flusher
@@ -691,6 +693,7 @@ func (p *Plane) decapLoop(ctx context.Context, c BatchConn) error {
 // packets to the TUN in one batch. Allocation-free.
 func (w *decapWorker) process(n int) {
 	d := w.dec
+	var groMsgs, groSegs uint64
 	for i := 0; i < n; i++ {
 		m := &w.msgs[i]
 		if m.Err != nil {
@@ -702,6 +705,10 @@ func (w *decapWorker) process(n int) {
 		seg := m.N
 		if m.GSOSize > 0 {
 			seg = m.GSOSize
+			if m.N > seg {
+				groMsgs++
+				groSegs += uint64((m.N + seg - 1) / seg)
+			}
 		}
 		for off := 0; ; off += seg {
 			b := w.bufs[i][off:min(off+seg, m.N)]
@@ -716,6 +723,10 @@ func (w *decapWorker) process(n int) {
 				break
 			}
 		}
+	}
+	if groMsgs > 0 {
+		w.p.groMsgs.Add(groMsgs)
+		w.p.groSegs.Add(groSegs)
 	}
 	if len(w.out) > 0 {
 		k, err := w.p.tun.Write(w.out, HeaderLen)

@@ -164,6 +164,8 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{"link-scope-ignored", dp.LinkScope},
 			{"tun-offload", dp.Offload.Active()}, {"tun-super-packets", dp.Offload.SuperPackets},
 			{"tun-segments", dp.Offload.Segments}, {"udp-gso-datagrams", dp.Offload.GSODatagrams},
+			{"udp-gso-messages", dp.Offload.GSOMessages},
+			{"udp-gro-messages", dp.Offload.GROMessages}, {"udp-gro-datagrams", dp.Offload.GRODatagrams},
 			{"tun-coalesced", dp.Offload.Coalesced}, {"tun-coalesced-packets", dp.Offload.Joined},
 		}})
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataDrops, Counters: ordered(dp.Drops, func(i int) string { return fwd.DropReason(i).String() })})

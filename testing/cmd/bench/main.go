@@ -643,6 +643,10 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 			fmt.Printf(" %13s", cell)
 		}
 		for _, pr := range pairs {
+			if strings.Contains(name, "loss") {
+				fmt.Printf(" %8s", "—") // a ratio of loss rates says nothing
+				continue
+			}
 			var v []float64
 			xs, ys := rs[pr[0]], rs[pr[1]]
 			for i := 0; i < len(xs) && i < len(ys); i++ {
