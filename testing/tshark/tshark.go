@@ -40,6 +40,11 @@ type Options struct {
 	// ExtraArgs are passed to tshark after the standard preferences, e.g.
 	// "-d", "udp.port==14342,lisp" for LISP on other ports.
 	ExtraArgs []string
+	// Ignore, when set, is a display filter of frames the check leaves out,
+	// for what a capture shows about the endpoints rather than about the
+	// bytes under test (e.g. "tcp.options.sack.dsack": an inner TCP's
+	// spurious retransmission).
+	Ignore string
 }
 
 // Available reports why tshark cannot be used by this test process, or nil.
@@ -91,6 +96,9 @@ func CheckWith(t testing.TB, pcapPath string, opt Options) {
 	filter := CheckFilter
 	if opt.AllowUndecoded {
 		filter = CheckFilterAllowUndecoded
+	}
+	if opt.Ignore != "" {
+		filter = "(" + filter + ") && !(" + opt.Ignore + ")"
 	}
 	rows, err := run(pcapPath, filter, []string{"frame.number", "_ws.col.Info", "_ws.expert.message"}, opt.ExtraArgs)
 	if err != nil {
