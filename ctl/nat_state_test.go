@@ -139,7 +139,7 @@ func TestRTRBindingLife(t *testing.T) {
 	ms := netip.MustParseAddrPort("203.0.113.10:4342")
 	private := netip.MustParseAddrPort("10.0.0.2:4342")
 	register := func(from netip.AddrPort, nonce uint64, dst netip.AddrPort) {
-		reg := msg.MapRegister{ProxyReply: true, WantMapNotify: true, Nonce: nonce, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID,
+		reg := msg.MapRegister{ProxyReply: true, WantMapNotify: true, Nonce: nonce, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID, SiteID: 77,
 			Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, eid)}}}
 		e := msg.ECM{RTR: true, Src: private, Dst: dst, Message: reg.Append(nil)}
 		n.handle(e.Append(nil), from)
@@ -188,6 +188,8 @@ func TestRTRBindingLife(t *testing.T) {
 		}
 		if len(b) != 1 || b[0].Verified != s.verified || b[0].Public != s.public || b[0].Private != private.Addr() {
 			t.Errorf("%s: bindings %+v, want verified %v public %v", s.name, b, s.verified, s.public)
+		} else if b[0].SiteID != 77 || b[0].XTRID != xtrID || b[0].Expires != b[0].LastSeen.Add(time.Minute) {
+			t.Errorf("%s: binding %+v, want site-ID 77, xTR-ID %x, expiry a minute after last seen", s.name, b[0], xtrID)
 		}
 	}
 	if b := n.RTRBindings(); len(b) != 1 || b[0].Rebinds != 1 {

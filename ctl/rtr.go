@@ -1,6 +1,8 @@
 package ctl
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -74,12 +76,14 @@ type RTRBinding struct {
 	InstanceID uint32
 	Prefix     netip.Prefix
 	XTRID      [16]byte
+	SiteID     uint64         // the Map-Register's 64-bit site-ID
 	Public     netip.AddrPort // where the NAT showed the xTR's data port
 	Private    netip.Addr     // the xTR's own RLOC (inner source)
 	MapServer  netip.Addr
-	Verified   bool // a Map-Notify for it passed
-	LastSeen   time.Time
-	Rebinds    uint64 // public address:port changes
+	Verified   bool      // a Map-Notify for it passed
+	LastSeen   time.Time // last encapsulated Map-Register
+	Expires    time.Time // LastSeen + the binding timeout, set by RTRBindings
+	Rebinds    uint64    // public address:port changes
 }
 
 // RTRStats are the RTR's data counters.
@@ -252,6 +256,7 @@ func (r *rtr) handleRegister(e *msg.ECM, from netip.AddrPort) {
 			b.Rebinds++
 		}
 		b.Private = e.Src.Addr()
+		b.SiteID = reg.SiteID
 		b.MapServer = ms
 		b.LastSeen = now
 		b.nonces = append(b.nonces, reg.Nonce)
@@ -582,15 +587,26 @@ func (r *rtr) learnLocked(k regKey, rep *msg.MapReply) {
 	}
 }
 
-// bindings returns the RTR's bindings, for `show`.
+// snapshot returns the RTR's bindings, for `show`, by instance-id,
+// prefix, then xTR-ID.
 func (r *rtr) snapshot() []RTRBinding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]RTRBinding, 0, len(r.bindings))
 	for _, b := range r.bindings {
-		out = append(out, b.RTRBinding)
+		v := b.RTRBinding
+		v.Expires = v.LastSeen.Add(r.o.BindingTimeout)
+		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b RTRBinding) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b RTRBinding) int {
+		if a.InstanceID != b.InstanceID {
+			return cmp.Compare(a.InstanceID, b.InstanceID)
+		}
+		if c := comparePrefix(a.Prefix, b.Prefix); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.XTRID[:], b.XTRID[:])
+	})
 	return out
 }
 
