@@ -112,6 +112,42 @@ func TestNATInfoReplyDecision(t *testing.T) {
 	}
 }
 
+// A forged Info-Reply (wrong key) carrying the nonce of an outstanding
+// Info-Request must not use the nonce up: the Map-Server's genuine reply
+// that follows is still taken.
+func TestNATInfoReplyForgeryKeepsNonce(t *testing.T) {
+	n := fuzzNode(t)
+	n.opts.DataPort = portOnly(4341)
+	x := *n.opts.XTR
+	x.NATTraversal = NATAuto
+	n.opts.XTR = &x
+	n.nat = newNAT(n, &x)
+	local := netip.MustParseAddr("192.0.2.1")
+	n.nat.sent[77] = infoSent{peer: n.etr.peers[0], local: netip.AddrPortFrom(local, 4341), data: true}
+	reply := func(key string) []byte {
+		rep := msg.Info{Reply: true, Nonce: 77, Alg: msg.AlgHMACSHA256, TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.1.0.0/24")),
+			NAT: msg.NATTraversal{MSPort: 4342, ETRPort: 40000, GlobalETR: netip.MustParseAddr("203.0.113.7"), MS: netip.MustParseAddr("203.0.113.10"),
+				RTRs: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}}
+		b := rep.Append(nil)
+		if err := msg.Sign(b, []byte(key)); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	from := netip.MustParseAddrPort("203.0.113.10:4342")
+	n.HandleDataPort(reply("forger"), from)
+	if st, _ := n.NATStatus(); st.Discovered {
+		t.Fatalf("forged reply taken: %+v", st)
+	}
+	n.HandleDataPort(reply("secret"), from)
+	if st, _ := n.NATStatus(); !st.Discovered || !st.BehindNAT {
+		t.Fatalf("genuine reply after a forged one not taken: %+v", st)
+	}
+	if d := n.Stats().Drops; d["bad-auth"] != 1 {
+		t.Errorf("drops %v, want one bad-auth", d)
+	}
+}
+
 // rtrNode is a node with the Map-Server and RTR roles on a recording
 // transport.
 func rtrNode(t *testing.T) (*Node, *recordingTransport) {
