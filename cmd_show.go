@@ -18,8 +18,8 @@ import (
 func init() {
 	register(&command{
 		name:    "show",
-		args:    "map-cache [EID] | registrations | rlocs | stats | config  [--json] [--iid N] [--socket PATH | -c FILE]",
-		summary: "show the running daemon's map-cache, registrations, locators, counters or config",
+		args:    "map-cache [EID] | registrations | rlocs | rtr | stats | config  [--json] [--iid N] [--socket PATH | -c FILE]",
+		summary: "show the running daemon's map-cache, registrations, locators, RTR bindings, counters or config",
 		help: `Asks the running daemon over its control socket and prints a table, or
 with --json the view as indented JSON (for scripts and LuCI).
 
@@ -28,6 +28,9 @@ with --json the view as indented JSON (for scripts and LuCI).
   registrations     xTR: state with each Map-Server; Map-Server: each site's
                     registered prefixes, RLOCs, xTR-ID, last seen, expiry
   rlocs             this router's locators: interface, address, up/down
+  rtr               RTR: per xTR behind a NAT, its EID prefix, instance-id,
+                    xTR-ID, site-ID, public address:port, private RLOC,
+                    verified or not, last seen, expiry
   stats             every counter: data plane, drops per reason, control
                     messages in/out per type, control drops per reason
   config            the running configuration, keys redacted
@@ -44,6 +47,7 @@ var showViews = map[string]string{
 	"map-cache":     admin.CmdShowMapCache,
 	"registrations": admin.CmdShowRegistrations,
 	"rlocs":         admin.CmdShowRLOCs,
+	"rtr":           admin.CmdShowRTR,
 	"stats":         admin.CmdShowStats,
 	"config":        admin.CmdShowConfig,
 }
@@ -58,12 +62,12 @@ func runShow(args []string) int {
 		return code
 	}
 	if len(pos) == 0 {
-		return usageError(fs, "what to show? map-cache, registrations, rlocs, stats or config")
+		return usageError(fs, "what to show? map-cache, registrations, rlocs, rtr, stats or config")
 	}
 	what := pos[0]
 	cmd, ok := showViews[what]
 	if !ok {
-		return usageError(fs, "cannot show %q: map-cache, registrations, rlocs, stats or config", what)
+		return usageError(fs, "cannot show %q: map-cache, registrations, rlocs, rtr, stats or config", what)
 	}
 	maxArgs := 1
 	if what == "map-cache" {
@@ -107,6 +111,9 @@ func runShow(args []string) int {
 	case "rlocs":
 		v := new(admin.RLOCs)
 		view, render = v, func(w io.Writer) error { return renderRLOCs(w, v) }
+	case "rtr":
+		v := new(admin.RTR)
+		view, render = v, func(w io.Writer) error { return renderRTR(w, v) }
 	case "stats":
 		v := new(admin.Stats)
 		view, render = v, func(w io.Writer) error { return renderStats(w, v) }
@@ -412,6 +419,32 @@ func renderRLOCs(w io.Writer, v *admin.RLOCs) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\n", dash(r.Interface), addr, st, r.Priority, r.Weight, nat)
+	}
+	return tw.Flush()
+}
+
+// renderRTR prints the RTR's NAT bindings, a line each.
+func renderRTR(w io.Writer, v *admin.RTR) error {
+	if !v.Enabled {
+		_, err := fmt.Fprintln(w, "The RTR role is not enabled ([rtr] enabled = false).")
+		return err
+	}
+	verified := 0
+	for _, b := range v.Bindings {
+		if b.Verified {
+			verified++
+		}
+	}
+	fmt.Fprintf(w, "RTR NAT bindings: %s, %d verified\n", plural(len(v.Bindings), "binding", "bindings"), verified)
+	if len(v.Bindings) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "EID-prefix\tIID\txTR-ID\tSite-ID\tPublic\tPrivate\tVerified\tLast seen\tExpires")
+	for _, b := range v.Bindings {
+		fmt.Fprintf(tw, "%v\t%d\t%s\t%s\t%v\t%v\t%s\t%s\t%s\n", b.EID, b.InstanceID, dash(b.XTRID), dash(b.SiteID),
+			b.Public, b.Private, yesNo(b.Verified), ago(v.Time, b.LastSeen), clock(b.ExpiresIn))
 	}
 	return tw.Flush()
 }

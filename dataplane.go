@@ -195,10 +195,7 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (
 		}
 	}
 	if r := cfg.RTR; r != nil && r.Enabled {
-		ro := &ctl.RTROptions{Listen: r.Listen}
-		for _, ms := range r.MapServers {
-			ro.MapServers = append(ro.MapServers, ms.Address)
-		}
+		ro := &ctl.RTROptions{Listen: r.Listen, MapServers: r.MapServers}
 		opts.RTR = ro
 		// The RTR's control port serves its RLOCs: relayed registrations,
 		// RLOC probes and the NAT bindings' traffic (from port 4342).

@@ -78,6 +78,16 @@ var (
 			NAT: &admin.NATState{BehindNAT: true, Public: netip.MustParseAddrPort("203.0.113.9:61000"), RTR: netip.MustParseAddr("192.0.2.20")}},
 	}}
 
+	testRTR = admin.RTR{Time: snapTime, Enabled: true, Bindings: []admin.RTRBinding{{
+		EID: netip.MustParsePrefix("198.51.100.0/25"), InstanceID: 3, XTRID: "00112233445566778899aabbccddeeff", SiteID: "000000000000002a",
+		Public: netip.MustParseAddrPort("203.0.113.9:61000"), Private: netip.MustParseAddr("10.0.0.2"), MapServer: netip.MustParseAddr("192.0.2.10"),
+		Verified: true, Rebinds: 1, LastSeen: snapTime.Add(-7 * time.Second), ExpiresIn: 173,
+	}, {
+		EID: netip.MustParsePrefix("2001:db8:1::/48"), XTRID: "ffeeddccbbaa99887766554433221100", SiteID: "0000000000000000",
+		Public: netip.MustParseAddrPort("203.0.113.9:4341"), Private: netip.MustParseAddr("10.0.0.3"), MapServer: netip.MustParseAddr("192.0.2.10"),
+		LastSeen: snapTime.Add(-1 * time.Second), ExpiresIn: 179,
+	}}}
+
 	testStats = admin.Stats{Groups: []admin.CounterGroup{
 		{Name: admin.GroupDataPlane, Counters: []admin.Counter{{Name: "encap-packets", Value: 1234}, {Name: "encap-bytes", Value: 99999}}},
 		{Name: admin.GroupDataDrops, Counters: []admin.Counter{{Name: "malformed", Value: 5}, {Name: "no-mapping", Value: 2}}},
@@ -132,6 +142,7 @@ func startFakeDaemon(t *testing.T) *fakeDaemon {
 	})
 	record(admin.CmdShowRegistrations, func(jsonx.RawMessage) (any, error) { return testRegistrations, nil })
 	record(admin.CmdShowRLOCs, func(jsonx.RawMessage) (any, error) { return testRLOCs, nil })
+	record(admin.CmdShowRTR, func(jsonx.RawMessage) (any, error) { return testRTR, nil })
 	record(admin.CmdShowStats, func(jsonx.RawMessage) (any, error) { return testStats, nil })
 	record(admin.CmdShowConfig, func(jsonx.RawMessage) (any, error) { return testConfig, nil })
 	record(admin.CmdReload, func(jsonx.RawMessage) (any, error) {
@@ -316,6 +327,30 @@ func TestShowRLOCsTable(t *testing.T) {
 	checkAligned(t, out, "Interface", map[string]string{"Address": "192.0.2.1", "Pri/Wgt": "2/50"})
 }
 
+func TestShowRTRTable(t *testing.T) {
+	f := startFakeDaemon(t)
+	out, _, code := capture(t, runShow, "rtr", "--socket", f.path)
+	if code != 0 || !strings.Contains(out, "RTR NAT bindings: 2 bindings, 1 verified") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for first, want := range map[string][]string{
+		"198.51.100.0/25": {"198.51.100.0/25", "3", "00112233445566778899aabbccddeeff", "000000000000002a", "203.0.113.9:61000", "10.0.0.2", "yes", "00:00:07", "00:02:53"},
+		"2001:db8:1::/48": {"2001:db8:1::/48", "0", "ffeeddccbbaa99887766554433221100", "0000000000000000", "203.0.113.9:4341", "10.0.0.3", "no", "00:00:01", "00:02:59"},
+	} {
+		if got := row(t, out, first); !reflect.DeepEqual(got, want) {
+			t.Errorf("row %q, want %q", got, want)
+		}
+	}
+	checkAligned(t, out, "EID-prefix", map[string]string{"Public": "203.0.113.9:61000", "Verified": "yes"})
+	out, _, _ = capture(t, runShow, "rtr", "--json", "--socket", f.path)
+	for _, key := range []string{`"eid": "198.51.100.0/25"`, `"xtr_id": "00112233445566778899aabbccddeeff"`, `"site_id": "000000000000002a"`,
+		`"public": "203.0.113.9:61000"`, `"private": "10.0.0.2"`, `"verified": true`, `"expires_in_s": 173`} {
+		if !strings.Contains(out, key) {
+			t.Errorf("rtr JSON lacks %s:\n%s", key, out)
+		}
+	}
+}
+
 func TestShowStatsTable(t *testing.T) {
 	f := startFakeDaemon(t)
 	out, _, code := capture(t, runShow, "stats", "--socket", f.path)
@@ -377,6 +412,7 @@ func TestShowJSON(t *testing.T) {
 		{"map-cache", new(admin.MapCache), &testMapCache},
 		{"registrations", new(admin.Registrations), &testRegistrations},
 		{"rlocs", new(admin.RLOCs), &testRLOCs},
+		{"rtr", new(admin.RTR), &testRTR},
 		{"stats", new(admin.Stats), &testStats},
 		{"config", new(admin.Config), &testConfig},
 	}

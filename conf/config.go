@@ -125,9 +125,14 @@ type Site struct {
 
 // RTR configures the Re-encapsulating Tunnel Router role (NAT traversal).
 type RTR struct {
-	Enabled    bool           `toml:"enabled"`
-	Listen     []netip.Addr   `toml:"listen"`
-	MapServers []MapServerRef `toml:"map_servers"`
+	Enabled bool         `toml:"enabled"`
+	Listen  []netip.Addr `toml:"listen"`
+	// MapServers are the addresses of the only Map-Servers the RTR relays
+	// Map-Registers to and takes Map-Notifies from. No key: the relayed
+	// messages are signed with the site's key, which the xTR and the
+	// Map-Server check (draft-ermagan-lisp-nat-traversal); the Map-Server
+	// trusts the RTR by its address in map_server.rtrs.
+	MapServers []netip.Addr `toml:"map_servers"`
 }
 
 // Duration is a time.Duration written in TOML as a string such as "60s".

@@ -70,7 +70,7 @@ func (c *Config) Clone() *Config {
 	if c.RTR != nil {
 		r := *c.RTR
 		r.Listen = slices.Clone(r.Listen)
-		r.MapServers = cloneRefs(r.MapServers)
+		r.MapServers = slices.Clone(r.MapServers)
 		n.RTR = &r
 	}
 	return &n
@@ -100,9 +100,6 @@ func (c *Config) Redacted() *Config {
 				n.MapServer.Sites[i].Key = RedactedKey
 			}
 		}
-	}
-	if n.RTR != nil {
-		redactRefs(n.RTR.MapServers)
 	}
 	return n
 }

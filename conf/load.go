@@ -131,6 +131,16 @@ func (d *decoder) anyBadUnder(keys []string) bool {
 	return false
 }
 
+// formerForm explains a value written in a form the schema no longer has:
+// rtr.map_servers entries were tables with a key that nothing used.
+func formerForm(key string, v any) string {
+	if _, table := v.(map[string]any); table && strings.HasPrefix(key, "rtr.map_servers[") {
+		return `: rtr.map_servers lists Map-Server addresses only, e.g. map_servers = ["192.0.2.10"]; ` +
+			`the RTR holds no key (what it relays is signed with the site's key, checked by the xTR and the Map-Server)`
+	}
+	return ""
+}
+
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // table decodes a TOML table into the struct rv.
@@ -174,7 +184,7 @@ func (d *decoder) value(key string, v any, rv reflect.Value) {
 	if rv.CanAddr() && rv.Addr().Type().Implements(textUnmarshalerType) {
 		s, ok := v.(string)
 		if !ok {
-			d.fail(key, "expected a string (%s), got %s", describe(rv.Type()), tomlType(v))
+			d.fail(key, "expected a string (%s), got %s%s", describe(rv.Type()), tomlType(v), formerForm(key, v))
 			return
 		}
 		if err := rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {

@@ -74,7 +74,7 @@ func (c *Config) Summary(w io.Writer) error {
 	}
 	if r := c.RTR; r != nil {
 		p("rtr\t%s, listen %s", enabled(r.Enabled), list(r.Listen))
-		p("  map-servers\t%s", refs(r.MapServers))
+		p("  map-servers\t%s", list(r.MapServers))
 	}
 	return tw.Flush()
 }

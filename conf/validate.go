@@ -310,7 +310,7 @@ func (v *validator) rtr(r *RTR) {
 	if r.Enabled && len(r.MapServers) == 0 {
 		v.add("rtr.map_servers", "an enabled rtr needs at least one Map-Server")
 	}
-	v.mapServerRefs("rtr.map_servers", r.MapServers)
+	v.addrList("rtr.map_servers", r.MapServers)
 }
 
 func (v *validator) mapServerRefs(key string, refs []MapServerRef) {

@@ -154,10 +154,11 @@ func TestValidationRules(t *testing.T) {
 		{"ms listen in site eid", "[map_server]\nenabled = true\nlisten = [\"198.51.100.1\"] #<\n[[map_server.site]]\nname = \"a\"\nkey = \"k\"\neid_prefixes = [\"198.51.100.0/24\"]\n", "map_server.listen[0]", "inside EID prefix"},
 
 		// RTR role.
-		{"rtr no listen", "[rtr] #<\nenabled = true\nmap_servers = [{ address = \"192.0.2.10\", key = \"k\" }]\n", "rtr.listen", "at least one address"},
+		{"rtr no listen", "[rtr] #<\nenabled = true\nmap_servers = [\"192.0.2.10\"]\n", "rtr.listen", "at least one address"},
 		{"rtr no map servers", "[rtr] #<\nenabled = true\nlisten = [\"203.0.113.30\"]\n", "rtr.map_servers", "at least one Map-Server"},
-		{"rtr map server key", "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [{ address = \"192.0.2.10\", key = \"\" }] #<\n", "rtr.map_servers[0].key", "must not be empty"},
-		{"rtr map server key_type", "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [\n  { address = \"192.0.2.10\", key = \"k\", key_type = \"sha512\" }, #<\n]\n", "rtr.map_servers[0].key_type", "not one of sha1, sha256"},
+		{"rtr map server with a key (the former form)", "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [{ address = \"192.0.2.10\", key = \"k\" }] #<\n", "rtr.map_servers[0]", "the RTR holds no key"},
+		{"rtr map server not an address", "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [\"ms.example\"] #<\n", "rtr.map_servers[0]", "not an IP address"},
+		{"rtr map server twice", "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [\"192.0.2.10\", \"192.0.2.10\"] #<\n", "rtr.map_servers[1]", "is already rtr.map_servers[0]"},
 		{"rtr unknown key", "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_server = [] #<\n", "rtr.map_server", `did you mean "map_servers"?`},
 	}
 	// Cases where a typo leaves a required key unset report both.
@@ -196,7 +197,7 @@ func TestValidConfigs(t *testing.T) {
 		"map server only":    "[map_server]\nenabled = true\nlisten = [\"192.0.2.10\"]\n[[map_server.site]]\nname = \"a\"\nkey = \"k\"\nkey_type = \"sha1\"\neid_prefixes = [\"198.51.100.0/24\"]\n",
 		"same prefix other iid": "[map_server]\nenabled = true\nlisten = [\"192.0.2.10\"]\n[[map_server.site]]\nname = \"a\"\nkey = \"k\"\neid_prefixes = [\"198.51.100.0/24\"]\n" +
 			"[[map_server.site]]\nname = \"b\"\nkey = \"k\"\ninstance_id = 7\neid_prefixes = [\"198.51.100.0/24\"]\n",
-		"rtr only":  "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [{ address = \"192.0.2.10\", key = \"k\" }]\n",
+		"rtr only":  "[rtr]\nenabled = true\nlisten = [\"203.0.113.30\"]\nmap_servers = [\"192.0.2.10\"]\n",
 		"loopback":  xtrHead + "map_resolvers = [\"127.0.0.1\", \"::1\"]\n" + xtrRLOC,
 		"negatives": minXTR + "[[xtr.map_cache]]\neid_prefix = \"203.0.113.0/24\"\naction = \"native-forward\"\n[[xtr.map_cache]]\neid_prefix = \"2001:db8:9::/48\"\naction = \"send-map-request\"\n",
 	}

@@ -254,19 +254,27 @@ func (s *natState) handleInfoReply(b []byte, rep *msg.Info, from netip.AddrPort)
 	n := s.n
 	s.mu.Lock()
 	sent, ok := s.sent[rep.Nonce]
-	if ok {
-		delete(s.sent, rep.Nonce)
-	}
 	s.mu.Unlock()
 	if !ok {
 		n.ctr.drop(DropBadNonce)
 		n.logs.warn("info-nonce", from.Addr(), "Info-Reply with a nonce matching none of our Info-Requests dropped")
 		return
 	}
+	// The HMAC first: a forged reply carrying a seen nonce must not use it
+	// up before the Map-Server's genuine one arrives.
 	p := sent.peer
 	if p.KeyType.alg() != rep.Alg || msg.Verify(b, []byte(p.Key)) != nil {
 		n.ctr.drop(DropBadAuth)
 		n.logs.warn("info-auth", from.Addr(), "Info-Reply failed authentication")
+		return
+	}
+	s.mu.Lock()
+	_, ok = s.sent[rep.Nonce]
+	delete(s.sent, rep.Nonce)
+	s.mu.Unlock()
+	if !ok {
+		// Its twin was taken meanwhile (a duplicate).
+		n.ctr.drop(DropBadNonce)
 		return
 	}
 	global := netip.AddrPortFrom(rep.NAT.GlobalETR.Unmap(), rep.NAT.ETRPort)

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,6 +113,42 @@ func TestNATInfoReplyDecision(t *testing.T) {
 	}
 }
 
+// A forged Info-Reply (wrong key) carrying the nonce of an outstanding
+// Info-Request must not use the nonce up: the Map-Server's genuine reply
+// that follows is still taken.
+func TestNATInfoReplyForgeryKeepsNonce(t *testing.T) {
+	n := fuzzNode(t)
+	n.opts.DataPort = portOnly(4341)
+	x := *n.opts.XTR
+	x.NATTraversal = NATAuto
+	n.opts.XTR = &x
+	n.nat = newNAT(n, &x)
+	local := netip.MustParseAddr("192.0.2.1")
+	n.nat.sent[77] = infoSent{peer: n.etr.peers[0], local: netip.AddrPortFrom(local, 4341), data: true}
+	reply := func(key string) []byte {
+		rep := msg.Info{Reply: true, Nonce: 77, Alg: msg.AlgHMACSHA256, TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.1.0.0/24")),
+			NAT: msg.NATTraversal{MSPort: 4342, ETRPort: 40000, GlobalETR: netip.MustParseAddr("203.0.113.7"), MS: netip.MustParseAddr("203.0.113.10"),
+				RTRs: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}}
+		b := rep.Append(nil)
+		if err := msg.Sign(b, []byte(key)); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	from := netip.MustParseAddrPort("203.0.113.10:4342")
+	n.HandleDataPort(reply("forger"), from)
+	if st, _ := n.NATStatus(); st.Discovered {
+		t.Fatalf("forged reply taken: %+v", st)
+	}
+	n.HandleDataPort(reply("secret"), from)
+	if st, _ := n.NATStatus(); !st.Discovered || !st.BehindNAT {
+		t.Fatalf("genuine reply after a forged one not taken: %+v", st)
+	}
+	if d := n.Stats().Drops; d["bad-auth"] != 1 {
+		t.Errorf("drops %v, want one bad-auth", d)
+	}
+}
+
 // rtrNode is a node with the Map-Server and RTR roles on a recording
 // transport.
 func rtrNode(t *testing.T) (*Node, *recordingTransport) {
@@ -129,9 +166,11 @@ func rtrNode(t *testing.T) (*Node, *recordingTransport) {
 }
 
 // The RTR's binding life: an encapsulated Map-Register creates it
-// unverified, the Map-Server's Map-Notify with its nonce verifies it, a new
-// public port replaces the old one (unverified again), data goes to the
-// current binding only once verified, and it expires without refresh.
+// unverified, the Map-Server's Map-Notify with its nonce verifies it, data
+// goes to the binding only once verified; a Map-Register from a new public
+// port (which anyone can send: the RTR holds no key) changes nothing until
+// the Map-Server confirms it, then the new port replaces the old one; it
+// expires without refresh.
 func TestRTRBindingLife(t *testing.T) {
 	n, rt := rtrNode(t)
 	xtrID := [16]byte{9, 9}
@@ -139,7 +178,7 @@ func TestRTRBindingLife(t *testing.T) {
 	ms := netip.MustParseAddrPort("203.0.113.10:4342")
 	private := netip.MustParseAddrPort("10.0.0.2:4342")
 	register := func(from netip.AddrPort, nonce uint64, dst netip.AddrPort) {
-		reg := msg.MapRegister{ProxyReply: true, WantMapNotify: true, Nonce: nonce, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID,
+		reg := msg.MapRegister{ProxyReply: true, WantMapNotify: true, Nonce: nonce, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID, SiteID: 77,
 			Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, eid)}}}
 		e := msg.ECM{RTR: true, Src: private, Dst: dst, Message: reg.Append(nil)}
 		n.handle(e.Append(nil), from)
@@ -151,6 +190,7 @@ func TestRTRBindingLife(t *testing.T) {
 	}
 	data := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.1.0.5"))...)
 	pub1, pub2 := netip.MustParseAddrPort("198.51.100.7:40000"), netip.MustParseAddrPort("198.51.100.7:40001")
+	pubX := netip.MustParseAddrPort("192.0.2.66:1234") // an attacker
 
 	steps := []struct {
 		name     string
@@ -166,8 +206,18 @@ func TestRTRBindingLife(t *testing.T) {
 		{"notify not from a Map-Server", func() { notify(netip.MustParseAddrPort("192.0.2.66:4342"), 2) }, false, pub1, nil},
 		{"notify", func() { notify(ms, 2) }, true, pub1, []netip.AddrPort{pub1}},
 		{"data", func() { n.rtr.handleData(data, netip.MustParseAddrPort("192.0.2.50:5000")) }, true, pub1, []netip.AddrPort{pub1}},
-		{"rebinding", func() { register(pub2, 3, ms) }, false, pub2, []netip.AddrPort{ms}},
+		{"forged register from elsewhere", func() { register(pubX, 50, ms) }, true, pub1, []netip.AddrPort{ms}},
+		{"data after the forged register", func() { n.rtr.handleData(data, netip.MustParseAddrPort("192.0.2.50:5000")) }, true, pub1, []netip.AddrPort{pub1}},
+		{"rebinding, not yet confirmed", func() { register(pub2, 3, ms) }, true, pub1, []netip.AddrPort{ms}},
 		{"notify after rebinding", func() { notify(ms, 3) }, true, pub2, []netip.AddrPort{pub2}},
+		{"late notify of the forged register's nonce", func() { notify(ms, 50) }, true, pub2, nil},
+		{"refresh", func() { register(pub2, 100, ms) }, true, pub2, []netip.AddrPort{ms}},
+		{"a flood of forged registers", func() {
+			for i := range 3 * noncesKept {
+				register(pubX, uint64(200+i), ms)
+			}
+		}, true, pub2, slices.Repeat([]netip.AddrPort{ms}, 3*noncesKept)},
+		{"notify of the refresh after the flood", func() { notify(ms, 100) }, true, pub2, []netip.AddrPort{pub2}},
 		{"data after rebinding", func() { n.rtr.handleData(data, netip.MustParseAddrPort("192.0.2.50:5000")) }, true, pub2, []netip.AddrPort{pub2}},
 	}
 	for _, s := range steps {
@@ -188,12 +238,14 @@ func TestRTRBindingLife(t *testing.T) {
 		}
 		if len(b) != 1 || b[0].Verified != s.verified || b[0].Public != s.public || b[0].Private != private.Addr() {
 			t.Errorf("%s: bindings %+v, want verified %v public %v", s.name, b, s.verified, s.public)
+		} else if b[0].SiteID != 77 || b[0].XTRID != xtrID || b[0].Expires != b[0].LastSeen.Add(time.Minute) {
+			t.Errorf("%s: binding %+v, want site-ID 77, xTR-ID %x, expiry a minute after last seen", s.name, b[0], xtrID)
 		}
 	}
 	if b := n.RTRBindings(); len(b) != 1 || b[0].Rebinds != 1 {
 		t.Errorf("rebinds %+v", b)
 	}
-	if st := n.RTRStats(); st.ToNAT != 2 || st.OpenRelay != 1 {
+	if st := n.RTRStats(); st.ToNAT != 3 || st.OpenRelay != 1 {
 		t.Errorf("RTR stats %+v", st)
 	}
 	n.rtr.sweep(time.Now().Add(2 * time.Minute))
@@ -264,5 +316,79 @@ func TestRTRFromNATedSite(t *testing.T) {
 	}
 	if st := n.RTRStats(); st.FromNAT != 2 || st.Native != 1 || st.Unrouted != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// Encapsulated Map-Registers create bindings before any authentication
+// (the RTR holds no key): a flood of them for ever new prefixes stays
+// within rtrMaxBindings, pushing out unverified bindings only, and the
+// refusals are counted once only verified ones are left.
+func TestRTRBindingsBounded(t *testing.T) {
+	n, rt := rtrNode(t)
+	ms := netip.MustParseAddrPort("203.0.113.10:4342")
+	private := netip.MustParseAddrPort("10.0.0.2:4342")
+	good := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[good] = &rtrEntry{RTRBinding: RTRBinding{Prefix: good.key.prefix, XTRID: good.xtrID,
+		Public: netip.MustParseAddrPort("198.51.100.7:40000"), Verified: true, LastSeen: time.Now()}}
+	flood := func(first, count int) {
+		for i := first; i < first+count; i += 255 {
+			reg := msg.MapRegister{Nonce: uint64(i), Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: [16]byte{2}}
+			for j := i; j < min(i+255, first+count); j++ {
+				p := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16 + byte(j>>16), byte(j >> 8), byte(j)}), 32)
+				reg.Records = append(reg.Records, msg.Record{TTL: 10, EID: msg.EIDOf(0, p)})
+			}
+			e := msg.ECM{RTR: true, Src: private, Dst: ms, Message: reg.Append(nil)}
+			n.handle(e.Append(nil), netip.MustParseAddrPort("192.0.2.66:1234"))
+		}
+		rt.take()
+	}
+	flood(0, rtrMaxBindings+500)
+	if got := len(n.RTRBindings()); got != rtrMaxBindings {
+		t.Errorf("%d bindings after the flood, want the bound %d", got, rtrMaxBindings)
+	}
+	if _, ok := n.rtr.bindings[good]; !ok {
+		t.Error("the flood pushed out a verified binding")
+	}
+	// With every binding verified, new ones are refused and counted.
+	for _, b := range n.rtr.bindings {
+		b.Verified = true
+	}
+	flood(1<<20, 10)
+	if got := len(n.RTRBindings()); got != rtrMaxBindings {
+		t.Errorf("%d bindings, want %d", got, rtrMaxBindings)
+	}
+	if d := n.Stats().Drops["rtr-table-full"]; d != 1 {
+		t.Errorf("rtr-table-full %d, want 1 (the refused Map-Register)", d)
+	}
+}
+
+// A NATed host sending to ever new destinations makes the RTR resolve at
+// most rtrMaxResolving of them at once and hold packets for at most
+// rtrQueueDsts; the rest is counted.
+func TestRTRResolveBounded(t *testing.T) {
+	n, rt := rtrNode(t)
+	pub := netip.MustParseAddrPort("198.51.100.7:40000")
+	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	const dsts = rtrMaxResolving + 200
+	for i := range dsts {
+		dst := netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})
+		pkt := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), dst)...)
+		n.rtr.handleData(pkt, netip.AddrPortFrom(pub.Addr(), 33333))
+	}
+	if got := len(rt.take()); got != rtrMaxResolving {
+		t.Errorf("%d Map-Requests sent, want the bound %d", got, rtrMaxResolving)
+	}
+	n.rtr.mu.Lock()
+	resolving, pending, queued := len(n.rtr.lastReq), len(n.rtr.pending), len(n.rtr.queued)
+	n.rtr.mu.Unlock()
+	if resolving > rtrMaxResolving || pending > rtrMaxResolving || queued > rtrQueueDsts {
+		t.Errorf("resolving %d, pending %d, queued %d: beyond the bounds %d, %d, %d", resolving, pending, queued, rtrMaxResolving, rtrMaxResolving, rtrQueueDsts)
+	}
+	if d := n.Stats().Drops["rtr-table-full"]; d != dsts-rtrMaxResolving {
+		t.Errorf("rtr-table-full %d, want %d", d, dsts-rtrMaxResolving)
+	}
+	if st := n.RTRStats(); st.Unrouted != dsts-rtrQueueDsts {
+		t.Errorf("unrouted %d, want %d (beyond the queue)", st.Unrouted, dsts-rtrQueueDsts)
 	}
 }

@@ -1,6 +1,8 @@
 package ctl
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -48,6 +50,22 @@ const (
 	rtrQueueDsts   = 64
 )
 
+// rtrMaxBindings bounds the RTR's NAT bindings: encapsulated Map-Registers
+// create them before any authentication (the RTR holds no key), so a
+// flood of them must not grow the table without end. When it is full, a
+// new binding takes the place of the least recently seen unverified one,
+// or is refused (counted as rtr-table-full) when all are verified.
+const rtrMaxBindings = 4096
+
+// rtrMaxResolving bounds the destinations the RTR resolves at once for
+// NATed sites (and so its outstanding Map-Requests), and rtrMaxRoutes the
+// mappings it keeps: a NATed host scanning addresses must not grow them
+// without end.
+const (
+	rtrMaxResolving = 1024
+	rtrMaxRoutes    = 4096
+)
+
 func (r *RTROptions) fill() error {
 	setDur(&r.BindingTimeout, DefaultRTRBindingTimeout)
 	if r.DataPort == 0 {
@@ -74,12 +92,14 @@ type RTRBinding struct {
 	InstanceID uint32
 	Prefix     netip.Prefix
 	XTRID      [16]byte
+	SiteID     uint64         // the Map-Register's 64-bit site-ID
 	Public     netip.AddrPort // where the NAT showed the xTR's data port
 	Private    netip.Addr     // the xTR's own RLOC (inner source)
 	MapServer  netip.Addr
-	Verified   bool // a Map-Notify for it passed
-	LastSeen   time.Time
-	Rebinds    uint64 // public address:port changes
+	Verified   bool      // a Map-Notify for it passed
+	LastSeen   time.Time // last encapsulated Map-Register
+	Expires    time.Time // LastSeen + the binding timeout, set by RTRBindings
+	Rebinds    uint64    // public address:port changes
 }
 
 // RTRStats are the RTR's data counters.
@@ -98,7 +118,17 @@ type rtrKey struct {
 
 type rtrEntry struct {
 	RTRBinding
-	nonces []uint64 // recent Map-Register nonces
+	regs []rtrReg // recent relayed Map-Registers, oldest first
+}
+
+// rtrReg is a relayed Map-Register not yet confirmed: what the binding
+// becomes when the Map-Server's Map-Notify echoes its nonce.
+type rtrReg struct {
+	nonce   uint64
+	public  netip.AddrPort
+	private netip.Addr
+	siteID  uint64
+	ms      netip.Addr
 }
 
 // rtrRoute is a mapping the RTR resolved for traffic from NATed sites.
@@ -232,6 +262,8 @@ func (r *rtr) handleRegister(e *msg.ECM, from netip.AddrPort) {
 		return
 	}
 	now := time.Now()
+	pending := rtrReg{nonce: reg.Nonce, public: from, private: e.Src.Addr(), siteID: reg.SiteID, ms: ms}
+	full := false
 	r.mu.Lock()
 	for i := range reg.Records {
 		eid := reg.Records[i].EID
@@ -241,25 +273,33 @@ func (r *rtr) handleRegister(e *msg.ECM, from netip.AddrPort) {
 		k := rtrKey{regKey{eid.IID, eid.Prefix.Masked()}, reg.XTRID}
 		b := r.bindings[k]
 		if b == nil {
-			b = &rtrEntry{RTRBinding: RTRBinding{InstanceID: eid.IID, Prefix: k.key.prefix, XTRID: reg.XTRID, Public: from}}
+			if len(r.bindings) >= rtrMaxBindings && !r.evictUnverifiedLocked() {
+				full = true
+				continue
+			}
+			b = &rtrEntry{RTRBinding: RTRBinding{InstanceID: eid.IID, Prefix: k.key.prefix, XTRID: reg.XTRID,
+				Public: from, Private: pending.private, SiteID: reg.SiteID, MapServer: ms, LastSeen: now}}
 			r.bindings[k] = b
-		} else if b.Public != from {
-			// NAT rebinding: the new public port replaces the old one; the
-			// binding is verified again by the Map-Notify.
-			n.log.Info("RTR: xTR behind NAT rebound", "eid_prefix", k.key.prefix, "old", b.Public, "new", from)
-			b.Public = from
-			b.Verified = false
-			b.Rebinds++
 		}
-		b.Private = e.Src.Addr()
-		b.MapServer = ms
-		b.LastSeen = now
-		b.nonces = append(b.nonces, reg.Nonce)
-		if len(b.nonces) > noncesKept {
-			b.nonces = b.nonces[len(b.nonces)-noncesKept:]
+		// Nothing here is authenticated (the RTR holds no key): a verified
+		// binding changes only when the Map-Server's Map-Notify confirms
+		// the Map-Register (handleNotify), so that a forged one cannot
+		// move an xTR's traffic or take it down. An unverified binding
+		// has nothing to protect and follows the latest Map-Register.
+		switch {
+		case b.Public == from:
+			b.LastSeen = now
+		case !b.Verified:
+			b.Public, b.Private, b.SiteID, b.MapServer, b.LastSeen = from, pending.private, reg.SiteID, ms, now
 		}
+		b.regs = trimRegs(append(b.regs, pending), b.Public)
 	}
 	r.mu.Unlock()
+	if full {
+		n.ctr.drop(DropRTRTableFull)
+		n.logs.warn("rtr-bindings-full", from.Addr(), "RTR binding table full: encapsulated Map-Register not relayed", "bindings", rtrMaxBindings)
+		return
+	}
 	fwd := msg.ECM{N: true, Src: e.Src, Dst: e.Dst, Message: e.Message}
 	if err := n.send(r.local(ms), netip.AddrPortFrom(ms, n.opts.Port), fwd.Append(nil)); err != nil {
 		n.ctr.drop(DropSendError)
@@ -290,17 +330,32 @@ func (r *rtr) handleNotify(raw []byte, e *msg.ECM, from netip.AddrPort) {
 		return
 	}
 	var to []netip.AddrPort
+	now := time.Now()
 	r.mu.Lock()
 	for k, b := range r.bindings {
-		if k.xtrID != notify.XTRID || !slices.Contains(b.nonces, notify.Nonce) {
+		if k.xtrID != notify.XTRID {
 			continue
 		}
-		if !b.Verified {
-			n.log.Info("RTR: registration through NAT verified", "eid_prefix", k.key.prefix, "public", b.Public, "private", b.Private)
+		i := slices.IndexFunc(b.regs, func(g rtrReg) bool { return g.nonce == notify.Nonce })
+		if i < 0 {
+			continue
 		}
+		g := b.regs[i]
+		b.regs = slices.Delete(b.regs, 0, i+1) // this one and any older
+		if b.Public != g.public {
+			// NAT rebinding, now confirmed: the new public address:port
+			// replaces the old one.
+			n.log.Info("RTR: xTR behind NAT rebound", "eid_prefix", k.key.prefix, "old", b.Public, "new", g.public)
+			b.Public = g.public
+			b.Rebinds++
+		} else if !b.Verified {
+			n.log.Info("RTR: registration through NAT verified", "eid_prefix", k.key.prefix, "public", g.public, "private", g.private)
+		}
+		b.Private, b.SiteID, b.MapServer = g.private, g.siteID, g.ms
 		b.Verified = true
-		if !slices.Contains(to, b.Public) {
-			to = append(to, b.Public)
+		b.LastSeen = now
+		if !slices.Contains(to, g.public) {
+			to = append(to, g.public)
 		}
 	}
 	r.mu.Unlock()
@@ -319,6 +374,46 @@ func (r *rtr) handleNotify(raw []byte, e *msg.ECM, from netip.AddrPort) {
 		}
 		n.ctr.out[msg.TypeMapNotify].Add(1)
 	}
+}
+
+// trimRegs keeps the noncesKept most recent Map-Registers from the
+// binding's current public address:port and as many from elsewhere, so
+// that forged ones (from another address) cannot push out the nonce of the
+// xTR's own before its Map-Notify arrives.
+func trimRegs(regs []rtrReg, public netip.AddrPort) []rtrReg {
+	same, other := 0, 0
+	for i := len(regs) - 1; i >= 0; i-- {
+		if regs[i].public == public {
+			same++
+			if same <= noncesKept {
+				continue
+			}
+		} else {
+			other++
+			if other <= noncesKept {
+				continue
+			}
+		}
+		regs = slices.Delete(regs, i, i+1)
+	}
+	return regs
+}
+
+// evictUnverifiedLocked removes the least recently seen unverified
+// binding; false when every binding is verified.
+func (r *rtr) evictUnverifiedLocked() bool {
+	var oldest rtrKey
+	var at time.Time
+	found := false
+	for k, b := range r.bindings {
+		if !b.Verified && (!found || b.LastSeen.Before(at)) {
+			oldest, at, found = k, b.LastSeen, true
+		}
+	}
+	if found {
+		delete(r.bindings, oldest)
+	}
+	return found
 }
 
 // answerProbe answers an RLOC probe of the RTR (by xTRs behind a NAT and by
@@ -499,8 +594,16 @@ func (r *rtr) resolve(iid uint32, dst netip.Addr) {
 	now := time.Now()
 	nonce := randomNonce()
 	r.mu.Lock()
-	if t, ok := r.lastReq[k]; ok && now.Sub(t) < time.Second {
+	t, ok := r.lastReq[k]
+	if ok && now.Sub(t) < time.Second {
 		r.mu.Unlock()
+		return
+	}
+	if !ok && (len(r.lastReq) >= rtrMaxResolving || len(r.pending) >= 4*rtrMaxResolving) {
+		// Too many destinations in resolution: this one waits until the
+		// sweep makes room (its queued packets, if any, are dropped then).
+		r.mu.Unlock()
+		n.ctr.drop(DropRTRTableFull)
 		return
 	}
 	r.lastReq[k] = now
@@ -578,19 +681,39 @@ func (r *rtr) learnLocked(k regKey, rep *msg.MapReply) {
 				rt.locs = append(rt.locs, Locator{Addr: l.Addr.IP.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
 			}
 		}
+		if _, ok := r.routes[rt.key]; !ok && len(r.routes) >= rtrMaxRoutes {
+			// Full: one (arbitrary) route makes room; it is resolved
+			// again when used.
+			for k := range r.routes {
+				delete(r.routes, k)
+				break
+			}
+			r.n.ctr.drop(DropRTRTableFull)
+		}
 		r.routes[rt.key] = rt
 	}
 }
 
-// bindings returns the RTR's bindings, for `show`.
+// snapshot returns the RTR's bindings, for `show`, by instance-id,
+// prefix, then xTR-ID.
 func (r *rtr) snapshot() []RTRBinding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]RTRBinding, 0, len(r.bindings))
 	for _, b := range r.bindings {
-		out = append(out, b.RTRBinding)
+		v := b.RTRBinding
+		v.Expires = v.LastSeen.Add(r.o.BindingTimeout)
+		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b RTRBinding) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b RTRBinding) int {
+		if a.InstanceID != b.InstanceID {
+			return cmp.Compare(a.InstanceID, b.InstanceID)
+		}
+		if c := comparePrefix(a.Prefix, b.Prefix); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.XTRID[:], b.XTRID[:])
+	})
 	return out
 }
 

@@ -32,6 +32,7 @@ const (
 	DropNotFromRTR                         // encapsulated Map-Register (N bit) not from a listed RTR
 	DropRTRNotRegistered                   // RTR: data between EIDs none registered through it (no open relay)
 	DropRTRNotMapServer                    // RTR: inner destination is not a configured Map-Server
+	DropRTRTableFull                       // RTR: binding or resolution table full
 	numDropReasons
 )
 
@@ -40,7 +41,7 @@ var dropNames = [numDropReasons]string{
 	"unsupported", "not-our-eid", "no-usable-rloc", "rate-limited", "miss-queue-full",
 	"not-eid-space", "record-mismatch", "no-resolver", "send-error", "resolve-failed",
 	"smr-not-cached", "install-error", "pending-full",
-	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server",
+	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
 }
 
 // String returns the reason's name as shown by `show`.

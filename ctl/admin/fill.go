@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -144,6 +145,22 @@ func RegistrationsOf(now time.Time, xtr []ctl.MapServerStatus, ms *ctl.Registrat
 			}
 		}
 		out.MapServer = append(out.MapServer, st)
+	}
+	return out
+}
+
+// RTROf builds "show rtr" from the RTR's bindings (nil and enabled false
+// when the role is off).
+func RTROf(now time.Time, enabled bool, bs []ctl.RTRBinding) RTR {
+	out := RTR{Time: now, Enabled: enabled, Bindings: make([]RTRBinding, 0, len(bs))}
+	for _, b := range bs {
+		out.Bindings = append(out.Bindings, RTRBinding{
+			EID: b.Prefix, InstanceID: b.InstanceID,
+			XTRID: hex.EncodeToString(b.XTRID[:]), SiteID: fmt.Sprintf("%016x", b.SiteID),
+			Public: b.Public, Private: b.Private, MapServer: b.MapServer,
+			Verified: b.Verified, Rebinds: b.Rebinds,
+			LastSeen: b.LastSeen, ExpiresIn: max(secs(b.Expires.Sub(now)), 0),
+		})
 	}
 	return out
 }

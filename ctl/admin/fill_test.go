@@ -236,3 +236,45 @@ func TestRegistrationsOf(t *testing.T) {
 		t.Errorf("no roles: %+v", v)
 	}
 }
+
+func TestRTROf(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	bs := []ctl.RTRBinding{{
+		InstanceID: 3, Prefix: netip.MustParsePrefix("198.51.100.0/25"), XTRID: [16]byte{0x00, 0x11, 15: 0xff}, SiteID: 42,
+		Public: netip.MustParseAddrPort("203.0.113.9:61000"), Private: netip.MustParseAddr("10.0.0.2"), MapServer: netip.MustParseAddr("192.0.2.10"),
+		Verified: true, Rebinds: 2, LastSeen: now.Add(-10 * time.Second), Expires: now.Add(170 * time.Second),
+	}, {
+		Prefix: netip.MustParsePrefix("2001:db8::/48"), LastSeen: now.Add(-time.Hour), Expires: now.Add(-time.Minute),
+	}}
+	v := RTROf(now, true, bs)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back RTR
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Enabled || !back.Time.Equal(now) || len(back.Bindings) != 2 {
+		t.Fatalf("rtr %+v", back)
+	}
+	want := RTRBinding{
+		EID: bs[0].Prefix, InstanceID: 3, XTRID: "001100000000000000000000000000ff", SiteID: "000000000000002a",
+		Public: bs[0].Public, Private: bs[0].Private, MapServer: bs[0].MapServer, Verified: true, Rebinds: 2,
+		LastSeen: bs[0].LastSeen, ExpiresIn: 170,
+	}
+	if got := back.Bindings[0]; got != want {
+		t.Errorf("binding\n%+v, want\n%+v", got, want)
+	}
+	if got := back.Bindings[1]; got.Verified || got.ExpiresIn != 0 {
+		t.Errorf("expired unverified binding %+v: want expires_in_s 0, not verified", got)
+	}
+	for _, key := range []string{`"xtr_id":"001100000000000000000000000000ff"`, `"public":"203.0.113.9:61000"`, `"verified":true`, `"private":"10.0.0.2"`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON lacks %s: %s", key, b)
+		}
+	}
+	if v := RTROf(now, false, nil); v.Enabled || v.Bindings == nil || len(v.Bindings) != 0 {
+		t.Errorf("no role: %+v", v)
+	}
+}

@@ -50,6 +50,7 @@ func (d Daemon) Register(srv *Server) {
 		CmdShowMapCache:      d.showMapCache,
 		CmdShowRegistrations: d.showRegistrations,
 		CmdShowRLOCs:         d.showRLOCs,
+		CmdShowRTR:           d.showRTR,
 		CmdShowStats:         d.showStats,
 		CmdShowConfig:        d.showConfig,
 		CmdReload:            d.reload,
@@ -130,6 +131,15 @@ func (d Daemon) showRegistrations(jsonx.RawMessage) (any, error) {
 		out.XTR = []MapServerState{}
 	}
 	return out, nil
+}
+
+func (d Daemon) showRTR(jsonx.RawMessage) (any, error) {
+	cfg := d.Config()
+	n := d.control()
+	if n == nil || cfg.RTR == nil || !cfg.RTR.Enabled {
+		return RTROf(time.Now(), false, nil), nil
+	}
+	return RTROf(time.Now(), true, n.RTRBindings()), nil
 }
 
 func (d Daemon) showRLOCs(jsonx.RawMessage) (any, error) {

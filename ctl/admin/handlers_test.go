@@ -158,6 +158,12 @@ func TestDaemonHandlers(t *testing.T) {
 		t.Errorf("registrations %+v", regs)
 	}
 
+	// show rtr: the role is not configured.
+	var rv RTR
+	if err := Call(d.path, CmdShowRTR, nil, &rv); err != nil || rv.Enabled || rv.Bindings == nil || len(rv.Bindings) != 0 {
+		t.Errorf("show rtr without the role: %+v %v", rv, err)
+	}
+
 	// show stats: both planes.
 	d.stats.EncapPackets.Add(42)
 	var st Stats

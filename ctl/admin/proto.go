@@ -23,6 +23,7 @@ const (
 	CmdShowMapCache      = "show map-cache"     // args MapCacheQuery, data MapCache
 	CmdShowRegistrations = "show registrations" // no args, data Registrations
 	CmdShowRLOCs         = "show rlocs"         // no args, data RLOCs
+	CmdShowRTR           = "show rtr"           // no args, data RTR
 	CmdShowStats         = "show stats"         // no args, data Stats
 	CmdShowConfig        = "show config"        // no args, data Config
 	CmdReload            = "reload"             // args ReloadArgs, data ReloadResult

@@ -138,6 +138,35 @@ type RegisteredRLOC struct {
 	Reachable bool       `json:"reachable"` // R bit
 }
 
+// RTR is the data of "show rtr": the NAT bindings of the xTRs that
+// register through this Re-encapsulating Tunnel Router.
+type RTR struct {
+	// Time is the daemon's clock when the snapshot was taken; the table
+	// prints times as ages relative to it.
+	Time time.Time `json:"time"`
+	// Enabled says the RTR role runs; without it Bindings is empty.
+	Enabled  bool         `json:"enabled"`
+	Bindings []RTRBinding `json:"bindings"` // by instance-id, EID prefix, xTR-ID
+}
+
+// RTRBinding is one xTR's registration of an EID prefix through the RTR:
+// where its NAT shows it, and whether the Map-Server confirmed it.
+type RTRBinding struct {
+	EID        netip.Prefix   `json:"eid"`         // registered EID prefix
+	InstanceID uint32         `json:"instance_id"` // its instance-id
+	XTRID      string         `json:"xtr_id"`      // 128-bit xTR-ID in hex
+	SiteID     string         `json:"site_id"`     // 64-bit site-ID in hex (a string: JSON numbers lose 64-bit precision)
+	Public     netip.AddrPort `json:"public"`      // the NAT's public address:port the RTR sends to
+	Private    netip.Addr     `json:"private"`     // the xTR's own (private) RLOC
+	MapServer  netip.Addr     `json:"map_server"`  // the Map-Server the registration was relayed to
+	// Verified says a Map-Notify of the Map-Server matched the relayed
+	// Map-Register (xTR-ID and nonce); only verified bindings carry data.
+	Verified  bool      `json:"verified"`
+	Rebinds   uint64    `json:"rebinds"`      // times the public address:port changed
+	LastSeen  time.Time `json:"last_seen"`    // last encapsulated Map-Register
+	ExpiresIn int64     `json:"expires_in_s"` // seconds until it expires unless refreshed
+}
+
 // RLOCs is the data of "show rlocs": this router's own locators.
 type RLOCs struct {
 	RLOCs []LocalRLOC `json:"rlocs"`

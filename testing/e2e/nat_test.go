@@ -198,6 +198,41 @@ func (s *natSetup) natRegistrations(t *testing.T) []admin.Registration {
 	return out
 }
 
+// waitRTRBinding waits until the RTR's `show rtr` lists xTR1's binding,
+// verified, from the NAT's public address, and returns it.
+func (s *natSetup) waitRTRBinding(t *testing.T) admin.RTRBinding {
+	t.Helper()
+	var got admin.RTRBinding
+	eventually(t, 15*time.Second, "show rtr lists xTR1 verified", func() error {
+		var v admin.RTR
+		if err := s.RTR.ShowJSON(t.Context(), &v, "rtr"); err != nil {
+			return err
+		}
+		if !v.Enabled {
+			return fmt.Errorf("%s: RTR role not enabled", s.RTR.Name)
+		}
+		for _, b := range v.Bindings {
+			if b.XTRID != s.x2ID {
+				continue
+			}
+			if !b.Verified || b.Public.Addr() != lab.NATPublic || b.Private != lab.NATPrivateXTR1 || b.ExpiresIn <= 0 {
+				return fmt.Errorf("xTR1's binding %+v", b)
+			}
+			got = b
+			return nil
+		}
+		return fmt.Errorf("no binding of xTR-ID %s in %+v", s.x2ID, v.Bindings)
+	})
+	out, err := s.RTR.Show(t.Context(), "rtr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, got.Public.String()) || !strings.Contains(out, got.XTRID) {
+		t.Errorf("show rtr table lacks %v or %s:\n%s", got.Public, got.XTRID, out)
+	}
+	return got
+}
+
 // TestNATTraversal is the core path, with plain masquerade (which keeps the
 // source port 4341) and `masquerade random` (another public port): NAT
 // discovery, registration through the RTR, ping and TCP both ways, and a
@@ -265,6 +300,7 @@ func TestNATTraversal(t *testing.T) {
 					t.Errorf("site 1 %v registered directly from the NAT's public address", r.EID)
 				}
 			}
+			rtrBinding := s.waitRTRBinding(t)
 			for _, c := range []struct {
 				h   *netns.Host
 				dst netip.Addr
@@ -299,6 +335,9 @@ func TestNATTraversal(t *testing.T) {
 				return len(f.ipSrc) > 0 && f.ipSrc[0] == s.RTRv4.String() && len(f.ipDst) > 0 && f.ipDst[0] == lab.NATPublic.String() &&
 					len(f.udpPorts) >= 2 && f.udpPorts[0] == strconv.Itoa(controlPort) && f.udpPorts[1] == strconv.Itoa(int(binding.Port()))
 			})
+			if rtrBinding.Public != binding {
+				t.Errorf("show rtr: public %v, want the binding the encapsulated Map-Register opened %v", rtrBinding.Public, binding)
+			}
 			if viaRTR == 0 {
 				t.Errorf("no frame from the RTR's port %d to the NAT binding %v", controlPort, binding)
 			}

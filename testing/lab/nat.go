@@ -39,9 +39,6 @@ var (
 // Site3Key is site 3's Map-Server key (test-only secret).
 const Site3Key = "site3-secret"
 
-// RTRKey is the key in the RTR's [rtr] map_servers (test-only secret).
-const RTRKey = "rtr-secret"
-
 // NATOptions shape the NAT lab.
 type NATOptions struct {
 	// Random uses `masquerade random`: the public source port is not the
@@ -272,8 +269,7 @@ func (nl *NATLab) RTRTOML() string {
 }
 
 func (nl *NATLab) rtrTable() string {
-	return fmt.Sprintf("\n[rtr]\nenabled = true\nlisten = [%q]\nmap_servers = [{ address = %q, key = %q, key_type = \"sha256\" }]\n",
-		nl.RTRv4, nl.MSv4, RTRKey)
+	return fmt.Sprintf("\n[rtr]\nenabled = true\nlisten = [%q]\nmap_servers = [%q]\n", nl.RTRv4, nl.MSv4)
 }
 
 // AddNATXTR adds a second xTR behind the same NAT: "xtr3" at 10.0.0.3 on
