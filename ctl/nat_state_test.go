@@ -392,3 +392,44 @@ func TestRTRResolveBounded(t *testing.T) {
 		t.Errorf("unrouted %d, want %d (beyond the queue)", st.Unrouted, dsts-rtrQueueDsts)
 	}
 }
+
+// The RTR's data path allocates nothing per packet: re-encapsulation to a
+// NATed xTR and from it along a learned route, on real sockets.
+func TestRTRDataPathAllocs(t *testing.T) {
+	n, _ := rtrNode(t)
+	lo := netip.MustParseAddr("127.0.0.1")
+	sink := newTestNet(t).peer(lo, 0)
+	data, err := listenUDP([]netip.Addr{lo}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(data.close)
+	n.rtr.data, n.tx = data, data
+	n.rtr.o.Listen = []netip.Addr{lo}
+	n.rtr.o.DataPort = sink.addr().Port()
+	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: sink.addr(), Verified: true, LastSeen: time.Now()}}
+	route := regKey{0, netip.MustParsePrefix("10.2.0.0/16")}
+	n.rtr.routes[route] = &rtrRoute{key: route, expires: time.Now().Add(time.Hour), locs: []Locator{{Addr: lo, Priority: 1, Weight: 100, Reachable: true}}}
+	toNAT := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.1.0.5"))...)
+	fromNAT := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("10.2.0.9"))...)
+	for _, c := range []struct {
+		name string
+		pkt  []byte
+		from netip.AddrPort
+	}{
+		{"to NAT", toNAT, netip.MustParseAddrPort("192.0.2.50:5000")},
+		{"from NAT", fromNAT, netip.AddrPortFrom(lo, 33333)},
+	} {
+		buf := make([]byte, len(c.pkt))
+		if a := testing.AllocsPerRun(200, func() {
+			copy(buf, c.pkt)
+			n.rtr.handleData(buf, c.from)
+		}); a != 0 {
+			t.Errorf("%s: %.1f allocations per packet", c.name, a)
+		}
+	}
+	if st := n.RTRStats(); st.ToNAT == 0 || st.FromNAT == 0 || st.OpenRelay != 0 {
+		t.Errorf("stats %+v: the packets did not take the paths measured", st)
+	}
+}
