@@ -433,3 +433,26 @@ func TestRTRDataPathAllocs(t *testing.T) {
 		t.Errorf("stats %+v: the packets did not take the paths measured", st)
 	}
 }
+
+// A Map-Notify verifies at the RTR only the prefixes it lists, not every
+// prefix of the Map-Register with that nonce: a Map-Server that accepted
+// part of a registration must not make the RTR carry traffic for the rest.
+func TestRTRNotifyVerifiesListedPrefixesOnly(t *testing.T) {
+	n, _ := rtrNode(t)
+	ms := netip.MustParseAddrPort("203.0.113.10:4342")
+	private := netip.MustParseAddrPort("10.0.0.2:4342")
+	own, other := netip.MustParsePrefix("10.1.0.0/24"), netip.MustParsePrefix("10.0.0.0/8")
+	xtrID := [16]byte{3}
+	reg := msg.MapRegister{Nonce: 5, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID,
+		Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, own)}, {TTL: 10, EID: msg.EIDOf(0, other)}}}
+	e := msg.ECM{RTR: true, Src: private, Dst: ms, Message: reg.Append(nil)}
+	n.handle(e.Append(nil), netip.MustParseAddrPort("198.51.100.7:40000"))
+	m := msg.MapNotify{Nonce: 5, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID, Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, own)}}}
+	ne := msg.ECM{RTR: true, Src: ms, Dst: private, Message: m.Append(nil)}
+	n.handle(ne.Append(nil), ms)
+	for _, b := range n.RTRBindings() {
+		if want := b.Prefix == own; b.Verified != want {
+			t.Errorf("%v verified %v, want %v", b.Prefix, b.Verified, want)
+		}
+	}
+}
