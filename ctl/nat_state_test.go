@@ -456,3 +456,44 @@ func TestRTRNotifyVerifiesListedPrefixesOnly(t *testing.T) {
 		}
 	}
 }
+
+// The sweep forgets what a destination no longer in resolution left: its
+// queued packets (also of one refused by the bound) and its unanswered
+// Map-Requests, so that neither the queue nor the pending table fills for
+// good and the RTR resolves new destinations again.
+func TestRTRSweepFreesResolution(t *testing.T) {
+	n, rt := rtrNode(t)
+	pub := netip.MustParseAddrPort("198.51.100.7:40000")
+	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	send := func(i int) {
+		dst := netip.AddrFrom4([4]byte{10, 3, byte(i >> 8), byte(i)})
+		pkt := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), dst)...)
+		n.rtr.handleData(pkt, netip.AddrPortFrom(pub.Addr(), 33333))
+	}
+	// Unanswered Map-Requests up to the pending bound, their destinations
+	// long out of resolution.
+	old := time.Now().Add(-time.Minute)
+	n.rtr.mu.Lock()
+	for i := range 4 * rtrMaxResolving {
+		dk := regKey{0, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 4, byte(i >> 8), byte(i)}), 32)}
+		n.rtr.pending[uint64(i)] = dk
+		n.rtr.lastReq[dk] = old
+	}
+	n.rtr.mu.Unlock()
+	send(1)
+	if got := len(rt.take()); got != 0 {
+		t.Fatalf("%d Map-Requests with the pending table full", got)
+	}
+	n.rtr.sweep(time.Now())
+	n.rtr.mu.Lock()
+	pending, queued := len(n.rtr.pending), len(n.rtr.queued)
+	n.rtr.mu.Unlock()
+	if pending != 0 || queued != 0 {
+		t.Errorf("after the sweep: %d pending, %d queued destinations, want none", pending, queued)
+	}
+	send(2)
+	if got := len(rt.take()); got != 1 {
+		t.Errorf("%d Map-Requests for a new destination after the sweep, want 1", got)
+	}
+}

@@ -215,11 +215,21 @@ func (r *rtr) sweep(now time.Time) {
 	for k, t := range r.lastReq {
 		if now.Sub(t) > 10*time.Second {
 			delete(r.lastReq, k)
+		}
+	}
+	// Packets and Map-Requests of destinations no longer in resolution:
+	// answers come within the 10 s or not at all (and a destination
+	// refused by the rtrMaxResolving bound has queued packets but no
+	// lastReq entry).
+	for k := range r.queued {
+		if _, ok := r.lastReq[k]; !ok {
 			delete(r.queued, k)
 		}
 	}
-	if len(r.pending) > 4096 {
-		clear(r.pending)
+	for nonce, k := range r.pending {
+		if _, ok := r.lastReq[k]; !ok {
+			delete(r.pending, nonce)
+		}
 	}
 }
 
