@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 
 	"github.com/lispd/lispd/ctl/msg"
@@ -96,5 +97,7 @@ func innerAddrs(b []byte) (src, dst netip.Addr, ok bool) {
 	return src, dst, false
 }
 
-// nonce24 returns 24 random bits for a data header.
-func nonce24() uint32 { return uint32(randomNonce()) & 0xffffff }
+// nonce24 returns 24 random bits for a data header. The data-header nonce
+// is no secret (RFC 9300 echo-nonce only): a per-packet getrandom system
+// call, and its allocation, would be waste on the RTR's data path.
+func nonce24() uint32 { return rand.Uint32() & 0xffffff }

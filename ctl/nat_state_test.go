@@ -392,3 +392,108 @@ func TestRTRResolveBounded(t *testing.T) {
 		t.Errorf("unrouted %d, want %d (beyond the queue)", st.Unrouted, dsts-rtrQueueDsts)
 	}
 }
+
+// The RTR's data path allocates nothing per packet: re-encapsulation to a
+// NATed xTR and from it along a learned route, on real sockets.
+func TestRTRDataPathAllocs(t *testing.T) {
+	n, _ := rtrNode(t)
+	lo := netip.MustParseAddr("127.0.0.1")
+	sink := newTestNet(t).peer(lo, 0)
+	data, err := listenUDP([]netip.Addr{lo}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(data.close)
+	n.rtr.data, n.tx = data, data
+	n.rtr.o.Listen = []netip.Addr{lo}
+	n.rtr.o.DataPort = sink.addr().Port()
+	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: sink.addr(), Verified: true, LastSeen: time.Now()}}
+	route := regKey{0, netip.MustParsePrefix("10.2.0.0/16")}
+	n.rtr.routes[route] = &rtrRoute{key: route, expires: time.Now().Add(time.Hour), locs: []Locator{{Addr: lo, Priority: 1, Weight: 100, Reachable: true}}}
+	toNAT := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.1.0.5"))...)
+	fromNAT := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("10.2.0.9"))...)
+	for _, c := range []struct {
+		name string
+		pkt  []byte
+		from netip.AddrPort
+	}{
+		{"to NAT", toNAT, netip.MustParseAddrPort("192.0.2.50:5000")},
+		{"from NAT", fromNAT, netip.AddrPortFrom(lo, 33333)},
+	} {
+		buf := make([]byte, len(c.pkt))
+		if a := testing.AllocsPerRun(200, func() {
+			copy(buf, c.pkt)
+			n.rtr.handleData(buf, c.from)
+		}); a != 0 {
+			t.Errorf("%s: %.1f allocations per packet", c.name, a)
+		}
+	}
+	if st := n.RTRStats(); st.ToNAT == 0 || st.FromNAT == 0 || st.OpenRelay != 0 {
+		t.Errorf("stats %+v: the packets did not take the paths measured", st)
+	}
+}
+
+// A Map-Notify verifies at the RTR only the prefixes it lists, not every
+// prefix of the Map-Register with that nonce: a Map-Server that accepted
+// part of a registration must not make the RTR carry traffic for the rest.
+func TestRTRNotifyVerifiesListedPrefixesOnly(t *testing.T) {
+	n, _ := rtrNode(t)
+	ms := netip.MustParseAddrPort("203.0.113.10:4342")
+	private := netip.MustParseAddrPort("10.0.0.2:4342")
+	own, other := netip.MustParsePrefix("10.1.0.0/24"), netip.MustParsePrefix("10.0.0.0/8")
+	xtrID := [16]byte{3}
+	reg := msg.MapRegister{Nonce: 5, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID,
+		Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, own)}, {TTL: 10, EID: msg.EIDOf(0, other)}}}
+	e := msg.ECM{RTR: true, Src: private, Dst: ms, Message: reg.Append(nil)}
+	n.handle(e.Append(nil), netip.MustParseAddrPort("198.51.100.7:40000"))
+	m := msg.MapNotify{Nonce: 5, Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: xtrID, Records: []msg.Record{{TTL: 10, EID: msg.EIDOf(0, own)}}}
+	ne := msg.ECM{RTR: true, Src: ms, Dst: private, Message: m.Append(nil)}
+	n.handle(ne.Append(nil), ms)
+	for _, b := range n.RTRBindings() {
+		if want := b.Prefix == own; b.Verified != want {
+			t.Errorf("%v verified %v, want %v", b.Prefix, b.Verified, want)
+		}
+	}
+}
+
+// The sweep forgets what a destination no longer in resolution left: its
+// queued packets (also of one refused by the bound) and its unanswered
+// Map-Requests, so that neither the queue nor the pending table fills for
+// good and the RTR resolves new destinations again.
+func TestRTRSweepFreesResolution(t *testing.T) {
+	n, rt := rtrNode(t)
+	pub := netip.MustParseAddrPort("198.51.100.7:40000")
+	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
+	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	send := func(i int) {
+		dst := netip.AddrFrom4([4]byte{10, 3, byte(i >> 8), byte(i)})
+		pkt := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), dst)...)
+		n.rtr.handleData(pkt, netip.AddrPortFrom(pub.Addr(), 33333))
+	}
+	// Unanswered Map-Requests up to the pending bound, their destinations
+	// long out of resolution.
+	old := time.Now().Add(-time.Minute)
+	n.rtr.mu.Lock()
+	for i := range 4 * rtrMaxResolving {
+		dk := regKey{0, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 4, byte(i >> 8), byte(i)}), 32)}
+		n.rtr.pending[uint64(i)] = dk
+		n.rtr.lastReq[dk] = old
+	}
+	n.rtr.mu.Unlock()
+	send(1)
+	if got := len(rt.take()); got != 0 {
+		t.Fatalf("%d Map-Requests with the pending table full", got)
+	}
+	n.rtr.sweep(time.Now())
+	n.rtr.mu.Lock()
+	pending, queued := len(n.rtr.pending), len(n.rtr.queued)
+	n.rtr.mu.Unlock()
+	if pending != 0 || queued != 0 {
+		t.Errorf("after the sweep: %d pending, %d queued destinations, want none", pending, queued)
+	}
+	send(2)
+	if got := len(rt.take()); got != 1 {
+		t.Errorf("%d Map-Requests for a new destination after the sweep, want 1", got)
+	}
+}

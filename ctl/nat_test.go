@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -320,4 +322,44 @@ func TestNATRediscoverOnReregister(t *testing.T) {
 	l.x.Reregister()
 	eventually(t, "Info-Requests sent again", func() bool { return l.x.Stats().Out["Info"] >= sent+2 })
 	eventually(t, "a new Info-Reply taken", func() bool { st, _ := l.x.NATStatus(); return st.LastReply.After(first.LastReply) })
+}
+
+// ctlGoroutines counts the goroutines running package ctl code that a test
+// did not start (none of their frames is in a _test.go file).
+func ctlGoroutines() (int, string) {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	count := 0
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "lispd/ctl.") && !strings.Contains(g, "_test.go") {
+			count++
+			found = append(found, g)
+		}
+	}
+	return count, strings.Join(found, "\n\n")
+}
+
+// Close leaves no goroutine of the NAT roles behind: the xTR's discovery
+// loop and registration timers, the RTR's data readers and sweeper, the
+// Map-Server's.
+func TestNATCloseLeavesNoGoroutine(t *testing.T) {
+	l := startNATLab(t, "k3y")
+	eventually(t, "registered through the RTR", func() bool { return l.x.MapServerStatus()[0].State == RegStateRegistered })
+	if n, _ := ctlGoroutines(); n == 0 {
+		t.Fatal("no ctl goroutine while running: the count sees nothing")
+	}
+	l.x.Close()
+	l.ms.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, stacks := ctlGoroutines()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ctl goroutines after Close:\n%s", n, stacks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

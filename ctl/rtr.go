@@ -215,11 +215,21 @@ func (r *rtr) sweep(now time.Time) {
 	for k, t := range r.lastReq {
 		if now.Sub(t) > 10*time.Second {
 			delete(r.lastReq, k)
+		}
+	}
+	// Packets and Map-Requests of destinations no longer in resolution:
+	// answers come within the 10 s or not at all (and a destination
+	// refused by the rtrMaxResolving bound has queued packets but no
+	// lastReq entry).
+	for k := range r.queued {
+		if _, ok := r.lastReq[k]; !ok {
 			delete(r.queued, k)
 		}
 	}
-	if len(r.pending) > 4096 {
-		clear(r.pending)
+	for nonce, k := range r.pending {
+		if _, ok := r.lastReq[k]; !ok {
+			delete(r.pending, nonce)
+		}
 	}
 }
 
@@ -329,11 +339,19 @@ func (r *rtr) handleNotify(raw []byte, e *msg.ECM, from netip.AddrPort) {
 		n.malformed(from, "encapsulated Map-Notify", errors.New("no xTR-ID"))
 		return
 	}
+	// Only the prefixes the Map-Notify confirms: a Map-Server that took
+	// part of a Map-Register must not vouch for the rest at the RTR.
+	confirmed := make(map[regKey]bool, len(notify.Records))
+	for i := range notify.Records {
+		if e := notify.Records[i].EID; e.Prefix.IsValid() {
+			confirmed[regKey{e.IID, e.Prefix.Masked()}] = true
+		}
+	}
 	var to []netip.AddrPort
 	now := time.Now()
 	r.mu.Lock()
 	for k, b := range r.bindings {
-		if k.xtrID != notify.XTRID {
+		if k.xtrID != notify.XTRID || !confirmed[k.key] {
 			continue
 		}
 		i := slices.IndexFunc(b.regs, func(g rtrReg) bool { return g.nonce == notify.Nonce })
@@ -342,16 +360,15 @@ func (r *rtr) handleNotify(raw []byte, e *msg.ECM, from netip.AddrPort) {
 		}
 		g := b.regs[i]
 		b.regs = slices.Delete(b.regs, 0, i+1) // this one and any older
-		if b.Public != g.public {
+		if b.Verified && b.Public != g.public {
 			// NAT rebinding, now confirmed: the new public address:port
 			// replaces the old one.
 			n.log.Info("RTR: xTR behind NAT rebound", "eid_prefix", k.key.prefix, "old", b.Public, "new", g.public)
-			b.Public = g.public
 			b.Rebinds++
 		} else if !b.Verified {
 			n.log.Info("RTR: registration through NAT verified", "eid_prefix", k.key.prefix, "public", g.public, "private", g.private)
 		}
-		b.Private, b.SiteID, b.MapServer = g.private, g.siteID, g.ms
+		b.Public, b.Private, b.SiteID, b.MapServer = g.public, g.private, g.siteID, g.ms
 		b.Verified = true
 		b.LastSeen = now
 		if !slices.Contains(to, g.public) {

@@ -104,15 +104,11 @@ func (c *UDPConn) LocalAddr() netip.AddrPort { return c.laddr }
 // longer than b is truncated. (The name is net.UDPConn's, so code written
 // for one reads the same.)
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	var (
-		n    int
-		sa   unix.Sockaddr
-		serr error
-	)
-	err := c.raw.Read(func(fd uintptr) bool {
-		n, sa, serr = unix.Recvfrom(int(fd), b, 0)
-		return !retry(serr)
-	})
+	o := getRecvOp()
+	o.b = b
+	err := c.raw.Read(o.call)
+	n, sa, serr := o.n, o.sa, o.err
+	putRecvOp(o)
 	if err == nil {
 		err = serr
 	}
@@ -122,14 +118,100 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return n, addrPort(sa), nil
 }
 
+// recvOp is one recvfrom in flight, pooled like sendOp so that a receive
+// allocates only the source address unix.Recvfrom returns.
+type recvOp struct {
+	b    []byte
+	n    int
+	sa   unix.Sockaddr
+	err  error
+	call func(fd uintptr) bool
+}
+
+func (o *recvOp) recvfrom(fd uintptr) bool {
+	o.n, o.sa, o.err = unix.Recvfrom(int(fd), o.b, 0)
+	return !retry(o.err)
+}
+
+var recvOps = make(chan *recvOp, 32)
+
+func getRecvOp() *recvOp {
+	select {
+	case o := <-recvOps:
+		return o
+	default:
+		o := new(recvOp)
+		o.call = o.recvfrom
+		return o
+	}
+}
+
+func putRecvOp(o *recvOp) {
+	o.b, o.sa, o.err = nil, nil, nil
+	select {
+	case recvOps <- o:
+	default:
+	}
+}
+
+// sendOp is one sendto in flight; pooled, with its callback bound once, so
+// that a send allocates nothing (a closure and a sockaddr per datagram
+// would, on paths that relay every packet such as the RTR's).
+type sendOp struct {
+	b    []byte
+	sa   unix.Sockaddr
+	sa4  unix.SockaddrInet4
+	sa6  unix.SockaddrInet6
+	err  error
+	call func(fd uintptr) bool
+}
+
+func (o *sendOp) sendto(fd uintptr) bool {
+	o.err = unix.Sendto(int(fd), o.b, 0, o.sa)
+	return !retry(o.err)
+}
+
+// sendOps holds idle sendOps. A channel rather than a sync.Pool: the
+// pool drops items at random under the race detector, which would make
+// the allocation tests flaky there.
+var sendOps = make(chan *sendOp, 32)
+
+func getSendOp() *sendOp {
+	select {
+	case o := <-sendOps:
+		return o
+	default:
+		o := new(sendOp)
+		o.call = o.sendto
+		return o
+	}
+}
+
+func putSendOp(o *sendOp) {
+	o.b, o.sa, o.err = nil, nil, nil
+	select {
+	case sendOps <- o:
+	default:
+	}
+}
+
 // WriteToUDPAddrPort sends b as one datagram to dst.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) {
-	sa := sockaddr(c.family(dst))
-	var serr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), b, 0, sa)
-		return !retry(serr)
-	})
+	dst = c.family(dst)
+	o := getSendOp()
+	if a := dst.Addr(); a.Is4() && a.Zone() == "" {
+		o.sa4 = unix.SockaddrInet4{Port: int(dst.Port()), Addr: a.As4()}
+		o.sa = &o.sa4
+	} else if a.Is6() && a.Zone() == "" {
+		o.sa6 = unix.SockaddrInet6{Port: int(dst.Port()), Addr: a.As16()}
+		o.sa = &o.sa6
+	} else {
+		o.sa = sockaddr(dst)
+	}
+	o.b = b
+	err := c.raw.Write(o.call)
+	serr := o.err
+	putSendOp(o)
 	if err == nil {
 		err = serr
 	}
