@@ -59,6 +59,29 @@ func udpFlows(t *testing.T, h *netns.Host, dst netip.Addr, port, flows, n int) {
 	}
 }
 
+// transferCheckArgs are tshark's arguments for a capture that carries TCP
+// transfers: LISP and the outer and inner IP, UDP and TCP headers and
+// checksums (the inner ones written by our segmentation) are judged, not
+// the endpoints. TCP sequence analysis is off (a capture of a fast transfer
+// may miss frames, and a segment relayed by an RTR crosses the core twice),
+// and nothing above the inner TCP/UDP is dissected or reassembled, so a
+// transfer's random bytes cannot trip a heuristic or port-based dissector.
+func transferCheckArgs() []string {
+	args := []string{"-o", "tcp.analyze_sequence_numbers:FALSE", "-o", "tcp.desegment_tcp_streams:FALSE", "-o", "tcp.check_checksum:TRUE", "--disable-protocol", "ALL"}
+	for _, p := range []string{"frame", "eth", "ethertype", "ip", "ipv6", "udp", "tcp", "icmp", "icmpv6", "lisp", "lisp-data", "data"} {
+		args = append(args, "--enable-protocol", p)
+	}
+	return args
+}
+
+// checkTransferCapture is tshark.Check with transferCheckArgs (then extra),
+// leaving out frames with an inner D-SACK: the TCP sender's spurious
+// tail-loss probe on a loaded machine, which says nothing of our bytes.
+func checkTransferCapture(t *testing.T, path string, extra ...string) {
+	t.Helper()
+	tshark.CheckWith(t, path, tshark.Options{ExtraArgs: append(transferCheckArgs(), extra...), Ignore: "tcp.options.sack.dsack"})
+}
+
 // TestCoreCaptureIsLISPData captures the xTR1—core link while pings and
 // eight UDP flows cross it, and has tshark check every frame: LISP data on
 // UDP 4341 with verified checksums and no expert warning; each flow keeps

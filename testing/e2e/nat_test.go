@@ -375,7 +375,6 @@ func natCheckCapture(t *testing.T, path string, rtr netip.Addr, pub netip.AddrPo
 	info := "(udp.payload[0:1] == 70 || udp.payload[0:1] == 78)"
 	toBinding := fmt.Sprintf("(ip.src == %s && udp.srcport == %d && ip.dst == %s && udp.dstport == %s && !%s)", rtr, controlPort, nat, port, info)
 	control := fmt.Sprintf("((ip.src == %s && udp.srcport == %s) || %s)", nat, port, info)
-	noTCP := []string{"-o", "tcp.analyze_sequence_numbers:FALSE"}
 	for _, part := range []struct {
 		name, filter string
 		args         []string
@@ -397,6 +396,6 @@ func natCheckCapture(t *testing.T, path string, rtr netip.Addr, pub netip.AddrPo
 			t.Errorf("capture part %s is empty", part.name)
 			continue
 		}
-		tshark.Check(t, out, append(part.args, noTCP...)...)
+		checkTransferCapture(t, out, part.args...)
 	}
 }

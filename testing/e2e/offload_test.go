@@ -82,17 +82,8 @@ func TestOffloadCaptureIsCleanLISP(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	path := stop(t, c)
 
-	// LISP, the outer and inner IP, UDP and TCP headers and checksums (the
-	// inner ones are our split's) are what is checked here, not the endpoints: TCP sequence analysis is off
-	// (a capture of a fast transfer may miss frames), a D-SACK (the
-	// sender's spurious tail-loss probe, seen under load) is left out, and
-	// nothing above the inner TCP/UDP is dissected, so the transfer's
-	// random bytes cannot trip a heuristic or port-based dissector.
-	args := []string{"-o", "tcp.analyze_sequence_numbers:FALSE", "-o", "tcp.check_checksum:TRUE", "--disable-protocol", "ALL"}
-	for _, p := range []string{"frame", "eth", "ethertype", "ip", "ipv6", "udp", "tcp", "icmp", "icmpv6", "lisp", "lisp-data", "data"} {
-		args = append(args, "--enable-protocol", p)
-	}
-	tshark.CheckWith(t, path, tshark.Options{ExtraArgs: args, Ignore: "tcp.options.sack.dsack"})
+	checkTransferCapture(t, path)
+	args := transferCheckArgs()
 	// ... and with those arguments the inner headers are still decoded,
 	// checksums included.
 	if n := len(tshark.Fields(t, path, "lisp-data && tcp && tcp.checksum.status == 1 && udp.checksum.status == 1", []string{"frame.number"}, args...)); n < 1000 {
