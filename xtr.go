@@ -339,7 +339,7 @@ func (p *xtrPlane) lsbChanged(itr, src netip.Addr, old, new uint32) {
 func locators(rlocs []localRLOC) []ctl.LocalLocator {
 	out := make([]ctl.LocalLocator, len(rlocs))
 	for i, r := range rlocs {
-		out[i] = ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight}
+		out[i] = ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight, IfIndex: r.IfIndex}
 	}
 	return out
 }

@@ -58,7 +58,13 @@ func (n *Node) SetLocalLocators(locs []LocalLocator) {
 			cp = append(cp, l)
 		}
 	}
-	if sameLocators(cp, n.localLocators()) {
+	if cur := n.localLocators(); sameLocators(cp, cur) {
+		if !sameIfaces(cp, cur) {
+			// Only interfaces changed (a device re-created with the
+			// same address): nothing to register, but control
+			// messages leave by the new ones.
+			n.local.locs.Store(&cp)
+		}
 		return
 	}
 	n.local.locs.Store(&cp)
@@ -102,12 +108,27 @@ func (n *Node) registered(gen uint64) {
 	}
 }
 
+// sameLocators reports whether a and b register the same Locator-Set (the
+// interfaces aside).
 func sameLocators(a, b []LocalLocator) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		x, y := a[i], b[i]
+		x.IfIndex, y.IfIndex = 0, 0
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// sameIfaces reports whether a and b, of one length, have the same
+// interfaces.
+func sameIfaces(a, b []LocalLocator) bool {
+	for i := range a {
+		if a[i].IfIndex != b[i].IfIndex {
 			return false
 		}
 	}
