@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,12 @@ import (
 
 // localState is the node's current set of local locators.
 type localState struct {
+	// mu serializes SetLocalLocators: comparing with the current set,
+	// storing the new one, its generation and the SMRs it arms are one
+	// step, so that concurrent callers with one new set make one change
+	// and the SMRs armed are those of the set that stays. Readers use the
+	// atomics without it.
+	mu   sync.Mutex
 	locs atomic.Pointer[[]LocalLocator] // nil: XTROptions.RLOCs
 	gen  atomic.Uint64                  // bumped by each SetLocalLocators
 	// smrGen, when not 0, is the generation whose confirmation (a
@@ -46,11 +53,15 @@ func (n *Node) LocalLocators() []LocalLocator {
 // the set differs from the current one, it re-registers with every
 // Map-Server at once and arms the Solicit-Map-Requests that follow the
 // Map-Notify confirming the new registration (at once when no Map-Server
-// confirms registrations). Without the xTR role it does nothing.
+// confirms registrations). Without the xTR role it does nothing. It is
+// safe to call from several goroutines; concurrent calls take effect one
+// after the other.
 func (n *Node) SetLocalLocators(locs []LocalLocator) {
 	if n.opts.XTR == nil {
 		return
 	}
+	n.local.mu.Lock()
+	defer n.local.mu.Unlock()
 	cp := make([]LocalLocator, 0, len(locs))
 	for _, l := range locs {
 		if l.Addr.IsValid() {

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -324,5 +325,58 @@ func TestLocalInterfaceOnlyChange(t *testing.T) {
 	}
 	if len(vt.ifindex) != 1 || vt.ifindex[0] != 17 {
 		t.Errorf("sent with interface %v, want [17]", vt.ifindex)
+	}
+}
+
+// SetLocalLocators is safe to call from several goroutines at once: calls
+// handing over the same new set count as one change (one generation, one
+// re-registration, one round of SMRs), and the SMRs armed are those of the
+// set that stays. (Run with -race.)
+func TestSetLocalLocatorsConcurrent(t *testing.T) {
+	n, err := New(Options{Logger: logx.Discard(), XTR: &XTROptions{
+		EIDPrefixes: prefixes("10.1.0.0/24"),
+		RLOCs:       []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100}},
+		MapServers:  []MapServerPeer{{Addr: netip.MustParseAddr("203.0.113.10"), Key: "k", KeyType: KeySHA256, WantMapNotify: true}},
+	}}, newFakeDataPlane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := [][]LocalLocator{
+		{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100}, {Addr: netip.MustParseAddr("192.0.2.11"), Priority: 2, Weight: 100}},
+		{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100, Down: true}, {Addr: netip.MustParseAddr("192.0.2.11"), Priority: 2, Weight: 100}},
+	}
+	const rounds, callers = 1000, 8
+	doubled := 0
+	for r := range rounds {
+		set := sets[r%2]
+		before := n.local.gen.Load()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				n.SetLocalLocators(set)
+				_ = n.LocalLocators()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if d := n.local.gen.Load() - before; d != 1 {
+			doubled++
+			if doubled <= 3 {
+				t.Errorf("round %d: %d callers setting one new set made %d changes, want 1", r, callers, d)
+			}
+		}
+		if g, s := n.local.gen.Load(), n.local.smrGen.Load(); s != g {
+			t.Fatalf("round %d: SMRs armed for generation %d, the current is %d", r, s, g)
+		}
+		if !sameLocators(n.LocalLocators(), set) {
+			t.Fatalf("round %d: locators %+v, want %+v", r, n.LocalLocators(), set)
+		}
+	}
+	if doubled > 0 {
+		t.Errorf("%d of %d rounds counted one change more than once", doubled, rounds)
 	}
 }
