@@ -40,7 +40,7 @@ func (a cacheAdapter) Install(m ctl.Mapping) error {
 	if !m.Negative {
 		for _, l := range m.Locators {
 			spec.RLOCs = append(spec.RLOCs, fwd.RLOCSpec{
-				Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable,
+				Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Down: !l.Reachable, Position: l.Position,
 			})
 		}
 	}

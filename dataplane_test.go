@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,5 +89,49 @@ func TestAdapterLocatorState(t *testing.T) {
 	nm, _ := cache.Get(0, pfx)
 	if nm == fm || nm.RLOCs[1].RTT() != 3*time.Millisecond || nm.RLOCs[0].Up() || nm.RLOCs[0].Reason() != ctl.ReasonProbeTimeout {
 		t.Errorf("after renewal: P1 up %v reason %q, P2 rtt %v", nm.RLOCs[0].Up(), nm.RLOCs[0].Reason(), nm.RLOCs[1].RTT())
+	}
+}
+
+// Received locator-status bits name locators by their position in the
+// record the ETR sent (RFC 9300 section 10), not by their index in the
+// map-cache entry: with the record's first locator left out (an encoding
+// the control plane cannot use), bit 2 going down is the entry's second
+// locator, and the probe goes to it, not to another one.
+func TestLSBClearedNamesRecordPosition(t *testing.T) {
+	a, cache := testAdapter(t)
+	pfx := netip.MustParsePrefix("198.51.100.128/25")
+	r2, r3 := netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.13")
+	m := ctl.Mapping{Prefix: pfx, TTL: time.Hour, Locators: []ctl.Locator{
+		{Addr: r2, Priority: 1, Weight: 50, Reachable: true, Position: 2},
+		{Addr: r3, Priority: 1, Weight: 50, Reachable: true, Position: 3},
+	}}
+	if err := a.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	fm, _ := cache.Get(0, pfx)
+	tests := []struct {
+		name     string
+		old, new uint32
+		want     []netip.Addr
+	}{
+		{"third of the record down", 0b111, 0b011, []netip.Addr{r3}},
+		{"second of the record down", 0b111, 0b101, []netip.Addr{r2}},
+		{"unusable first down", 0b111, 0b110, nil},
+		{"both down", 0b111, 0b001, []netip.Addr{r2, r3}},
+		{"nothing cleared", 0b011, 0b111, nil},
+	}
+	for _, tt := range tests {
+		if got := clearedLocators(fm, tt.old, tt.new); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %03b → %03b probes %v, want %v", tt.name, tt.old, tt.new, got, tt.want)
+		}
+	}
+	// Locators not from a record (static): their index.
+	st, err := cache.Insert(fwd.MappingSpec{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Static: true,
+		RLOCs: []fwd.RLOCSpec{{Addr: r2, Priority: 1, Weight: 50}, {Addr: r3, Priority: 1, Weight: 50}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clearedLocators(st, 0b11, 0b01); !slices.Equal(got, []netip.Addr{r3}) {
+		t.Errorf("static entry: bit 1 down probes %v, want [%v]", got, r3)
 	}
 }

@@ -160,7 +160,7 @@ func registeredLocators(ls []localRLOC) []ctl.LocalLocator {
 	var out []ctl.LocalLocator
 	for _, r := range ls {
 		if r.Addr.IsValid() {
-			out = append(out, ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight, Down: !r.Up})
+			out = append(out, ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight, Down: !r.Up, IfIndex: r.IfIndex})
 		}
 	}
 	return out

@@ -56,13 +56,14 @@ func TestResolveLocal(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("resolved\n%+v\nwant\n%+v", got, want)
 	}
-	// Registered: those with an address, in order, down ones flagged; the
-	// status bits follow the same order.
+	// Registered: those with an address, in order, down ones flagged, with
+	// their interfaces (control messages leave by them); the status bits
+	// follow the same order.
 	reg := registeredLocators(got)
 	wantReg := []ctl.LocalLocator{
-		{Addr: a("192.0.2.1"), Priority: 1, Weight: 50},
-		{Addr: a("2001:db8::2"), Priority: 1, Weight: 50},
-		{Addr: a("192.0.2.11"), Priority: 2, Weight: 50, Down: true},
+		{Addr: a("192.0.2.1"), Priority: 1, Weight: 50, IfIndex: 2},
+		{Addr: a("2001:db8::2"), Priority: 1, Weight: 50, IfIndex: 2},
+		{Addr: a("192.0.2.11"), Priority: 2, Weight: 50, Down: true, IfIndex: 3},
 		{Addr: a("203.0.113.9"), Priority: 5, Weight: 100, Down: true},
 		{Addr: a("198.51.100.250"), Priority: 6, Weight: 100},
 	}
@@ -231,10 +232,10 @@ func TestResolveLocalKeepsLostAddresses(t *testing.T) {
 	st.Addrs = []netio.IfAddr{{Index: 2, Prefix: p("192.0.2.1/24")}, {Index: 4, Prefix: p("203.0.113.9/24")}}
 	got := resolveLocal(cfg, st, before)
 	want := []ctl.LocalLocator{
-		{Addr: a("192.0.2.1"), Priority: 1, Weight: 100, Down: true},
-		{Addr: a("2001:db8::1"), Priority: 1, Weight: 100, Down: true},
+		{Addr: a("192.0.2.1"), Priority: 1, Weight: 100, Down: true, IfIndex: 2},
+		{Addr: a("2001:db8::1"), Priority: 1, Weight: 100, Down: true, IfIndex: 2},
 		{Addr: a("198.51.100.7"), Priority: 2, Weight: 100, Down: true},
-		{Addr: a("203.0.113.9"), Priority: 3, Weight: 100},
+		{Addr: a("203.0.113.9"), Priority: 3, Weight: 100, IfIndex: 4},
 	}
 	if reg := registeredLocators(got); !slices.Equal(reg, want) {
 		t.Fatalf("registered after the losses\n%+v\nwant\n%+v", reg, want)
@@ -259,7 +260,7 @@ func TestResolveLocalKeepsLostAddresses(t *testing.T) {
 	st.Links = append(st.Links, netio.Link{Index: 5, Name: "pppoe-wan2", Flags: up})
 	st.Addrs = append(st.Addrs, netio.IfAddr{Index: 5, Prefix: p("198.51.100.99/32")})
 	got = resolveLocal(cfg, st, got)
-	if r := registeredLocators(got); len(r) != 4 || r[2] != (ctl.LocalLocator{Addr: a("198.51.100.99"), Priority: 2, Weight: 100}) {
+	if r := registeredLocators(got); len(r) != 4 || r[2] != (ctl.LocalLocator{Addr: a("198.51.100.99"), Priority: 2, Weight: 100, IfIndex: 5}) {
 		t.Errorf("after the new PPPoE address: %+v", r)
 	}
 }

@@ -312,8 +312,10 @@ func fixedSource(cfg []conf.LocalRLOC, v6 bool) bool {
 }
 
 // lsbChanged is told by the data plane that an ITR cleared locator-status
-// bits: the locators of the sender's mapping at those positions are probed
-// at once (a hint, not proof: the bits can be spoofed).
+// bits: the locators of the sender's mapping at those positions (as the
+// record named them, RLOC.StatusBit: not the index in the map-cache entry,
+// which lacks the locators we could not use) are probed at once (a hint,
+// not proof: the bits can be spoofed).
 func (p *xtrPlane) lsbChanged(itr, src netip.Addr, old, new uint32) {
 	n := p.miss.to.Load()
 	if n == nil || p.plane == nil {
@@ -323,23 +325,29 @@ func (p *xtrPlane) lsbChanged(itr, src netip.Addr, old, new uint32) {
 	if !ok {
 		return
 	}
-	var probe []netip.Addr
-	for i, r := range m.RLOCs {
-		if i < 32 && old&(1<<i) != 0 && new&(1<<i) == 0 {
-			probe = append(probe, r.Addr.Addr())
-		}
-	}
-	if len(probe) > 0 {
+	if probe := clearedLocators(m, old, new); len(probe) > 0 {
 		p.log.Debug("locator-status bits cleared: probing at once", "itr", itr, "eid", src, "rlocs", probe)
 		n.ProbeNow(probe)
 	}
+}
+
+// clearedLocators returns the locators of m whose locator-status bit is
+// set in old and clear in new.
+func clearedLocators(m *fwd.Mapping, old, new uint32) []netip.Addr {
+	var out []netip.Addr
+	for _, r := range m.RLOCs {
+		if i := r.StatusBit(); i < 32 && old&(1<<i) != 0 && new&(1<<i) == 0 {
+			out = append(out, r.Addr.Addr())
+		}
+	}
+	return out
 }
 
 // locators converts resolved local locators for the control plane.
 func locators(rlocs []localRLOC) []ctl.LocalLocator {
 	out := make([]ctl.LocalLocator, len(rlocs))
 	for i, r := range rlocs {
-		out[i] = ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight}
+		out[i] = ctl.LocalLocator{Addr: r.Addr, Priority: r.Priority, Weight: r.Weight, IfIndex: r.IfIndex}
 	}
 	return out
 }

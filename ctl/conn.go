@@ -23,6 +23,15 @@ type transport interface {
 	families() (v4, v6 bool)
 }
 
+// viaSender is a transport that can also choose the outgoing interface
+// per message.
+type viaSender interface {
+	// sendVia is send with src also set as the packet's source address and
+	// ifindex (when > 0) as its outgoing interface (IP_PKTINFO); src must
+	// be an address of the host.
+	sendVia(src netip.Addr, ifindex int, dst netip.AddrPort, b []byte) error
+}
+
 // packetHandler processes one received datagram; b is only valid during the
 // call.
 type packetHandler func(b []byte, from netip.AddrPort)
@@ -84,6 +93,28 @@ func (t *udpTransport) run(h packetHandler, onErr func(error)) {
 }
 
 func (t *udpTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
+	pick, dst, err := t.pick(src, dst)
+	if err != nil {
+		return err
+	}
+	_, err = pick.WriteToUDPAddrPort(b, dst)
+	return err
+}
+
+// sendVia sends from the socket send would pick, with src and ifindex in
+// IP_PKTINFO: a wildcard socket then sends from src too.
+func (t *udpTransport) sendVia(src netip.Addr, ifindex int, dst netip.AddrPort, b []byte) error {
+	pick, dst, err := t.pick(src, dst)
+	if err != nil {
+		return err
+	}
+	_, err = pick.WriteToUDPAddrPortVia(b, dst, src, ifindex)
+	return err
+}
+
+// pick returns the socket bound to src when src is valid and there is one,
+// else the first of dst's family, and dst unmapped.
+func (t *udpTransport) pick(src netip.Addr, dst netip.AddrPort) (*sock.UDPConn, netip.AddrPort, error) {
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	var pick *sock.UDPConn
 	for i, c := range t.conns {
@@ -100,10 +131,9 @@ func (t *udpTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error 
 		}
 	}
 	if pick == nil {
-		return fmt.Errorf("no socket of the address family of %v", dst)
+		return nil, dst, fmt.Errorf("no socket of the address family of %v", dst)
 	}
-	_, err := pick.WriteToUDPAddrPort(b, dst)
-	return err
+	return pick, dst, nil
 }
 
 func (t *udpTransport) families() (v4, v6 bool) {

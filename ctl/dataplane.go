@@ -44,6 +44,12 @@ type Locator struct {
 	Priority  uint8 // 255 = never used for unicast
 	Weight    uint8
 	Reachable bool // the R bit; false = do not use until known up
+	// Position is the locator's position, from 1, in the Map-Reply
+	// record it came from (locators that cannot be used are left out,
+	// so it can differ from the index): the locator-status bit
+	// Position-1 of the site's data packets stands for it (RFC 9300
+	// section 10). 0: not from a record.
+	Position int
 	// Reason says why Reachable is false when the R bit was set but RLOC
 	// probing found the locator down (ReasonProbeTimeout); empty otherwise.
 	Reason string

@@ -79,11 +79,53 @@ func (n *Node) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
 	// sees it counted; a failed write takes it back.
 	out := &n.ctr.out[b[0]>>4]
 	out.Add(1)
-	if err := n.tx.send(src, dst, b); err != nil {
+	var err error
+	if ifindex, ok := n.sendIface(src); ok {
+		err = n.tx.(viaSender).sendVia(src.Unmap(), ifindex, dst, b)
+	} else {
+		err = n.tx.send(src, dst, b)
+	}
+	if err != nil {
 		out.Add(^uint64(0))
 		return err
 	}
 	return nil
+}
+
+// sendIface reports whether a message sourced from src goes with src and an
+// interface given per packet (IP_PKTINFO), and which interface: src must be
+// a local locator that is up (another address may not be on the host: the
+// kernel would refuse it as a source), and the transport able to. Like the
+// data plane's sources, the only locator of its address family gets no
+// forced interface (ifindex 0: the route decides; its address may live on
+// an interface packets do not leave by), while with several uplinks a
+// message from one leaves by that one, where its ISP expects its source.
+func (n *Node) sendIface(src netip.Addr) (int, bool) {
+	if n.opts.XTR == nil || !src.IsValid() || src.IsUnspecified() {
+		return 0, false
+	}
+	if _, ok := n.tx.(viaSender); !ok {
+		return 0, false
+	}
+	src = src.Unmap()
+	ls := n.localLocators()
+	found, ifindex, family := false, 0, 0
+	for _, l := range ls {
+		if l.Addr.Unmap().Is4() != src.Is4() {
+			continue
+		}
+		family++
+		if l.Addr.Unmap() == src && !l.Down && !found {
+			found, ifindex = true, l.IfIndex
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	if family < 2 || ifindex < 0 {
+		ifindex = 0
+	}
+	return ifindex, true
 }
 
 // usable reports whether the node can send to a.

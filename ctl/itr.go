@@ -444,7 +444,7 @@ func (t *itr) mapping(rec *msg.Record, r *request) (Mapping, bool) {
 		TTL:           time.Duration(rec.TTL) * time.Minute,
 		Authoritative: rec.Authoritative,
 	}
-	for _, l := range rec.Locators {
+	for i, l := range rec.Locators {
 		a := l.Addr.IP
 		if !a.IsValid() && len(l.Addr.List) > 0 {
 			a = l.Addr.List[0]
@@ -452,7 +452,7 @@ func (t *itr) mapping(rec *msg.Record, r *request) (Mapping, bool) {
 		if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
 			continue
 		}
-		m.Locators = append(m.Locators, Locator{Addr: a.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
+		m.Locators = append(m.Locators, Locator{Addr: a.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable, Position: i + 1})
 	}
 	if len(rec.Locators) == 0 {
 		m.Negative = true

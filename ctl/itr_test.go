@@ -3,6 +3,7 @@ package ctl
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,8 +68,8 @@ func TestResolutionEndToEnd(t *testing.T) {
 	eventually(t, "xTR2 registered", func() bool { return xtr2.MapServerStatus()[0].State == RegStateRegistered })
 
 	xtr2Locs := []Locator{
-		{Addr: tn.addr(3), Priority: 1, Weight: 100, Reachable: true},
-		{Addr: netip.MustParseAddr("198.51.100.9"), Priority: 2, Weight: 0, Reachable: true},
+		{Addr: tn.addr(3), Priority: 1, Weight: 100, Reachable: true, Position: 1},
+		{Addr: netip.MustParseAddr("198.51.100.9"), Priority: 2, Weight: 0, Reachable: true, Position: 2},
 	}
 	tests := []struct {
 		dst  string
@@ -441,13 +442,13 @@ func TestITRAcceptsVectorReplies(t *testing.T) {
 	}{
 		{"map_reply", 0, "10.1.0.5", Mapping{Prefix: netip.MustParsePrefix("10.1.0.0/24"), TTL: 1440 * time.Minute, Authoritative: true,
 			Locators: []Locator{
-				{Addr: netip.MustParseAddr("198.51.100.1"), Priority: 1, Weight: 75, Reachable: true},
-				{Addr: netip.MustParseAddr("198.51.100.2"), Priority: 2, Weight: 25, Reachable: true},
+				{Addr: netip.MustParseAddr("198.51.100.1"), Priority: 1, Weight: 75, Reachable: true, Position: 1},
+				{Addr: netip.MustParseAddr("198.51.100.2"), Priority: 2, Weight: 25, Reachable: true, Position: 2},
 			}}},
 		{"map_reply_negative", 0, "10.99.1.1", Mapping{Prefix: netip.MustParsePrefix("10.99.0.0/16"), TTL: 15 * time.Minute, Authoritative: true,
 			Negative: true, Action: ActionNativelyForward, Locators: []Locator{petr}}},
 		{"map_reply_lcaf_iid", 1000, "10.1.0.5", Mapping{InstanceID: 1000, Prefix: netip.MustParsePrefix("10.1.0.0/24"), TTL: 1440 * time.Minute, Authoritative: true,
-			Locators: []Locator{{Addr: netip.MustParseAddr("198.51.100.1"), Priority: 1, Weight: 100, Reachable: true}}}},
+			Locators: []Locator{{Addr: netip.MustParseAddr("198.51.100.1"), Priority: 1, Weight: 100, Reachable: true, Position: 1}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.vector, func(t *testing.T) {
@@ -505,5 +506,31 @@ func TestMapServerBesideXTR(t *testing.T) {
 	}
 	if ib[0].Prefix.String() != "10.1.1.0/24" || ib[0].Locators[0].Addr != tn.addr(10) {
 		t.Errorf("B installed %+v", ib[0])
+	}
+}
+
+// A record's locators keep their positions in the record when some are
+// left out (an encoding we cannot use, an unspecified address): the
+// sender's locator-status bit i is the i-th locator as it sent them.
+func TestMappingKeepsRecordPositions(t *testing.T) {
+	n := fuzzNode(t)
+	eid := netip.MustParseAddr("10.9.0.1")
+	a2, a4 := netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.14")
+	rec := msg.Record{TTL: 10, EID: msg.EID{Prefix: netip.MustParsePrefix("10.9.0.0/16")}, Locators: []msg.Locator{
+		{Priority: 1, Weight: 50, Reachable: true, Addr: msg.Address{Raw: []byte{0x40, 0x03, 0, 0, 9, 0, 0, 0}}}, // an LCAF we do not know
+		{Priority: 1, Weight: 50, Reachable: true, Addr: msg.Address{IP: a2}},
+		{Priority: 1, Weight: 50, Reachable: true, Addr: msg.Address{IP: netip.IPv4Unspecified()}},
+		{Priority: 1, Weight: 50, Reachable: true, Addr: msg.Address{List: []netip.Addr{a4}}},
+	}}
+	m, ok := n.itr.mapping(&rec, &request{key: eidKey{eid: eid}})
+	if !ok {
+		t.Fatal("record refused")
+	}
+	want := []Locator{
+		{Addr: a2, Priority: 1, Weight: 50, Reachable: true, Position: 2},
+		{Addr: a4, Priority: 1, Weight: 50, Reachable: true, Position: 4},
+	}
+	if !slices.Equal(m.Locators, want) {
+		t.Errorf("locators %+v, want %+v", m.Locators, want)
 	}
 }

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,12 @@ import (
 
 // localState is the node's current set of local locators.
 type localState struct {
+	// mu serializes SetLocalLocators: comparing with the current set,
+	// storing the new one, its generation and the SMRs it arms are one
+	// step, so that concurrent callers with one new set make one change
+	// and the SMRs armed are those of the set that stays. Readers use the
+	// atomics without it.
+	mu   sync.Mutex
 	locs atomic.Pointer[[]LocalLocator] // nil: XTROptions.RLOCs
 	gen  atomic.Uint64                  // bumped by each SetLocalLocators
 	// smrGen, when not 0, is the generation whose confirmation (a
@@ -46,11 +53,15 @@ func (n *Node) LocalLocators() []LocalLocator {
 // the set differs from the current one, it re-registers with every
 // Map-Server at once and arms the Solicit-Map-Requests that follow the
 // Map-Notify confirming the new registration (at once when no Map-Server
-// confirms registrations). Without the xTR role it does nothing.
+// confirms registrations). Without the xTR role it does nothing. It is
+// safe to call from several goroutines; concurrent calls take effect one
+// after the other.
 func (n *Node) SetLocalLocators(locs []LocalLocator) {
 	if n.opts.XTR == nil {
 		return
 	}
+	n.local.mu.Lock()
+	defer n.local.mu.Unlock()
 	cp := make([]LocalLocator, 0, len(locs))
 	for _, l := range locs {
 		if l.Addr.IsValid() {
@@ -58,7 +69,13 @@ func (n *Node) SetLocalLocators(locs []LocalLocator) {
 			cp = append(cp, l)
 		}
 	}
-	if sameLocators(cp, n.localLocators()) {
+	if cur := n.localLocators(); sameLocators(cp, cur) {
+		if !sameIfaces(cp, cur) {
+			// Only interfaces changed (a device re-created with the
+			// same address): nothing to register, but control
+			// messages leave by the new ones.
+			n.local.locs.Store(&cp)
+		}
 		return
 	}
 	n.local.locs.Store(&cp)
@@ -102,12 +119,27 @@ func (n *Node) registered(gen uint64) {
 	}
 }
 
+// sameLocators reports whether a and b register the same Locator-Set (the
+// interfaces aside).
 func sameLocators(a, b []LocalLocator) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		x, y := a[i], b[i]
+		x.IfIndex, y.IfIndex = 0, 0
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// sameIfaces reports whether a and b, of one length, have the same
+// interfaces.
+func sameIfaces(a, b []LocalLocator) bool {
+	for i := range a {
+		if a[i].IfIndex != b[i].IfIndex {
 			return false
 		}
 	}

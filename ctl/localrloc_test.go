@@ -2,11 +2,13 @@ package ctl
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/logx"
 )
 
 // itrsDataPlane is a fake data plane that names recent ITRs.
@@ -218,5 +220,163 @@ func TestSMRRoundsRateLimited(t *testing.T) {
 	}
 	if s := x.Stats(); s.SMRsSent != 2 {
 		t.Errorf("smrs-sent %d, want 2", s.SMRsSent)
+	}
+}
+
+// viaTransport records what the node sends and the interface it asks for
+// (-1: sent without IP_PKTINFO).
+type viaTransport struct {
+	recordingTransport
+	ifindex []int
+}
+
+func (v *viaTransport) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
+	v.mu.Lock()
+	v.ifindex = append(v.ifindex, -1)
+	v.mu.Unlock()
+	return v.recordingTransport.send(src, dst, b)
+}
+
+func (v *viaTransport) sendVia(src netip.Addr, ifindex int, dst netip.AddrPort, b []byte) error {
+	v.mu.Lock()
+	v.ifindex = append(v.ifindex, ifindex)
+	v.mu.Unlock()
+	return v.recordingTransport.send(src, dst, b)
+}
+
+// Control messages sourced from a local locator that is up leave with that
+// source and, with several locators of the family, by its interface (two
+// uplinks without policy routing: the ISP of each sees its own source);
+// the only locator of a family, a down one, an address that is no locator
+// and the unspecified source go as before (the route decides).
+func TestControlSourceInterface(t *testing.T) {
+	p1, p2, p3 := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.21")
+	v6 := netip.MustParseAddr("2001:db8::1")
+	ms := netip.MustParseAddrPort("203.0.113.10:4342")
+	ms6 := netip.MustParseAddrPort("[2001:db8:ff::10]:4342")
+	n, err := New(Options{Logger: logx.Discard(), XTR: &XTROptions{
+		EIDPrefixes: prefixes("10.1.0.0/24"),
+		RLOCs: []LocalLocator{
+			{Addr: p1, Priority: 1, Weight: 50, IfIndex: 7},
+			{Addr: p2, Priority: 1, Weight: 50, IfIndex: 9},
+			{Addr: p3, Priority: 1, Weight: 50, IfIndex: 11, Down: true},
+			{Addr: v6, Priority: 1, Weight: 100, IfIndex: 5},
+		},
+	}}, newFakeDataPlane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		src     netip.Addr
+		dst     netip.AddrPort
+		ifindex int // -1: no IP_PKTINFO
+	}{
+		{"uplink 1", p1, ms, 7},
+		{"uplink 2", p2, ms, 9},
+		{"IPv4-mapped uplink 2", netip.AddrFrom16(p2.As16()), ms, 9},
+		{"down locator", p3, ms, -1},
+		{"only IPv6 locator", v6, ms6, 0},
+		{"not a locator", netip.MustParseAddr("192.0.2.99"), ms, -1},
+		{"unspecified", netip.IPv4Unspecified(), ms, -1},
+		{"none", netip.Addr{}, ms, -1},
+		{"ITR-RLOC source", n.localRLOC(ms.Addr()), ms, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vt := &viaTransport{}
+			n.tx = vt
+			if err := n.send(tt.src, tt.dst, []byte{0x10}); err != nil {
+				t.Fatal(err)
+			}
+			if len(vt.ifindex) != 1 || vt.ifindex[0] != tt.ifindex {
+				t.Errorf("sent with interface %v, want [%d]", vt.ifindex, tt.ifindex)
+			}
+		})
+	}
+	// A transport without IP_PKTINFO still sends.
+	rt := &recordingTransport{}
+	n.tx = rt
+	if err := n.send(p1, ms, []byte{0x10}); err != nil || len(rt.take()) != 1 {
+		t.Fatalf("plain transport: err %v", err)
+	}
+}
+
+// A new interface under the same addresses re-registers nothing but is
+// used by the next control message.
+func TestLocalInterfaceOnlyChange(t *testing.T) {
+	p1, p2 := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.1")
+	n, err := New(Options{Logger: logx.Discard(), XTR: &XTROptions{
+		EIDPrefixes: prefixes("10.1.0.0/24"),
+		RLOCs:       []LocalLocator{{Addr: p1, Priority: 1, Weight: 50, IfIndex: 7}, {Addr: p2, Priority: 1, Weight: 50, IfIndex: 9}},
+	}}, newFakeDataPlane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := n.local.gen.Load()
+	n.SetLocalLocators([]LocalLocator{{Addr: p1, Priority: 1, Weight: 50, IfIndex: 17}, {Addr: p2, Priority: 1, Weight: 50, IfIndex: 9}})
+	if n.local.gen.Load() != gen {
+		t.Error("an interface change alone counted as a new Locator-Set")
+	}
+	vt := &viaTransport{}
+	n.tx = vt
+	if err := n.send(p1, netip.MustParseAddrPort("203.0.113.10:4342"), []byte{0x10}); err != nil {
+		t.Fatal(err)
+	}
+	if len(vt.ifindex) != 1 || vt.ifindex[0] != 17 {
+		t.Errorf("sent with interface %v, want [17]", vt.ifindex)
+	}
+}
+
+// SetLocalLocators is safe to call from several goroutines at once: calls
+// handing over the same new set count as one change (one generation, one
+// re-registration, one round of SMRs), and the SMRs armed are those of the
+// set that stays. (Run with -race.)
+func TestSetLocalLocatorsConcurrent(t *testing.T) {
+	n, err := New(Options{Logger: logx.Discard(), XTR: &XTROptions{
+		EIDPrefixes: prefixes("10.1.0.0/24"),
+		RLOCs:       []LocalLocator{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100}},
+		MapServers:  []MapServerPeer{{Addr: netip.MustParseAddr("203.0.113.10"), Key: "k", KeyType: KeySHA256, WantMapNotify: true}},
+	}}, newFakeDataPlane())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := [][]LocalLocator{
+		{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100}, {Addr: netip.MustParseAddr("192.0.2.11"), Priority: 2, Weight: 100}},
+		{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100, Down: true}, {Addr: netip.MustParseAddr("192.0.2.11"), Priority: 2, Weight: 100}},
+	}
+	const rounds, callers = 1000, 8
+	doubled := 0
+	for r := range rounds {
+		set := sets[r%2]
+		before := n.local.gen.Load()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				n.SetLocalLocators(set)
+				_ = n.LocalLocators()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if d := n.local.gen.Load() - before; d != 1 {
+			doubled++
+			if doubled <= 3 {
+				t.Errorf("round %d: %d callers setting one new set made %d changes, want 1", r, callers, d)
+			}
+		}
+		if g, s := n.local.gen.Load(), n.local.smrGen.Load(); s != g {
+			t.Fatalf("round %d: SMRs armed for generation %d, the current is %d", r, s, g)
+		}
+		if !sameLocators(n.LocalLocators(), set) {
+			t.Fatalf("round %d: locators %+v, want %+v", r, n.LocalLocators(), set)
+		}
+	}
+	if doubled > 0 {
+		t.Errorf("%d of %d rounds counted one change more than once", doubled, rounds)
 	}
 }

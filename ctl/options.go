@@ -113,6 +113,11 @@ type LocalLocator struct {
 	// registered Locator-Set (so the locator-status bits keep their
 	// positions) with its R bit clear, and is no ITR-RLOC or source.
 	Down bool
+	// IfIndex is the interface the address lives on (0: unknown, or the
+	// route decides). Control messages sourced from the locator leave by
+	// it (IP_PKTINFO), unless it is the only locator of its family. It is
+	// not registered: a change of it alone re-registers nothing.
+	IfIndex int
 }
 
 // MapServerPeer is a Map-Server the ETR registers with.

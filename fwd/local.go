@@ -136,7 +136,7 @@ const RecentITRCap = 64
 
 // LSBFunc is told that the ITR at itr, sending from the EID src, cleared
 // locator-status bits: old had them set, new does not (bit i is the i-th
-// locator of the sender's mapping, as registered). It is called from a
+// locator of the sender's mapping, as registered: RLOC.StatusBit). It is called from a
 // decapsulating goroutine and must not block.
 type LSBFunc func(itr, src netip.Addr, old, new uint32)
 

@@ -191,6 +191,32 @@ func TestMappingKeepsReceivedLSBs(t *testing.T) {
 	if got := m3.lsbs.Load(); got != 0 {
 		t.Errorf("locators reordered: bits %x, want none", got)
 	}
+	// Same addresses in the same order, at other positions of the record
+	// (a locator before them now left out): the bits mean others.
+	m3.lsbs.Store(lsbPresent | 0b11)
+	at := func(s RLOCSpec, pos int) RLOCSpec { s.Position = pos; return s }
+	m4 := ins(at(rlocSpec("192.0.2.1", 2, 100), 2), at(rlocSpec("192.0.2.11", 1, 100), 3))
+	if got := m4.lsbs.Load(); got != 0 {
+		t.Errorf("locators at new positions: bits %x, want none", got)
+	}
+}
+
+// An RLOC's locator-status bit is its position in the received record
+// when given, else its index in the entry.
+func TestRLOCStatusBit(t *testing.T) {
+	m, err := NewMapping(MappingSpec{Prefix: netip.MustParsePrefix("198.51.100.0/25"), RLOCs: []RLOCSpec{
+		{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 50, Position: 2},
+		{Addr: netip.MustParseAddr("192.0.2.14"), Priority: 1, Weight: 50, Position: 4},
+		{Addr: netip.MustParseAddr("192.0.2.15"), Priority: 1, Weight: 50},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{1, 3, 2} {
+		if got := m.RLOCs[i].StatusBit(); got != want {
+			t.Errorf("RLOC %d: status bit %d, want %d", i, got, want)
+		}
+	}
 }
 
 // Bits received before the sender's entry exists are compared once it

@@ -320,13 +320,13 @@ func inherit(m, old *Mapping) {
 }
 
 // sameLocatorOrder reports whether m and old list the same RLOC addresses
-// in the same order.
+// in the same order, at the same locator-status bits.
 func sameLocatorOrder(m, old *Mapping) bool {
 	if len(m.RLOCs) != len(old.RLOCs) {
 		return false
 	}
 	for i, r := range m.RLOCs {
-		if r.Addr != old.RLOCs[i].Addr {
+		if r.Addr != old.RLOCs[i].Addr || r.bit != old.RLOCs[i].bit {
 			return false
 		}
 	}

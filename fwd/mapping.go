@@ -67,6 +67,12 @@ type RLOCSpec struct {
 	Priority uint8  // lower is preferred; 255 = never used for unicast
 	Weight   uint8  // share of traffic among RLOCs of one priority, 0..100
 	Down     bool   // start unreachable (the R bit was clear)
+	// Position is the locator's position, from 1, in the record as the
+	// ETR registered or answered it (a Map-Reply may hold locators the
+	// control plane could not use and left out); its locator-status bit
+	// in that site's data packets is Position-1 (RFC 9300 section 10).
+	// 0: its index in MappingSpec.RLOCs.
+	Position int
 }
 
 // MappingSpec describes a map-cache entry for MapCache.Insert.
@@ -101,11 +107,18 @@ type RLOC struct {
 	Bytes   atomic.Uint64 // bytes of inner packets encapsulated to it
 
 	up     atomic.Bool
+	bit    int           // its locator-status bit in the sending site's packets
 	pmtu   atomic.Uint32 // path MTU to Addr learned by the plane; 0 = default
 	rttUS  atomic.Uint32 // last RLOC-probe round trip in microseconds; 0 = unknown
 	reason atomic.Pointer[string]
 	owner  *Mapping
 }
+
+// StatusBit returns the locator-status bit (from the least significant)
+// that stands for this locator in data packets from the mapping's site:
+// its position in the record as received (RLOCSpec.Position), else its
+// index in the mapping.
+func (r *RLOC) StatusBit() int { return r.bit }
 
 // RTT returns the last RLOC-probe round trip the control plane recorded,
 // or 0 when none.
@@ -220,7 +233,10 @@ func NewMapping(spec MappingSpec) (*Mapping, error) {
 			if port == 0 {
 				port = DataPort
 			}
-			r := &RLOC{Addr: netip.AddrPortFrom(rs.Addr.Unmap(), port), Priority: rs.Priority, Weight: rs.Weight, owner: m}
+			r := &RLOC{Addr: netip.AddrPortFrom(rs.Addr.Unmap(), port), Priority: rs.Priority, Weight: rs.Weight, bit: i, owner: m}
+			if rs.Position > 0 {
+				r.bit = rs.Position - 1
+			}
 			r.up.Store(!rs.Down)
 			m.RLOCs[i] = r
 		}

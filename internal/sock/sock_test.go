@@ -240,3 +240,48 @@ func TestReadFromUDPAddrPortAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per send and receive, want at most unix.Recvfrom's 2", a)
 	}
 }
+
+// WriteToUDPAddrPortVia sets the source of a wildcard socket's datagram
+// and its outgoing interface per packet: the receiver sees the given
+// source, and an interface that does not exist is refused.
+func TestUDPWriteVia(t *testing.T) {
+	lo, err := InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w, err := ListenUDP(netip.MustParseAddrPort("0.0.0.0:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	buf := make([]byte, 64)
+	for _, src := range []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")} {
+		if _, err := w.WriteToUDPAddrPortVia([]byte("hi"), a.LocalAddr(), src, lo.Index); err != nil {
+			t.Fatal(err)
+		}
+		a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := a.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf[:n]) != "hi" || from.Addr() != src || from.Port() != w.LocalAddr().Port() {
+			t.Errorf("got %q from %v, want %q from %v port %d", buf[:n], from, "hi", src, w.LocalAddr().Port())
+		}
+	}
+	if _, err := w.WriteToUDPAddrPortVia([]byte("hi"), a.LocalAddr(), netip.MustParseAddr("127.0.0.2"), 1<<30); err == nil {
+		t.Error("sent through an interface that does not exist")
+	}
+	// No source and no interface: a plain send.
+	if _, err := w.WriteToUDPAddrPortVia([]byte("hi"), a.LocalAddr(), netip.Addr{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, from, err := a.ReadFromUDPAddrPort(buf); err != nil || from.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("plain send from %v (%v), want 127.0.0.1", from, err)
+	}
+}

@@ -221,6 +221,46 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 	return len(b), nil
 }
 
+// WriteToUDPAddrPortVia sends b as one datagram to dst from the source
+// address src and out of the interface ifindex, both given per packet in
+// IP_PKTINFO or IPV6_PKTINFO: the kernel routes through that interface
+// (using the routes through it) without policy routing. The zero src
+// leaves the source to the kernel; ifindex 0 leaves the interface to the
+// route. src must be an address of the host (or the socket's own).
+func (c *UDPConn) WriteToUDPAddrPortVia(b []byte, dst netip.AddrPort, src netip.Addr, ifindex int) (int, error) {
+	src = src.Unmap()
+	if (!src.IsValid() || src.IsUnspecified()) && ifindex <= 0 {
+		return c.WriteToUDPAddrPort(b, dst)
+	}
+	sa := sockaddr(c.family(dst))
+	var oob []byte
+	if c.laddr.Addr().Is4() {
+		pi := unix.Inet4Pktinfo{Ifindex: int32(ifindex)}
+		if src.Is4() {
+			pi.Spec_dst = src.As4()
+		}
+		oob = unix.PktInfo4(&pi)
+	} else {
+		pi := unix.Inet6Pktinfo{Ifindex: uint32(max(ifindex, 0))}
+		if src.Is6() && !src.IsUnspecified() {
+			pi.Addr = src.As16()
+		}
+		oob = unix.PktInfo6(&pi)
+	}
+	var serr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		_, serr = unix.SendmsgN(int(fd), b, oob, sa, 0)
+		return !retry(serr)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write udp %v to %v from %v via interface %d: %w", c.laddr, dst, src, ifindex, c.wrap(err))
+	}
+	return len(b), nil
+}
+
 // family maps an IPv4 destination into the socket's family when the socket
 // is IPv6.
 func (c *UDPConn) family(dst netip.AddrPort) netip.AddrPort {

@@ -71,9 +71,15 @@ var nftPackets = regexp.MustCompile(`packets (\d+)`)
 // get returns the packets of counter name (rx_IF or tx_IF).
 func (u *uplinkCounters) get(t *testing.T, name string) uint64 {
 	t.Helper()
+	return u.getIn(t, uplinkTable, name)
+}
+
+// getIn returns the packets of counter name of the table given.
+func (u *uplinkCounters) getIn(t *testing.T, table, name string) uint64 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := u.h.Output(ctx, "nft", "list", "counter", "inet", uplinkTable, name)
+	out, err := u.h.Output(ctx, "nft", "list", "counter", "inet", table, name)
 	if err != nil {
 		t.Fatalf("nft list counter %s: %v", name, err)
 	}
@@ -454,5 +460,91 @@ func TestMultihomingWeights(t *testing.T) {
 				t.Errorf("single %s flow %d: %s %d, %s %d: want all on one uplink", dir.what, i, dir.a, d[dir.a], dir.b, d[dir.b])
 			}
 		}
+	}
+}
+
+// ctlUplinkTable is the nftables table of xTR1's control-message counters.
+const ctlUplinkTable = "lispd_ctl_uplinks"
+
+// TestMultihomingControlUplink: xTR1's two uplinks are on one subnet with
+// no policy routing (the kernel's route to the Map-Server goes by wan), yet
+// each control message sourced from a locator (Map-Registers, sent from
+// the first locator that is up) leaves by that locator's own uplink, with
+// that source, as an ISP filtering sources requires; when that uplink goes
+// down, they come from the other locator, by its uplink.
+func TestMultihomingControlUplink(t *testing.T) {
+	m := startMultihomed(t, 1, 100, 2, 100, nil, nil)
+	l := m.Lab
+	wan := l.XTR1WAN.Name
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmds := [][]string{
+		{"nft", "add", "table", "inet", ctlUplinkTable},
+		{"nft", "add", "chain", "inet", ctlUplinkTable, "out", "{ type filter hook output priority 0 ; policy accept ; }"},
+	}
+	type rule struct {
+		name string
+		src  netip.Addr
+		op   string
+		dev  string
+	}
+	rules := []rule{{"p1_own", m.p1, "==", "wan2"}, {"p1_other", m.p1, "!=", "wan2"}, {"p2_own", m.p2, "==", wan}, {"p2_other", m.p2, "!=", wan}}
+	for _, r := range rules {
+		cmds = append(cmds,
+			[]string{"nft", "add", "counter", "inet", ctlUplinkTable, r.name},
+			[]string{"nft", "add", "rule", "inet", ctlUplinkTable, "out", "ip", "saddr", r.src.String(), "udp", "dport", "4342",
+				"oifname", r.op, r.dev, "counter", "name", r.name})
+	}
+	for _, argv := range cmds {
+		if err := l.XTR1.Run(ctx, argv...); err != nil {
+			t.Fatalf("control counters in xTR1: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		l.XTR1.Run(ctx, "nft", "delete", "table", "inet", ctlUplinkTable)
+	})
+	cnt := &uplinkCounters{h: l.XTR1}
+	get := func() map[string]uint64 {
+		out := map[string]uint64{}
+		for _, r := range rules {
+			out[r.name] = cnt.getIn(t, ctlUplinkTable, r.name)
+		}
+		return out
+	}
+	// The route to the Map-Server goes by wan, not wan2: without the
+	// interface per message, P1's messages would take wan.
+	if out, err := l.XTR1.Output(ctx, "ip", "route", "get", l.MSv4.String()); err != nil || !strings.Contains(out, "dev "+wan+" ") {
+		t.Fatalf("the lab's route to the Map-Server should go by %s (else this test proves nothing): %q (%v)", wan, out, err)
+	}
+
+	c0 := get()
+	time.Sleep(2*registerInterval + time.Second)
+	d := delta(c0, get())
+	t.Logf("both uplinks up, control messages out of xTR1 over %v: %v", 2*registerInterval+time.Second, d)
+	if d["p1_own"] == 0 || d["p1_other"] != 0 || d["p2_other"] != 0 {
+		t.Errorf("control messages from P1 must leave by wan2 (and some must: Map-Registers), none by the other uplink: %v", d)
+	}
+
+	if err := l.XTR1.IP("link", "set", "wan2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "xTR1 shows P1 down (netlink)", func() error {
+		r, err := localRLOC(t, m.X1, m.p1)
+		if err != nil {
+			return err
+		}
+		if r.Up {
+			return fmt.Errorf("P1 %+v", r)
+		}
+		return nil
+	})
+	c1 := get()
+	time.Sleep(2*registerInterval + time.Second)
+	d = delta(c1, get())
+	t.Logf("wan2 down, control messages out of xTR1: %v", d)
+	if d["p2_own"] == 0 || d["p2_other"] != 0 || d["p1_own"] != 0 || d["p1_other"] != 0 {
+		t.Errorf("with wan2 down, control messages must come from P2 by %s only: %v", wan, d)
 	}
 }
