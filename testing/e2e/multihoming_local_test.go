@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -156,25 +155,8 @@ func startMultihomed(t *testing.T, prio1, weight1, prio2, weight2 int, before fu
 	if text2 != nil {
 		t2 = text2(l, s.C2)
 	}
-	for _, x := range []struct {
-		h          *netns.Host
-		name, text string
-		d          **lab.Daemon
-	}{{l.XTR1, "xtr1", text1, &s.X1}, {l.XTR2, "xtr2", t2, &s.X2}} {
-		path, err := l.WriteConfig(x.name, x.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if *x.d, err = l.StartLispd(x.h, x.name, bin, path); err != nil {
-			t.Fatal(err)
-		}
-		if err := (*x.d).WaitTUN("lisp0", upTimeout); err != nil {
-			if errors.Is(err, lab.ErrNotWired) {
-				notWired(t, err)
-			}
-			t.Fatal(err)
-		}
-	}
+	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
+	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, t2)
 	waitRegistered(t, s.X1, s.X2)
 	return m
 }

@@ -216,25 +216,8 @@ func TestMultihomingRemoteFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range []struct {
-		h          *netns.Host
-		name, text string
-		d          **lab.Daemon
-	}{{l.XTR1, "xtr1", text1, &s.X1}, {l.XTR2, "xtr2", l.XTRTOML(s.C2), &s.X2}} {
-		path, err := l.WriteConfig(x.name, x.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if *x.d, err = l.StartLispd(x.h, x.name, bin, path); err != nil {
-			t.Fatal(err)
-		}
-		if err := (*x.d).WaitTUN("lisp0", upTimeout); err != nil {
-			if errors.Is(err, lab.ErrNotWired) {
-				notWired(t, err)
-			}
-			t.Fatal(err)
-		}
-	}
+	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
+	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, l.XTRTOML(s.C2))
 	waitRegistered(t, s.X1, s.X2)
 
 	// B → A, resolved through the Map-Server; xTR2 uses P1 only.
@@ -336,4 +319,25 @@ func TestMultihomingRemoteFailover(t *testing.T) {
 	if out := s.X2.Log(); !strings.Contains(out, "remote locator down") {
 		t.Errorf("xTR2 did not log the locator going down")
 	}
+}
+
+// startXTRDaemon writes the configuration text as name's, starts lispd with
+// it on h and waits for its TUN (skipping the test where lispd is not wired).
+func startXTRDaemon(t *testing.T, l *lab.Lab, h *netns.Host, name, bin, text string) *lab.Daemon {
+	t.Helper()
+	path, err := l.WriteConfig(name, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.StartLispd(h, name, bin, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitTUN("lisp0", upTimeout); err != nil {
+		if errors.Is(err, lab.ErrNotWired) {
+			notWired(t, err)
+		}
+		t.Fatal(err)
+	}
+	return d
 }

@@ -98,27 +98,10 @@ func Build(topo *netns.Topology, opt Options) (*Lab, error) {
 	return l, nil
 }
 
-func (l *Lab) build(opt Options) error {
+// linkLANs joins host A to xTR1 and host B to xTR2 (each xTR's "lan") and
+// gives both hosts their default routes through their xTR.
+func (l *Lab) linkLANs() error {
 	t := l.Topo
-	var err error
-	host := func(name string) *netns.Host {
-		if err != nil {
-			return nil
-		}
-		var h *netns.Host
-		h, err = t.Host(name)
-		return h
-	}
-	l.A, l.XTR1, l.XTR2, l.B = host("a"), host("xtr1"), host("xtr2"), host("b")
-	if err != nil {
-		return err
-	}
-	for _, h := range []*netns.Host{l.XTR1, l.XTR2} {
-		if err := h.EnableForwarding(); err != nil {
-			return err
-		}
-	}
-	// LANs.
 	if _, err := t.Link(l.A, l.XTR1, netns.LinkOptions{NameA: "eth0", NameB: "lan",
 		AddrA: []netip.Prefix{netip.PrefixFrom(HostA4, 25), netip.PrefixFrom(HostA6, 64)},
 		AddrB: []netip.Prefix{netip.PrefixFrom(XTR1LAN4, 25), netip.PrefixFrom(XTR1LAN6, 64)},
@@ -141,6 +124,32 @@ func (l *Lab) build(opt Options) error {
 		if err := r.h.DefaultRoute(r.v6); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (l *Lab) build(opt Options) error {
+	t := l.Topo
+	var err error
+	host := func(name string) *netns.Host {
+		if err != nil {
+			return nil
+		}
+		var h *netns.Host
+		h, err = t.Host(name)
+		return h
+	}
+	l.A, l.XTR1, l.XTR2, l.B = host("a"), host("xtr1"), host("xtr2"), host("b")
+	if err != nil {
+		return err
+	}
+	for _, h := range []*netns.Host{l.XTR1, l.XTR2} {
+		if err := h.EnableForwarding(); err != nil {
+			return err
+		}
+	}
+	if err := l.linkLANs(); err != nil {
+		return err
 	}
 
 	var features []string

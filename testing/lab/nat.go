@@ -108,28 +108,8 @@ func (nl *NATLab) build() error {
 			return err
 		}
 	}
-	if _, err := t.Link(l.A, l.XTR1, netns.LinkOptions{NameA: "eth0", NameB: "lan",
-		AddrA: []netip.Prefix{netip.PrefixFrom(HostA4, 25), netip.PrefixFrom(HostA6, 64)},
-		AddrB: []netip.Prefix{netip.PrefixFrom(XTR1LAN4, 25), netip.PrefixFrom(XTR1LAN6, 64)},
-	}); err != nil {
+	if err := l.linkLANs(); err != nil {
 		return err
-	}
-	if _, err := t.Link(l.B, l.XTR2, netns.LinkOptions{NameA: "eth0", NameB: "lan",
-		AddrA: []netip.Prefix{netip.PrefixFrom(HostB4, 25), netip.PrefixFrom(HostB6, 64)},
-		AddrB: []netip.Prefix{netip.PrefixFrom(XTR2LAN4, 25), netip.PrefixFrom(XTR2LAN6, 64)},
-	}); err != nil {
-		return err
-	}
-	for _, r := range []struct {
-		h      *netns.Host
-		v4, v6 netip.Addr
-	}{{l.A, XTR1LAN4, XTR1LAN6}, {l.B, XTR2LAN4, XTR2LAN6}} {
-		if err := r.h.DefaultRoute(r.v4); err != nil {
-			return err
-		}
-		if err := r.h.DefaultRoute(r.v6); err != nil {
-			return err
-		}
 	}
 	// The NAT's private side is a bridge, so that more xTRs can sit
 	// behind the same NAT (AddNATXTR).
