@@ -400,19 +400,30 @@ func (n *Node) sendDeregister(p *msPeer, prefixes []netip.Prefix) error {
 	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
 }
 
+// authenticNotify decodes the Map-Notify b into notify and checks its HMAC
+// with the key of the Map-Server server; it returns that Map-Server, or nil
+// after counting and logging (as what, received from from) why not.
+func (n *Node) authenticNotify(b []byte, notify *msg.MapNotify, server netip.Addr, from netip.AddrPort, what string, logArgs ...any) *msPeer {
+	if err := notify.Decode(b); err != nil {
+		n.malformed(from, what, err)
+		return nil
+	}
+	p := n.etr.peer(server)
+	if p == nil || p.KeyType.alg() != notify.Alg || msg.Verify(b, []byte(p.Key)) != nil {
+		n.ctr.drop(DropBadAuth)
+		n.logs.warn("notify-auth", from.Addr(), what+" failed authentication (or is not from a configured Map-Server)", logArgs...)
+		return nil
+	}
+	return p
+}
+
 // handleMapNotify verifies a Map-Notify with the key of the Map-Server it
 // came from and its nonce against our recent Map-Registers, then answers
 // with a Map-Notify-Ack.
 func (n *Node) handleMapNotify(b []byte, from netip.AddrPort) {
 	var notify msg.MapNotify
-	if err := notify.Decode(b); err != nil {
-		n.malformed(from, "Map-Notify", err)
-		return
-	}
-	p := n.etr.peer(from.Addr())
-	if p == nil || p.KeyType.alg() != notify.Alg || msg.Verify(b, []byte(p.Key)) != nil {
-		n.ctr.drop(DropBadAuth)
-		n.logs.warn("notify-auth", from.Addr(), "Map-Notify failed authentication (or is not from a configured Map-Server)")
+	p := n.authenticNotify(b, &notify, from.Addr(), from, "Map-Notify")
+	if p == nil {
 		return
 	}
 	if !n.etr.notify(p, notify.Nonce) {

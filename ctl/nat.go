@@ -468,14 +468,8 @@ func (n *Node) handleDataMapNotify(b []byte, from netip.AddrPort) {
 		return
 	}
 	var notify msg.MapNotify
-	if err := notify.Decode(payload); err != nil {
-		n.malformed(from, "Data-Map-Notify", err)
-		return
-	}
-	p := n.etr.peer(src.Addr())
-	if p == nil || p.KeyType.alg() != notify.Alg || msg.Verify(payload, []byte(p.Key)) != nil {
-		n.ctr.drop(DropBadAuth)
-		n.logs.warn("notify-auth", from.Addr(), "Data-Map-Notify failed authentication (or is not from a configured Map-Server)", "inner_source", src)
+	p := n.authenticNotify(payload, &notify, src.Addr(), from, "Data-Map-Notify", "inner_source", src)
+	if p == nil {
 		return
 	}
 	if !notify.HasXTRID || notify.XTRID != n.opts.XTR.XTRID {
