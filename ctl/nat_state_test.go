@@ -274,6 +274,7 @@ func TestRTRFromNATedSite(t *testing.T) {
 	pub := netip.MustParseAddrPort("198.51.100.7:40000")
 	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
 	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	n.rtr.reindexLocked() // as a verifying Map-Notify does
 	packet := func(dst string) []byte {
 		return append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr(dst))...)
 	}
@@ -330,6 +331,7 @@ func TestRTRBindingsBounded(t *testing.T) {
 	good := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
 	n.rtr.bindings[good] = &rtrEntry{RTRBinding: RTRBinding{Prefix: good.key.prefix, XTRID: good.xtrID,
 		Public: netip.MustParseAddrPort("198.51.100.7:40000"), Verified: true, LastSeen: time.Now()}}
+	n.rtr.reindexLocked() // as a verifying Map-Notify does
 	flood := func(first, count int) {
 		for i := first; i < first+count; i += 255 {
 			reg := msg.MapRegister{Nonce: uint64(i), Alg: msg.AlgHMACSHA256, HasXTRID: true, XTRID: [16]byte{2}}
@@ -370,6 +372,7 @@ func TestRTRResolveBounded(t *testing.T) {
 	pub := netip.MustParseAddrPort("198.51.100.7:40000")
 	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
 	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	n.rtr.reindexLocked() // as a verifying Map-Notify does
 	const dsts = rtrMaxResolving + 200
 	for i := range dsts {
 		dst := netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})
@@ -409,6 +412,7 @@ func TestRTRDataPathAllocs(t *testing.T) {
 	n.rtr.o.DataPort = sink.addr().Port()
 	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
 	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: sink.addr(), Verified: true, LastSeen: time.Now()}}
+	n.rtr.reindexLocked() // as a verifying Map-Notify does
 	route := regKey{0, netip.MustParsePrefix("10.2.0.0/16")}
 	n.rtr.routes[route] = &rtrRoute{key: route, expires: time.Now().Add(time.Hour), locs: []Locator{{Addr: lo, Priority: 1, Weight: 100, Reachable: true}}}
 	toNAT := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.1.0.5"))...)
@@ -466,6 +470,7 @@ func TestRTRSweepFreesResolution(t *testing.T) {
 	pub := netip.MustParseAddrPort("198.51.100.7:40000")
 	k := rtrKey{regKey{0, netip.MustParsePrefix("10.1.0.0/24")}, [16]byte{1}}
 	n.rtr.bindings[k] = &rtrEntry{RTRBinding: RTRBinding{Prefix: k.key.prefix, Public: pub, Verified: true, LastSeen: time.Now()}}
+	n.rtr.reindexLocked() // as a verifying Map-Notify does
 	send := func(i int) {
 		dst := netip.AddrFrom4([4]byte{10, 3, byte(i >> 8), byte(i)})
 		pkt := append(appendDataHeader(nil, 1, 0, true), ipv4Packet(netip.MustParseAddr("10.1.0.5"), dst)...)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gaissmai/bart"
+
 	"github.com/lispd/lispd/ctl/msg"
 )
 
@@ -150,6 +152,11 @@ type rtr struct {
 
 	mu       sync.Mutex
 	bindings map[rtrKey]*rtrEntry
+	// verified indexes the verified bindings by instance-id and prefix for
+	// the per-packet longest match; derived from bindings and rebuilt by
+	// reindexLocked whenever a binding is verified or removed (the entries
+	// are shared, so refreshes need no rebuild).
+	verified map[uint32]*bart.Table[[]*rtrEntry]
 	routes   map[regKey]*rtrRoute
 	pending  map[uint64]regKey // Map-Request nonce → requested EID (host prefix)
 	lastReq  map[regKey]time.Time
@@ -201,11 +208,16 @@ func (r *rtr) run(ctx context.Context) {
 func (r *rtr) sweep(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	expired := false
 	for k, e := range r.bindings {
 		if now.Sub(e.LastSeen) > r.o.BindingTimeout {
 			delete(r.bindings, k)
+			expired = true
 			r.n.log.Info("RTR binding expired", "eid_prefix", k.key.prefix, "public", e.Public)
 		}
+	}
+	if expired {
+		r.reindexLocked()
 	}
 	for k, rt := range r.routes {
 		if now.After(rt.expires) {
@@ -375,6 +387,9 @@ func (r *rtr) handleNotify(raw []byte, e *msg.ECM, from netip.AddrPort) {
 			to = append(to, g.public)
 		}
 	}
+	if len(to) > 0 {
+		r.reindexLocked()
+	}
 	r.mu.Unlock()
 	if len(to) == 0 {
 		n.ctr.drop(DropBadNonce)
@@ -460,23 +475,42 @@ func (r *rtr) answerProbe(req *msg.MapRequest, from netip.AddrPort) {
 	}
 }
 
-// binding returns the verified binding, most recently refreshed, whose
-// prefix covers eid in iid.
+// bindingFor returns the verified binding, most recently refreshed, whose
+// prefix is the longest covering eid in iid.
 func (r *rtr) bindingFor(iid uint32, eid netip.Addr) (RTRBinding, bool) {
-	var best *rtrEntry
-	for k, b := range r.bindings {
-		if k.key.iid != iid || !b.Verified || !k.key.prefix.Contains(eid) {
-			continue
-		}
-		if best == nil || b.Prefix.Bits() > best.Prefix.Bits() ||
-			(b.Prefix.Bits() == best.Prefix.Bits() && b.LastSeen.After(best.LastSeen)) {
+	t := r.verified[iid]
+	if t == nil {
+		return RTRBinding{}, false
+	}
+	bs, ok := t.Lookup(eid.Unmap())
+	if !ok {
+		return RTRBinding{}, false
+	}
+	best := bs[0]
+	for _, b := range bs[1:] {
+		if b.LastSeen.After(best.LastSeen) {
 			best = b
 		}
 	}
-	if best == nil {
-		return RTRBinding{}, false
-	}
 	return best.RTRBinding, true
+}
+
+// reindexLocked rebuilds r.verified from r.bindings.
+func (r *rtr) reindexLocked() {
+	idx := make(map[uint32]*bart.Table[[]*rtrEntry])
+	for k, b := range r.bindings {
+		if !b.Verified {
+			continue
+		}
+		t := idx[k.key.iid]
+		if t == nil {
+			t = new(bart.Table[[]*rtrEntry])
+			idx[k.key.iid] = t
+		}
+		bs, _ := t.Get(k.key.prefix)
+		t.Insert(k.key.prefix, append(bs, b))
+	}
+	r.verified = idx
 }
 
 // handleData re-encapsulates one LISP data packet that arrived on the RTR's
