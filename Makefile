@@ -23,7 +23,7 @@ GOFLAGS_REL := -trimpath $(GCFLAGS_REL) -ldflags '$(LDFLAGS)'
 BUILD       := build
 
 # Debian packages the tests and benchmarks need.
-DEB_PKGS := tshark qemu-user-static iproute2 iputils-ping ethtool nftables iperf3 shellcheck tcpdump
+DEB_PKGS := tshark qemu-user-static iproute2 iputils-ping ethtool nftables iperf3 shellcheck tcpdump zopfli
 
 # Packages whose unit tests also run on big-endian 32-bit MIPS and ARM under qemu.
 EMU_PKGS := ./conf/... ./ctl/msg/... ./fwd/... ./internal/...

@@ -28,6 +28,10 @@ type Spec struct {
 	Conffiles []string // as declared (a directory means every file under it)
 	Scripts   []Entry  // postinst, prerm, prerm-pkg, ... (Path is the bare name)
 	Data      []Entry  // files; directories are added from their paths
+
+	// DataGzip compresses data.tar (nil: compress/gzip at BestCompression,
+	// as for control.tar.gz and the outer file).
+	DataGzip Gzipper
 }
 
 // FileName is the ipk's name as ipkg-build writes it: NAME_VERSION_ARCH.ipk.
@@ -59,9 +63,13 @@ func Build(s *Spec) (ipk []byte, installedSize int64, err error) {
 		return nil, 0, fmt.Errorf("control.tar: %w", err)
 	}
 
-	dataGz, err := gz(dataTar)
+	dataGzip := Gzipper(gz)
+	if s.DataGzip != nil {
+		dataGzip = s.DataGzip
+	}
+	dataGz, err := dataGzip(dataTar)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("data.tar.gz: %w", err)
 	}
 	ctlGz, err := gz(ctlTar)
 	if err != nil {

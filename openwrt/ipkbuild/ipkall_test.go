@@ -56,7 +56,7 @@ func mipsLimits() (ipk, binary int) {
 // ipks by architecture.
 func makeIPKAll(t *testing.T, root, dir string) map[string][]byte {
 	t.Helper()
-	cmd := exec.Command("make", "--no-print-directory", "ipk-all", "BUILD="+dir)
+	cmd := exec.Command("make", "--no-print-directory", "ipk-all", "BUILD="+dir, "IPK_ZOPFLI=require")
 	cmd.Dir = root
 	for _, e := range os.Environ() {
 		switch strings.SplitN(e, "=", 2)[0] {
@@ -125,6 +125,7 @@ func TestIPKAll(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds five static binaries; skipped with -short")
 	}
+	needZopfli(t) // the size limits count on it
 	root := repoRoot(t)
 	epoch := sourceDateEpoch(t, root)
 	version := gitVersion(t, root)

@@ -177,6 +177,7 @@ func main() {
 	flag.StringVar(&o.Version, "version", "", "upstream version (the ipk gets VERSION-PKG_RELEASE)")
 	flag.Int64Var(&o.Epoch, "epoch", 0, "SOURCE_DATE_EPOCH: mtime of every file")
 	flag.StringVar(&o.Source, "source", "feeds/packages/net/lispd", "the control file's Source: field")
+	zopfli := flag.String("zopfli", "auto", "compress data.tar with the zopfli command: auto (when installed), require, off")
 	flag.Parse()
 	if o.Binary == "" || o.Arch == "" || flag.NArg() != 0 {
 		flag.Usage()
@@ -184,6 +185,10 @@ func main() {
 	}
 	s, err := MakeSpec(o)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipkbuild:", err)
+		os.Exit(1)
+	}
+	if s.DataGzip, err = SelectGzipper(*zopfli, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "ipkbuild:", err)
 		os.Exit(1)
 	}
