@@ -2,11 +2,11 @@ package ctl
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"net/netip"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -756,14 +756,17 @@ func (r *rtr) snapshot() []RTRBinding {
 		v.Expires = v.LastSeen.Add(r.o.BindingTimeout)
 		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b RTRBinding) int {
+	// sort.Slice, not slices.SortFunc: the generic sort instantiated for
+	// this struct shape is ~20 KB of MIPS code (issue 6's size budget).
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
 		if a.InstanceID != b.InstanceID {
-			return cmp.Compare(a.InstanceID, b.InstanceID)
+			return a.InstanceID < b.InstanceID
 		}
 		if c := comparePrefix(a.Prefix, b.Prefix); c != 0 {
-			return c
+			return c < 0
 		}
-		return bytes.Compare(a.XTRID[:], b.XTRID[:])
+		return bytes.Compare(a.XTRID[:], b.XTRID[:]) < 0
 	})
 	return out
 }
