@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lispd/lispd/conf"
+	flag "github.com/lispd/lispd/internal/flagx"
 )
 
 // Output of the commands; tests may replace them.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/admin"
+	flag "github.com/lispd/lispd/internal/flagx"
 	"github.com/lispd/lispd/internal/jsonx"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/admin"
+	flag "github.com/lispd/lispd/internal/flagx"
 )
 
 // The configuration files a client command reads when -c is not given: the

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"flag"
 	"os"
 
+	flag "github.com/lispd/lispd/internal/flagx"
 	"github.com/lispd/lispd/internal/logx"
 )
 

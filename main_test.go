@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/conf"
+	flag "github.com/lispd/lispd/internal/flagx"
 )
 
 // lispdBin is the binary built once for the tests that run it.

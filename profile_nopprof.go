@@ -2,7 +2,7 @@
 
 package main
 
-import "flag"
+import flag "github.com/lispd/lispd/internal/flagx"
 
 // addProfileFlags adds nothing to release builds: the profiling flag lives in
 // builds made with `-tags pprof` (profile_pprof.go).

@@ -3,9 +3,10 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"runtime/pprof"
+
+	flag "github.com/lispd/lispd/internal/flagx"
 )
 
 // addProfileFlags adds -cpuprofile FILE to `lispd run` in builds made with

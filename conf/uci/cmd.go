@@ -2,7 +2,6 @@ package uci
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lispd/lispd/conf"
+	flag "github.com/lispd/lispd/internal/flagx"
 )
 
 // Exit codes of the uci-render command.
