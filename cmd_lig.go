@@ -9,13 +9,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/aligned"
 	"github.com/lispd/lispd/internal/entropy"
 	"github.com/lispd/lispd/internal/sock"
 )
@@ -351,7 +351,7 @@ func printReply(w io.Writer, rep *msg.MapReply, eid netip.Addr) {
 			fmt.Fprintf(w, "  Negative cache entry, action: %s\n", r.Action)
 			continue
 		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		tw := aligned.NewWriter(w, 2)
 		fmt.Fprintln(tw, "  Locator\tState\tPriority/Weight")
 		for j := range r.Locators {
 			l := &r.Locators[j]

@@ -7,10 +7,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/internal/aligned"
 	flag "github.com/lispd/lispd/internal/flagx"
 	"github.com/lispd/lispd/internal/jsonx"
 )
@@ -163,9 +163,9 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-// newTable returns a tabwriter for aligned columns two spaces apart.
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+// newTable returns a writer of aligned columns two spaces apart.
+func newTable(w io.Writer) *aligned.Writer {
+	return aligned.NewWriter(w, 2)
 }
 
 // clock formats seconds as Cisco does: hh:mm:ss, or 1d02h beyond a day.

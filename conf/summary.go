@@ -4,14 +4,15 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/lispd/lispd/internal/aligned"
 )
 
 // Summary writes a one-screen description of the configuration: roles, TUN,
 // EIDs, locators, Map-Servers, resolvers, static mappings and sites. Keys are
 // never printed.
 func (c *Config) Summary(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := aligned.NewWriter(w, 2)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
 	p("config\t%s", or(c.Path, "(in memory)"))
 	p("roles\t%s", strings.Join(c.Roles(), ", "))
