@@ -350,3 +350,57 @@ func TestNetnsOffloadAllocs(t *testing.T) {
 		t.Errorf("offload paths not taken: %+v", st)
 	}
 }
+
+// TestNetnsGSOWideBatch sends 128 equal datagrams through a conn whose
+// BatchSize is 16: with GSO one sendmmsg takes gsoMinSlots datagrams, so
+// they leave as two full 64-datagram runs (not eight runs of 16), and all
+// arrive intact and in order.
+func TestNetnsGSOWideBatch(t *testing.T) {
+	enterNetns(t)
+	if err := LinkSetMTU("lo", 1500); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sc, err := ListenConfig{BatchSize: 16}.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if !sc.EnableGSO() {
+		t.Skip("no UDP GSO")
+	}
+	const count, size = 2 * gsoMaxSegments, 1000
+	msgs := make([]Message, count)
+	for i := range msgs {
+		b := make([]byte, size)
+		copy(b, fmt.Sprintf("dg %d", i))
+		msgs[i] = Message{Buf: b, Addr: rc.LocalAddr()}
+	}
+	if n, err := sc.WriteBatch(msgs); n != count || err != nil {
+		t.Fatalf("WriteBatch: %d of %d, %v", n, count, err)
+	}
+	if m, d := sc.GSOStats(); m != 2 || d != count {
+		t.Errorf("GSO stats %d messages / %d datagrams, want 2 / %d", m, d, count)
+	}
+	rm := make([]Message, 64)
+	for i := range rm {
+		rm[i].Buf = make([]byte, 2000)
+	}
+	rc.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	for got := 0; got < count; {
+		n, err := rc.ReadBatch(rm)
+		if err != nil {
+			t.Fatalf("after %d: %v", got, err)
+		}
+		for _, m := range rm[:n] {
+			if want := fmt.Sprintf("dg %d", got); m.N != size || string(m.Buf[:len(want)]) != want {
+				t.Fatalf("datagram %d: %d bytes %q", got, m.N, m.Buf[:min(m.N, 8)])
+			}
+			got++
+		}
+	}
+}
