@@ -513,7 +513,6 @@ func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (netio.TUN,
 		t, err := netio.OpenOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
 		if err == nil {
 			log.Info("TUN offloads on", "uso", t.USO())
-			setOffloadProcs(log)
 			return t, nil
 		}
 		log.Warn("TUN offloads unavailable, using the plain TUN", "err", err)
