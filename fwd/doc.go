@@ -25,10 +25,7 @@
 // # Outbound packet walk (ITR: TUN → UDP)
 //
 // One goroutine (Plane.encapLoop) owns the direction and its buffers,
-// allocated once: BatchSize buffers of HeaderLen+TUN MTU bytes (twice as
-// many on the offload path, whose reads are segments of 64 KB super-packets:
-// 128 segments leave as three GSO messages of up to 44 datagrams, 64 as one
-// full and one short).
+// allocated once: BatchSize buffers of HeaderLen+TUN MTU bytes.
 //
 //  1. TUN.Read fills up to 64 buffers at offset HeaderLen (8 bytes of
 //     headroom) with every packet available, waiting only for the first.

@@ -32,11 +32,6 @@ const (
 	groMaxSegments = 64
 )
 
-// offloadReadBatches is how many BatchSize batches of segments the
-// encapsulating goroutine reads from an offload TUN per call (netio's GSO
-// sender carries 128 datagrams per sendmmsg).
-const offloadReadBatches = 2
-
 // gsoConn is a send socket that can send UDP GSO runs (*netio.UDPConn).
 type gsoConn interface {
 	EnableGSO() bool
@@ -96,10 +91,6 @@ func (p *Plane) setupOffload() {
 		}
 	}
 	p.gro = gro
-	// Read two batches of segments per wake: a 64-segment batch leaves as
-	// a full GSO message (44 datagrams at a 1500-byte path MTU) and a
-	// short one; 128 as two full and one almost full.
-	p.rbatch = offloadReadBatches * p.opts.BatchSize
 	conns := append(append([]BatchConn(nil), p.socks.Send4...), p.socks.Send6...)
 	var gconns []gsoConn
 	for _, c := range conns {

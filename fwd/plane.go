@@ -161,8 +161,6 @@ type Plane struct {
 	mtu   int  // TUN MTU, for buffer sizes
 	gro   bool // receive sockets coalesce datagrams (UDP_GRO): 64 KB receive buffers
 
-	rbatch int // packets per TUN read of the encapsulating goroutine
-
 	groMsgs, groSegs atomic.Uint64 // coalesced messages received and the datagrams in them
 
 	pend    *pendingQueue // nil without a MissHandler
@@ -215,7 +213,7 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	p := &Plane{opts: opts, tun: tun, socks: socks, cache: opts.MapCache, seed: rand.Uint64(), mtu: tun.MTU(), rbatch: opts.BatchSize}
+	p := &Plane{opts: opts, tun: tun, socks: socks, cache: opts.MapCache, seed: rand.Uint64(), mtu: tun.MTU()}
 	if p.cache == nil {
 		p.cache = NewMapCache(opts.MapCacheLimit)
 	}
@@ -490,9 +488,6 @@ type encapWorker struct {
 // of its own: it works on the queue's).
 func (p *Plane) newEncapWorker(flush bool) *encapWorker {
 	n := p.opts.BatchSize
-	if !flush {
-		n = p.rbatch
-	}
 	w := &encapWorker{
 		p: p,
 		enc: newEncapsulator(encapConfig{

@@ -21,14 +21,6 @@ const (
 	// gsoMaxBytes bounds the payload of one GSO message: under the
 	// 65535-byte IP and UDP length fields with room for both headers.
 	gsoMaxBytes = 65535 - 8 - 40
-	// gsoMinSlots is the least number of datagrams (iovecs) one GSO
-	// sendmmsg carries, whatever the conn's BatchSize: room for two full
-	// runs of 64, or three of 44 × 1472 bytes (the 64 KB limit at a
-	// 1500-byte path MTU). A batch of 64 datagrams leaves as a full run
-	// and a short one; a batch of 128 as two full runs and one almost
-	// full, so a stream of 64 KB super-packets needs a third fewer
-	// messages.
-	gsoMinSlots = 2 * gsoMaxSegments
 )
 
 // gsoState is a UDPConn's GSO sender, allocated by EnableGSO.
@@ -36,7 +28,6 @@ type gsoState struct {
 	on atomic.Bool
 
 	mu     sync.Mutex
-	slots  int // messages and datagrams per sendmmsg
 	bufs   batchBufs
 	groups []gsoGroup // slot -> run of messages
 	failed []gsoGroup // runs to resend one datagram per message
@@ -55,8 +46,7 @@ type gsoGroup struct{ start, n int }
 // The conn turns GSO off for good if the kernel answers EIO (a device or
 // route without checksum offload); runs the kernel refuses otherwise (for
 // example EINVAL when a run's datagrams exceed the path MTU) are resent
-// one datagram per message, so GSO never changes what is delivered. With
-// GSO one sendmmsg carries up to max(BatchSize(), 128) datagrams.
+// one datagram per message, so GSO never changes what is delivered.
 func (u *UDPConn) EnableGSO() bool {
 	g := u.gsoState()
 	g.mu.Lock()
@@ -71,10 +61,9 @@ func (u *UDPConn) EnableGSO() bool {
 		return false
 	}
 	if g.groups == nil {
-		g.slots = max(u.batch, gsoMinSlots)
-		g.bufs = newBatchBufs(g.slots)
-		g.groups = make([]gsoGroup, g.slots)
-		g.failed = make([]gsoGroup, 0, g.slots)
+		g.bufs = newBatchBufs(u.batch)
+		g.groups = make([]gsoGroup, u.batch)
+		g.failed = make([]gsoGroup, 0, u.batch)
 		g.fn = u.gsoWriteFn
 	}
 	g.on.Store(true)
@@ -140,8 +129,8 @@ func (u *UDPConn) writeBatchGSO(g *gsoState, msgs []Message) (int, error) {
 	var sockErr error
 	for i := 0; i < len(msgs) && sockErr == nil; {
 		k, iov := 0, 0
-		for i < len(msgs) && k < g.slots && iov < g.slots {
-			n := gsoRun(msgs[i:], g.slots-iov)
+		for i < len(msgs) && k < u.batch && iov < u.batch {
+			n := gsoRun(msgs[i:], u.batch-iov)
 			for j := i; j < i+n; j++ {
 				msgs[j].N, msgs[j].Err = 0, nil
 			}
