@@ -118,10 +118,30 @@ type mhLab struct {
 	p1, p2 netip.Addr
 }
 
-// startMultihomed builds the lab with xTR1's locators P1 (wan2) and P2
-// (wan) at the priorities and weights given, and xTR2's configuration
+// startMultihomed builds the lab with xTR1's IPv4 locators P1 (wan2) and
+// P2 (wan) at the priorities and weights given, and xTR2's configuration
 // text2 (nil: the lab's own), and waits for both registrations.
 func startMultihomed(t *testing.T, prio1, weight1, prio2, weight2 int, before func(l *lab.Lab), text2 func(l *lab.Lab, c lab.XTRConfig) string) *mhLab {
+	t.Helper()
+	return startMultihomedWith(t, mhOptions{prio1: prio1, weight1: weight1, prio2: prio2, weight2: weight2, before: before, text2: text2})
+}
+
+// mhOptions shape a multihomed lab (startMultihomedWith).
+type mhOptions struct {
+	prio1, weight1 int // xTR1's locator P1, on wan2
+	prio2, weight2 int // xTR1's locator P2, on wan
+	// rloc6 makes both xTRs' locators their IPv6 addresses; the
+	// Map-Server stays on IPv4.
+	rloc6 bool
+	// before runs after the lab is built, before any daemon starts.
+	before func(l *lab.Lab)
+	// text2 is xTR2's configuration (nil: the lab's own).
+	text2 func(l *lab.Lab, c lab.XTRConfig) string
+}
+
+// startMultihomedWith builds the lab shaped by o, starts the Map-Server
+// and both xTRs, and waits for both registrations.
+func startMultihomedWith(t *testing.T, o mhOptions) *mhLab {
 	t.Helper()
 	skipIfNotWired(t)
 	topo := netns.New(t) // skips without root before building anything
@@ -134,10 +154,13 @@ func startMultihomed(t *testing.T, prio1, weight1, prio2, weight2 int, before fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before != nil {
-		before(l)
+	if o.before != nil {
+		o.before(l)
 	}
 	m := &mhLab{ctlSetup: &ctlSetup{Lab: l, Bin: bin}, wan2: wan2, p1: wan2.Addr4(), p2: l.RLOC1v4}
+	if o.rloc6 {
+		m.p1, m.p2 = wan2.Addr6(), l.RLOC1v6
+	}
 	s := m.ctlSetup
 	s.MSConfig, err = l.WriteConfig("ms", l.MapServerTOMLWith(lab.MapServerConfig{RegistrationTimeout: registrationTimeout.String()}))
 	if err != nil {
@@ -145,15 +168,15 @@ func startMultihomed(t *testing.T, prio1, weight1, prio2, weight2 int, before fu
 	}
 	s.MS = startMapServer(t, s)
 	extra := fastXTR + fmt.Sprintf("\nidle_timeout = %q", mhIdleTimeout)
-	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: extra}
-	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: extra}
-	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: m.p1, Priority: prio1, Weight: weight1}, {Addr: m.p2, Priority: prio2, Weight: weight2}})
+	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: extra, RLOC6: o.rloc6}
+	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: extra, RLOC6: o.rloc6}
+	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: m.p1, Priority: o.prio1, Weight: o.weight1}, {Addr: m.p2, Priority: o.prio2, Weight: o.weight2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t2 := l.XTRTOML(s.C2)
-	if text2 != nil {
-		t2 = text2(l, s.C2)
+	if o.text2 != nil {
+		t2 = o.text2(l, s.C2)
 	}
 	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
 	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, t2)

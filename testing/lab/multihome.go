@@ -22,9 +22,10 @@ type LocalLocator struct {
 }
 
 // AddXTR1Uplink gives xTR1 a second link to the core bridge (CoreBridge
-// only): interface "wan2" in xTR1, port "x1b" on the bridge, with address
-// 192.0.2.<n>/24 — a second RLOC on the same core network. xTR1 then
-// answers ARP only on the interface that holds the address asked for, so
+// only): interface "wan2" in xTR1, port "x1b" on the bridge, with addresses
+// 192.0.2.<n>/24 and 2001:db8:ff::<n in hex>/64 — a second dual-stack RLOC
+// on the same core network. xTR1 then answers ARP only on the interface that
+// holds the address asked for (IPv6 neighbour discovery does so anyway), so
 // each RLOC's traffic comes in on its own link.
 func (l *Lab) AddXTR1Uplink(n int) (*netns.Iface, error) {
 	if l.bridge == nil {
@@ -41,7 +42,7 @@ func (l *Lab) AddXTR1Uplink(n int) (*netns.Iface, error) {
 		features = []string{"tso", "off", "gso", "off", "tx-udp-segmentation", "off"}
 	}
 	lk, err := l.Topo.Link(l.XTR1, l.Core, netns.LinkOptions{NameA: "wan2", NameB: "x1b",
-		AddrA: []netip.Prefix{pfx(fmt.Sprintf("192.0.2.%d/24", n))},
+		AddrA: []netip.Prefix{pfx(fmt.Sprintf("192.0.2.%d/24", n)), pfx(fmt.Sprintf("2001:db8:ff::%x/64", n))},
 		MTU:   l.opt.CoreMTU, TxChecksumOff: l.opt.TxChecksumOff, Features: features})
 	if err != nil {
 		return nil, fmt.Errorf("lab: xTR1 second uplink: %w", err)

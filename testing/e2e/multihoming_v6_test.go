@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/testing/lab"
+)
+
+// TestMultihomingLocalFailoverIPv6 is the local failover over IPv6
+// locators, with both EID families riding on them (IPv6 over IPv6 B → A,
+// IPv4 over IPv6 A → B). xTR1's locators are P1 (wan2's IPv6 address,
+// priority 1) and P2 (wan's, priority 2); xTR2's is its IPv6 address; the
+// Map-Server is reached over IPv4.
+//
+// IPv6 differs from IPv4 where a router notices it: a link going down
+// flushes its IPv6 addresses (net.ipv6.conf.*.keep_addr_on_down is 0 by
+// default), so the locator is lost as an address, not only as a link, and
+// coming back needs the address added again, as OpenWrt's netifd does on
+// ifup. The source of xTR1's packets to xTR2 must follow the locator
+// (IPV6_PKTINFO with the uplink's ifindex): both uplinks are on one /64,
+// so the kernel's route alone would pick either.
+func TestMultihomingLocalFailoverIPv6(t *testing.T) {
+	m := startMultihomedWith(t, mhOptions{prio1: 1, weight1: 100, prio2: 2, weight2: 100, rloc6: true})
+	l := m.Lab
+	wan := l.XTR1WAN.Name
+	if !m.p1.Is6() || !m.p2.Is6() {
+		t.Fatalf("locators P1 %v, P2 %v: want IPv6", m.p1, m.p2)
+	}
+	cnt := countUplinks(t, l.XTR1, "wan2", wan)
+
+	ba := startSeqFlow(t, l.B, l.A, lab.HostA6, 9000) // IPv6 EIDs over IPv6 RLOCs
+	ab := startSeqFlow(t, l.A, l.B, lab.HostB4, 9001) // IPv4 EIDs over IPv6 RLOCs
+	ba.flowing(t, 0, 15*time.Second, "B → A flow (IPv6 EID)")
+	ab.flowing(t, 0, 15*time.Second, "A → B flow (IPv4 EID)")
+	xtr2View := func() (r1, r2 string, up1, up2 bool, err error) {
+		v1, v2, err := locators(t, m.X2, lab.HostA6, m.p1, m.p2)
+		return v1.Reason, v2.Reason, v1.Up, v2.Up, err
+	}
+	eventually(t, 10*time.Second, "xTR2 sends B → A to P1 (priority 1)", func() error {
+		r1, r2, err := locators(t, m.X2, lab.HostA6, m.p1, m.p2)
+		if err != nil {
+			return err
+		}
+		if !r1.Up || !r2.Up || r1.Packets == 0 || r2.Packets != 0 {
+			return fmt.Errorf("P1 %+v, P2 %+v: want both up, all packets on P1", r1, r2)
+		}
+		return nil
+	})
+	onlyOn := func(phase, want, other string) {
+		t.Helper()
+		c0 := cnt.snapshot(t)
+		time.Sleep(time.Second)
+		d := delta(c0, cnt.snapshot(t))
+		t.Logf("%s, 1 s of LISP data at xTR1: %v", phase, d)
+		if d["tx_"+want] < 50 || d["rx_"+want] < 50 || d["tx_"+other] > 5 || d["rx_"+other] > 5 {
+			t.Errorf("%s: both directions should use uplink %s, not %s: %v", phase, want, other, d)
+		}
+	}
+	onlyOn("before the failure", "wan2", wan)
+
+	// Local failure: the priority-1 link goes down and takes its IPv6
+	// address with it.
+	baMark, abMark := int(ba.sent.Load()), int(ab.sent.Load())
+	if err := l.XTR1.IP("link", "set", "wan2", "down"); err != nil {
+		t.Fatal(err)
+	}
+	seen := eventually(t, 5*time.Second, "xTR1 shows P1 down (netlink)", func() error {
+		r, err := localRLOC(t, m.X1, m.p1)
+		if err != nil {
+			return err
+		}
+		if r.Up || (r.Reason != "interface down" && r.Reason != "address not on any interface") {
+			return fmt.Errorf("P1 %+v", r)
+		}
+		return nil
+	})
+	ba.flowing(t, baMark, 10*time.Second, "B → A flow over P2")
+	ab.flowing(t, abMark, 10*time.Second, "A → B flow over wan")
+	baOut, baLost := ba.outage(baMark)
+	abOut, abLost := ab.outage(abMark)
+	t.Logf("local failure of IPv6 P1 (wan2 down): xTR1 saw it after %v; B → A outage %v (%d lost), A → B outage %v (%d lost), interval %v",
+		seen.Round(time.Millisecond), baOut, baLost, abOut, abLost, flowInterval)
+	if baOut > outageBound || abOut > outageBound {
+		t.Errorf("outages B → A %v, A → B %v after the local failure, want within %v", baOut, abOut, outageBound)
+	}
+	eventually(t, 5*time.Second, "xTR2 sees P1 down, P2 up", func() error {
+		r1, r2, up1, up2, err := xtr2View()
+		if err != nil {
+			return err
+		}
+		if up1 || !up2 {
+			return fmt.Errorf("P1 up=%v (%s), P2 up=%v (%s)", up1, r1, up2, r2)
+		}
+		return nil
+	})
+	onlyOn("during the failure", wan, "wan2")
+
+	// Recovery as netifd does it: the link comes up and the address is
+	// configured again.
+	baMark, abMark = int(ba.sent.Load()), int(ab.sent.Load())
+	if err := l.XTR1.IP("link", "set", "wan2", "up"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.XTR1.IP("addr", "replace", netip.PrefixFrom(m.p1, 64).String(), "dev", "wan2", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	back := eventually(t, 10*time.Second, "xTR1 back on P1 both ways", func() error {
+		r, err := localRLOC(t, m.X1, m.p1)
+		if err != nil {
+			return err
+		}
+		_, _, up1, _, err := xtr2View()
+		if err != nil {
+			return err
+		}
+		if !r.Up || !up1 {
+			return fmt.Errorf("xTR1 P1 %+v, xTR2's P1 up=%v", r, up1)
+		}
+		return nil
+	})
+	t.Logf("recovered after %v", back.Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	onlyOn("after recovery", "wan2", wan)
+	baOut, baLost = ba.outage(baMark)
+	abOut, abLost = ab.outage(abMark)
+	t.Logf("recovery: B → A loss %v (%d lost), A → B loss %v (%d lost)", baOut, baLost, abOut, abLost)
+	if baOut > outageBound || abOut > outageBound {
+		t.Errorf("outages on recovery B → A %v, A → B %v, want within %v", baOut, abOut, outageBound)
+	}
+}
