@@ -314,6 +314,9 @@ func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort) {
 		n.logs.warn("no-itr-rloc", from.Addr(), "Map-Request without an ITR-RLOC we can reach", "itr_rlocs", len(req.ITRRLOCs))
 		return
 	}
+	if !n.replyAllowed(dst) {
+		return
+	}
 	rep := msg.MapReply{Probe: req.Probe, Nonce: req.Nonce}
 	seen := map[netip.Prefix]bool{}
 	for _, eid := range req.EIDs {

@@ -224,3 +224,46 @@ func TestETRDeregister(t *testing.T) {
 		return len(regs) == 1 && regs[0].Prefix == eids[1]
 	})
 }
+
+// A flood of RLOC probes naming one ITR-RLOC gets at most the reply burst
+// back, the rest counted as reply-rate-limited, while another ITR is still
+// answered: the ETR is not a reflector.
+func TestETRReplyRateLimit(t *testing.T) {
+	tn := newTestNet(t)
+	x := tn.start(xtrOptions(tn.addr(2), prefixes("10.1.1.0/24"), nil), nil, tn.addr(2))
+	x.rep.mu.Lock()
+	x.rep.perDst, x.rep.dstBurst = 1, 5 // one reply a second after a burst of 5
+	x.rep.mu.Unlock()
+	to := netip.AddrPortFrom(tn.addr(2), tn.port)
+	probe := func(p *peer) []byte {
+		req := msg.MapRequest{Probe: true, Nonce: randomNonce(), ITRRLOCs: []msg.Address{msg.AddrOf(p.addr().Addr())},
+			EIDs: []msg.EID{msg.EIDOf(0, hostPrefix(netip.MustParseAddr("10.1.1.1")))}}
+		return req.Append(nil)
+	}
+	flooded, other := tn.peer(tn.addr(1), 0), tn.peer(tn.addr(3), 0)
+	const sent = 50
+	for range sent {
+		flooded.send(to, probe(flooded))
+	}
+	eventually(t, "the flood counted", func() bool {
+		s := x.Stats()
+		return s.In["Map-Request"] >= sent
+	})
+	replies := 0
+	for {
+		b, _ := flooded.recv(200 * time.Millisecond)
+		if b == nil {
+			break
+		}
+		replies++
+	}
+	limited := x.Stats().Drops["reply-rate-limited"]
+	t.Logf("%d probes from one ITR: %d replies, %d reply-rate-limited", sent, replies, limited)
+	if replies < 5 || replies > 7 || int(limited) != sent-replies {
+		t.Errorf("%d probes: %d replies and %d rate-limited, want 5-7 (the burst and what refills) and the rest limited", sent, replies, limited)
+	}
+	other.send(to, probe(other))
+	if b, _ := other.recv(3 * time.Second); b == nil {
+		t.Error("another ITR got no reply while the first was limited")
+	}
+}

@@ -224,8 +224,9 @@ func (s *mapServer) resolve(req *msg.MapRequest, ecm *ecmInfo, from netip.AddrPo
 		}
 		// A is clear: a proxy Map-Reply is not from the site itself
 		// (RFC 9301 section 5.4).
-		n.ctr.proxyReplies.Add(1)
-		s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort))
+		if s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort)) {
+			n.ctr.proxyReplies.Add(1)
+		}
 		return
 	}
 	if !ok {
@@ -237,17 +238,23 @@ func (s *mapServer) resolve(req *msg.MapRequest, ecm *ecmInfo, from netip.AddrPo
 		TTL: ttlMinutes(ttl), Action: msg.ActNativelyFwd, Authoritative: true,
 		EID: msg.EIDOf(eid.IID, prefix),
 	}
-	n.ctr.negativeReplies.Add(1)
-	s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort))
+	if s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort)) {
+		n.ctr.negativeReplies.Add(1)
+	}
 }
 
-// reply sends a one-record Map-Reply.
-func (s *mapServer) reply(nonce uint64, rec msg.Record, to netip.AddrPort) {
+// reply sends a one-record Map-Reply, reporting whether it went out.
+func (s *mapServer) reply(nonce uint64, rec msg.Record, to netip.AddrPort) bool {
+	if !s.n.replyAllowed(to.Addr()) {
+		return false
+	}
 	rep := msg.MapReply{Nonce: nonce, Records: []msg.Record{rec}}
 	if err := s.n.send(netip.Addr{}, to, rep.Append(nil)); err != nil {
 		s.n.ctr.drop(DropSendError)
 		s.n.logs.warn("send-map-reply", to.Addr(), "cannot send Map-Reply", "err", err)
+		return false
 	}
+	return true
 }
 
 // forward relays the ECM Map-Request unchanged to one registered ETR: the

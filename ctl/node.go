@@ -25,6 +25,7 @@ type Node struct {
 	dp   DataPlane
 	ctr  counters
 	logs *logLimiter
+	rep  *replyLimiter // Map-Replies sent (ratelimit.go)
 
 	ms  *mapServer
 	itr *itr
@@ -57,6 +58,7 @@ func New(opts Options, dp DataPlane) (*Node, error) {
 	}
 	n := &Node{opts: o, log: o.Logger, dp: dp}
 	n.logs = newLogLimiter(n.log, time.Minute)
+	n.rep = newReplyLimiter(replyPerDst, replyDstBurst, replyGlobal, replyGlobalBurst)
 	if o.MapServer != nil {
 		n.ms = newMapServer(n, o.MapServer)
 	}

@@ -139,3 +139,98 @@ func (l *logLimiter) prune(now time.Time) {
 		clear(l.last)
 	}
 }
+
+// replyLimiter bounds the Map-Replies the node sends (ETR answers and
+// RLOC-probe replies, Map-Server proxy replies, Map-Resolver negative
+// replies, RTR probe replies). A Map-Reply goes to the ITR-RLOC a
+// Map-Request names, which nothing authenticates, and can be several times
+// the request's size (a probe for a non-EID is answered with every
+// mapping): unbounded, every xTR is a reflector and amplifier toward any
+// address. Each destination gets its own bucket, so one flood (or one
+// victim) cannot use up what other ITRs' probes need, and a global bucket
+// bounds the total when a flood names a new destination each time.
+type replyLimiter struct {
+	perDst, dstBurst int
+	global           *tokenBucket
+	mu               sync.Mutex
+	dsts             map[netip.Addr]*dstBucket
+}
+
+// dstBucket is one destination's token bucket (guarded by replyLimiter.mu).
+type dstBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const (
+	// replyPerDst and replyDstBurst bound the Map-Replies to one address:
+	// far above what ITRs need (RFC 9301 has them send at most one
+	// Map-Request per EID prefix a second and probe each locator once a
+	// probe interval), far below a reflected flood.
+	replyPerDst   = 100
+	replyDstBurst = 200
+	// replyGlobal and replyGlobalBurst bound all Map-Replies together.
+	replyGlobal      = 1000
+	replyGlobalBurst = 1000
+	// replyMaxDsts bounds the destinations tracked at once.
+	replyMaxDsts = 4096
+)
+
+// replyAllowed reports whether a Map-Reply to dst may go out now; when not,
+// it counts the drop and logs (rate-limited).
+func (n *Node) replyAllowed(dst netip.Addr) bool {
+	if n.rep.allow(dst.Unmap(), time.Now()) {
+		return true
+	}
+	n.ctr.drop(DropReplyRateLimited)
+	n.logs.warn("reply-rate-limited", netip.Addr{}, "Map-Reply not sent: over the reply rate limit", "itr_rloc", dst)
+	return false
+}
+
+func newReplyLimiter(perDst, dstBurst, global, globalBurst int) *replyLimiter {
+	return &replyLimiter{
+		perDst: perDst, dstBurst: max(dstBurst, 1),
+		global: newTokenBucket(global, globalBurst),
+		dsts:   map[netip.Addr]*dstBucket{},
+	}
+}
+
+// allow takes a token for a Map-Reply to dst at time now from dst's bucket
+// and the global one, reporting whether both had one.
+func (l *replyLimiter) allow(dst netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	b := l.dsts[dst]
+	if b == nil {
+		if len(l.dsts) >= replyMaxDsts {
+			l.prune(now)
+		}
+		b = &dstBucket{tokens: float64(l.dstBurst), last: now}
+		l.dsts[dst] = b
+	}
+	b.tokens = min(float64(l.dstBurst), b.tokens+now.Sub(b.last).Seconds()*float64(l.perDst))
+	b.last = now
+	ok := b.tokens >= 1
+	if ok {
+		b.tokens--
+	}
+	l.mu.Unlock()
+	// The global bucket is charged only for replies the destination's own
+	// bucket allows, so a single flooded destination cannot drain it.
+	return ok && l.global.allow(now)
+}
+
+// prune forgets destinations whose buckets have refilled (they would start
+// full anyway); if none has, it forgets them all (bounded memory beats
+// exact limits under a flood of fresh addresses; the global bucket still
+// holds).
+func (l *replyLimiter) prune(now time.Time) {
+	full := time.Duration(float64(l.dstBurst) / float64(max(l.perDst, 1)) * float64(time.Second))
+	for a, b := range l.dsts {
+		if now.Sub(b.last) >= full {
+			delete(l.dsts, a)
+		}
+	}
+	if len(l.dsts) >= replyMaxDsts {
+		clear(l.dsts)
+	}
+}

@@ -68,3 +68,66 @@ func TestLogLimiter(t *testing.T) {
 		t.Errorf("limiter holds %d keys", len(l.last))
 	}
 }
+
+// The reply limiter gives each destination its own burst and rate, caps
+// the total, and keeps a flooded destination from using up what others
+// need.
+func TestReplyLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
+	count := func(l *replyLimiter, dst netip.Addr, at time.Time, n int) int {
+		got := 0
+		for range n {
+			if l.allow(dst, at) {
+				got++
+			}
+		}
+		return got
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"burst per destination, then its rate", func(t *testing.T) {
+			l := newReplyLimiter(10, 5, 1000, 1000)
+			if got := count(l, a, now, 20); got != 5 {
+				t.Errorf("burst to a: %d allowed, want 5", got)
+			}
+			if got := count(l, a, now.Add(300*time.Millisecond), 20); got != 3 {
+				t.Errorf("after 300 ms at 10/s: %d allowed, want 3", got)
+			}
+			if got := count(l, b, now, 20); got != 5 {
+				t.Errorf("burst to b while a is limited: %d allowed, want 5", got)
+			}
+		}},
+		{"a flooded destination does not drain the global budget", func(t *testing.T) {
+			l := newReplyLimiter(10, 5, 10, 10)
+			count(l, a, now, 1000)
+			if got := count(l, b, now, 20); got != 5 {
+				t.Errorf("b after a's flood: %d allowed, want 5", got)
+			}
+		}},
+		{"the global budget holds across destinations", func(t *testing.T) {
+			l := newReplyLimiter(10, 5, 10, 10)
+			got := 0
+			for i := range 100 {
+				got += count(l, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), now, 1)
+			}
+			if got != 10 {
+				t.Errorf("100 destinations at once: %d allowed, want the global burst 10", got)
+			}
+		}},
+		{"memory is bounded under a flood of fresh destinations", func(t *testing.T) {
+			l := newReplyLimiter(10, 5, 1e6, 1e6)
+			for i := range 3 * replyMaxDsts {
+				l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
+			}
+			if n := len(l.dsts); n > replyMaxDsts {
+				t.Errorf("%d destinations tracked, want at most %d", n, replyMaxDsts)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}

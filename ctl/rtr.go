@@ -469,6 +469,9 @@ func (r *rtr) answerProbe(req *msg.MapRequest, from netip.AddrPort) {
 		n.ctr.drop(DropNotOurEID)
 		return
 	}
+	if !n.replyAllowed(from.Addr()) {
+		return
+	}
 	if err := n.send(r.local(from.Addr()), from, rep.Append(nil)); err != nil {
 		n.ctr.drop(DropSendError)
 		n.logs.warn("rtr-probe-reply", from.Addr(), "cannot answer RLOC probe", "err", err)

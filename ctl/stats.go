@@ -33,6 +33,7 @@ const (
 	DropRTRNotRegistered                   // RTR: data between EIDs none registered through it (no open relay)
 	DropRTRNotMapServer                    // RTR: inner destination is not a configured Map-Server
 	DropRTRTableFull                       // RTR: binding or resolution table full
+	DropReplyRateLimited                   // Map-Reply not sent: over the reply rate limits
 	numDropReasons
 )
 
@@ -42,6 +43,7 @@ var dropNames = [numDropReasons]string{
 	"not-eid-space", "record-mismatch", "no-resolver", "send-error", "resolve-failed",
 	"smr-not-cached", "install-error", "pending-full",
 	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
+	"reply-rate-limited",
 }
 
 // String returns the reason's name as shown by `show`.
