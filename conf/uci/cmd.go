@@ -169,7 +169,7 @@ func (d deviceFlag) String() string {
 	for k, v := range d {
 		s = append(s, k+"="+v)
 	}
-	sort.Strings(s)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return strings.Join(s, ",")
 }
 
