@@ -156,7 +156,7 @@ type rtr struct {
 	// the per-packet longest match; derived from bindings and rebuilt by
 	// reindexLocked whenever a binding is verified or removed (the entries
 	// are shared, so refreshes need no rebuild).
-	verified map[uint32]*bart.Table[[]*rtrEntry]
+	verified map[uint32]*bart.Table[*rtrBindings]
 	routes   map[regKey]*rtrRoute
 	pending  map[uint64]regKey // Map-Request nonce → requested EID (host prefix)
 	lastReq  map[regKey]time.Time
@@ -486,8 +486,8 @@ func (r *rtr) bindingFor(iid uint32, eid netip.Addr) (RTRBinding, bool) {
 	if !ok {
 		return RTRBinding{}, false
 	}
-	best := bs[0]
-	for _, b := range bs[1:] {
+	best := bs.list[0]
+	for _, b := range bs.list[1:] {
 		if b.LastSeen.After(best.LastSeen) {
 			best = b
 		}
@@ -495,20 +495,29 @@ func (r *rtr) bindingFor(iid uint32, eid netip.Addr) (RTRBinding, bool) {
 	return best.RTRBinding, true
 }
 
+// rtrBindings are the verified bindings of one prefix. The table holds a
+// pointer rather than the slice: every pointer has the same GC shape, so
+// bart's code for it is the instantiation fwd's Table[*Mapping] already
+// links, not a second copy (~35 KB of MIPS code).
+type rtrBindings struct{ list []*rtrEntry }
+
 // reindexLocked rebuilds r.verified from r.bindings.
 func (r *rtr) reindexLocked() {
-	idx := make(map[uint32]*bart.Table[[]*rtrEntry])
+	idx := make(map[uint32]*bart.Table[*rtrBindings])
 	for k, b := range r.bindings {
 		if !b.Verified {
 			continue
 		}
 		t := idx[k.key.iid]
 		if t == nil {
-			t = new(bart.Table[[]*rtrEntry])
+			t = new(bart.Table[*rtrBindings])
 			idx[k.key.iid] = t
 		}
-		bs, _ := t.Get(k.key.prefix)
-		t.Insert(k.key.prefix, append(bs, b))
+		if bs, ok := t.Get(k.key.prefix); ok {
+			bs.list = append(bs.list, b)
+		} else {
+			t.Insert(k.key.prefix, &rtrBindings{list: []*rtrEntry{b}})
+		}
 	}
 	r.verified = idx
 }
