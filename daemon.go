@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -259,75 +260,50 @@ func sameDataPlane(a, b *conf.XTR) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.TUN == b.TUN && a.MTU == b.MTU && a.InstanceID == b.InstanceID &&
-		sameList(a.EIDPrefixes, b.EIDPrefixes) && sameList(a.EIDSpace, b.EIDSpace) &&
-		sameList(a.ProxyETRs, b.ProxyETRs) && a.MapCacheLimit == b.MapCacheLimit &&
-		sameList(a.RLOCs, b.RLOCs) &&
-		a.PendingPackets == b.PendingPackets && a.PendingTotal == b.PendingTotal &&
-		a.NATTraversal == b.NATTraversal && a.TUNOffload == b.TUNOffload
+	return bytes.Equal(dataPlaneText(a), dataPlaneText(b))
+}
+
+// dataPlaneText is the TOML of x without its control-plane keys.
+func dataPlaneText(x *conf.XTR) []byte {
+	c := *x
+	c.MapCache = nil
+	c.MapServers = nil
+	c.MapResolvers = nil
+	c.RegisterInterval, c.MapRequestTimeout, c.RecordTTL = conf.Duration{}, conf.Duration{}, conf.Duration{}
+	c.MapRequestRetries, c.MapRequestRate = 0, 0
+	c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
+	c.NATKeepalive = conf.Duration{}
+	return configText(&conf.Config{XTR: &c})
 }
 
 // sameNode reports whether two configurations give the control plane the
 // same options: everything but log_level, control_socket and the static
-// map-cache. Field by field, as strict as reflect.DeepEqual (a nil list
-// differs from an empty one; the tests check it against DeepEqual), without
-// linking reflect's deep comparison.
+// map-cache.
 func sameNode(a, b *conf.Config) bool {
-	return sameXTRNode(a.XTR, b.XTR) && sameMapServer(a.MapServer, b.MapServer) && sameRTR(a.RTR, b.RTR)
-}
-
-func sameXTRNode(a, b *conf.XTR) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	if !sameDataPlane(a, b) || !sameList(a.MapResolvers, b.MapResolvers) ||
-		a.RegisterInterval != b.RegisterInterval || a.MapRequestTimeout != b.MapRequestTimeout ||
-		a.MapRequestRetries != b.MapRequestRetries || a.MapRequestRate != b.MapRequestRate ||
-		a.RecordTTL != b.RecordTTL || a.ProbeInterval != b.ProbeInterval ||
-		a.ProbeRetries != b.ProbeRetries || a.IdleTimeout != b.IdleTimeout || a.NATKeepalive != b.NATKeepalive ||
-		(a.MapServers == nil) != (b.MapServers == nil) || len(a.MapServers) != len(b.MapServers) {
-		return false
-	}
-	for i, m := range a.MapServers {
-		n := b.MapServers[i]
-		if m.Address != n.Address || m.Key != n.Key || m.KeyType != n.KeyType ||
-			(m.WantMapNotify == nil) != (n.WantMapNotify == nil) ||
-			m.WantMapNotify != nil && *m.WantMapNotify != *n.WantMapNotify {
-			return false
+	strip := func(c *conf.Config) []byte {
+		v := *c
+		v.LogLevel, v.ControlSocket, v.Path = "", "", ""
+		if v.XTR != nil {
+			x := *v.XTR
+			x.MapCache = nil
+			v.XTR = &x
 		}
+		return configText(&v)
 	}
-	return true
+	return bytes.Equal(strip(a), strip(b))
 }
 
-func sameMapServer(a, b *conf.MapServer) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	if a.Enabled != b.Enabled || !sameList(a.Listen, b.Listen) || a.RegistrationTimeout != b.RegistrationTimeout ||
-		!sameList(a.RTRs, b.RTRs) || (a.Sites == nil) != (b.Sites == nil) || len(a.Sites) != len(b.Sites) {
-		return false
-	}
-	for i, s := range a.Sites {
-		t := b.Sites[i]
-		if s.Name != t.Name || s.Key != t.Key || s.KeyType != t.KeyType || s.InstanceID != t.InstanceID ||
-			!sameList(s.EIDPrefixes, t.EIDPrefixes) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameRTR(a, b *conf.RTR) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Enabled == b.Enabled && sameList(a.Listen, b.Listen) && sameList(a.MapServers, b.MapServers)
-}
-
-// sameList is slices.Equal, except that, as for reflect.DeepEqual, a nil
-// list differs from an empty one.
-func sameList[E comparable](a, b []E) bool {
-	return (a == nil) == (b == nil) && slices.Equal(a, b)
+// configText is c as conf.Encode writes it. Two Configs from Parse or
+// Validate (whose prefixes are all valid) have the same text exactly when
+// reflect.DeepEqual finds them equal: every field is written, a nil list
+// ("key" absent) differs from an empty one ("key = []"), a nil pointer
+// from a set one, and strings, numbers, addresses, prefixes and durations
+// are written one way each. The tests check this against DeepEqual; it
+// spares the binary reflect's deep comparison and a field-by-field copy.
+func configText(c *conf.Config) []byte {
+	var b bytes.Buffer
+	_ = conf.Encode(&b, c) // a bytes.Buffer does not fail
+	return b.Bytes()
 }
 
 // removedPrefixes returns the EID prefixes of a that b no longer has.

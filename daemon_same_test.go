@@ -11,8 +11,8 @@ import (
 )
 
 // deepSameDataPlane and deepSameNode are sameDataPlane and sameNode as
-// they were written with reflect.DeepEqual: the oracle the field-by-field
-// versions must agree with.
+// they were written with reflect.DeepEqual: the oracle the versions that
+// compare encodings must agree with.
 func deepSameDataPlane(a, b *conf.XTR) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -48,8 +48,9 @@ func deepSameNode(a, b *conf.Config) bool {
 // field of each section in turn, then anywhere at random: a leaf, a list
 // made nil, empty or longer, a pointer made nil or set) and checks that
 // sameDataPlane and sameNode answer as the DeepEqual versions do. Fields are
-// found by reflection, so a field added to the schema later and not compared
-// makes this fail.
+// found by reflection, so a field added to the schema later and not encoded
+// makes this fail. Prefixes are valid or zero, as in every Config that
+// passed validation.
 func TestSameAsDeepEqual(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 6))
 	var differ, same [2]int
