@@ -86,10 +86,10 @@ func TestSameAsDeepEqual(t *testing.T) {
 	}
 	for range 200 {
 		a := random()
-		check("clone", a, a.Clone())
+		check("clone", a, a.DeepCopy())
 		for _, sec := range []reflect.Value{reflect.ValueOf(a).Elem(), reflect.ValueOf(a.XTR).Elem(), reflect.ValueOf(a.MapServer).Elem(), reflect.ValueOf(a.RTR).Elem()} {
 			for i := range sec.NumField() {
-				b := a.Clone()
+				b := a.DeepCopy()
 				bv := reflect.ValueOf(b).Elem()
 				switch sec.Type() {
 				case reflect.TypeFor[conf.XTR]():
@@ -104,7 +104,7 @@ func TestSameAsDeepEqual(t *testing.T) {
 			}
 		}
 		for range 20 {
-			b := a.Clone()
+			b := a.DeepCopy()
 			mutate(r, reflect.ValueOf(b).Elem())
 			check("random change", a, b)
 		}
@@ -175,7 +175,7 @@ func fillSmall(r *rand.Rand, v reflect.Value) {
 }
 
 // mutate changes one value somewhere under v (possibly to the value it
-// had). Lists are copied before an element changes: a Clone may share
+// had). Lists are copied before an element changes: a DeepCopy may share
 // nothing, but the test must not depend on it.
 func mutate(r *rand.Rand, v reflect.Value) {
 	switch v.Interface().(type) {

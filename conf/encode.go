@@ -29,7 +29,18 @@ const RedactedKey = "<redacted>"
 // "key = []". Written out here rather than by that Encoder, which is ~40 KB
 // of the MIPS binary for this one use (reading stays with BurntSushi/toml).
 func Encode(w io.Writer, cfg *Config) error {
-	e := &tomlWriter{b: make([]byte, 0, 1024)}
+	return encode(w, cfg, false)
+}
+
+// EncodeRedacted is Encode(w, cfg.Redacted()) without the copy: every
+// authentication key that is set is written as RedactedKey. For `lispd
+// show config` and logs.
+func EncodeRedacted(w io.Writer, cfg *Config) error {
+	return encode(w, cfg, true)
+}
+
+func encode(w io.Writer, cfg *Config, redact bool) error {
+	e := &tomlWriter{b: make([]byte, 0, 1024), redact: redact}
 	e.b = append(e.b, "# lispd configuration (generated)\n"...)
 	e.str("log_level", cfg.LogLevel)
 	e.str("control_socket", cfg.ControlSocket)
@@ -47,7 +58,7 @@ func Encode(w io.Writer, cfg *Config) error {
 		for _, s := range m.Sites {
 			e.arrayTable("map_server.site")
 			e.str("name", s.Name)
-			e.str("key", s.Key)
+			e.str("key", e.secret(s.Key))
 			e.str("key_type", s.KeyType)
 			e.uint("instance_id", uint64(s.InstanceID))
 			e.prefixes("eid_prefixes", s.EIDPrefixes)
@@ -108,7 +119,7 @@ func (e *tomlWriter) xtr(x *XTR) {
 	for _, m := range x.MapServers {
 		e.arrayTable("xtr.map_server")
 		e.text("address", m.Address)
-		e.str("key", m.Key)
+		e.str("key", e.secret(m.Key))
 		e.str("key_type", m.KeyType)
 		if m.WantMapNotify != nil {
 			e.boolean("want_map_notify", *m.WantMapNotify)
@@ -137,7 +148,18 @@ func (e *tomlWriter) locator(l Locator) {
 }
 
 // tomlWriter appends TOML key/value lines and table headers to b.
-type tomlWriter struct{ b []byte }
+type tomlWriter struct {
+	b      []byte
+	redact bool // write keys as RedactedKey
+}
+
+// secret is key, or RedactedKey when redacting a key that is set.
+func (e *tomlWriter) secret(key string) string {
+	if e.redact && key != "" {
+		return RedactedKey
+	}
+	return key
+}
 
 // key starts the line "name = ".
 func (e *tomlWriter) key(name string) {
@@ -267,8 +289,10 @@ func (e *tomlWriter) quote(s string) {
 	e.b = append(e.b, '"')
 }
 
-// Clone returns a deep copy of c.
-func (c *Config) Clone() *Config {
+// DeepCopy returns a deep copy of c. (Not named Clone: bart looks for a
+// Clone method through a generic interface, which keeps every method of
+// that name in the binary, used or not.)
+func (c *Config) DeepCopy() *Config {
 	n := *c
 	if c.XTR != nil {
 		x := *c.XTR
@@ -322,7 +346,7 @@ func cloneRefs(refs []MapServerRef) []MapServerRef {
 // Redacted returns a deep copy of c with every authentication key replaced
 // by "<redacted>", for `lispd show config` and logs.
 func (c *Config) Redacted() *Config {
-	n := c.Clone()
+	n := c.DeepCopy()
 	if n.XTR != nil {
 		redactRefs(n.XTR.MapServers)
 	}

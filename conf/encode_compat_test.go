@@ -41,6 +41,13 @@ func checkEncodeCompat(t *testing.T, name string, cfg *Config) {
 		t.Fatalf("%s: %v", name, err)
 	}
 	got, want := buf.String(), burntSushiEncode(t, cfg)
+	var red bytes.Buffer
+	if err := EncodeRedacted(&red, cfg); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if r := burntSushiEncode(t, cfg.Redacted()); red.String() != r {
+		t.Fatalf("%s: EncodeRedacted differs from toml.Encoder of Redacted\n--- EncodeRedacted:\n%s\n--- toml.Encoder:\n%s", name, red.String(), r)
+	}
 	if got != want {
 		t.Fatalf("%s: Encode differs from toml.Encoder\n--- Encode:\n%s\n--- toml.Encoder:\n%s", name, got, want)
 	}
@@ -53,7 +60,7 @@ func checkEncodeCompat(t *testing.T, name string, cfg *Config) {
 	}
 	back.Path = cfg.Path
 	// omitempty drops an empty map_cache rlocs list: it comes back nil.
-	cfg = cfg.Clone()
+	cfg = cfg.DeepCopy()
 	if cfg.XTR != nil {
 		for i := range cfg.XTR.MapCache {
 			if len(cfg.XTR.MapCache[i].RLOCs) == 0 {

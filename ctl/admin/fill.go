@@ -247,7 +247,7 @@ func orderedFrom(first int, counts map[string]uint64, name func(int) string) []C
 // ConfigOf builds "show config": cfg with its keys redacted, as TOML.
 func ConfigOf(cfg *conf.Config) (Config, error) {
 	var b bytes.Buffer
-	if err := conf.Encode(&b, cfg.Redacted()); err != nil {
+	if err := conf.EncodeRedacted(&b, cfg); err != nil {
 		return Config{}, err
 	}
 	return Config{Path: cfg.Path, Text: b.String()}, nil
