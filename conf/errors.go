@@ -2,8 +2,9 @@ package conf
 
 import (
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // Problem is one thing wrong with a configuration file, located at the key
@@ -53,14 +54,14 @@ func (e Errors) Error() string {
 
 // sortProblems orders problems by position, then key, and drops exact
 // duplicates. Problems with the same position and key keep their order: the
-// order sort.SliceStable gives, from sort.Slice over indexes with the index
+// order sort.SliceStable gives, from sortx.Sort over indexes with the index
 // as the last key (SliceStable's merge sort is ~2 KB more of the binary).
 func sortProblems(ps []Problem) Errors {
 	order := make([]int, len(ps))
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(i, j int) bool {
+	sortx.Sort(len(order), func(i, j int) bool {
 		a, b := &ps[order[i]], &ps[order[j]]
 		if a.Line != b.Line {
 			return a.Line < b.Line
@@ -72,7 +73,7 @@ func sortProblems(ps []Problem) Errors {
 			return a.Key < b.Key
 		}
 		return order[i] < order[j]
-	})
+	}, func(i, j int) { order[i], order[j] = order[j], order[i] })
 	out := make(Errors, 0, len(ps))
 	for _, i := range order {
 		if n := len(out); n > 0 && ps[i] == out[n-1] {

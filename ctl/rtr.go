@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/gaissmai/bart"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // The Re-encapsulating Tunnel Router (draft-ermagan-lisp-nat-traversal):
@@ -765,9 +765,9 @@ func (r *rtr) snapshot() []RTRBinding {
 		v.Expires = v.LastSeen.Add(r.o.BindingTimeout)
 		out = append(out, v)
 	}
-	// sort.Slice, not slices.SortFunc: the generic sort instantiated for
+	// sortx, not slices.SortFunc: the generic sort instantiated for
 	// this struct shape is ~20 KB of MIPS code (issue 6's size budget).
-	sort.Slice(out, func(i, j int) bool {
+	sortx.Sort(len(out), func(i, j int) bool {
 		a, b := &out[i], &out[j]
 		if a.InstanceID != b.InstanceID {
 			return a.InstanceID < b.InstanceID
@@ -776,7 +776,7 @@ func (r *rtr) snapshot() []RTRBinding {
 			return c < 0
 		}
 		return bytes.Compare(a.XTRID[:], b.XTRID[:]) < 0
-	})
+	}, func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 

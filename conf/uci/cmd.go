@@ -169,7 +169,7 @@ func (d deviceFlag) String() string {
 	for k, v := range d {
 		s = append(s, k+"="+v)
 	}
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	sort.Sort(sort.StringSlice(s))
 	return strings.Join(s, ",")
 }
 
