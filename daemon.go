@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -260,23 +260,27 @@ func sameDataPlane(a, b *conf.XTR) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	x, y := *a, *b
-	for _, c := range []*conf.XTR{&x, &y} {
-		c.MapCache = nil
-		c.MapServers = nil
-		c.MapResolvers = nil
-		c.RegisterInterval, c.MapRequestTimeout, c.RecordTTL = conf.Duration{}, conf.Duration{}, conf.Duration{}
-		c.MapRequestRetries, c.MapRequestRate = 0, 0
-		c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
-		c.NATKeepalive = conf.Duration{}
-	}
-	return reflect.DeepEqual(x, y)
+	return bytes.Equal(dataPlaneText(a), dataPlaneText(b))
+}
+
+// dataPlaneText is the TOML of x without its control-plane keys.
+func dataPlaneText(x *conf.XTR) []byte {
+	c := *x
+	c.MapCache = nil
+	c.MapServers = nil
+	c.MapResolvers = nil
+	c.RegisterInterval, c.MapRequestTimeout, c.RecordTTL = conf.Duration{}, conf.Duration{}, conf.Duration{}
+	c.MapRequestRetries, c.MapRequestRate = 0, 0
+	c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
+	c.NATKeepalive = conf.Duration{}
+	return configText(&conf.Config{XTR: &c})
 }
 
 // sameNode reports whether two configurations give the control plane the
-// same options.
+// same options: everything but log_level, control_socket and the static
+// map-cache.
 func sameNode(a, b *conf.Config) bool {
-	strip := func(c *conf.Config) conf.Config {
+	strip := func(c *conf.Config) []byte {
 		v := *c
 		v.LogLevel, v.ControlSocket, v.Path = "", "", ""
 		if v.XTR != nil {
@@ -284,9 +288,22 @@ func sameNode(a, b *conf.Config) bool {
 			x.MapCache = nil
 			v.XTR = &x
 		}
-		return v
+		return configText(&v)
 	}
-	return reflect.DeepEqual(strip(a), strip(b))
+	return bytes.Equal(strip(a), strip(b))
+}
+
+// configText is c as conf.Encode writes it. Two Configs from Parse or
+// Validate (whose prefixes are all valid) have the same text exactly when
+// reflect.DeepEqual finds them equal: every field is written, a nil list
+// ("key" absent) differs from an empty one ("key = []"), a nil pointer
+// from a set one, and strings, numbers, addresses, prefixes and durations
+// are written one way each. The tests check this against DeepEqual; it
+// spares the binary reflect's deep comparison and a field-by-field copy.
+func configText(c *conf.Config) []byte {
+	var b bytes.Buffer
+	_ = conf.Encode(&b, c) // a bytes.Buffer does not fail
+	return b.Bytes()
 }
 
 // removedPrefixes returns the EID prefixes of a that b no longer has.

@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
-	"sort"
 
 	"github.com/lispd/lispd/internal/sha"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // DeriveXTRID derives this xTR's 128-bit xTR-ID: the first 16 bytes of
@@ -51,7 +51,7 @@ func writeEIDs(h byteWriter, iid uint32, eids []netip.Prefix) {
 	binary.BigEndian.PutUint32(b[:], iid)
 	h.Write(b[:])
 	sorted := slices.Clone(eids)
-	sort.Slice(sorted, func(i, j int) bool { return comparePrefix(sorted[i], sorted[j]) < 0 })
+	sortx.Sort(len(sorted), func(i, j int) bool { return comparePrefix(sorted[i], sorted[j]) < 0 }, func(i, j int) { sorted[i], sorted[j] = sorted[j], sorted[i] })
 	for _, p := range sorted {
 		t, _ := p.MarshalBinary()
 		h.Write(t)

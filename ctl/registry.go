@@ -4,9 +4,10 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"slices"
-	"sort"
 	"sync"
 	"time"
+
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // site is a configured LISP site of the Map-Server.
@@ -74,7 +75,7 @@ func (g *registration) live(now time.Time) []*registrant {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) })
+	sortx.Sort(len(out), func(i, j int) bool { return out[i].lastSeen.After(out[j].lastSeen) }, func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 
@@ -307,12 +308,12 @@ func (r *registry) snapshot(now time.Time) Registrations {
 		})
 	}
 	regs := out.Registrations
-	sort.Slice(regs, func(i, j int) bool {
+	sortx.Sort(len(regs), func(i, j int) bool {
 		a, b := regs[i], regs[j]
 		if a.InstanceID != b.InstanceID {
 			return a.InstanceID < b.InstanceID
 		}
 		return comparePrefix(a.Prefix, b.Prefix) < 0
-	})
+	}, func(i, j int) { regs[i], regs[j] = regs[j], regs[i] })
 	return out
 }

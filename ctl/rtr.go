@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/gaissmai/bart"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // The Re-encapsulating Tunnel Router (draft-ermagan-lisp-nat-traversal):
@@ -156,7 +156,7 @@ type rtr struct {
 	// the per-packet longest match; derived from bindings and rebuilt by
 	// reindexLocked whenever a binding is verified or removed (the entries
 	// are shared, so refreshes need no rebuild).
-	verified map[uint32]*bart.Table[[]*rtrEntry]
+	verified map[uint32]*bart.Table[*rtrBindings]
 	routes   map[regKey]*rtrRoute
 	pending  map[uint64]regKey // Map-Request nonce → requested EID (host prefix)
 	lastReq  map[regKey]time.Time
@@ -489,8 +489,8 @@ func (r *rtr) bindingFor(iid uint32, eid netip.Addr) (RTRBinding, bool) {
 	if !ok {
 		return RTRBinding{}, false
 	}
-	best := bs[0]
-	for _, b := range bs[1:] {
+	best := bs.list[0]
+	for _, b := range bs.list[1:] {
 		if b.LastSeen.After(best.LastSeen) {
 			best = b
 		}
@@ -498,20 +498,29 @@ func (r *rtr) bindingFor(iid uint32, eid netip.Addr) (RTRBinding, bool) {
 	return best.RTRBinding, true
 }
 
+// rtrBindings are the verified bindings of one prefix. The table holds a
+// pointer rather than the slice: every pointer has the same GC shape, so
+// bart's code for it is the instantiation fwd's Table[*Mapping] already
+// links, not a second copy (~35 KB of MIPS code).
+type rtrBindings struct{ list []*rtrEntry }
+
 // reindexLocked rebuilds r.verified from r.bindings.
 func (r *rtr) reindexLocked() {
-	idx := make(map[uint32]*bart.Table[[]*rtrEntry])
+	idx := make(map[uint32]*bart.Table[*rtrBindings])
 	for k, b := range r.bindings {
 		if !b.Verified {
 			continue
 		}
 		t := idx[k.key.iid]
 		if t == nil {
-			t = new(bart.Table[[]*rtrEntry])
+			t = new(bart.Table[*rtrBindings])
 			idx[k.key.iid] = t
 		}
-		bs, _ := t.Get(k.key.prefix)
-		t.Insert(k.key.prefix, append(bs, b))
+		if bs, ok := t.Get(k.key.prefix); ok {
+			bs.list = append(bs.list, b)
+		} else {
+			t.Insert(k.key.prefix, &rtrBindings{list: []*rtrEntry{b}})
+		}
 	}
 	r.verified = idx
 }
@@ -759,9 +768,9 @@ func (r *rtr) snapshot() []RTRBinding {
 		v.Expires = v.LastSeen.Add(r.o.BindingTimeout)
 		out = append(out, v)
 	}
-	// sort.Slice, not slices.SortFunc: the generic sort instantiated for
+	// sortx, not slices.SortFunc: the generic sort instantiated for
 	// this struct shape is ~20 KB of MIPS code (issue 6's size budget).
-	sort.Slice(out, func(i, j int) bool {
+	sortx.Sort(len(out), func(i, j int) bool {
 		a, b := &out[i], &out[j]
 		if a.InstanceID != b.InstanceID {
 			return a.InstanceID < b.InstanceID
@@ -770,7 +779,7 @@ func (r *rtr) snapshot() []RTRBinding {
 			return c < 0
 		}
 		return bytes.Compare(a.XTRID[:], b.XTRID[:]) < 0
-	})
+	}, func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gaissmai/bart"
+
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // MapCache maps EIDs to RLOCs: a longest-prefix-match table per instance-id
@@ -379,7 +381,7 @@ func (c *MapCache) Get(iid uint32, prefix netip.Prefix) (*Mapping, bool) {
 func (c *MapCache) Walk(fn func(*Mapping) bool) {
 	s := c.snap.Load()
 	tables := slices.Clone(s.tables)
-	sort.Slice(tables, func(i, j int) bool { return tables[i].iid < tables[j].iid })
+	sortx.Sort(len(tables), func(i, j int) bool { return tables[i].iid < tables[j].iid }, func(i, j int) { tables[i], tables[j] = tables[j], tables[i] })
 	for _, it := range tables {
 		for _, m := range it.t.AllSorted() {
 			if !fn(m) {

@@ -169,7 +169,7 @@ func (d deviceFlag) String() string {
 	for k, v := range d {
 		s = append(s, k+"="+v)
 	}
-	sort.Strings(s)
+	sort.Sort(sort.StringSlice(s))
 	return strings.Join(s, ",")
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/ctl/msg"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // This file builds the views from the daemon's state, so that the daemon's
@@ -240,14 +240,14 @@ func orderedFrom(first int, counts map[string]uint64, name func(int) string) []C
 			rest = append(rest, Counter{n, v})
 		}
 	}
-	sort.Slice(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
+	sortx.Sort(len(rest), func(i, j int) bool { return rest[i].Name < rest[j].Name }, func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
 	return append(out, rest...)
 }
 
 // ConfigOf builds "show config": cfg with its keys redacted, as TOML.
 func ConfigOf(cfg *conf.Config) (Config, error) {
 	var b bytes.Buffer
-	if err := conf.Encode(&b, cfg.Redacted()); err != nil {
+	if err := conf.EncodeRedacted(&b, cfg); err != nil {
 		return Config{}, err
 	}
 	return Config{Path: cfg.Path, Text: b.String()}, nil

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // RawMessage is an encoded JSON value: Marshal writes it as is (compacted),
@@ -118,7 +119,7 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 			return append(b, "null"...), nil
 		}
 		keys := v.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		sortx.Sort(len(keys), func(i, j int) bool { return keys[i].String() < keys[j].String() }, func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {
