@@ -32,18 +32,19 @@ import (
 )
 
 var (
-	quick    = flag.Bool("quick", false, "short run (about a minute): fewer sizes and steps, shorter runs")
-	lispd    = flag.String("lispd", "", "lispd binary (default: build the module's)")
-	verbose  = flag.Bool("v", false, "log every step")
-	tcpTime  = flag.Duration("tcp", 5*time.Second, "iperf3 duration")
-	udpTime  = flag.Duration("udp", 2*time.Second, "duration of each UDP load step")
-	pings    = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
-	runs     = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
-	tcpOnly  = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
-	paths    = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure")
-	perfDir  = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
-	perfStat = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
-	perfAll  = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
+	quick     = flag.Bool("quick", false, "short run (about a minute): fewer sizes and steps, shorter runs")
+	lispd     = flag.String("lispd", "", "lispd binary (default: build the module's)")
+	verbose   = flag.Bool("v", false, "log every step")
+	tcpTime   = flag.Duration("tcp", 5*time.Second, "iperf3 duration")
+	iperfArgs = flag.String("iperf-args", "", "extra iperf3 client arguments, space-separated (e.g. \"-P 4\" or \"-w 8M\"), for every path")
+	udpTime   = flag.Duration("udp", 2*time.Second, "duration of each UDP load step")
+	pings     = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
+	runs      = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
+	tcpOnly   = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
+	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure")
+	perfDir   = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
+	perfStat  = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
+	perfAll   = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
 )
 
 // result holds one path's measurements.
@@ -569,8 +570,9 @@ func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *tcpTime+30*time.Second)
 	defer cancel()
-	out, err := l.A.Output(ctx, "iperf3", "-c", lab.HostB4.String(), "-t",
-		strconv.Itoa(int(tcpTime.Seconds())), "-J")
+	args := append([]string{"iperf3", "-c", lab.HostB4.String(), "-t",
+		strconv.Itoa(int(tcpTime.Seconds())), "-J"}, strings.Fields(*iperfArgs)...)
+	out, err := l.A.Output(ctx, args...)
 	var j iperfJSON
 	if jerr := json.Unmarshal([]byte(out), &j); jerr != nil {
 		return 0, 0, 0, fmt.Errorf("iperf3: %v (%v)", err, jerr)
