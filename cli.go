@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/lispd/lispd/conf"
 	flag "github.com/lispd/lispd/internal/flagx"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // Output of the commands; tests may replace them.
@@ -79,7 +79,7 @@ func usage(w io.Writer) {
 	for n := range commands {
 		names = append(names, n)
 	}
-	sort.Sort(sort.StringSlice(names)) // not sort.Strings: its slices.Sort[string] is ~8 KB of MIPS code
+	sortx.Sort(len(names), func(i, j int) bool { return names[i] < names[j] }, func(i, j int) { names[i], names[j] = names[j], names[i] }) // not sort.Strings: slices.Sort[string] is ~8 KB of MIPS code
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/lispd/lispd/conf"
 	flag "github.com/lispd/lispd/internal/flagx"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // Exit codes of the uci-render command.
@@ -169,7 +169,7 @@ func (d deviceFlag) String() string {
 	for k, v := range d {
 		s = append(s, k+"="+v)
 	}
-	sort.Sort(sort.StringSlice(s))
+	sortx.Sort(len(s), func(i, j int) bool { return s[i] < s[j] }, func(i, j int) { s[i], s[j] = s[j], s[i] }) // not sort.Strings: slices.Sort[string] is ~8 KB of MIPS code
 	return strings.Join(s, ",")
 }
 

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/jsonx"
 	"github.com/lispd/lispd/internal/logx"
 	"github.com/lispd/lispd/internal/sock"
+	"github.com/lispd/lispd/internal/sortx"
 )
 
 // HandlerFunc serves one command: it decodes args (nil or empty when the
@@ -240,7 +240,7 @@ func (s *Server) commands() []string {
 	for n := range s.handlers {
 		names = append(names, n)
 	}
-	sort.Sort(sort.StringSlice(names)) // not sort.Strings: its slices.Sort[string] is ~8 KB of MIPS code
+	sortx.Sort(len(names), func(i, j int) bool { return names[i] < names[j] }, func(i, j int) { names[i], names[j] = names[j], names[i] }) // not sort.Strings: slices.Sort[string] is ~8 KB of MIPS code
 	return names
 }
 

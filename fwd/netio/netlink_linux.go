@@ -76,7 +76,7 @@ func (r *nlRequest) execute() error {
 	seq := r.seq()
 	buf := make([]byte, 8192)
 	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, _, err := syscall.Recvfrom(fd, buf, 0) // syscall, not x/sys/unix: see sock.addrPort
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

@@ -3,6 +3,7 @@ package netio
 import (
 	"fmt"
 	"net/netip"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,14 +47,14 @@ func RouteTo(dst netip.Addr) (src netip.Addr, mtu int, err error) {
 	if err != nil {
 		return netip.Addr{}, 0, fmt.Errorf("path to %s: getsockopt MTU: %w", dst, err)
 	}
-	local, err := unix.Getsockname(fd)
+	local, err := syscall.Getsockname(fd) // syscall, not x/sys/unix: see sock.addrPort
 	if err != nil {
 		return netip.Addr{}, 0, fmt.Errorf("path to %s: getsockname: %w", dst, err)
 	}
 	switch a := local.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		src = netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		src = netip.AddrFrom16(a.Addr)
 	}
 	return src, mtu, nil

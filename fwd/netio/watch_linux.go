@@ -257,7 +257,7 @@ func DumpLinks() (*LinkState, error) {
 		}
 		buf := make([]byte, 32<<10)
 		for {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
+			n, _, err := syscall.Recvfrom(fd, buf, 0)
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
@@ -381,7 +381,7 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 			if reads >= watchReadMax {
 				return true // more may be queued: the next Wait reads it
 			}
-			n, _, err := unix.Recvfrom(int(fd), w.buf, 0)
+			n, _, err := syscall.Recvfrom(int(fd), w.buf, 0)
 			switch {
 			case err == nil:
 				got = true

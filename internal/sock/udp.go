@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -84,7 +85,7 @@ func udpSocket(a netip.Addr) (int, error) {
 }
 
 func newUDPConn(fd int, name string) (*UDPConn, error) {
-	sa, err := unix.Getsockname(fd)
+	sa, err := syscall.Getsockname(fd)
 	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s: %w", name, os.NewSyscallError("getsockname", err))
@@ -123,13 +124,13 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 type recvOp struct {
 	b    []byte
 	n    int
-	sa   unix.Sockaddr
+	sa   syscall.Sockaddr
 	err  error
 	call func(fd uintptr) bool
 }
 
 func (o *recvOp) recvfrom(fd uintptr) bool {
-	o.n, o.sa, o.err = unix.Recvfrom(int(fd), o.b, 0)
+	o.n, o.sa, o.err = syscall.Recvfrom(int(fd), o.b, 0)
 	return !retry(o.err)
 }
 
@@ -289,11 +290,16 @@ func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 
 // addrPort converts a unix.Sockaddr to an address and port (IPv4-mapped
 // addresses unmapped); other kinds of address give the zero value.
-func addrPort(sa unix.Sockaddr) netip.AddrPort {
+// addrPort converts a source or bound address. Received and bound
+// addresses come from package syscall's recvfrom and getsockname, not
+// x/sys/unix's: those convert through a sockaddr decoder for every address
+// family x/sys/unix knows (CAN, Bluetooth, TIPC, VM sockets, ...), ~12 KB
+// of MIPS code; syscall's knows five and is linked anyway.
+func addrPort(sa syscall.Sockaddr) netip.AddrPort {
 	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
 	}
 	return netip.AddrPort{}

@@ -3,6 +3,7 @@ package sock
 import (
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,7 +43,8 @@ func (l *UnixListener) Accept() (*UnixConn, error) {
 	nfd := -1
 	var serr error
 	err := l.raw.Read(func(fd uintptr) bool {
-		nfd, _, serr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		// syscall's accept4, not x/sys/unix's: see addrPort.
+		nfd, _, serr = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		return !retry(serr) && serr != unix.ECONNABORTED
 	})
 	if err == nil && serr != nil {

@@ -29,20 +29,22 @@ var archWant = map[string]struct {
 	"x86_64":                   {elf.EM_X86_64, elf.ELFCLASS64, binary.LittleEndian, "amd64", [2]string{"GOOS", "linux"}, ""},
 }
 
-// Size limits for the mips_24kc package (decimal megabytes). The target of
-// issue 6 (1.3 MB ipk, 3.5 MB binary) is not met yet: without net,
-// encoding/json, log/slog, crypto/*, flag and text/tabwriter, with inlining
-// only on the packet path, segments aligned to 4 KiB (-R 4096) and
-// data.tar.gz compressed by zopfli, the binary is ~4.30 MB and the ipk
-// ~1.34 MB (the runtime alone is ~0.7 MB of code, and BurntSushi/toml,
-// which the design card names, ~0.2 MB). Until it is, `make test` guards
-// against growth past today's size plus ~1.2%, and LISPD_SIZE_TARGET=1
-// (`make size-target`) checks the target itself.
+// Size limits for the mips_24kc package (decimal megabytes). Issue 6's
+// target is a 1.3 MB ipk and a 3.5 MB binary. The ipk meets it (~1.296 MB):
+// no net, encoding/json, log/slog, crypto/*, flag, text/tabwriter, bufio or
+// BurntSushi/toml's encoder in the binary, no second copies of generic or
+// sort code, inlining only on the packet path, segments aligned to 4 KiB
+// (-R 4096) and data.tar.gz compressed by zopfli. The binary (~4.15 MB) does
+// not and is not expected to (the runtime alone is ~0.7 MB of code, and
+// BurntSushi/toml, which the design card names, ~0.2 MB). `make test`
+// guards the ipk at the target and the binary against growth past today's
+// size plus ~1.2%; LISPD_SIZE_TARGET=1 (`make size-target`) checks both
+// targets.
 const (
 	targetMIPSIPK    = 1_300_000
 	targetMIPSBinary = 3_500_000
-	guardMIPSIPK     = 1_355_000
-	guardMIPSBinary  = 4_350_000
+	guardMIPSIPK     = 1_300_000
+	guardMIPSBinary  = 4_195_000
 )
 
 // mipsLimits returns the size limits in force for this run.
