@@ -27,6 +27,10 @@ type daemon struct {
 	cfg  *conf.Config // the running configuration
 	xtr  *xtrPlane    // nil without the xTR role
 	node *ctl.Node    // nil without any control-plane role
+	// counters are every node's control-plane counters: a reload that
+	// restarts the node keeps counting (operators read `show stats` as
+	// counts since the daemon started).
+	counters ctl.Counters
 	// rtrNative forwards natively for the RTR role; nil without it.
 	rtrNative *fwd.RawForwarder
 	ctx       context.Context
@@ -68,6 +72,7 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 	if !ok {
 		return nil
 	}
+	opts.Counters = &d.counters
 	var dp ctl.DataPlane
 	if d.xtr != nil {
 		dp = d.xtr.adapter()

@@ -23,7 +23,7 @@ type Node struct {
 	opts Options
 	log  *logx.Logger
 	dp   DataPlane
-	ctr  counters
+	ctr  *counters
 	logs *logLimiter
 	rep  *replyLimiter // Map-Replies sent (ratelimit.go)
 
@@ -56,7 +56,10 @@ func New(opts Options, dp DataPlane) (*Node, error) {
 	if o.XTR != nil && dp == nil {
 		return nil, errors.New("ctl: the xTR role needs a data plane")
 	}
-	n := &Node{opts: o, log: o.Logger, dp: dp}
+	n := &Node{opts: o, log: o.Logger, dp: dp, ctr: new(counters)}
+	if o.Counters != nil {
+		n.ctr = &o.Counters.c
+	}
 	n.logs = newLogLimiter(n.log, time.Minute)
 	n.rep = newReplyLimiter(replyPerDst, replyDstBurst, replyGlobal, replyGlobalBurst)
 	if o.MapServer != nil {

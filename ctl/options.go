@@ -101,6 +101,10 @@ type Options struct {
 	// 4341 sockets (Info-Requests, encapsulated Map-Registers, keepalives);
 	// nil means NAT traversal sends from the control port only.
 	DataPort DataPort
+	// Counters, when set, are the counters the node adds to: a daemon that
+	// replaces its node on a reload passes the ones of the node before, so
+	// `show stats` counts from the daemon's start. nil: the node's own.
+	Counters *Counters
 }
 
 // LocalLocator is one of this router's own RLOCs with the priority and weight

@@ -73,6 +73,11 @@ type counters struct {
 
 func (c *counters) drop(r DropReason) { c.drops[r].Add(1) }
 
+// Counters are a node's message, drop and role counters, kept outside the
+// node so that they can outlive it (Options.Counters). The zero value is
+// ready to use; it must not be copied after first use.
+type Counters struct{ c counters }
+
 // Stats is a snapshot of the node's counters: messages in and out per type
 // name (msg.Type's String, e.g. "Map-Register"), drops per reason name, and
 // a few role counters.

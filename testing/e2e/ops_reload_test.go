@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -187,6 +188,26 @@ func TestOpsReloadKeepsForwarding(t *testing.T) {
 	// 2. A valid file changing nothing the data plane uses: log_level, a
 	// static mapping for another prefix, and a control-plane timer (the
 	// control plane restarts; forwarding must not notice).
+	// A malformed control message first, so that xTR1 has a control-plane
+	// counter to keep across the control plane's restart.
+	if err := s.XTR2.Do(func() error {
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.RLOC1v4, 4342)))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.Write([]byte{0x10, 0, 0}) // a Map-Request cut after 3 bytes
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var malformed uint64
+	eventually(t, 5*time.Second, "xtr1 counts the malformed control message", func() error {
+		if malformed = counter(t, s.X1, admin.GroupControlDrops, "malformed"); malformed == 0 {
+			return errors.New("control-plane drops: malformed 0")
+		}
+		return nil
+	})
 	third := netip.MustParsePrefix("2001:db8:3::/48")
 	c.LogLevel = "info"
 	c.Extra = `map_request_timeout = "2s"`
@@ -208,6 +229,12 @@ func TestOpsReloadKeepsForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	opsWaitLog(t, s.X2, "reloaded", reloaded, reloadApplied)
+	if !strings.Contains(s.X1.Log(), "restarting the control plane") {
+		t.Errorf("xtr1: the reload did not restart the control plane, so it does not test that counters survive one:\n%s", opsTail(s.X1.Log(), 10))
+	}
+	if got := counter(t, s.X1, admin.GroupControlDrops, "malformed"); got < malformed {
+		t.Errorf("xtr1: control-plane drops malformed %d after the reload, %d before: counters must count from the daemon's start", got, malformed)
+	}
 	if pinger.Exited() {
 		t.Fatalf("the continuous ping ended (%v after its start) before the reloads were done; the test proves nothing", time.Since(started))
 	}
