@@ -110,6 +110,32 @@ func delta(a, b map[string]uint64) map[string]uint64 {
 	return out
 }
 
+// carries checks one second of LISP data at the host: both directions on
+// uplink want (at least 50 packets each way), at most maxOther packets
+// each way on uplink other. phase names the moment in messages.
+func (u *uplinkCounters) carries(t *testing.T, phase, want, other string, maxOther uint64) {
+	t.Helper()
+	c0 := u.snapshot(t)
+	time.Sleep(time.Second)
+	d := delta(c0, u.snapshot(t))
+	t.Logf("%s, 1 s of LISP data at %s: %v", phase, u.h, d)
+	if d["tx_"+want] < 50 || d["rx_"+want] < 50 || d["tx_"+other] > maxOther || d["rx_"+other] > maxOther {
+		t.Errorf("%s: both directions should use uplink %s, at most %d packets on %s: %v", phase, want, maxOther, other, d)
+	}
+}
+
+// checkOutages measures the longest loss of flows ba and ab since their
+// marks, logs it for event and fails when either is over outageBound.
+func checkOutages(t *testing.T, event string, ba, ab *seqFlow, baMark, abMark int) {
+	t.Helper()
+	baOut, baLost := ba.outage(baMark)
+	abOut, abLost := ab.outage(abMark)
+	t.Logf("%s: B → A outage %v (%d lost), A → B outage %v (%d lost), interval %v", event, baOut, baLost, abOut, abLost, flowInterval)
+	if baOut > outageBound || abOut > outageBound {
+		t.Errorf("%s: outages B → A %v, A → B %v, want within %v (target ~1 s)", event, baOut, abOut, outageBound)
+	}
+}
+
 // mhLab is a running multihomed lab: the Map-Server, xTR1 with its second
 // uplink wan2, xTR2.
 type mhLab struct {
@@ -232,13 +258,7 @@ func TestMultihomingLocalFailover(t *testing.T) {
 		}
 		return nil
 	})
-	c0 := cnt.snapshot(t)
-	time.Sleep(time.Second)
-	d := delta(c0, cnt.snapshot(t))
-	t.Logf("before the failure, 1 s of LISP data at xTR1: %v", d)
-	if d["tx_wan2"] < 50 || d["tx_"+wan] > 5 || d["rx_wan2"] < 50 || d["rx_"+wan] > 5 {
-		t.Errorf("both directions should use the priority-1 uplink wan2 (P1): %v", d)
-	}
+	cnt.carries(t, "before the failure (priority-1 uplink wan2, P1)", "wan2", wan, 5)
 	smr1, smr2 := counter(t, m.X1, admin.GroupControl, "smrs-sent"), counter(t, m.X2, admin.GroupControl, "smrs-received")
 
 	// Local failure: xTR1's priority-1 link goes down.
@@ -259,13 +279,7 @@ func TestMultihomingLocalFailover(t *testing.T) {
 	})
 	ba.flowing(t, baMark, 10*time.Second, "B → A flow over P2")
 	ab.flowing(t, abMark, 10*time.Second, "A → B flow over wan")
-	baOut, baLost := ba.outage(baMark)
-	abOut, abLost := ab.outage(abMark)
-	t.Logf("local failure of P1 (wan2 down): xTR1 saw it after %v; B → A outage %v (%d lost), A → B outage %v (%d lost), interval %v",
-		seen.Round(time.Millisecond), baOut, baLost, abOut, abLost, flowInterval)
-	if baOut > outageBound || abOut > outageBound {
-		t.Errorf("outages B → A %v, A → B %v after the local failure, want within %v (target ~1 s)", baOut, abOut, outageBound)
-	}
+	checkOutages(t, fmt.Sprintf("local failure of P1 (wan2 down, seen by xTR1 after %v)", seen.Round(time.Millisecond)), ba, ab, baMark, abMark)
 	eventually(t, 5*time.Second, "xTR1 sent SMRs and xTR2 received them", func() error {
 		a, b := counter(t, m.X1, admin.GroupControl, "smrs-sent"), counter(t, m.X2, admin.GroupControl, "smrs-received")
 		if a <= smr1 || b <= smr2 {
@@ -287,13 +301,7 @@ func TestMultihomingLocalFailover(t *testing.T) {
 	if !strings.Contains(m.X2.Log(), "locator-status bits cleared") {
 		t.Errorf("xTR2 did not react to the locator-status bit of P1 going down:\n%s", m.X2.Log())
 	}
-	c1 := cnt.snapshot(t)
-	time.Sleep(time.Second)
-	d = delta(c1, cnt.snapshot(t))
-	t.Logf("during the failure, 1 s of LISP data at xTR1: %v", d)
-	if d["tx_"+wan] < 50 || d["rx_"+wan] < 50 || d["tx_wan2"] != 0 || d["rx_wan2"] != 0 {
-		t.Errorf("both directions should use the other uplink %s (P2): %v", wan, d)
-	}
+	cnt.carries(t, "during the failure (the other uplink, P2)", wan, "wan2", 0)
 
 	// Recovery: the link comes back, traffic returns to P1.
 	baMark, abMark = int(ba.sent.Load()), int(ab.sent.Load())
@@ -315,19 +323,8 @@ func TestMultihomingLocalFailover(t *testing.T) {
 		return nil
 	})
 	time.Sleep(500 * time.Millisecond)
-	c2 := cnt.snapshot(t)
-	time.Sleep(time.Second)
-	d = delta(c2, cnt.snapshot(t))
-	t.Logf("after recovery (%v), 1 s of LISP data at xTR1: %v", back.Round(time.Millisecond), d)
-	if d["tx_wan2"] < 50 || d["rx_wan2"] < 50 || d["tx_"+wan] > 5 || d["rx_"+wan] > 5 {
-		t.Errorf("both directions should be back on wan2 (P1): %v", d)
-	}
-	baOut, baLost = ba.outage(baMark)
-	abOut, abLost = ab.outage(abMark)
-	t.Logf("recovery: B → A loss %v (%d lost), A → B loss %v (%d lost)", baOut, baLost, abOut, abLost)
-	if baOut > outageBound || abOut > outageBound {
-		t.Errorf("outages on recovery B → A %v, A → B %v, want within %v", baOut, abOut, outageBound)
-	}
+	cnt.carries(t, fmt.Sprintf("after recovery (%v), back on wan2 (P1)", back.Round(time.Millisecond)), "wan2", wan, 5)
+	checkOutages(t, "recovery", ba, ab, baMark, abMark)
 }
 
 // TestMultihomingAddressChange changes the address of xTR2's RLOC
