@@ -76,12 +76,12 @@ func (r *nlRequest) execute() error {
 	seq := r.seq()
 	buf := make([]byte, 8192)
 	for {
-		n, _, err := syscall.Recvfrom(fd, buf, 0) // syscall, not x/sys/unix: see sock.addrPort
+		n, err := syscall.Read(fd, buf) // read(2): the sender is the kernel, no address to decode
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return os.NewSyscallError("recvfrom(AF_NETLINK)", err)
+			return os.NewSyscallError("read(AF_NETLINK)", err)
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {

@@ -257,12 +257,12 @@ func DumpLinks() (*LinkState, error) {
 		}
 		buf := make([]byte, 32<<10)
 		for {
-			n, _, err := syscall.Recvfrom(fd, buf, 0)
+			n, err := syscall.Read(fd, buf) // read(2): the sender is the kernel, no address needed
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
 			if err != nil {
-				return nil, os.NewSyscallError("recvfrom(AF_NETLINK)", err)
+				return nil, os.NewSyscallError("read(AF_NETLINK)", err)
 			}
 			done, err := parseNLMessages(buf[:n], collect)
 			if err != nil {
@@ -381,7 +381,7 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 			if reads >= watchReadMax {
 				return true // more may be queued: the next Wait reads it
 			}
-			n, _, err := syscall.Recvfrom(int(fd), w.buf, 0)
+			n, err := syscall.Read(int(fd), w.buf)
 			switch {
 			case err == nil:
 				got = true
@@ -398,7 +398,7 @@ func (w *LinkWatcher) Wait() ([]LinkEvent, error) {
 				got = true // lost notifications: the caller re-reads
 				continue
 			default:
-				rerr = os.NewSyscallError("recvfrom(AF_NETLINK)", err)
+				rerr = os.NewSyscallError("read(AF_NETLINK)", err)
 				return true
 			}
 		}

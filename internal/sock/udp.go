@@ -108,7 +108,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	o := getRecvOp()
 	o.b = b
 	err := c.raw.Read(o.call)
-	n, sa, serr := o.n, o.sa, o.err
+	n, from, serr := o.n, o.from, o.err
 	putRecvOp(o)
 	if err == nil {
 		err = serr
@@ -116,21 +116,23 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	if err != nil {
 		return 0, netip.AddrPort{}, fmt.Errorf("read udp %v: %w", c.laddr, c.wrap(err))
 	}
-	return n, addrPort(sa), nil
+	return n, from, nil
 }
 
-// recvOp is one recvfrom in flight, pooled like sendOp so that a receive
-// allocates only the source address unix.Recvfrom returns.
+// recvOp is one recvfrom in flight, pooled like sendOp, with the raw
+// source address inside, so that a receive allocates nothing.
 type recvOp struct {
-	b    []byte
-	n    int
-	sa   syscall.Sockaddr
-	err  error
-	call func(fd uintptr) bool
+	b      []byte
+	n      int
+	from   netip.AddrPort
+	err    error
+	rsa    syscall.RawSockaddrInet6
+	rsaLen uint32
+	call   func(fd uintptr) bool
 }
 
 func (o *recvOp) recvfrom(fd uintptr) bool {
-	o.n, o.sa, o.err = syscall.Recvfrom(int(fd), o.b, 0)
+	o.n, o.from, o.err = recvfrom(fd, o.b, &o.rsa, &o.rsaLen)
 	return !retry(o.err)
 }
 
@@ -148,7 +150,7 @@ func getRecvOp() *recvOp {
 }
 
 func putRecvOp(o *recvOp) {
-	o.b, o.sa, o.err = nil, nil, nil
+	o.b, o.from, o.err = nil, netip.AddrPort{}, nil
 	select {
 	case recvOps <- o:
 	default:
