@@ -366,23 +366,39 @@ func (e *etr) record(p netip.Prefix) msg.Record {
 // the Map-Server p, with our xTR-ID and site-ID (I bit) and the M bit when
 // a Map-Notify is wanted.
 func (n *Node) sendMapRegister(p *msPeer, nonce uint64) error {
+	recs := make([]msg.Record, 0, len(n.opts.XTR.EIDPrefixes))
+	for _, pfx := range n.opts.XTR.EIDPrefixes {
+		recs = append(recs, n.etr.record(pfx))
+	}
+	b, err := n.signedMapRegister(p, nonce, recs, false)
+	if err != nil {
+		return err
+	}
+	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
+}
+
+// signedMapRegister encodes the Map-Register of recs to the Map-Server p,
+// with our xTR-ID and site-ID (I bit), and signs it with p's key. viaRTR
+// marks a registration relayed by an RTR for a site behind a NAT: the P
+// bit (the Map-Server answers for us) and the M bit (the Map-Notify is how
+// the RTR verifies the binding) whatever p asks for.
+func (n *Node) signedMapRegister(p *msPeer, nonce uint64, recs []msg.Record, viaRTR bool) ([]byte, error) {
 	x := n.opts.XTR
 	reg := msg.MapRegister{
-		WantMapNotify: p.WantMapNotify,
+		ProxyReply:    viaRTR,
+		WantMapNotify: p.WantMapNotify || viaRTR,
 		Nonce:         nonce,
 		Alg:           p.KeyType.alg(),
 		HasXTRID:      true,
 		XTRID:         x.XTRID,
 		SiteID:        x.SiteID,
-	}
-	for _, pfx := range x.EIDPrefixes {
-		reg.Records = append(reg.Records, n.etr.record(pfx))
+		Records:       recs,
 	}
 	b := reg.Append(nil)
 	if err := msg.Sign(b, []byte(p.Key)); err != nil {
-		return fmt.Errorf("sign Map-Register: %w", err)
+		return nil, fmt.Errorf("sign Map-Register: %w", err)
 	}
-	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
+	return b, nil
 }
 
 // sendDeregister sends one signed Map-Register withdrawing prefixes (record

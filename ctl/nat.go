@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -391,17 +390,8 @@ func (s *natState) interval(def time.Duration) time.Duration {
 // RTR:4342, inner private RLOC:4342 → Map-Server:4342, the inner
 // Map-Register with the P, M and I bits whose locators are the RTRs.
 func (n *Node) sendECMRegister(p *msPeer, nonce uint64, rtrs []netip.Addr) error {
-	x := n.opts.XTR
-	reg := msg.MapRegister{
-		ProxyReply:    true,
-		WantMapNotify: true,
-		Nonce:         nonce,
-		Alg:           p.KeyType.alg(),
-		HasXTRID:      true,
-		XTRID:         x.XTRID,
-		SiteID:        x.SiteID,
-	}
-	for _, pfx := range x.EIDPrefixes {
+	recs := make([]msg.Record, 0, len(n.opts.XTR.EIDPrefixes))
+	for _, pfx := range n.opts.XTR.EIDPrefixes {
 		rec := n.etr.record(pfx)
 		rec.Locators = rec.Locators[:0]
 		for _, l := range rtrLocators(rtrs) {
@@ -409,11 +399,11 @@ func (n *Node) sendECMRegister(p *msPeer, nonce uint64, rtrs []netip.Addr) error
 				Priority: l.Priority, Weight: l.Weight, MPriority: 255, Reachable: true, Addr: msg.AddrOf(l.Addr),
 			})
 		}
-		reg.Records = append(reg.Records, rec)
+		recs = append(recs, rec)
 	}
-	inner := reg.Append(nil)
-	if err := msg.Sign(inner, []byte(p.Key)); err != nil {
-		return fmt.Errorf("sign Map-Register: %w", err)
+	inner, err := n.signedMapRegister(p, nonce, recs, true)
+	if err != nil {
+		return err
 	}
 	ms := p.Addr.Unmap()
 	local := n.localRLOC(ms)

@@ -231,9 +231,46 @@ func (f *seqFlow) outage(mark int) (time.Duration, int) {
 	return time.Duration(longest) * flowInterval, total
 }
 
-// xtr2Locators returns xTR2's view of xTR1's locators P1 and P2.
-func (m *mhLab) xtr2Locators(t *testing.T) (r1, r2 admin.MapCacheRLOC, err error) {
-	return locators(t, m.X2, lab.HostA4, m.p1, m.p2)
+// xtr2Locators returns xTR2's view of xTR1's locators P1 and P2, in its
+// map-cache entry for site 1's EID eid.
+func (m *mhLab) xtr2Locators(t *testing.T, eid netip.Addr) (r1, r2 admin.MapCacheRLOC, err error) {
+	return locators(t, m.X2, eid, m.p1, m.p2)
+}
+
+// waitOnP1 waits until xTR2 has both of xTR1's locators up and sends all
+// its traffic toward eid to P1 (priority 1).
+func (m *mhLab) waitOnP1(t *testing.T, eid netip.Addr) {
+	t.Helper()
+	eventually(t, 10*time.Second, "xTR2 sends B → A to P1 (priority 1)", func() error {
+		r1, r2, err := m.xtr2Locators(t, eid)
+		if err != nil {
+			return err
+		}
+		if !r1.Up || !r2.Up || r1.Packets == 0 || r2.Packets != 0 {
+			return fmt.Errorf("P1 %+v, P2 %+v: want both up, all packets on P1", r1, r2)
+		}
+		return nil
+	})
+}
+
+// waitBackOnP1 waits until xTR1 has P1 up again and xTR2 sees it up in its
+// entry for eid, and returns how long that took.
+func (m *mhLab) waitBackOnP1(t *testing.T, eid netip.Addr) time.Duration {
+	t.Helper()
+	return eventually(t, 10*time.Second, "xTR1 back on P1 both ways", func() error {
+		r, err := localRLOC(t, m.X1, m.p1)
+		if err != nil {
+			return err
+		}
+		r1, _, err := m.xtr2Locators(t, eid)
+		if err != nil {
+			return err
+		}
+		if !r.Up || !r1.Up {
+			return fmt.Errorf("xTR1 P1 %+v, xTR2's P1 %+v", r, r1)
+		}
+		return nil
+	})
 }
 
 func TestMultihomingLocalFailover(t *testing.T) {
@@ -248,16 +285,7 @@ func TestMultihomingLocalFailover(t *testing.T) {
 	ab := startSeqFlow(t, l.A, l.B, lab.HostB4, 9001)
 	ba.flowing(t, 0, 15*time.Second, "B → A flow")
 	ab.flowing(t, 0, 15*time.Second, "A → B flow")
-	eventually(t, 10*time.Second, "xTR2 sends B → A to P1 (priority 1)", func() error {
-		r1, r2, err := m.xtr2Locators(t)
-		if err != nil {
-			return err
-		}
-		if !r1.Up || !r2.Up || r1.Packets == 0 || r2.Packets != 0 {
-			return fmt.Errorf("P1 %+v, P2 %+v: want both up, all packets on P1", r1, r2)
-		}
-		return nil
-	})
+	m.waitOnP1(t, lab.HostA4)
 	cnt.carries(t, "before the failure (priority-1 uplink wan2, P1)", "wan2", wan, 5)
 	smr1, smr2 := counter(t, m.X1, admin.GroupControl, "smrs-sent"), counter(t, m.X2, admin.GroupControl, "smrs-received")
 
@@ -287,7 +315,7 @@ func TestMultihomingLocalFailover(t *testing.T) {
 		}
 		return nil
 	})
-	r1, r2, err := m.xtr2Locators(t)
+	r1, r2, err := m.xtr2Locators(t, lab.HostA4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,20 +336,7 @@ func TestMultihomingLocalFailover(t *testing.T) {
 	if err := l.XTR1.IP("link", "set", "wan2", "up"); err != nil {
 		t.Fatal(err)
 	}
-	back := eventually(t, 10*time.Second, "xTR1 back on P1 both ways", func() error {
-		r, err := localRLOC(t, m.X1, m.p1)
-		if err != nil {
-			return err
-		}
-		r1, _, err := m.xtr2Locators(t)
-		if err != nil {
-			return err
-		}
-		if !r.Up || !r1.Up {
-			return fmt.Errorf("xTR1 P1 %+v, xTR2's P1 %+v", r, r1)
-		}
-		return nil
-	})
+	back := m.waitBackOnP1(t, lab.HostA4)
 	time.Sleep(500 * time.Millisecond)
 	cnt.carries(t, fmt.Sprintf("after recovery (%v), back on wan2 (P1)", back.Round(time.Millisecond)), "wan2", wan, 5)
 	checkOutages(t, "recovery", ba, ab, baMark, abMark)

@@ -35,20 +35,7 @@ func TestMultihomingLocalFailoverIPv6(t *testing.T) {
 	ab := startSeqFlow(t, l.A, l.B, lab.HostB4, 9001) // IPv4 EIDs over IPv6 RLOCs
 	ba.flowing(t, 0, 15*time.Second, "B → A flow (IPv6 EID)")
 	ab.flowing(t, 0, 15*time.Second, "A → B flow (IPv4 EID)")
-	xtr2View := func() (r1, r2 string, up1, up2 bool, err error) {
-		v1, v2, err := locators(t, m.X2, lab.HostA6, m.p1, m.p2)
-		return v1.Reason, v2.Reason, v1.Up, v2.Up, err
-	}
-	eventually(t, 10*time.Second, "xTR2 sends B → A to P1 (priority 1)", func() error {
-		r1, r2, err := locators(t, m.X2, lab.HostA6, m.p1, m.p2)
-		if err != nil {
-			return err
-		}
-		if !r1.Up || !r2.Up || r1.Packets == 0 || r2.Packets != 0 {
-			return fmt.Errorf("P1 %+v, P2 %+v: want both up, all packets on P1", r1, r2)
-		}
-		return nil
-	})
+	m.waitOnP1(t, lab.HostA6)
 	cnt.carries(t, "before the failure (priority-1 uplink wan2, P1)", "wan2", wan, 5)
 
 	// Local failure: the priority-1 link goes down and takes its IPv6
@@ -71,12 +58,12 @@ func TestMultihomingLocalFailoverIPv6(t *testing.T) {
 	ab.flowing(t, abMark, 10*time.Second, "A → B flow over wan")
 	checkOutages(t, fmt.Sprintf("local failure of IPv6 P1 (wan2 down, seen by xTR1 after %v)", seen.Round(time.Millisecond)), ba, ab, baMark, abMark)
 	eventually(t, 5*time.Second, "xTR2 sees P1 down, P2 up", func() error {
-		r1, r2, up1, up2, err := xtr2View()
+		r1, r2, err := m.xtr2Locators(t, lab.HostA6)
 		if err != nil {
 			return err
 		}
-		if up1 || !up2 {
-			return fmt.Errorf("P1 up=%v (%s), P2 up=%v (%s)", up1, r1, up2, r2)
+		if r1.Up || !r2.Up {
+			return fmt.Errorf("P1 %+v, P2 %+v: want P1 down, P2 up", r1, r2)
 		}
 		return nil
 	})
@@ -91,20 +78,7 @@ func TestMultihomingLocalFailoverIPv6(t *testing.T) {
 	if err := l.XTR1.IP("addr", "replace", netip.PrefixFrom(m.p1, 64).String(), "dev", "wan2", "nodad"); err != nil {
 		t.Fatal(err)
 	}
-	back := eventually(t, 10*time.Second, "xTR1 back on P1 both ways", func() error {
-		r, err := localRLOC(t, m.X1, m.p1)
-		if err != nil {
-			return err
-		}
-		_, _, up1, _, err := xtr2View()
-		if err != nil {
-			return err
-		}
-		if !r.Up || !up1 {
-			return fmt.Errorf("xTR1 P1 %+v, xTR2's P1 up=%v", r, up1)
-		}
-		return nil
-	})
+	back := m.waitBackOnP1(t, lab.HostA6)
 	time.Sleep(500 * time.Millisecond)
 	cnt.carries(t, fmt.Sprintf("after recovery (%v), back on wan2 (P1)", back.Round(time.Millisecond)), "wan2", wan, 5)
 	checkOutages(t, "recovery", ba, ab, baMark, abMark)
