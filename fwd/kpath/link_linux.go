@@ -1,0 +1,78 @@
+package kpath
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// AttachType is where a link attaches a program (enum bpf_attach_type).
+type AttachType uint32
+
+// TCX hooks (kernel 6.6+).
+const (
+	TCXIngress AttachType = 46
+	TCXEgress  AttachType = 47
+)
+
+func (t AttachType) String() string {
+	switch t {
+	case TCXIngress:
+		return "tcx ingress"
+	case TCXEgress:
+		return "tcx egress"
+	}
+	return fmt.Sprintf("attach type %d", uint32(t))
+}
+
+// ErrNoTCX says that the kernel has no TCX hooks (before 6.6): a cls_bpf
+// filter on a clsact qdisc would be the fallback.
+var ErrNoTCX = errors.New("kernel without TCX (BPF_LINK_CREATE for tcx needs Linux 6.6+)")
+
+// Link is a program attached to a hook through a BPF link; closing the
+// link's file descriptor detaches the program.
+type Link struct {
+	fd      int
+	ifindex int
+	typ     AttachType
+}
+
+// linkCreateAttr is the BPF_LINK_CREATE part of union bpf_attr with the tcx
+// member of its union.
+type linkCreateAttr struct {
+	progFD           uint32
+	targetIfindex    uint32
+	attachType       uint32
+	flags            uint32
+	relativeFD       uint32
+	_                uint32
+	expectedRevision uint64
+}
+
+// AttachTCX attaches prog to the TCX hook typ of the interface ifindex (in
+// the network namespace of the calling thread), after any programs already
+// there.
+func AttachTCX(prog *Program, ifindex int, typ AttachType) (*Link, error) {
+	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(typ)}
+	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+			err = fmt.Errorf("%w (%w)", err, ErrNoTCX)
+		}
+		return nil, fmt.Errorf("attach %q to %s of ifindex %d: %w", prog.Name(), typ, ifindex, err)
+	}
+	unix.CloseOnExec(fd)
+	return &Link{fd: fd, ifindex: ifindex, typ: typ}, nil
+}
+
+// Close detaches the program.
+func (l *Link) Close() error {
+	if l.fd < 0 {
+		return nil
+	}
+	err := unix.Close(l.fd)
+	l.fd = -1
+	return err
+}

@@ -1,0 +1,198 @@
+package kpath
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// MapType is a BPF map type (enum bpf_map_type).
+type MapType uint32
+
+// Map types this package uses.
+const (
+	MapHash        MapType = 1
+	MapArray       MapType = 2
+	MapPerCPUArray MapType = 6
+	MapLPMTrie     MapType = 11
+)
+
+// Map creation flags.
+const (
+	// FlagNoPrealloc allocates entries on update (required by LPM_TRIE).
+	FlagNoPrealloc = 1
+)
+
+// Update flags.
+const (
+	UpdateAny     = 0 // create or replace
+	UpdateNoExist = 1 // create only
+	UpdateExist   = 2 // replace only
+)
+
+// MapSpec describes a map to create.
+type MapSpec struct {
+	Name       string // at most 15 bytes; shown by bpftool
+	Type       MapType
+	KeySize    uint32
+	ValueSize  uint32 // per CPU for the per-CPU types
+	MaxEntries uint32
+	Flags      uint32
+}
+
+// Map is a BPF map held by its file descriptor.
+type Map struct {
+	fd   int
+	spec MapSpec
+	mu   sync.Mutex // guards fd against Close during a call
+}
+
+// mapCreateAttr is the BPF_MAP_CREATE part of union bpf_attr.
+type mapCreateAttr struct {
+	mapType    uint32
+	keySize    uint32
+	valueSize  uint32
+	maxEntries uint32
+	mapFlags   uint32
+	innerMapFD uint32
+	numaNode   uint32
+	name       [16]byte
+}
+
+// mapElemAttr is the BPF_MAP_*_ELEM part of union bpf_attr.
+type mapElemAttr struct {
+	mapFD uint32
+	_     uint32
+	key   uint64
+	value uint64
+	flags uint64
+}
+
+// NewMap creates a map as spec says.
+func NewMap(spec MapSpec) (*Map, error) {
+	if len(spec.Name) >= 16 {
+		return nil, fmt.Errorf("create map %q: name longer than 15 bytes", spec.Name)
+	}
+	a := mapCreateAttr{
+		mapType:    uint32(spec.Type),
+		keySize:    spec.KeySize,
+		valueSize:  spec.ValueSize,
+		maxEntries: spec.MaxEntries,
+		mapFlags:   spec.Flags,
+	}
+	copy(a.name[:], spec.Name)
+	fd, err := bpf(cmdMapCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return nil, fmt.Errorf("create map %q (type %d, key %d, value %d, %d entries): %w",
+			spec.Name, spec.Type, spec.KeySize, spec.ValueSize, spec.MaxEntries, err)
+	}
+	unix.CloseOnExec(fd)
+	return &Map{fd: fd, spec: spec}, nil
+}
+
+// FD returns the map's file descriptor (for LoadMapFD); -1 once closed.
+func (m *Map) FD() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fd
+}
+
+// Spec returns the spec the map was created with.
+func (m *Map) Spec() MapSpec { return m.spec }
+
+// Close releases the map; programs that use it keep their reference.
+func (m *Map) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fd < 0 {
+		return nil
+	}
+	err := unix.Close(m.fd)
+	m.fd = -1
+	return err
+}
+
+// ValueLen returns the length of the value buffer Lookup and Update take:
+// ValueSize, or for the per-CPU types ValueSize rounded up to 8 bytes times
+// the number of possible CPUs.
+func (m *Map) ValueLen() int {
+	if m.spec.Type == MapPerCPUArray {
+		return int((m.spec.ValueSize+7)&^7) * PossibleCPUs()
+	}
+	return int(m.spec.ValueSize)
+}
+
+var errMapClosed = errors.New("map closed")
+
+func (m *Map) elem(cmd int, name string, key, value []byte, flags uint64) error {
+	if len(key) != int(m.spec.KeySize) {
+		return fmt.Errorf("map %q: %s: key of %d bytes, want %d", m.spec.Name, name, len(key), m.spec.KeySize)
+	}
+	if value != nil && len(value) != m.ValueLen() {
+		return fmt.Errorf("map %q: %s: value of %d bytes, want %d", m.spec.Name, name, len(value), m.ValueLen())
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fd < 0 {
+		return fmt.Errorf("map %q: %s: %w", m.spec.Name, name, errMapClosed)
+	}
+	a := mapElemAttr{mapFD: uint32(m.fd), key: ptr(key), value: ptr(value), flags: flags}
+	_, err := bpf(cmd, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(value)
+	if err != nil {
+		return fmt.Errorf("map %q: %s: %w", m.spec.Name, name, err)
+	}
+	return nil
+}
+
+// Update writes value under key (flags: UpdateAny, UpdateNoExist,
+// UpdateExist).
+func (m *Map) Update(key, value []byte, flags uint64) error {
+	return m.elem(cmdMapUpdateElem, "update", key, value, flags)
+}
+
+// Lookup copies the value under key into value. A missing key gives an
+// error that matches unix.ENOENT (errors.Is).
+func (m *Map) Lookup(key, value []byte) error {
+	return m.elem(cmdMapLookupElem, "lookup", key, value, 0)
+}
+
+// Delete removes key. A missing key gives an error that matches
+// unix.ENOENT.
+func (m *Map) Delete(key []byte) error {
+	return m.elem(cmdMapDeleteElem, "delete", key, nil, 0)
+}
+
+var possibleCPUs = sync.OnceValue(func() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/possible")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, ok := strings.Cut(r, "-")
+		a, err1 := strconv.Atoi(lo)
+		z := a
+		var err2 error
+		if ok {
+			z, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil {
+			return runtime.NumCPU()
+		}
+		n += z - a + 1
+	}
+	return n
+})
+
+// PossibleCPUs returns the number of possible CPUs: the number of values a
+// per-CPU map holds per key.
+func PossibleCPUs() int { return possibleCPUs() }

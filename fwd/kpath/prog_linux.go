@@ -1,0 +1,129 @@
+package kpath
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProgType is a BPF program type (enum bpf_prog_type).
+type ProgType uint32
+
+// ProgSchedCLS is the TC classifier program type (cls_bpf, TCX).
+const ProgSchedCLS ProgType = 3
+
+// TC verdicts a SchedCLS program returns.
+const (
+	ActOK       = 0 // TC_ACT_OK: let the packet go on
+	ActShot     = 2 // TC_ACT_SHOT: drop it
+	ActRedirect = 7 // TC_ACT_REDIRECT: what bpf_redirect* return on success
+)
+
+// ProgSpec describes a program to load.
+type ProgSpec struct {
+	Name    string // at most 15 bytes
+	Type    ProgType
+	Insns   []Insn
+	License string // "GPL" for the GPL-only helpers (redirect_neigh, csum_diff...)
+}
+
+// Program is a loaded BPF program held by its file descriptor.
+type Program struct {
+	fd   int
+	name string
+}
+
+// VerifierError is a program the kernel refused, with the verifier's log.
+type VerifierError struct {
+	Name string
+	Err  error  // the errno of BPF_PROG_LOAD
+	Log  string // the verifier's log (log level 1)
+}
+
+func (e *VerifierError) Error() string {
+	return fmt.Sprintf("load program %q: %v; verifier log:\n%s", e.Name, e.Err, e.Log)
+}
+
+func (e *VerifierError) Unwrap() error { return e.Err }
+
+type progLoadAttr struct {
+	progType           uint32
+	insnCnt            uint32
+	insns              uint64
+	license            uint64
+	logLevel           uint32
+	logSize            uint32
+	logBuf             uint64
+	kernVersion        uint32
+	progFlags          uint32
+	name               [16]byte
+	progIfindex        uint32
+	expectedAttachType uint32
+}
+
+// verifierLogSize is the log buffer for a failed load: big enough for the
+// whole log of programs of this size.
+const verifierLogSize = 4 << 20
+
+// LoadProgram assembles spec.Insns and loads the program. When the kernel
+// refuses it the error is a *VerifierError with the verifier's log.
+func LoadProgram(spec ProgSpec) (*Program, error) {
+	if len(spec.Name) >= 16 {
+		return nil, fmt.Errorf("load program %q: name longer than 15 bytes", spec.Name)
+	}
+	code, err := Assemble(spec.Insns)
+	if err != nil {
+		return nil, fmt.Errorf("load program %q: %w", spec.Name, err)
+	}
+	if len(code) == 0 {
+		return nil, fmt.Errorf("load program %q: no instructions", spec.Name)
+	}
+	lic := append([]byte(spec.License), 0)
+	a := progLoadAttr{
+		progType: uint32(spec.Type),
+		insnCnt:  uint32(len(code) / InsnSize),
+		insns:    ptr(code),
+		license:  ptr(lic),
+	}
+	copy(a.name[:], spec.Name)
+	fd, err := bpf(cmdProgLoad, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		// Load again with the verifier's log (not asked for the first time:
+		// logging slows the verifier down).
+		log := make([]byte, verifierLogSize)
+		a.logLevel, a.logSize, a.logBuf = 1, uint32(len(log)), ptr(log)
+		fd2, err2 := bpf(cmdProgLoad, unsafe.Pointer(&a), unsafe.Sizeof(a))
+		runtime.KeepAlive(log)
+		if err2 == nil {
+			fd, err = fd2, nil // loaded after all
+		} else {
+			if errors.Is(err2, unix.ENOSPC) {
+				err2 = err // the log did not fit; report the first error
+			}
+			return nil, &VerifierError{Name: spec.Name, Err: err2, Log: unix.ByteSliceToString(log)}
+		}
+	}
+	runtime.KeepAlive(code)
+	runtime.KeepAlive(lic)
+	unix.CloseOnExec(fd)
+	return &Program{fd: fd, name: spec.Name}, nil
+}
+
+// FD returns the program's file descriptor; -1 once closed.
+func (p *Program) FD() int { return p.fd }
+
+// Name returns the program's name.
+func (p *Program) Name() string { return p.name }
+
+// Close releases the program; links that hold it keep it attached.
+func (p *Program) Close() error {
+	if p.fd < 0 {
+		return nil
+	}
+	err := unix.Close(p.fd)
+	p.fd = -1
+	return err
+}
