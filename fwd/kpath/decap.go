@@ -1,0 +1,180 @@
+package kpath
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// Decap map layout: key a local IPv4 RLOC (4 bytes, network order), value
+// DecapEntryLen bytes:
+//
+//	0  ifindex of the TUN device the inner packets enter, uint32
+//	4  flags, uint32: DecapCheckIID
+//	8  instance-id the LISP header must carry (with DecapCheckIID), uint32
+//	12 zero
+//	16 packets decapsulated, uint64
+//	24 bytes decapsulated, uint64 (inner bytes)
+const (
+	DecapKeyLen   = 4
+	DecapEntryLen = 32
+)
+
+// DecapCheckIID makes the decapsulating program accept only packets whose
+// LISP header has the I bit and the entry's instance-id.
+const DecapCheckIID = 1
+
+// DecapEntry is one local RLOC as the decapsulating program uses it.
+type DecapEntry struct {
+	TUNIfIndex int    // where inner packets enter (as received there)
+	CheckIID   bool   // require the I bit and InstanceID
+	InstanceID uint32 // 24 bits
+}
+
+// AppendDecapKey appends the map key of a local RLOC.
+func AppendDecapKey(b []byte, rloc netip.Addr) ([]byte, error) {
+	if !rloc.Is4() {
+		return b, fmt.Errorf("decap key %v: IPv4 RLOCs only", rloc)
+	}
+	a := rloc.As4()
+	return append(b, a[:]...), nil
+}
+
+// AppendValue appends the map value of e (counters zero).
+func (e DecapEntry) AppendValue(b []byte) []byte {
+	var flags uint32
+	if e.CheckIID {
+		flags |= DecapCheckIID
+	}
+	b = binary.NativeEndian.AppendUint32(b, uint32(e.TUNIfIndex))
+	b = binary.NativeEndian.AppendUint32(b, flags)
+	b = binary.NativeEndian.AppendUint32(b, e.InstanceID&0xffffff)
+	return append(b, make([]byte, 20)...)
+}
+
+// decapHdrs is what the program needs in the linear part: Ethernet, outer
+// IPv4 (no options), UDP, LISP and an inner IPv4 header.
+const decapHdrs = 14 + Overhead4 + 20
+
+// DecapInsns returns the decapsulating program for the TCX ingress hook of
+// an Ethernet interface that carries RLOC traffic. locals is the file
+// descriptor of the hash map of local RLOCs, stats that of the per-CPU
+// stats array.
+//
+// A packet is decapsulated when it is IPv4 without options and not a
+// fragment, with a correct header checksum, UDP to port 4341 of a local
+// RLOC, a LISP header with sane flags (and the instance-id when the entry
+// asks), and an inner IPv4 packet: bpf_skb_adjust_room removes the outer
+// headers and bpf_redirect hands the inner packet to the TUN's receive
+// path, as if the daemon had written it there. The outer UDP checksum is
+// not verified (RFC 9300 section 5.3 lets an ETR skip it; the inner
+// packet's own checksums are checked by whoever receives it). Everything
+// else goes on (TC_ACT_OK) to the stack and the daemon's socket, GRO
+// packets (gso_segs > 1) included: a coalesced UDP super-packet holds one
+// LISP header per segment, which one adjust_room cannot strip.
+func DecapInsns(locals, stats int) []Insn {
+	var p []Insn
+	add := func(in ...Insn) { p = append(p, in...) }
+	add(
+		Mov64Reg(R6, R1),
+		LoadMem(W, R2, R6, skbProtocol),
+		JumpImm(JNE, R2, be16(0x0800), "pass"),
+		LoadMem(W, R2, R6, skbGSOSegs),
+		JumpImm(JGT, R2, 1, "gro"),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, decapHdrs),
+		JumpReg(JLE, R2, R8, "hdr"),
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, decapHdrs),
+		CallHelper(FnSkbPullData),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, decapHdrs),
+		JumpReg(JGT, R2, R8, "pass"),
+		Label("hdr"),
+		LoadMem(H, R2, R7, 12),
+		JumpImm(JNE, R2, be16(0x0800), "pass"),
+		LoadMem(B, R2, R7, 14),
+		JumpImm(JNE, R2, 0x45, "pass"),
+		LoadMem(B, R2, R7, 23),
+		JumpImm(JNE, R2, 17, "pass"),
+		LoadMem(H, R2, R7, 20),
+		ALU64Imm(And, R2, be16(0x3fff)),
+		JumpImm(JNE, R2, 0, "pass"),
+		LoadMem(H, R2, R7, 36),
+		JumpImm(JNE, R2, be16(DataPort), "pass"),
+		// To a local RLOC?
+		LoadMem(W, R2, R7, 30),
+		StoreMem(W, R10, -4, R2),
+		LoadMapFD(R1, locals),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -4),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "pass"),
+		Mov64Reg(R9, R0),
+		// The outer header checksum: the stack has not looked at it yet.
+		Mov64Imm(R1, 0),
+		Mov64Imm(R2, 0),
+		Mov64Reg(R3, R7),
+		ALU64Imm(Add, R3, 14),
+		Mov64Imm(R4, 20),
+		Mov64Imm(R5, 0),
+		CallHelper(FnCsumDiff),
+	)
+	add(foldCsum()...)
+	add(
+		JumpImm(JNE, R0, 0, "bad"),
+		// LISP flags: not N with V, not E without N.
+		LoadMem(B, R2, R7, 42),
+		Mov64Reg(R3, R2),
+		ALU64Imm(And, R3, 0x90),
+		JumpImm(JEq, R3, 0x90, "bad"),
+		Mov64Reg(R3, R2),
+		ALU64Imm(And, R3, 0xa0),
+		JumpImm(JEq, R3, 0x20, "bad"),
+		LoadMem(W, R3, R9, 4),
+		ALU64Imm(And, R3, DecapCheckIID),
+		JumpImm(JEq, R3, 0, "iid"),
+		ALU64Imm(And, R2, flagI),
+		JumpImm(JEq, R2, 0, "bad"),
+		LoadMem(W, R3, R7, 46),
+		HostToBE(R3, 32),
+		ALU64Imm(Rsh, R3, 8),
+		LoadMem(W, R4, R9, 8),
+		JumpReg(JNE, R3, R4, "bad"),
+		Label("iid"),
+		LoadMem(B, R2, R7, 14+Overhead4),
+		ALU64Imm(Rsh, R2, 4),
+		JumpImm(JNE, R2, 4, "notv4"),
+		LoadMem(W, R2, R6, skbLen),
+		ALU64Imm(Sub, R2, 14+Overhead4),
+		StoreMem(W, R10, -8, R2),
+		// Strip the outer headers behind the MAC header.
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, -Overhead4),
+		Mov64Imm(R3, adjRoomMAC),
+		Mov64Imm(R4, 0),
+		CallHelper(FnSkbAdjustRoom),
+		JumpImm(JNE, R0, 0, "error"),
+		Mov64Imm(R2, 1),
+		AtomicAdd(DW, R9, 16, R2),
+		LoadMem(W, R2, R10, -8),
+		AtomicAdd(DW, R9, 24, R2),
+		LoadMem(W, R1, R9, 0),
+		Mov64Imm(R2, redirectIngress),
+		CallHelper(FnRedirect),
+		Return(),
+	)
+	for _, s := range []struct {
+		label string
+		slot  int32
+	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notv4", StatDecapNotIPv4}} {
+		add(Label(s.label))
+		add(countStat(stats, s.slot)...)
+		add(Mov64Imm(R0, ActOK), Return())
+	}
+	return p
+}

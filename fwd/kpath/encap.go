@@ -1,0 +1,341 @@
+package kpath
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// Offsets into struct __sk_buff (include/uapi/linux/bpf.h; stable ABI).
+const (
+	skbLen      = 0
+	skbProtocol = 16
+	skbData     = 76
+	skbDataEnd  = 80
+	skbGSOSegs  = 164
+	skbGSOSize  = 176
+)
+
+// LISP data port and the outer UDP source port range (RFC 9300 section 5.3;
+// the same range as the userspace path, fwd.SourcePortMin..Max).
+const (
+	DataPort      = 4341
+	sourcePortMin = 49152
+)
+
+// Overhead4 is what encapsulation adds in front of an IPv4 packet with an
+// IPv4 RLOC: outer IPv4, UDP and LISP headers.
+const Overhead4 = 20 + 8 + 8
+
+// bpf_skb_adjust_room modes and flags.
+const (
+	adjRoomMAC      = 1
+	adjFixedGSO     = 1 << 0
+	adjEncapL3IPv4  = 1 << 1
+	adjEncapL4UDP   = 1 << 4
+	redirectIngress = 1 // BPF_F_INGRESS
+)
+
+// be16 returns the 16-bit value whose bytes in memory are v in network
+// order, as a load of those bytes yields it on this host: the constant to
+// compare a loaded field with, or to store.
+func be16(v uint16) int32 {
+	return int32(binary.NativeEndian.Uint16([]byte{byte(v >> 8), byte(v)}))
+}
+
+// Stats slots: per-CPU counters of the packets the programs did not
+// handle (the handled ones are counted in the map entries).
+const (
+	StatEncapMiss     = iota // no entry for the destination: left to the TUN reader
+	StatEncapSkip            // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapError           // a helper failed after the packet was changed: dropped
+	StatEncapGSO             // GSO packets seen with an entry (encapsulated unless counted as skipped too)
+	StatDecapPass            // not a LISP data packet to a local RLOC: left to the stack
+	StatDecapGRO             // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
+	StatDecapBad             // LISP header refused (flags, instance-id, checksum): left to the stack
+	StatDecapError           // a helper failed: left to the stack
+	StatDecapNotIPv4         // inner packet not IPv4: left to the stack
+	NumStats
+)
+
+// countStat returns instructions that add one to slot of the per-CPU stats
+// map (clobbers R0-R5 and the stack word at -32).
+func countStat(stats int, slot int32) []Insn {
+	done := fmt.Sprintf("stat%d_done", slot)
+	return []Insn{
+		StoreImm(W, R10, -32, slot),
+		LoadMapFD(R1, stats),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -32),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, done),
+		LoadMem(DW, R1, R0, 0),
+		ALU64Imm(Add, R1, 1),
+		StoreMem(DW, R0, 0, R1),
+		Label(done),
+	}
+}
+
+// foldCsum folds the 32-bit one's complement sum in R0 to 16 bits and
+// complements it (clobbers R2).
+func foldCsum() []Insn {
+	return []Insn{
+		Mov64Reg(R2, R0), ALU64Imm(Rsh, R2, 16), ALU64Imm(And, R0, 0xffff), ALU64Reg(Add, R0, R2),
+		Mov64Reg(R2, R0), ALU64Imm(Rsh, R2, 16), ALU64Imm(And, R0, 0xffff), ALU64Reg(Add, R0, R2),
+		ALU64Imm(Xor, R0, 0xffff),
+	}
+}
+
+// Encap map layout: key {prefixlen uint32 (host order), IPv4 address}, value
+// EncapEntryLen bytes:
+//
+//	0  outer source (local RLOC), 4 bytes
+//	4  outer destination (remote RLOC), 4 bytes
+//	8  ifindex to send from, uint32
+//	12 MTU: largest outer packet toward the RLOC, uint32
+//	16 first byte of the LISP header (flags); 17-19 zero
+//	20 second word of the LISP header: instance-id and LSBs, network order
+//	24 packets encapsulated, uint64 (inner packets; a GSO packet counts its segments)
+//	32 bytes encapsulated, uint64 (inner bytes)
+const (
+	EncapKeyLen   = 8
+	EncapEntryLen = 40
+)
+
+// EncapEntry is one mapping as the encapsulating program uses it.
+type EncapEntry struct {
+	Src, Dst   netip.Addr // IPv4 RLOCs: local (outer source) and remote
+	IfIndex    int        // the interface toward Dst
+	MTU        int        // the path MTU toward Dst (outer packets)
+	Flags      uint8      // LISP flags byte (fwd.FlagN|fwd.FlagL, |fwd.FlagI with an instance-id)
+	InstanceID uint32     // 24 bits, written when Flags has I
+	LSBs       uint32     // locator-status-bits: 8 bits with I, else 32
+}
+
+// flagI is the LISP header's I bit (fwd.FlagI).
+const flagI = 0x08
+
+// AppendEncapKey appends the LPM key of an IPv4 prefix.
+func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
+	if !p.Addr().Is4() {
+		return b, fmt.Errorf("encap key %v: IPv4 prefixes only", p)
+	}
+	b = binary.NativeEndian.AppendUint32(b, uint32(p.Bits()))
+	a := p.Masked().Addr().As4()
+	return append(b, a[:]...), nil
+}
+
+// AppendValue appends the map value of e (counters zero).
+func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
+	if !e.Src.Is4() || !e.Dst.Is4() {
+		return b, fmt.Errorf("encap entry %v → %v: IPv4 RLOCs only", e.Src, e.Dst)
+	}
+	s, d := e.Src.As4(), e.Dst.As4()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
+	b = binary.NativeEndian.AppendUint32(b, uint32(e.IfIndex))
+	b = binary.NativeEndian.AppendUint32(b, uint32(e.MTU))
+	b = append(b, e.Flags, 0, 0, 0)
+	if e.Flags&flagI != 0 {
+		b = append(b, byte(e.InstanceID>>16), byte(e.InstanceID>>8), byte(e.InstanceID), byte(e.LSBs))
+	} else {
+		b = binary.BigEndian.AppendUint32(b, e.LSBs)
+	}
+	return append(b, make([]byte, 16)...), nil
+}
+
+// Counters are the packets and bytes a program handled for one map entry.
+type Counters struct {
+	Packets, Bytes uint64
+}
+
+// EncapInsns returns the encapsulating program for the TCX egress hook of a
+// TUN device (an L3 device: packets start at the IP header). entries is the
+// file descriptor of the LPM map, stats that of the per-CPU stats array.
+//
+// An IPv4 packet whose destination has an entry is encapsulated in place —
+// bpf_skb_adjust_room grows the room for the outer IPv4, UDP and LISP
+// headers (GSO packets stay GSO, marked as UDP tunnel, segmented later by
+// the kernel with their gso_size unchanged), bpf_skb_change_head adds an
+// Ethernet header for bpf_redirect_neigh to replace — and sent from the
+// entry's interface to its neighbour. Everything else goes on to the TUN
+// (TC_ACT_OK) for the daemon: misses, non-IPv4, IPv4 with options or
+// fragments, packets that would not fit the entry's MTU, GSO packets other
+// than TCP.
+func EncapInsns(entries, stats int) []Insn {
+	var p []Insn
+	add := func(in ...Insn) { p = append(p, in...) }
+	add(
+		Mov64Reg(R6, R1),
+		LoadMem(W, R2, R6, skbProtocol),
+		JumpImm(JNE, R2, be16(0x0800), "skip"),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, 20),
+		JumpReg(JLE, R2, R8, "hdr"),
+		// The IP header is not in the linear part: pull it in.
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, 20),
+		CallHelper(FnSkbPullData),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, 20),
+		JumpReg(JGT, R2, R8, "skip"),
+		Label("hdr"),
+		LoadMem(B, R2, R7, 0),
+		JumpImm(JNE, R2, 0x45, "skip"), // version 4 without options
+		LoadMem(H, R2, R7, 6),
+		ALU64Imm(And, R2, be16(0x3fff)),
+		JumpImm(JNE, R2, 0, "skip"), // MF or a fragment offset
+		// Look the destination up.
+		StoreImm(W, R10, -8, 32),
+		LoadMem(W, R2, R7, 16),
+		StoreMem(W, R10, -4, R2),
+		LoadMapFD(R1, entries),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -8),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "miss"),
+		Mov64Reg(R9, R0),
+		// Does it fit the path? A plain packet by its length, a GSO packet
+		// by its segments: IP and TCP headers plus gso_size.
+		LoadMem(W, R2, R6, skbGSOSize),
+		JumpImm(JNE, R2, 0, "gso"),
+		LoadMem(W, R3, R6, skbLen),
+		ALU64Imm(Add, R3, Overhead4),
+		LoadMem(W, R4, R9, 12),
+		JumpReg(JGT, R3, R4, "skip"),
+		Goto("fits"),
+		Label("gso"),
+	)
+	add(countStat(stats, StatEncapGSO)...)
+	add(
+		LoadMem(W, R2, R6, skbGSOSize),
+		LoadMem(B, R3, R7, 9),
+		JumpImm(JNE, R3, 6, "skip"), // TCP only
+		Mov64Reg(R3, R7),
+		ALU64Imm(Add, R3, 33),
+		JumpReg(JGT, R3, R8, "skip"),
+		LoadMem(B, R3, R7, 32),
+		ALU64Imm(Rsh, R3, 4),
+		ALU64Imm(Lsh, R3, 2),
+		ALU64Reg(Add, R3, R2),
+		ALU64Imm(Add, R3, 20+Overhead4),
+		LoadMem(W, R4, R9, 12),
+		JumpReg(JGT, R3, R4, "skip"),
+		Label("fits"),
+		// Keep what the outer header copies and the counters need; the
+		// helpers below invalidate the packet pointers.
+		LoadMem(B, R2, R7, 1),
+		StoreMem(B, R10, -16, R2), // TOS
+		LoadMem(B, R2, R7, 8),
+		StoreMem(B, R10, -15, R2), // TTL
+		LoadMem(W, R2, R6, skbLen),
+		StoreMem(W, R10, -24, R2),
+		LoadMem(W, R2, R6, skbGSOSegs),
+		JumpImm(JNE, R2, 0, "segs"),
+		Mov64Imm(R2, 1),
+		Label("segs"),
+		StoreMem(W, R10, -20, R2),
+		// Outer source port from the flow hash.
+		Mov64Reg(R1, R6),
+		CallHelper(FnGetHashRecalc),
+		ALU64Imm(Rsh, R0, 7),
+		ALU64Imm(And, R0, 0x3fff),
+		ALU64Imm(Or, R0, sourcePortMin),
+		HostToBE(R0, 16),
+		StoreMem(H, R10, -14, R0),
+		// First word of the LISP header: flags and a random nonce.
+		CallHelper(FnGetPrandomU32),
+		ALU64Imm(And, R0, 0xffffff),
+		LoadMem(B, R2, R9, 16),
+		ALU64Imm(Lsh, R2, 24),
+		ALU64Reg(Or, R0, R2),
+		HostToBE(R0, 32),
+		StoreMem(W, R10, -28, R0),
+		// Room for the outer headers behind the (empty) MAC header.
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, Overhead4),
+		Mov64Imm(R3, adjRoomMAC),
+		Mov64Imm(R4, adjFixedGSO|adjEncapL3IPv4|adjEncapL4UDP),
+		CallHelper(FnSkbAdjustRoom),
+		JumpImm(JNE, R0, 0, "skip"), // unchanged on failure
+		// An Ethernet header for bpf_redirect_neigh to fill in.
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, 14),
+		Mov64Imm(R3, 0),
+		CallHelper(FnSkbChangeHead),
+		JumpImm(JNE, R0, 0, "error"),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, 14+Overhead4),
+		JumpReg(JGT, R2, R8, "error"),
+		StoreImm(H, R7, 12, be16(0x0800)),
+		// Outer IPv4 header.
+		StoreImm(B, R7, 14, 0x45),
+		LoadMem(B, R2, R10, -16),
+		StoreMem(B, R7, 15, R2),
+		LoadMem(W, R2, R6, skbLen),
+		ALU64Imm(Sub, R2, 14),
+		HostToBE(R2, 16),
+		StoreMem(H, R7, 16, R2),
+		StoreImm(H, R7, 18, 0),
+		StoreImm(H, R7, 20, be16(0x4000)), // DF, as the daemon's sockets send
+		LoadMem(B, R2, R10, -15),
+		StoreMem(B, R7, 22, R2),
+		StoreImm(B, R7, 23, 17),
+		StoreImm(H, R7, 24, 0),
+		LoadMem(W, R2, R9, 0),
+		StoreMem(W, R7, 26, R2),
+		LoadMem(W, R2, R9, 4),
+		StoreMem(W, R7, 30, R2),
+		// UDP header, checksum zero (RFC 9300 section 5.3).
+		LoadMem(H, R2, R10, -14),
+		StoreMem(H, R7, 34, R2),
+		StoreImm(H, R7, 36, be16(DataPort)),
+		LoadMem(W, R2, R6, skbLen),
+		ALU64Imm(Sub, R2, 34),
+		HostToBE(R2, 16),
+		StoreMem(H, R7, 38, R2),
+		StoreImm(H, R7, 40, 0),
+		// LISP header.
+		LoadMem(W, R2, R10, -28),
+		StoreMem(W, R7, 42, R2),
+		LoadMem(W, R2, R9, 20),
+		StoreMem(W, R7, 46, R2),
+		// IPv4 header checksum.
+		Mov64Imm(R1, 0),
+		Mov64Imm(R2, 0),
+		Mov64Reg(R3, R7),
+		ALU64Imm(Add, R3, 14),
+		Mov64Imm(R4, 20),
+		Mov64Imm(R5, 0),
+		CallHelper(FnCsumDiff),
+	)
+	add(foldCsum()...)
+	add(
+		StoreMem(H, R7, 24, R0),
+		// Count and send.
+		LoadMem(W, R2, R10, -20),
+		AtomicAdd(DW, R9, 24, R2),
+		LoadMem(W, R2, R10, -24),
+		AtomicAdd(DW, R9, 32, R2),
+		LoadMem(W, R1, R9, 8),
+		Mov64Imm(R2, 0),
+		Mov64Imm(R3, 0),
+		Mov64Imm(R4, 0),
+		CallHelper(FnRedirectNeigh),
+		Return(),
+		Label("miss"),
+	)
+	add(countStat(stats, StatEncapMiss)...)
+	add(Mov64Imm(R0, ActOK), Return(), Label("skip"))
+	add(countStat(stats, StatEncapSkip)...)
+	add(Mov64Imm(R0, ActOK), Return(), Label("error"))
+	add(countStat(stats, StatEncapError)...)
+	add(Mov64Imm(R0, ActShot), Return())
+	return p
+}

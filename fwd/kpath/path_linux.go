@@ -1,0 +1,237 @@
+package kpath
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Stats are the per-CPU counters of packets the programs did not handle,
+// summed over the CPUs, indexed by the Stat constants.
+type Stats [NumStats]uint64
+
+// newStatsMap creates the per-CPU stats array.
+func newStatsMap(name string) (*Map, error) {
+	return NewMap(MapSpec{Name: name, Type: MapPerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: NumStats})
+}
+
+// readStats sums the per-CPU stats array m into s.
+func readStats(m *Map) (Stats, error) {
+	var s Stats
+	v := make([]byte, m.ValueLen())
+	per := len(v) / PossibleCPUs()
+	for i := range s {
+		if err := m.Lookup(binary.NativeEndian.AppendUint32(nil, uint32(i)), v); err != nil {
+			return s, err
+		}
+		for c := 0; c+8 <= len(v); c += per {
+			s[i] += binary.NativeEndian.Uint64(v[c:])
+		}
+	}
+	return s, nil
+}
+
+// Encap is the encapsulating program with its maps, attached to a TUN's
+// egress by Attach.
+type Encap struct {
+	entries *Map
+	stats   *Map
+	prog    *Program
+	link    *Link
+}
+
+// NewEncap creates the maps (room for maxEntries prefixes) and loads the
+// encapsulating program.
+func NewEncap(maxEntries int) (*Encap, error) {
+	e := &Encap{}
+	var err error
+	if e.entries, err = NewMap(MapSpec{Name: "lisp_encap", Type: MapLPMTrie, KeySize: EncapKeyLen,
+		ValueSize: EncapEntryLen, MaxEntries: uint32(maxEntries), Flags: FlagNoPrealloc}); err != nil {
+		return nil, err
+	}
+	if e.stats, err = newStatsMap("lisp_encap_st"); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.prog, err = LoadProgram(ProgSpec{Name: "lisp_encap", Type: ProgSchedCLS, License: "GPL",
+		Insns: EncapInsns(e.entries.FD(), e.stats.FD())}); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Attach attaches the program to the TCX egress of the TUN device tunIfIndex
+// (in the calling thread's network namespace).
+func (e *Encap) Attach(tunIfIndex int) error {
+	if e.link != nil {
+		return errors.New("encap: already attached")
+	}
+	l, err := AttachTCX(e.prog, tunIfIndex, TCXEgress)
+	if err != nil {
+		return err
+	}
+	e.link = l
+	return nil
+}
+
+// Set installs (or replaces, resetting its counters) the mapping for the
+// IPv4 EID prefix p.
+func (e *Encap) Set(p netip.Prefix, ent EncapEntry) error {
+	k, err := AppendEncapKey(nil, p)
+	if err != nil {
+		return err
+	}
+	v, err := ent.AppendValue(nil)
+	if err != nil {
+		return err
+	}
+	if err := e.entries.Update(k, v, UpdateAny); err != nil {
+		return fmt.Errorf("encap: set %v: %w", p, err)
+	}
+	return nil
+}
+
+// Delete removes the mapping for p: its packets go to the TUN again.
+func (e *Encap) Delete(p netip.Prefix) error {
+	k, err := AppendEncapKey(nil, p)
+	if err != nil {
+		return err
+	}
+	return e.entries.Delete(k)
+}
+
+// Counters returns the packets and bytes encapsulated for p since Set.
+func (e *Encap) Counters(p netip.Prefix) (Counters, error) {
+	k, err := AppendEncapKey(nil, p)
+	if err != nil {
+		return Counters{}, err
+	}
+	v := make([]byte, EncapEntryLen)
+	if err := e.entries.Lookup(k, v); err != nil {
+		return Counters{}, err
+	}
+	return Counters{binary.NativeEndian.Uint64(v[24:]), binary.NativeEndian.Uint64(v[32:])}, nil
+}
+
+// Stats returns the counters of packets left to the TUN or dropped.
+func (e *Encap) Stats() (Stats, error) { return readStats(e.stats) }
+
+// Close detaches the program and releases the maps.
+func (e *Encap) Close() error {
+	var errs []error
+	if e.link != nil {
+		errs = append(errs, e.link.Close())
+		e.link = nil
+	}
+	if e.prog != nil {
+		errs = append(errs, e.prog.Close())
+	}
+	if e.entries != nil {
+		errs = append(errs, e.entries.Close())
+	}
+	if e.stats != nil {
+		errs = append(errs, e.stats.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Decap is the decapsulating program with its maps, attached to an RLOC
+// interface's ingress by Attach.
+type Decap struct {
+	locals *Map
+	stats  *Map
+	prog   *Program
+	links  []*Link
+}
+
+// NewDecap creates the maps (room for maxLocals local RLOCs) and loads the
+// decapsulating program.
+func NewDecap(maxLocals int) (*Decap, error) {
+	d := &Decap{}
+	var err error
+	if d.locals, err = NewMap(MapSpec{Name: "lisp_decap", Type: MapHash, KeySize: DecapKeyLen,
+		ValueSize: DecapEntryLen, MaxEntries: uint32(maxLocals)}); err != nil {
+		return nil, err
+	}
+	if d.stats, err = newStatsMap("lisp_decap_st"); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
+		Insns: DecapInsns(d.locals.FD(), d.stats.FD())}); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Attach attaches the program to the TCX ingress of the interface ifindex
+// (in the calling thread's network namespace); call it once per uplink.
+func (d *Decap) Attach(ifindex int) error {
+	l, err := AttachTCX(d.prog, ifindex, TCXIngress)
+	if err != nil {
+		return err
+	}
+	d.links = append(d.links, l)
+	return nil
+}
+
+// SetLocal installs (or replaces, resetting its counters) the local RLOC
+// rloc.
+func (d *Decap) SetLocal(rloc netip.Addr, ent DecapEntry) error {
+	k, err := AppendDecapKey(nil, rloc)
+	if err != nil {
+		return err
+	}
+	if err := d.locals.Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
+		return fmt.Errorf("decap: set %v: %w", rloc, err)
+	}
+	return nil
+}
+
+// DeleteLocal removes the local RLOC rloc: its packets go to the stack.
+func (d *Decap) DeleteLocal(rloc netip.Addr) error {
+	k, err := AppendDecapKey(nil, rloc)
+	if err != nil {
+		return err
+	}
+	return d.locals.Delete(k)
+}
+
+// Counters returns the packets and bytes decapsulated for rloc since
+// SetLocal.
+func (d *Decap) Counters(rloc netip.Addr) (Counters, error) {
+	k, err := AppendDecapKey(nil, rloc)
+	if err != nil {
+		return Counters{}, err
+	}
+	v := make([]byte, DecapEntryLen)
+	if err := d.locals.Lookup(k, v); err != nil {
+		return Counters{}, err
+	}
+	return Counters{binary.NativeEndian.Uint64(v[16:]), binary.NativeEndian.Uint64(v[24:])}, nil
+}
+
+// Stats returns the counters of packets left to the stack.
+func (d *Decap) Stats() (Stats, error) { return readStats(d.stats) }
+
+// Close detaches the program and releases the maps.
+func (d *Decap) Close() error {
+	var errs []error
+	for _, l := range d.links {
+		errs = append(errs, l.Close())
+	}
+	d.links = nil
+	if d.prog != nil {
+		errs = append(errs, d.prog.Close())
+	}
+	if d.locals != nil {
+		errs = append(errs, d.locals.Close())
+	}
+	if d.stats != nil {
+		errs = append(errs, d.stats.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,91 @@
+package kpath
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// StaticConfig describes an xTR with one local and one remote IPv4 RLOC and
+// static mappings: what the tests and the bench's kpath path install (the
+// daemon would mirror its map-cache instead).
+type StaticConfig struct {
+	TUN        string         // the TUN device, opened (and kept open) by the caller
+	WAN        string         // the RLOC interface
+	Local      netip.Addr     // the local RLOC, on WAN
+	Remote     netip.Addr     // the remote RLOC
+	EIDs       []netip.Prefix // the remote site's IPv4 EID prefixes
+	PathMTU    int            // toward Remote; 0 = WAN's MTU
+	InstanceID uint32         // 0: no I bit, and none required
+	LSBs       uint32         // locator-status-bits to send
+}
+
+// Static is a StaticConfig attached: the encapsulating program on the TUN's
+// egress, the decapsulating one on the WAN's ingress.
+type Static struct {
+	Encap *Encap
+	Decap *Decap
+}
+
+// AttachStatic loads both programs, fills their maps from c and attaches
+// them, in the calling thread's network namespace.
+func AttachStatic(c StaticConfig) (*Static, error) {
+	tun, err := net.InterfaceByName(c.TUN)
+	if err != nil {
+		return nil, fmt.Errorf("kpath: TUN %q: %w", c.TUN, err)
+	}
+	wan, err := net.InterfaceByName(c.WAN)
+	if err != nil {
+		return nil, fmt.Errorf("kpath: RLOC interface %q: %w", c.WAN, err)
+	}
+	mtu := c.PathMTU
+	if mtu == 0 {
+		mtu = wan.MTU
+	}
+	s := &Static{}
+	if s.Encap, err = NewEncap(max(64, len(c.EIDs))); err != nil {
+		return nil, err
+	}
+	if s.Decap, err = NewDecap(4); err != nil {
+		s.Close()
+		return nil, err
+	}
+	flags := uint8(0x80 | 0x40) // N and L, as the daemon sends
+	if c.InstanceID != 0 {
+		flags |= flagI
+	}
+	for _, p := range c.EIDs {
+		if err := s.Encap.Set(p, EncapEntry{Src: c.Local, Dst: c.Remote, IfIndex: wan.Index, MTU: mtu,
+			Flags: flags, InstanceID: c.InstanceID, LSBs: c.LSBs}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if err := s.Decap.SetLocal(c.Local, DecapEntry{TUNIfIndex: tun.Index, CheckIID: c.InstanceID != 0,
+		InstanceID: c.InstanceID}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Encap.Attach(tun.Index); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Decap.Attach(wan.Index); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close detaches both programs and releases their maps.
+func (s *Static) Close() error {
+	var errs []error
+	if s.Encap != nil {
+		errs = append(errs, s.Encap.Close())
+	}
+	if s.Decap != nil {
+		errs = append(errs, s.Decap.Close())
+	}
+	return errors.Join(errs...)
+}
