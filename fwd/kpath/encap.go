@@ -46,15 +46,15 @@ func be16(v uint16) int32 {
 // Stats slots: per-CPU counters of the packets the programs did not
 // handle (the handled ones are counted in the map entries).
 const (
-	StatEncapMiss     = iota // no entry for the destination: left to the TUN reader
-	StatEncapSkip            // not handled: not IPv4, options, fragment, too big, GSO other than TCP
-	StatEncapError           // a helper failed after the packet was changed: dropped
-	StatEncapGSO             // GSO packets seen with an entry (encapsulated unless counted as skipped too)
-	StatDecapPass            // not a LISP data packet to a local RLOC: left to the stack
-	StatDecapGRO             // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
-	StatDecapBad             // LISP header refused (flags, instance-id, checksum): left to the stack
-	StatDecapError           // a helper failed: left to the stack
-	StatDecapNotIPv4         // inner packet not IPv4: left to the stack
+	StatEncapMiss    = iota // no entry for the destination: left to the TUN reader
+	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapError          // a helper failed after the packet was changed: dropped
+	StatEncapGSO            // GSO packets seen with an entry (encapsulated unless counted as skipped too)
+	StatDecapPass           // not a LISP data packet to a local RLOC: left to the stack
+	StatDecapGRO            // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
+	StatDecapBad            // LISP header refused (flags, instance-id, checksum): left to the stack
+	StatDecapError          // a helper failed: left to the stack
+	StatDecapNotIPv4        // inner packet not IPv4: left to the stack
 	NumStats
 )
 

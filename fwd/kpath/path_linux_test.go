@@ -256,7 +256,6 @@ func TestKernelPath(t *testing.T) {
 	}
 }
 
-
 // isTrue reports whether a tshark boolean field is set ("1" or "True",
 // depending on the version).
 func isTrue(s string) bool { return s == "1" || s == "True" }
