@@ -2,10 +2,11 @@
 // xTR1 — xTR2 — host B in network namespaces with a wire-like core (TSO,
 // GSO and USO off on both ends of the core link, GRO on where the xTRs
 // receive), measured over (a) the plain routed path, (b) the kernel's VXLAN
-// between the xTRs and (c) lispd with static mappings: UDP packets/s and
-// Mbit/s delivered with loss (64/512/1400-byte packets, offered load stepped
-// up), TCP with iperf3, lispd's CPU seconds per GB, and the median ping RTT
-// idle and under half of the saturating load. It prints a table with
+// between the xTRs, (c) lispd with static mappings and (e) fwd/kpath's
+// in-kernel eBPF path (testing/cmd/kpathxtr) with the same mappings: UDP
+// packets/s and Mbit/s delivered with loss (64/512/1400-byte packets,
+// offered load stepped up), TCP with iperf3, lispd's CPU seconds per GB,
+// and the median ping RTT idle and under half of the saturating load. It prints a table with
 // lispd's ratios to (a) and (b). Run as root; -quick takes about a minute.
 package main
 
@@ -41,7 +42,7 @@ var (
 	pings     = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
 	runs      = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
 	tcpOnly   = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
-	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure")
+	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, kpath)")
 	perfDir   = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
 	perfStat  = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
 	perfAll   = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
@@ -64,6 +65,7 @@ type result struct {
 	tunDrops  int64   // packets the kernel dropped at the TUNs' queues during TCP, lispd only; -1 unknown
 	stats     string  // lispd: xTR1's and xTR2's offload counters after the run
 	idle      float64 // share of the machine's CPU time left idle during iperf3
+	softirq   float64 // share of the machine's CPU time spent in softirq during iperf3
 }
 
 type udpResult struct {
@@ -119,10 +121,12 @@ func stopOnSignal(ctx context.Context, topo *netns.Topology) {
 }
 
 type bench struct {
-	l      *lab.Lab
-	udpgen string
-	lispd  string
-	tag    string // path and run, for file names
+	l        *lab.Lab
+	udpgen   string
+	lispd    string
+	kpathxtr string
+	path     string // the path being measured
+	tag      string // path and run, for file names
 }
 
 func run(topo *netns.Topology) error {
@@ -135,6 +139,12 @@ func run(topo *netns.Topology) error {
 	log.Print("building udpgen")
 	if b.udpgen, err = lab.BuildGo(tmp, "udpgen", lab.Module+"/testing/cmd/udpgen"); err != nil {
 		return err
+	}
+	if strings.Contains(","+*paths+",", ",kpath,") {
+		log.Print("building kpathxtr")
+		if b.kpathxtr, err = lab.BuildGo(tmp, "kpathxtr", lab.Module+"/testing/cmd/kpathxtr"); err != nil {
+			return err
+		}
 	}
 	b.lispd = *lispd
 	if b.lispd == "" {
@@ -161,6 +171,7 @@ func run(topo *netns.Topology) error {
 		{"vxlan", func() (func() error, []*lab.Daemon, error) { u, err := b.l.SetupVXLAN(); return u, nil, err }},
 		{"lispd", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto") }},
 		{"lispd-off", func() (func() error, []*lab.Daemon, error) { return b.startLispd("off") }},
+		{"kpath", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath(); return u, nil, err }},
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*paths, ",") {
@@ -184,6 +195,7 @@ func run(topo *netns.Topology) error {
 				continue
 			}
 			log.Printf("run %d: measuring %s", run+1, p.name)
+			b.path = p.name
 			b.tag = fmt.Sprintf("%s-run%d", p.name, run+1)
 			err = b.measure(r, d, sizes)
 			if undo != nil {
@@ -247,6 +259,55 @@ func (b *bench) startLispd(offload string) (func() error, []*lab.Daemon, error) 
 	return stopAll, ds, nil
 }
 
+// startKpath runs testing/cmd/kpathxtr on both xTRs: fwd/kpath's programs
+// with the static mappings lispd gets, on a TUN that nobody reads. Its undo
+// stops them (closing the TUNs and the programs' links).
+func (b *bench) startKpath() (func() error, error) {
+	var ps []*netns.Proc
+	stopAll := func() error {
+		var errs []error
+		for _, p := range ps {
+			errs = append(errs, p.Stop())
+		}
+		return errors.Join(errs...)
+	}
+	l := b.l
+	for _, s := range []struct {
+		h             *netns.Host
+		wan           string
+		local, remote string
+		eids          string
+	}{
+		{l.XTR1, l.XTR1WAN.Name, l.RLOC1v4.String(), l.RLOC2v4.String(), lab.Site2v4.String()},
+		{l.XTR2, l.XTR2WAN.Name, l.RLOC2v4.String(), l.RLOC1v4.String(), lab.Site1v4.String()},
+	} {
+		p, err := s.h.Start(b.kpathxtr, "-tun", (lab.XTRConfig{}).TUNName(), "-wan", s.wan,
+			"-local", s.local, "-remote", s.remote, "-eids", s.eids)
+		if err != nil {
+			stopAll()
+			return nil, err
+		}
+		ps = append(ps, p)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(p.Output(), "ready") {
+			if p.Exited() || time.Now().After(deadline) {
+				stopAll()
+				return nil, fmt.Errorf("kpathxtr on %s did not start: %s", s.h, p.Output())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return func() error {
+		err := stopAll()
+		if *verbose {
+			for _, p := range ps {
+				log.Printf("  kpathxtr: %s", strings.TrimSpace(p.Output()))
+			}
+		}
+		return err
+	}, nil
+}
+
 func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 	l := b.l
 	if _, err := l.A.Output(context.Background(), "ping", "-c", "3", "-i", "0.2", "-W", "2", lab.HostB4.String()); err != nil {
@@ -269,21 +330,25 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 	if err != nil {
 		return err
 	}
-	drops0 := b.tunDrops(len(d) > 0)
+	hasTUN := len(d) > 0 || b.path == "kpath"
+	drops0 := b.tunDrops(hasTUN)
 	stopPerf := b.startPerf(d)
 	busy0, total0 := cpuTicks()
+	soft0 := softirqTicks()
 	bytes, bps, retr, err := b.iperf()
 	busy1, total1 := cpuTicks()
+	soft1 := softirqTicks()
 	stopPerf()
 	if total1 > total0 {
 		r.idle = 1 - float64(busy1-busy0)/float64(total1-total0)
+		r.softirq = float64(soft1-soft0) / float64(total1-total0)
 	}
 	if err != nil {
 		return err
 	}
 	r.tcpBps, r.tcpRetr = bps, retr
 	r.tunDrops = -1
-	if drops1 := b.tunDrops(len(d) > 0); drops0 >= 0 && drops1 >= 0 {
+	if drops1 := b.tunDrops(hasTUN); drops0 >= 0 && drops1 >= 0 {
 		r.tunDrops = drops1 - drops0
 	}
 	if len(d) > 0 {
@@ -361,6 +426,21 @@ func cpuTicks() (busy, total uint64) {
 		}
 	}
 	return busy, total
+}
+
+// softirqTicks returns the machine's CPU ticks spent in softirq (/proc/stat).
+func softirqTicks() uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[7], 10, 64)
+	return v
 }
 
 // peakRSS returns a process's peak resident set size (VmHWM) in KB.
@@ -584,12 +664,12 @@ func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 }
 
 // column letters of the paths, in the order of -paths' default.
-var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d"}
+var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e"}
 
 // ratioPairs are the ratio columns printed when both paths were measured:
 // lispd (offloads) and lispd-off (plain TUN path) against plain routing
 // and the kernel's VXLAN, and the offload path against the plain TUN path.
-var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}}
+var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}}
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -608,6 +688,9 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 	fmt.Printf("lispd bench — %s, %d CPUs, kernel %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), time.Now().UTC().Format(time.RFC3339))
 	fmt.Println("core: veth, TSO/GSO/USO off both ends, GRO on at the xTRs; lispd with static mappings, IPv4 EIDs and RLOCs")
 	fmt.Println("(c) lispd: tun_offload = \"auto\" (TUN offloads, UDP GSO/GRO); (d) lispd-off: tun_offload = \"off\" (plain TUN path)")
+	if len(rs["kpath"]) > 0 {
+		fmt.Println("(e) kpath: fwd/kpath's tc eBPF programs (testing/cmd/kpathxtr), same mappings, no daemon in the data path")
+	}
 	if *quick {
 		fmt.Println("(-quick: short runs, unlimited UDP load only)")
 	}
@@ -679,7 +762,10 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 	}
 	isLispd := func(r *result) bool { return strings.HasPrefix(r.name, "lispd") }
 	row("machine CPU idle during TCP %", func(r *result) (float64, bool) { return 100 * r.idle, true })
-	row("TUN queue drops during TCP", func(r *result) (float64, bool) { return float64(r.tunDrops), isLispd(r) && r.tunDrops >= 0 })
+	row("machine CPU in softirq, TCP %", func(r *result) (float64, bool) { return 100 * r.softirq, true })
+	row("TUN queue drops during TCP", func(r *result) (float64, bool) {
+		return float64(r.tunDrops), (isLispd(r) || r.name == "kpath") && r.tunDrops >= 0
+	})
 	row("CPU s/GB (TCP), xTR1 encap", func(r *result) (float64, bool) { return r.cpuEncap, isLispd(r) })
 	row("CPU s/GB (TCP), xTR2 decap", func(r *result) (float64, bool) { return r.cpuDecap, isLispd(r) })
 	row("CPU s/GB (TCP), both xTRs", func(r *result) (float64, bool) { return r.cpuPerGB, isLispd(r) })
