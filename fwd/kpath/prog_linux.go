@@ -127,3 +127,47 @@ func (p *Program) Close() error {
 	p.fd = -1
 	return err
 }
+
+// progTestRunAttr is the BPF_PROG_TEST_RUN part of union bpf_attr.
+type progTestRunAttr struct {
+	progFD      uint32
+	retval      uint32
+	dataSizeIn  uint32
+	dataSizeOut uint32
+	dataIn      uint64
+	dataOut     uint64
+	repeat      uint32
+	duration    uint32
+	ctxSizeIn   uint32
+	ctxSizeOut  uint32
+	ctxIn       uint64
+	ctxOut      uint64
+	flags       uint32
+	cpu         uint32
+}
+
+const cmdProgTestRun = 10
+
+// TestRun runs the program once over the frame in (BPF_PROG_TEST_RUN: for a
+// SchedCLS program in starts with an Ethernet header, from which the
+// kernel takes the packet's protocol) and copies the packet as the
+// program left it into out. Redirects are not carried out. It returns the
+// program's return value and the length of the packet after the run
+// (which may exceed len(out)).
+func (p *Program) TestRun(in, out []byte) (ret uint32, outLen int, err error) {
+	a := progTestRunAttr{
+		progFD:      uint32(p.fd),
+		dataSizeIn:  uint32(len(in)),
+		dataSizeOut: uint32(len(out)),
+		dataIn:      ptr(in),
+		dataOut:     ptr(out),
+		repeat:      1,
+	}
+	_, err = bpf(cmdProgTestRun, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(in)
+	runtime.KeepAlive(out)
+	if err != nil && !errors.Is(err, unix.ENOSPC) {
+		return 0, 0, fmt.Errorf("test run of %q: %w", p.name, err)
+	}
+	return a.retval, int(a.dataSizeOut), nil
+}

@@ -1,0 +1,169 @@
+package kpath
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/lispd/lispd/testing/tshark"
+)
+
+var (
+	testRLOC    = netip.MustParseAddr("192.0.2.2")
+	testRLOCIID = netip.MustParseAddr("192.0.2.3") // a local RLOC that checks the instance-id
+	testRemote  = netip.MustParseAddr("192.0.2.1")
+)
+
+// lispFrame returns an Ethernet frame: outer IPv4/UDP from 192.0.2.1 to
+// dst:port, the 8-byte LISP header hdr, then inner.
+func lispFrame(t *testing.T, dst netip.Addr, port uint16, hdr [8]byte, inner []byte) []byte {
+	t.Helper()
+	f, err := tshark.UDPFrame(netip.AddrPortFrom(testRemote, 50000), netip.AddrPortFrom(dst, port), append(hdr[:], inner...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// innerPacket returns a small IPv4 (or IPv6) UDP packet between EIDs.
+func innerPacket(t *testing.T, v6 bool) []byte {
+	t.Helper()
+	src, dst := netip.MustParseAddrPort("198.51.100.10:1000"), netip.MustParseAddrPort("198.51.100.138:2000")
+	if v6 {
+		src, dst = netip.MustParseAddrPort("[2001:db8:1::10]:1000"), netip.MustParseAddrPort("[2001:db8:2::10]:2000")
+	}
+	p, err := tshark.UDPPacket(src, dst, []byte("inner payload 0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fixIPCsum recomputes the outer IPv4 header checksum of an Ethernet frame.
+func fixIPCsum(f []byte) {
+	f[24], f[25] = 0, 0
+	binary.BigEndian.PutUint16(f[24:], tshark.Checksum(f[14:14+int(f[14]&0x0f)*4], 0))
+}
+
+// TestDecapVerdicts runs the decapsulating program over crafted frames
+// (BPF_PROG_TEST_RUN) and checks its verdict, the packet it leaves and the
+// counter it moves.
+func TestDecapVerdicts(t *testing.T) {
+	needBPF(t)
+	d, err := NewDecap(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, CheckIID: true, InstanceID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	inner := innerPacket(t, false)
+	nl := [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}   // N, L, nonce, LSBs
+	iid7 := [8]byte{0xc8, 1, 2, 3, 0, 0, 7, 1} // N, L, I, iid 7
+	iid8 := [8]byte{0xc8, 1, 2, 3, 0, 0, 8, 1} // iid 8
+	const redirected = -1
+	tests := []struct {
+		name  string
+		frame func() []byte
+		ret   uint32
+		stat  int // the counter that moves; redirected: the entry's
+	}{
+		{"LISP data to a local RLOC", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, inner) }, ActRedirect, redirected},
+		{"instance-id as required", func() []byte { return lispFrame(t, testRLOCIID, DataPort, iid7, inner) }, ActRedirect, redirected},
+		{"instance-id not required, present", func() []byte { return lispFrame(t, testRLOC, DataPort, iid8, inner) }, ActRedirect, redirected},
+		{"wrong instance-id", func() []byte { return lispFrame(t, testRLOCIID, DataPort, iid8, inner) }, ActOK, StatDecapBad},
+		{"no instance-id where required", func() []byte { return lispFrame(t, testRLOCIID, DataPort, nl, inner) }, ActOK, StatDecapBad},
+		{"N and V", func() []byte { return lispFrame(t, testRLOC, DataPort, [8]byte{0x90}, inner) }, ActOK, StatDecapBad},
+		{"E without N", func() []byte { return lispFrame(t, testRLOC, DataPort, [8]byte{0x20}, inner) }, ActOK, StatDecapBad},
+		{"other UDP port", func() []byte { return lispFrame(t, testRLOC, 4342, nl, inner) }, ActOK, StatDecapPass},
+		{"not a local RLOC", func() []byte { return lispFrame(t, netip.MustParseAddr("192.0.2.9"), DataPort, nl, inner) }, ActOK, StatDecapPass},
+		{"bad outer header checksum", func() []byte {
+			f := lispFrame(t, testRLOC, DataPort, nl, inner)
+			f[24] ^= 0xff
+			return f
+		}, ActOK, StatDecapBad},
+		{"outer fragment", func() []byte {
+			f := lispFrame(t, testRLOC, DataPort, nl, inner)
+			f[20] |= 0x20 // MF
+			fixIPCsum(f)
+			return f
+		}, ActOK, StatDecapPass},
+		{"outer IP options", func() []byte {
+			f := lispFrame(t, testRLOC, DataPort, nl, inner)
+			// Insert a 4-byte NOP option word after the outer header.
+			g := append(append(append([]byte(nil), f[:34]...), 1, 1, 1, 1), f[34:]...)
+			g[14] = 0x46
+			binary.BigEndian.PutUint16(g[16:], binary.BigEndian.Uint16(g[16:])+4)
+			fixIPCsum(g)
+			return g
+		}, ActOK, StatDecapPass},
+		{"inner IPv6", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)) }, ActOK, StatDecapNotIPv4},
+		{"truncated", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, inner)[:60] }, ActOK, StatDecapPass},
+		{"ARP", func() []byte {
+			f := lispFrame(t, testRLOC, DataPort, nl, inner)
+			f[12], f[13] = 0x08, 0x06
+			return f
+		}, ActOK, StatDecapPass},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.frame()
+			s0, err := d.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := testRLOC
+			if bytes.Equal(in[30:34], testRLOCIID.AsSlice()) {
+				local = testRLOCIID
+			}
+			c0, _ := d.Counters(local)
+			out := make([]byte, 2048)
+			ret, n, err := d.prog.TestRun(in, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ret != tt.ret {
+				t.Fatalf("verdict %d, want %d", ret, tt.ret)
+			}
+			s1, err := d.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c1, _ := d.Counters(local)
+			if tt.stat == redirected {
+				if s1 != s0 {
+					t.Errorf("stats moved: %v → %v", s0, s1)
+				}
+				if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead4) {
+					t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead4)
+				}
+				// The Ethernet header stays, the outer headers are gone.
+				want := append(append([]byte(nil), in[:14]...), in[14+Overhead4:]...)
+				if !bytes.Equal(out[:n], want) {
+					t.Errorf("packet after the run:\n% x\nwant\n% x", out[:n], want)
+				}
+				return
+			}
+			for i := range s1 {
+				want := s0[i]
+				if i == tt.stat {
+					want++
+				}
+				if s1[i] != want {
+					t.Errorf("stat %d: %d → %d, want %d", i, s0[i], s1[i], want)
+				}
+			}
+			if c1 != c0 {
+				t.Errorf("entry counters moved: %+v → %+v", c0, c1)
+			}
+			if !bytes.Equal(out[:n], in) {
+				t.Errorf("packet changed on a pass")
+			}
+		})
+	}
+}
