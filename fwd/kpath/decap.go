@@ -146,9 +146,15 @@ func DecapInsns(locals, stats int) []Insn {
 		LoadMem(W, R4, R9, 8),
 		JumpReg(JNE, R3, R4, "bad"),
 		Label("iid"),
+		// The inner packet's version decides the protocol it gets; R8
+		// (data_end) is not needed any more and keeps the flags.
 		LoadMem(B, R2, R7, 14+Overhead4),
 		ALU64Imm(Rsh, R2, 4),
-		JumpImm(JNE, R2, 4, "notv4"),
+		Mov64Imm(R8, 0),
+		JumpImm(JEq, R2, 4, "inner"),
+		JumpImm(JNE, R2, 6, "notip"),
+		Mov64Imm(R8, adjDecapL3IPv6),
+		Label("inner"),
 		LoadMem(W, R2, R6, skbLen),
 		ALU64Imm(Sub, R2, 14+Overhead4),
 		StoreMem(W, R10, -8, R2),
@@ -156,7 +162,7 @@ func DecapInsns(locals, stats int) []Insn {
 		Mov64Reg(R1, R6),
 		Mov64Imm(R2, -Overhead4),
 		Mov64Imm(R3, adjRoomMAC),
-		Mov64Imm(R4, 0),
+		Mov64Reg(R4, R8),
 		CallHelper(FnSkbAdjustRoom),
 		JumpImm(JNE, R0, 0, "error"),
 		Mov64Imm(R2, 1),
@@ -171,9 +177,9 @@ func DecapInsns(locals, stats int) []Insn {
 	for _, s := range []struct {
 		label string
 		slot  int32
-	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notv4", StatDecapNotIPv4}} {
+	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notip", StatDecapNotIP}} {
 		add(Label(s.label))
-		add(countStat(stats, s.slot)...)
+		add(countStat(stats, s.slot, "")...)
 		add(Mov64Imm(R0, ActOK), Return())
 	}
 	return p

@@ -102,7 +102,12 @@ func TestDecapVerdicts(t *testing.T) {
 			fixIPCsum(g)
 			return g
 		}, ActOK, StatDecapPass},
-		{"inner IPv6", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)) }, ActOK, StatDecapNotIPv4},
+		{"inner IPv6", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)) }, ActRedirect, redirected},
+		{"inner neither IPv4 nor IPv6", func() []byte {
+			in := innerPacket(t, false)
+			in[0] = 0x55
+			return lispFrame(t, testRLOC, DataPort, nl, in)
+		}, ActOK, StatDecapNotIP},
 		{"truncated", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, inner)[:60] }, ActOK, StatDecapPass},
 		{"ARP", func() []byte {
 			f := lispFrame(t, testRLOC, DataPort, nl, inner)

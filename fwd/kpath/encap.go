@@ -33,7 +33,8 @@ const (
 	adjFixedGSO     = 1 << 0
 	adjEncapL3IPv4  = 1 << 1
 	adjEncapL4UDP   = 1 << 4
-	redirectIngress = 1 // BPF_F_INGRESS
+	adjDecapL3IPv6  = 1 << 8 // Linux 6.3+: the packet's protocol becomes IPv6
+	redirectIngress = 1      // BPF_F_INGRESS
 )
 
 // be16 returns the 16-bit value whose bytes in memory are v in network
@@ -46,22 +47,23 @@ func be16(v uint16) int32 {
 // Stats slots: per-CPU counters of the packets the programs did not
 // handle (the handled ones are counted in the map entries).
 const (
-	StatEncapMiss    = iota // no entry for the destination: left to the TUN reader
-	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, GSO other than TCP
-	StatEncapError          // a helper failed after the packet was changed: dropped
-	StatEncapGSO            // GSO packets seen with an entry (encapsulated unless counted as skipped too)
-	StatDecapPass           // not a LISP data packet to a local RLOC: left to the stack
-	StatDecapGRO            // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
-	StatDecapBad            // LISP header refused (flags, instance-id, checksum): left to the stack
-	StatDecapError          // a helper failed: left to the stack
-	StatDecapNotIPv4        // inner packet not IPv4: left to the stack
+	StatEncapMiss  = iota // no entry for the destination: left to the TUN reader
+	StatEncapSkip         // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapError        // a helper failed after the packet was changed: dropped
+	StatEncapGSO          // GSO packets seen with an entry (encapsulated unless counted as skipped too)
+	StatDecapPass         // not a LISP data packet to a local RLOC: left to the stack
+	StatDecapGRO          // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
+	StatDecapBad          // LISP header refused (flags, instance-id, checksum): left to the stack
+	StatDecapError        // a helper failed: left to the stack
+	StatDecapNotIP        // inner packet neither IPv4 nor IPv6: left to the stack
 	NumStats
 )
 
 // countStat returns instructions that add one to slot of the per-CPU stats
-// map (clobbers R0-R5 and the stack word at -32).
-func countStat(stats int, slot int32) []Insn {
-	done := fmt.Sprintf("stat%d_done", slot)
+// map (clobbers R0-R5 and the stack word at -32); tag makes its label
+// unique when a program counts the same slot in two places.
+func countStat(stats int, slot int32, tag string) []Insn {
+	done := fmt.Sprintf("stat%d_%s_done", slot, tag)
 	return []Insn{
 		StoreImm(W, R10, -32, slot),
 		LoadMapFD(R1, stats),
@@ -86,7 +88,8 @@ func foldCsum() []Insn {
 	}
 }
 
-// Encap map layout: key {prefixlen uint32 (host order), IPv4 address}, value
+// Encap map layout: two LPM maps, one per inner family, with keys
+// {prefixlen uint32 (host order), address (4 or 16 bytes)} and values of
 // EncapEntryLen bytes:
 //
 //	0  outer source (local RLOC), 4 bytes
@@ -98,7 +101,8 @@ func foldCsum() []Insn {
 //	24 packets encapsulated, uint64 (inner packets; a GSO packet counts its segments)
 //	32 bytes encapsulated, uint64 (inner bytes)
 const (
-	EncapKeyLen   = 8
+	EncapKeyLen4  = 4 + 4
+	EncapKeyLen6  = 4 + 16
 	EncapEntryLen = 40
 )
 
@@ -115,14 +119,13 @@ type EncapEntry struct {
 // flagI is the LISP header's I bit (fwd.FlagI).
 const flagI = 0x08
 
-// AppendEncapKey appends the LPM key of an IPv4 prefix.
+// AppendEncapKey appends the LPM key of an EID prefix (IPv4 or IPv6).
 func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
-	if !p.Addr().Is4() {
-		return b, fmt.Errorf("encap key %v: IPv4 prefixes only", p)
+	if !p.IsValid() {
+		return b, fmt.Errorf("encap key: invalid prefix")
 	}
 	b = binary.NativeEndian.AppendUint32(b, uint32(p.Bits()))
-	a := p.Masked().Addr().As4()
-	return append(b, a[:]...), nil
+	return append(b, p.Masked().Addr().AsSlice()...), nil
 }
 
 // AppendValue appends the map value of e (counters zero).
@@ -150,88 +153,143 @@ type Counters struct {
 }
 
 // EncapInsns returns the encapsulating program for the TCX egress hook of a
-// TUN device (an L3 device: packets start at the IP header). entries is the
-// file descriptor of the LPM map, stats that of the per-CPU stats array.
+// TUN device (an L3 device: packets start at the IP header). entries4 and
+// entries6 are the file descriptors of the LPM maps for IPv4 and IPv6
+// destinations, stats that of the per-CPU stats array.
 //
-// An IPv4 packet whose destination has an entry is encapsulated in place —
+// A packet whose destination has an entry is encapsulated in place —
 // bpf_skb_adjust_room grows the room for the outer IPv4, UDP and LISP
 // headers (GSO packets stay GSO, marked as UDP tunnel, segmented later by
 // the kernel with their gso_size unchanged), bpf_skb_change_head adds an
 // Ethernet header for bpf_redirect_neigh to replace — and sent from the
 // entry's interface to its neighbour. Everything else goes on to the TUN
-// (TC_ACT_OK) for the daemon: misses, non-IPv4, IPv4 with options or
+// (TC_ACT_OK) for the daemon: misses, other protocols, IPv4 with options or
 // fragments, packets that would not fit the entry's MTU, GSO packets other
-// than TCP.
-func EncapInsns(entries, stats int) []Insn {
+// than TCP without extension headers.
+func EncapInsns(entries4, entries6, stats int) []Insn {
 	var p []Insn
 	add := func(in ...Insn) { p = append(p, in...) }
+	// pull makes sure n bytes of headers are in the linear part, reloading
+	// the packet pointers R7 (data) and R8 (data_end); else to "skip".
+	pull := func(n int32, label string) {
+		add(
+			LoadMem(W, R7, R6, skbData),
+			LoadMem(W, R8, R6, skbDataEnd),
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, n),
+			JumpReg(JLE, R2, R8, label),
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, n),
+			CallHelper(FnSkbPullData),
+			LoadMem(W, R7, R6, skbData),
+			LoadMem(W, R8, R6, skbDataEnd),
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, n),
+			JumpReg(JGT, R2, R8, "skip"),
+			Label(label),
+		)
+	}
+	// fits checks that the packet fits the entry's MTU (R9 + 12) with the
+	// outer headers: a plain packet by its length, a GSO packet by its
+	// segments (l3 bytes of IP header, then the TCP header, plus gso_size).
+	// proto is the register holding the transport protocol.
+	fits := func(fam string, l3 int32, proto Reg) {
+		gso, done := "gso"+fam, "fits"+fam
+		add(
+			LoadMem(W, R2, R6, skbGSOSize),
+			JumpImm(JNE, R2, 0, gso),
+			LoadMem(W, R3, R6, skbLen),
+			ALU64Imm(Add, R3, Overhead4),
+			LoadMem(W, R4, R9, 12),
+			JumpReg(JGT, R3, R4, "skip"),
+			Goto(done),
+			Label(gso),
+			JumpImm(JNE, proto, 6, "skip"), // TCP only
+		)
+		add(countStat(stats, StatEncapGSO, fam)...)
+		add(
+			Mov64Reg(R3, R7),
+			ALU64Imm(Add, R3, l3+13),
+			JumpReg(JGT, R3, R8, "skip"),
+			LoadMem(B, R3, R7, int16(l3+12)),
+			ALU64Imm(Rsh, R3, 4),
+			ALU64Imm(Lsh, R3, 2),
+			LoadMem(W, R2, R6, skbGSOSize),
+			ALU64Reg(Add, R3, R2),
+			ALU64Imm(Add, R3, l3+Overhead4),
+			LoadMem(W, R4, R9, 12),
+			JumpReg(JGT, R3, R4, "skip"),
+			Label(done),
+		)
+	}
 	add(
 		Mov64Reg(R6, R1),
 		LoadMem(W, R2, R6, skbProtocol),
+		JumpImm(JEq, R2, be16(0x86dd), "v6"),
 		JumpImm(JNE, R2, be16(0x0800), "skip"),
-		LoadMem(W, R7, R6, skbData),
-		LoadMem(W, R8, R6, skbDataEnd),
-		Mov64Reg(R2, R7),
-		ALU64Imm(Add, R2, 20),
-		JumpReg(JLE, R2, R8, "hdr"),
-		// The IP header is not in the linear part: pull it in.
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, 20),
-		CallHelper(FnSkbPullData),
-		LoadMem(W, R7, R6, skbData),
-		LoadMem(W, R8, R6, skbDataEnd),
-		Mov64Reg(R2, R7),
-		ALU64Imm(Add, R2, 20),
-		JumpReg(JGT, R2, R8, "skip"),
-		Label("hdr"),
+	)
+	// IPv4.
+	pull(20, "hdr4")
+	add(
 		LoadMem(B, R2, R7, 0),
 		JumpImm(JNE, R2, 0x45, "skip"), // version 4 without options
 		LoadMem(H, R2, R7, 6),
 		ALU64Imm(And, R2, be16(0x3fff)),
 		JumpImm(JNE, R2, 0, "skip"), // MF or a fragment offset
-		// Look the destination up.
 		StoreImm(W, R10, -8, 32),
 		LoadMem(W, R2, R7, 16),
 		StoreMem(W, R10, -4, R2),
-		LoadMapFD(R1, entries),
+		LoadMapFD(R1, entries4),
 		Mov64Reg(R2, R10),
 		ALU64Imm(Add, R2, -8),
 		CallHelper(FnMapLookupElem),
 		JumpImm(JEq, R0, 0, "miss"),
 		Mov64Reg(R9, R0),
-		// Does it fit the path? A plain packet by its length, a GSO packet
-		// by its segments: IP and TCP headers plus gso_size.
-		LoadMem(W, R2, R6, skbGSOSize),
-		JumpImm(JNE, R2, 0, "gso"),
-		LoadMem(W, R3, R6, skbLen),
-		ALU64Imm(Add, R3, Overhead4),
-		LoadMem(W, R4, R9, 12),
-		JumpReg(JGT, R3, R4, "skip"),
-		Goto("fits"),
-		Label("gso"),
+		LoadMem(B, R5, R7, 9),
 	)
-	add(countStat(stats, StatEncapGSO)...)
+	fits("4", 20, R5)
 	add(
-		LoadMem(W, R2, R6, skbGSOSize),
-		LoadMem(B, R3, R7, 9),
-		JumpImm(JNE, R3, 6, "skip"), // TCP only
-		Mov64Reg(R3, R7),
-		ALU64Imm(Add, R3, 33),
-		JumpReg(JGT, R3, R8, "skip"),
-		LoadMem(B, R3, R7, 32),
-		ALU64Imm(Rsh, R3, 4),
-		ALU64Imm(Lsh, R3, 2),
-		ALU64Reg(Add, R3, R2),
-		ALU64Imm(Add, R3, 20+Overhead4),
-		LoadMem(W, R4, R9, 12),
-		JumpReg(JGT, R3, R4, "skip"),
-		Label("fits"),
-		// Keep what the outer header copies and the counters need; the
-		// helpers below invalidate the packet pointers.
 		LoadMem(B, R2, R7, 1),
 		StoreMem(B, R10, -16, R2), // TOS
 		LoadMem(B, R2, R7, 8),
 		StoreMem(B, R10, -15, R2), // TTL
+		Goto("encap"),
+		Label("v6"),
+	)
+	// IPv6.
+	pull(40, "hdr6")
+	add(
+		LoadMem(B, R2, R7, 0),
+		ALU64Imm(Rsh, R2, 4),
+		JumpImm(JNE, R2, 6, "skip"),
+		StoreImm(W, R10, -24, 128),
+		LoadMem(W, R2, R7, 24), StoreMem(W, R10, -20, R2),
+		LoadMem(W, R2, R7, 28), StoreMem(W, R10, -16, R2),
+		LoadMem(W, R2, R7, 32), StoreMem(W, R10, -12, R2),
+		LoadMem(W, R2, R7, 36), StoreMem(W, R10, -8, R2),
+		LoadMapFD(R1, entries6),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -24),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "miss"),
+		Mov64Reg(R9, R0),
+		LoadMem(B, R5, R7, 6), // next header: TCP right after the fixed header for GSO
+	)
+	fits("6", 40, R5)
+	add(
+		// Traffic class: the low nibble of byte 0 and the high one of byte 1.
+		LoadMem(B, R2, R7, 0),
+		ALU64Imm(And, R2, 0x0f),
+		ALU64Imm(Lsh, R2, 4),
+		LoadMem(B, R3, R7, 1),
+		ALU64Imm(Rsh, R3, 4),
+		ALU64Reg(Or, R2, R3),
+		StoreMem(B, R10, -16, R2),
+		LoadMem(B, R2, R7, 7),
+		StoreMem(B, R10, -15, R2), // hop limit
+		Label("encap"),
+		// Keep what the counters need; the helpers below invalidate the
+		// packet pointers.
 		LoadMem(W, R2, R6, skbLen),
 		StoreMem(W, R10, -24, R2),
 		LoadMem(W, R2, R6, skbGSOSegs),
@@ -255,7 +313,8 @@ func EncapInsns(entries, stats int) []Insn {
 		ALU64Reg(Or, R0, R2),
 		HostToBE(R0, 32),
 		StoreMem(W, R10, -28, R0),
-		// Room for the outer headers behind the (empty) MAC header.
+		// Room for the outer headers behind the (empty) MAC header; the
+		// packet's protocol becomes IPv4.
 		Mov64Reg(R1, R6),
 		Mov64Imm(R2, Overhead4),
 		Mov64Imm(R3, adjRoomMAC),
@@ -331,11 +390,11 @@ func EncapInsns(entries, stats int) []Insn {
 		Return(),
 		Label("miss"),
 	)
-	add(countStat(stats, StatEncapMiss)...)
+	add(countStat(stats, StatEncapMiss, "")...)
 	add(Mov64Imm(R0, ActOK), Return(), Label("skip"))
-	add(countStat(stats, StatEncapSkip)...)
+	add(countStat(stats, StatEncapSkip, "")...)
 	add(Mov64Imm(R0, ActOK), Return(), Label("error"))
-	add(countStat(stats, StatEncapError)...)
+	add(countStat(stats, StatEncapError, "")...)
 	add(Mov64Imm(R0, ActShot), Return())
 	return p
 }

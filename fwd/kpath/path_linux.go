@@ -35,19 +35,25 @@ func readStats(m *Map) (Stats, error) {
 // Encap is the encapsulating program with its maps, attached to a TUN's
 // egress by Attach.
 type Encap struct {
-	entries *Map
-	stats   *Map
-	prog    *Program
-	link    *Link
+	entries4 *Map
+	entries6 *Map
+	stats    *Map
+	prog     *Program
+	link     *Link
 }
 
-// NewEncap creates the maps (room for maxEntries prefixes) and loads the
+// NewEncap creates the maps (room for maxEntries prefixes per family) and loads the
 // encapsulating program.
 func NewEncap(maxEntries int) (*Encap, error) {
 	e := &Encap{}
 	var err error
-	if e.entries, err = NewMap(MapSpec{Name: "lisp_encap", Type: MapLPMTrie, KeySize: EncapKeyLen,
+	if e.entries4, err = NewMap(MapSpec{Name: "lisp_encap4", Type: MapLPMTrie, KeySize: EncapKeyLen4,
 		ValueSize: EncapEntryLen, MaxEntries: uint32(maxEntries), Flags: FlagNoPrealloc}); err != nil {
+		return nil, err
+	}
+	if e.entries6, err = NewMap(MapSpec{Name: "lisp_encap6", Type: MapLPMTrie, KeySize: EncapKeyLen6,
+		ValueSize: EncapEntryLen, MaxEntries: uint32(maxEntries), Flags: FlagNoPrealloc}); err != nil {
+		e.Close()
 		return nil, err
 	}
 	if e.stats, err = newStatsMap("lisp_encap_st"); err != nil {
@@ -55,7 +61,7 @@ func NewEncap(maxEntries int) (*Encap, error) {
 		return nil, err
 	}
 	if e.prog, err = LoadProgram(ProgSpec{Name: "lisp_encap", Type: ProgSchedCLS, License: "GPL",
-		Insns: EncapInsns(e.entries.FD(), e.stats.FD())}); err != nil {
+		Insns: EncapInsns(e.entries4.FD(), e.entries6.FD(), e.stats.FD())}); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -76,8 +82,16 @@ func (e *Encap) Attach(tunIfIndex int) error {
 	return nil
 }
 
+// entries returns the map for p's family.
+func (e *Encap) entries(p netip.Prefix) *Map {
+	if p.Addr().Is4() {
+		return e.entries4
+	}
+	return e.entries6
+}
+
 // Set installs (or replaces, resetting its counters) the mapping for the
-// IPv4 EID prefix p.
+// EID prefix p (IPv4 or IPv6).
 func (e *Encap) Set(p netip.Prefix, ent EncapEntry) error {
 	k, err := AppendEncapKey(nil, p)
 	if err != nil {
@@ -87,7 +101,7 @@ func (e *Encap) Set(p netip.Prefix, ent EncapEntry) error {
 	if err != nil {
 		return err
 	}
-	if err := e.entries.Update(k, v, UpdateAny); err != nil {
+	if err := e.entries(p).Update(k, v, UpdateAny); err != nil {
 		return fmt.Errorf("encap: set %v: %w", p, err)
 	}
 	return nil
@@ -99,7 +113,7 @@ func (e *Encap) Delete(p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	return e.entries.Delete(k)
+	return e.entries(p).Delete(k)
 }
 
 // Counters returns the packets and bytes encapsulated for p since Set.
@@ -109,7 +123,7 @@ func (e *Encap) Counters(p netip.Prefix) (Counters, error) {
 		return Counters{}, err
 	}
 	v := make([]byte, EncapEntryLen)
-	if err := e.entries.Lookup(k, v); err != nil {
+	if err := e.entries(p).Lookup(k, v); err != nil {
 		return Counters{}, err
 	}
 	return Counters{binary.NativeEndian.Uint64(v[24:]), binary.NativeEndian.Uint64(v[32:])}, nil
@@ -128,8 +142,10 @@ func (e *Encap) Close() error {
 	if e.prog != nil {
 		errs = append(errs, e.prog.Close())
 	}
-	if e.entries != nil {
-		errs = append(errs, e.entries.Close())
+	for _, m := range []*Map{e.entries4, e.entries6} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
 	}
 	if e.stats != nil {
 		errs = append(errs, e.stats.Close())

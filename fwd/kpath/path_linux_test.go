@@ -44,11 +44,11 @@ func newKpathLab(t *testing.T) *kpathLab {
 		h             *netns.Host
 		wan           *netns.Iface
 		local, remote netip.Addr
-		peer          netip.Prefix
+		peer4, peer6  netip.Prefix
 		out           **Static
 	}{
-		{l.XTR1, l.XTR1WAN, l.RLOC1v4, l.RLOC2v4, lab.Site2v4, &k.x1},
-		{l.XTR2, l.XTR2WAN, l.RLOC2v4, l.RLOC1v4, lab.Site1v4, &k.x2},
+		{l.XTR1, l.XTR1WAN, l.RLOC1v4, l.RLOC2v4, lab.Site2v4, lab.Site2v6, &k.x1},
+		{l.XTR2, l.XTR2WAN, l.RLOC2v4, l.RLOC1v4, lab.Site1v4, lab.Site1v6, &k.x2},
 	} {
 		var tun netio.TUN
 		if err := s.h.Do(func() error {
@@ -57,7 +57,7 @@ func newKpathLab(t *testing.T) *kpathLab {
 				return err
 			}
 			*s.out, err = AttachStatic(StaticConfig{TUN: "lisp0", WAN: s.wan.Name, Local: s.local, Remote: s.remote,
-				EIDs: []netip.Prefix{s.peer}, InstanceID: testIID, LSBs: 1})
+				EIDs: []netip.Prefix{s.peer4, s.peer6}, InstanceID: testIID, LSBs: 1})
 			return err
 		}); err != nil {
 			if tun != nil {
@@ -70,8 +70,10 @@ func newKpathLab(t *testing.T) *kpathLab {
 			st.Close()
 			tun.Close()
 		})
-		if err := s.h.AddDeviceRoute(s.peer, "lisp0"); err != nil {
-			t.Fatal(err)
+		for _, p := range []netip.Prefix{s.peer4, s.peer6} {
+			if err := s.h.AddDeviceRoute(p, "lisp0"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return k
@@ -143,7 +145,7 @@ func ping(t *testing.T, h *netns.Host, dst netip.Addr) {
 	}
 }
 
-// TestKernelPath sends pings both ways and a TCP transfer through the
+// TestKernelPath sends pings both ways (IPv4 and IPv6 EIDs) and a TCP transfer through the
 // encapsulating and decapsulating programs alone (nobody reads the TUNs),
 // checks the counters, and has tshark decode a capture of the core.
 func TestKernelPath(t *testing.T) {
@@ -156,6 +158,8 @@ func TestKernelPath(t *testing.T) {
 	}
 	ping(t, k.A, lab.HostB4)
 	ping(t, k.B, lab.HostA4)
+	ping(t, k.A, lab.HostB6)
+	ping(t, k.B, lab.HostA6)
 	const size = 24 << 20
 	k.transfer(t, size)
 	if _, err := capt.Stop(); err != nil {
@@ -192,6 +196,18 @@ func TestKernelPath(t *testing.T) {
 	}
 	t.Logf("xTR1 encap %+v, xTR2 decap %+v, xTR2 encap %+v, xTR1 decap %+v", c1, d2, c2, d1)
 	t.Logf("xTR1 encap stats %v, xTR2 decap stats %v, xTR1 decap stats %v", s1, s2, s3)
+	for _, x := range []struct {
+		e *Encap
+		p netip.Prefix
+	}{{k.x1.Encap, lab.Site2v6}, {k.x2.Encap, lab.Site1v6}} {
+		c, err := x.e.Counters(x.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Packets < 5 {
+			t.Errorf("%v: %d IPv6 packets encapsulated, want ≥ 5 (pings)", x.p, c.Packets)
+		}
+	}
 	if c1.Bytes < size || d2.Bytes < size {
 		t.Errorf("A → B: %d bytes encapsulated at xTR1, %d decapsulated at xTR2, want ≥ %d", c1.Bytes, d2.Bytes, size)
 	}
