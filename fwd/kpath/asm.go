@@ -124,6 +124,7 @@ const (
 	FnSkbStoreBytes  = 9
 	FnL3CsumReplace  = 10
 	FnSkbChangeProto = 31
+	FnXDPAdjustHead  = 44
 )
 
 // Assemble resolves the labels of insns into jump offsets and returns the

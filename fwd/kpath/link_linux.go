@@ -11,8 +11,9 @@ import (
 // AttachType is where a link attaches a program (enum bpf_attach_type).
 type AttachType uint32
 
-// TCX hooks (kernel 6.6+).
+// Hooks.
 const (
+	XDP        AttachType = 37 // the XDP hook (BPF_XDP), through a link (5.9+)
 	TCXIngress AttachType = 46
 	TCXEgress  AttachType = 47
 )
@@ -23,6 +24,8 @@ func (t AttachType) String() string {
 		return "tcx ingress"
 	case TCXEgress:
 		return "tcx egress"
+	case XDP:
+		return "xdp"
 	}
 	return fmt.Sprintf("attach type %d", uint32(t))
 }
@@ -75,4 +78,17 @@ func (l *Link) Close() error {
 	err := unix.Close(l.fd)
 	l.fd = -1
 	return err
+}
+
+// AttachXDP attaches the XDP program prog to the interface ifindex (in the
+// network namespace of the calling thread), in the driver's mode where it
+// has one.
+func AttachXDP(prog *Program, ifindex int) (*Link, error) {
+	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(XDP)}
+	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return nil, fmt.Errorf("attach %q to XDP of ifindex %d: %w", prog.Name(), ifindex, err)
+	}
+	unix.CloseOnExec(fd)
+	return &Link{fd: fd, ifindex: ifindex, typ: XDP}, nil
 }

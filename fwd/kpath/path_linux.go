@@ -159,6 +159,7 @@ type Decap struct {
 	locals *Map
 	stats  *Map
 	prog   *Program
+	xdp    *Program // loaded by the first AttachXDP
 	links  []*Link
 }
 
@@ -187,6 +188,26 @@ func NewDecap(maxLocals int) (*Decap, error) {
 // (in the calling thread's network namespace); call it once per uplink.
 func (d *Decap) Attach(ifindex int) error {
 	l, err := AttachTCX(d.prog, ifindex, TCXIngress)
+	if err != nil {
+		return err
+	}
+	d.links = append(d.links, l)
+	return nil
+}
+
+// AttachXDP attaches the XDP variant of the program (DecapXDPInsns) to the
+// interface ifindex instead: inner packets are GRO-merged and enter the
+// stack on that interface rather than the TUN.
+func (d *Decap) AttachXDP(ifindex int) error {
+	if d.xdp == nil {
+		p, err := LoadProgram(ProgSpec{Name: "lisp_decap_xdp", Type: ProgXDP, License: "GPL",
+			Insns: DecapXDPInsns(d.locals.FD(), d.stats.FD())})
+		if err != nil {
+			return err
+		}
+		d.xdp = p
+	}
+	l, err := AttachXDP(d.xdp, ifindex)
 	if err != nil {
 		return err
 	}
@@ -240,8 +261,10 @@ func (d *Decap) Close() error {
 		errs = append(errs, l.Close())
 	}
 	d.links = nil
-	if d.prog != nil {
-		errs = append(errs, d.prog.Close())
+	for _, p := range []*Program{d.prog, d.xdp} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
 	}
 	if d.locals != nil {
 		errs = append(errs, d.locals.Close())

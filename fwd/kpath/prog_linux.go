@@ -12,8 +12,11 @@ import (
 // ProgType is a BPF program type (enum bpf_prog_type).
 type ProgType uint32
 
-// ProgSchedCLS is the TC classifier program type (cls_bpf, TCX).
-const ProgSchedCLS ProgType = 3
+// Program types.
+const (
+	ProgSchedCLS ProgType = 3 // TC classifier (cls_bpf, TCX)
+	ProgXDP      ProgType = 6 // XDP
+)
 
 // TC verdicts a SchedCLS program returns.
 const (

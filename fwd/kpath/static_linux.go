@@ -19,6 +19,9 @@ type StaticConfig struct {
 	PathMTU    int            // toward Remote; 0 = WAN's MTU
 	InstanceID uint32         // 0: no I bit, and none required
 	LSBs       uint32         // locator-status-bits to send
+	// DecapXDP decapsulates at WAN's XDP hook (Decap.AttachXDP) instead
+	// of its TCX ingress: inner packets are GRO-merged and enter on WAN.
+	DecapXDP bool
 }
 
 // Static is a StaticConfig attached: the encapsulating program on the TUN's
@@ -71,7 +74,11 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.Decap.Attach(wan.Index); err != nil {
+	attach := s.Decap.Attach
+	if c.DecapXDP {
+		attach = s.Decap.AttachXDP
+	}
+	if err := attach(wan.Index); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -42,7 +42,7 @@ var (
 	pings     = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
 	runs      = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
 	tcpOnly   = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
-	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, kpath)")
+	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, kpath, kpath-xdp)")
 	perfDir   = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
 	perfStat  = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
 	perfAll   = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
@@ -140,7 +140,7 @@ func run(topo *netns.Topology) error {
 	if b.udpgen, err = lab.BuildGo(tmp, "udpgen", lab.Module+"/testing/cmd/udpgen"); err != nil {
 		return err
 	}
-	if strings.Contains(","+*paths+",", ",kpath,") {
+	if strings.Contains(","+*paths+",", ",kpath") {
 		log.Print("building kpathxtr")
 		if b.kpathxtr, err = lab.BuildGo(tmp, "kpathxtr", lab.Module+"/testing/cmd/kpathxtr"); err != nil {
 			return err
@@ -172,6 +172,7 @@ func run(topo *netns.Topology) error {
 		{"lispd", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto") }},
 		{"lispd-off", func() (func() error, []*lab.Daemon, error) { return b.startLispd("off") }},
 		{"kpath", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath(); return u, nil, err }},
+		{"kpath-xdp", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath("-decap-xdp"); return u, nil, err }},
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*paths, ",") {
@@ -262,7 +263,7 @@ func (b *bench) startLispd(offload string) (func() error, []*lab.Daemon, error) 
 // startKpath runs testing/cmd/kpathxtr on both xTRs: fwd/kpath's programs
 // with the static mappings lispd gets, on a TUN that nobody reads. Its undo
 // stops them (closing the TUNs and the programs' links).
-func (b *bench) startKpath() (func() error, error) {
+func (b *bench) startKpath(extra ...string) (func() error, error) {
 	var ps []*netns.Proc
 	stopAll := func() error {
 		var errs []error
@@ -281,8 +282,8 @@ func (b *bench) startKpath() (func() error, error) {
 		{l.XTR1, l.XTR1WAN.Name, l.RLOC1v4.String(), l.RLOC2v4.String(), lab.Site2v4.String()},
 		{l.XTR2, l.XTR2WAN.Name, l.RLOC2v4.String(), l.RLOC1v4.String(), lab.Site1v4.String()},
 	} {
-		p, err := s.h.Start(b.kpathxtr, "-tun", (lab.XTRConfig{}).TUNName(), "-wan", s.wan,
-			"-local", s.local, "-remote", s.remote, "-eids", s.eids)
+		p, err := s.h.Start(append([]string{b.kpathxtr, "-tun", (lab.XTRConfig{}).TUNName(), "-wan", s.wan,
+			"-local", s.local, "-remote", s.remote, "-eids", s.eids}, extra...)...)
 		if err != nil {
 			stopAll()
 			return nil, err
@@ -330,7 +331,7 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 	if err != nil {
 		return err
 	}
-	hasTUN := len(d) > 0 || b.path == "kpath"
+	hasTUN := len(d) > 0 || strings.HasPrefix(b.path, "kpath")
 	drops0 := b.tunDrops(hasTUN)
 	stopPerf := b.startPerf(d)
 	busy0, total0 := cpuTicks()
@@ -664,12 +665,12 @@ func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 }
 
 // column letters of the paths, in the order of -paths' default.
-var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e"}
+var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e", "kpath-xdp": "f"}
 
 // ratioPairs are the ratio columns printed when both paths were measured:
 // lispd (offloads) and lispd-off (plain TUN path) against plain routing
 // and the kernel's VXLAN, and the offload path against the plain TUN path.
-var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}}
+var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}, {"kpath-xdp", "vxlan"}}
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -690,6 +691,9 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 	fmt.Println("(c) lispd: tun_offload = \"auto\" (TUN offloads, UDP GSO/GRO); (d) lispd-off: tun_offload = \"off\" (plain TUN path)")
 	if len(rs["kpath"]) > 0 {
 		fmt.Println("(e) kpath: fwd/kpath's tc eBPF programs (testing/cmd/kpathxtr), same mappings, no daemon in the data path")
+	}
+	if len(rs["kpath-xdp"]) > 0 {
+		fmt.Println("(f) kpath-xdp: (e) decapsulating at XDP instead (inner packets GRO-merged, entering on the uplink)")
 	}
 	if *quick {
 		fmt.Println("(-quick: short runs, unlimited UDP load only)")
@@ -764,7 +768,7 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 	row("machine CPU idle during TCP %", func(r *result) (float64, bool) { return 100 * r.idle, true })
 	row("machine CPU in softirq, TCP %", func(r *result) (float64, bool) { return 100 * r.softirq, true })
 	row("TUN queue drops during TCP", func(r *result) (float64, bool) {
-		return float64(r.tunDrops), (isLispd(r) || r.name == "kpath") && r.tunDrops >= 0
+		return float64(r.tunDrops), (isLispd(r) || strings.HasPrefix(r.name, "kpath")) && r.tunDrops >= 0
 	})
 	row("CPU s/GB (TCP), xTR1 encap", func(r *result) (float64, bool) { return r.cpuEncap, isLispd(r) })
 	row("CPU s/GB (TCP), xTR2 decap", func(r *result) (float64, bool) { return r.cpuDecap, isLispd(r) })

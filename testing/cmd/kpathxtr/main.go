@@ -35,15 +35,16 @@ func main() {
 	eids := flag.String("eids", "", "remote IPv4 EID prefixes, comma-separated")
 	iid := flag.Uint("iid", 0, "instance-id (0: none)")
 	plain := flag.Bool("plain-tun", false, "open the TUN without offloads")
+	xdp := flag.Bool("decap-xdp", false, "decapsulate at the RLOC interface's XDP hook (inner packets GRO-merged, entering on that interface) instead of its TCX ingress")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("kpathxtr: ")
-	if err := run(*tun, *mtu, *wan, *local, *remote, *eids, uint32(*iid), *plain); err != nil {
+	if err := run(*tun, *mtu, *wan, *local, *remote, *eids, uint32(*iid), *plain, *xdp); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(tunName string, mtu int, wan, local, remote, eids string, iid uint32, plain bool) error {
+func run(tunName string, mtu int, wan, local, remote, eids string, iid uint32, plain, xdp bool) error {
 	l, err := netip.ParseAddr(local)
 	if err != nil {
 		return fmt.Errorf("-local: %w", err)
@@ -71,7 +72,7 @@ func run(tunName string, mtu int, wan, local, remote, eids string, iid uint32, p
 		return err
 	}
 	defer t.Close()
-	s, err := kpath.AttachStatic(kpath.StaticConfig{TUN: t.Name(), WAN: wan, Local: l, Remote: r, EIDs: ps, InstanceID: iid})
+	s, err := kpath.AttachStatic(kpath.StaticConfig{TUN: t.Name(), WAN: wan, Local: l, Remote: r, EIDs: ps, InstanceID: iid, DecapXDP: xdp})
 	if err != nil {
 		return err
 	}
