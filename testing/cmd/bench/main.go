@@ -66,6 +66,7 @@ type result struct {
 	stats     string  // lispd: xTR1's and xTR2's offload counters after the run
 	idle      float64 // share of the machine's CPU time left idle during iperf3
 	softirq   float64 // share of the machine's CPU time spent in softirq during iperf3
+	busyPerGB float64 // the machine's busy CPU seconds during iperf3 per GB received (every process counts)
 }
 
 type udpResult struct {
@@ -344,6 +345,9 @@ func (b *bench) measure(r *result, d []*lab.Daemon, sizes []int) error {
 		r.idle = 1 - float64(busy1-busy0)/float64(total1-total0)
 		r.softirq = float64(soft1-soft0) / float64(total1-total0)
 	}
+	if bytes > 0 {
+		r.busyPerGB = float64(busy1-busy0) / clockTicks / (float64(bytes) / 1e9)
+	}
 	if err != nil {
 		return err
 	}
@@ -428,6 +432,10 @@ func cpuTicks() (busy, total uint64) {
 	}
 	return busy, total
 }
+
+// clockTicks is USER_HZ, the unit of /proc/stat (100 on every Linux
+// architecture lispd runs on).
+const clockTicks = 100
 
 // softirqTicks returns the machine's CPU ticks spent in softirq (/proc/stat).
 func softirqTicks() uint64 {
@@ -767,6 +775,7 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 	isLispd := func(r *result) bool { return strings.HasPrefix(r.name, "lispd") }
 	row("machine CPU idle during TCP %", func(r *result) (float64, bool) { return 100 * r.idle, true })
 	row("machine CPU in softirq, TCP %", func(r *result) (float64, bool) { return 100 * r.softirq, true })
+	row("machine busy CPU s/GB (TCP)", func(r *result) (float64, bool) { return r.busyPerGB, r.busyPerGB > 0 })
 	row("TUN queue drops during TCP", func(r *result) (float64, bool) {
 		return float64(r.tunDrops), (isLispd(r) || strings.HasPrefix(r.name, "kpath")) && r.tunDrops >= 0
 	})
