@@ -105,6 +105,13 @@ func Return() Insn { return Insn{Op: ClassJMP | uint8(Exit)} }
 // Label marks the position of the next instruction as name.
 func Label(name string) Insn { return Insn{Label: name} }
 
+// TC verdicts a SchedCLS program returns.
+const (
+	ActOK       = 0 // TC_ACT_OK: let the packet go on
+	ActShot     = 2 // TC_ACT_SHOT: drop it
+	ActRedirect = 7 // TC_ACT_REDIRECT: what bpf_redirect* return on success
+)
+
 // Helper function numbers (enum bpf_func_id) the programs use.
 const (
 	FnMapLookupElem  = 1

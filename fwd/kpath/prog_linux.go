@@ -18,13 +18,6 @@ const (
 	ProgXDP      ProgType = 6 // XDP
 )
 
-// TC verdicts a SchedCLS program returns.
-const (
-	ActOK       = 0 // TC_ACT_OK: let the packet go on
-	ActShot     = 2 // TC_ACT_SHOT: drop it
-	ActRedirect = 7 // TC_ACT_REDIRECT: what bpf_redirect* return on success
-)
-
 // ProgSpec describes a program to load.
 type ProgSpec struct {
 	Name    string // at most 15 bytes
