@@ -138,9 +138,10 @@ func (k *kpathLab) transfer(t *testing.T, n int) {
 	}
 }
 
-func ping(t *testing.T, h *netns.Host, dst netip.Addr) {
+func ping(t *testing.T, h *netns.Host, dst netip.Addr, extra ...string) {
 	t.Helper()
-	if out, err := h.CombinedOutput(context.Background(), "ping", "-c", "5", "-i", "0.05", "-W", "2", dst.String()); err != nil {
+	args := append([]string{"ping", "-c", "5", "-i", "0.05", "-W", "2"}, extra...)
+	if out, err := h.CombinedOutput(context.Background(), append(args, dst.String())...); err != nil {
 		t.Fatalf("%s: ping %v: %v\n%s", h, dst, err, out)
 	}
 }
@@ -168,7 +169,7 @@ func testKernelPath(t *testing.T, xdp bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ping(t, k.A, lab.HostB4)
+	ping(t, k.A, lab.HostB4, "-Q", "0xb8") // DSCP EF: the outer TOS must copy it
 	ping(t, k.B, lab.HostA4)
 	ping(t, k.A, lab.HostB6)
 	ping(t, k.B, lab.HostA6)
@@ -253,16 +254,35 @@ func testKernelPath(t *testing.T, xdp bool) {
 	tshark.CheckWith(t, pcap, tshark.Options{ExtraArgs: args, Ignore: "tcp.options.sack.dsack"})
 	rows := tshark.Fields(t, pcap, "", []string{"frame.len", "frame.protocols", "ip.src", "ip.dst", "ip.flags.df",
 		"ip.ttl", "udp.srcport", "udp.dstport", "udp.checksum", "lisp-data.flags.nonce", "lisp-data.flags.lsb",
-		"lisp-data.flags.iid", "lisp-data.iid", "lisp-data.lsb8"}, args...)
+		"lisp-data.flags.iid", "lisp-data.iid", "lisp-data.lsb8", "ip.dsfield", "ipv6.hlim", "ipv6.tclass"}, args...)
+	tosSeen := false
+	for _, r := range rows {
+		tosSeen = tosSeen || strings.HasPrefix(r[14], "0xb8")
+	}
+	if !tosSeen {
+		t.Error("no outer header with the pings' TOS 0xb8")
+	}
 	if len(rows) < 1000 {
 		t.Fatalf("capture has %d frames for a %d MB transfer", len(rows), size>>20)
 	}
 	bad := 0
 	for i, r := range rows {
+		// Outer TTL and TOS are the inner packet's (IPv4 TTL and TOS, or
+		// IPv6 hop limit and traffic class).
+		ttls, tos := strings.Split(r[5], ";"), strings.Split(r[14], ";")
+		innerTTL, innerTOS := "", ""
+		if len(ttls) == 2 && len(tos) == 2 {
+			innerTTL, innerTOS = ttls[1], tos[1]
+		} else if r[15] != "" {
+			innerTTL, innerTOS = r[15], r[16]
+		}
 		for j := range r {
 			r[j], _, _ = strings.Cut(r[j], ";") // the outer header's value
 		}
 		var why []string
+		if r[5] != innerTTL || !sameNumber(r[14], innerTOS) {
+			why = append(why, fmt.Sprintf("outer TTL %s TOS %s, inner %s %s", r[5], r[14], innerTTL, innerTOS))
+		}
 		if n, _ := strconv.Atoi(r[0]); n > 1514 {
 			why = append(why, "frame above the MTU")
 		}
@@ -296,3 +316,11 @@ func testKernelPath(t *testing.T, xdp bool) {
 // isTrue reports whether a tshark boolean field is set ("1" or "True",
 // depending on the version).
 func isTrue(s string) bool { return s == "1" || s == "True" }
+
+// sameNumber reports whether two tshark numbers are equal whatever their
+// notation ("0x00" and "0x00000000").
+func sameNumber(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 0, 32)
+	y, err2 := strconv.ParseUint(b, 0, 32)
+	return err1 == nil && err2 == nil && x == y
+}

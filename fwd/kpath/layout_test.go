@@ -1,0 +1,56 @@
+package kpath
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+)
+
+// TestMapLayouts checks the keys and values Go writes against the offsets
+// the programs read (documented with EncapEntryLen and DecapEntryLen).
+func TestMapLayouts(t *testing.T) {
+	ne := func(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	tests := []struct {
+		name string
+		got  func() ([]byte, error)
+		want []byte
+	}{
+		{"IPv4 key", func() ([]byte, error) { return AppendEncapKey(nil, netip.MustParsePrefix("198.51.100.130/25")) },
+			cat(ne(25), []byte{198, 51, 100, 128})},
+		{"IPv6 key", func() ([]byte, error) { return AppendEncapKey(nil, netip.MustParsePrefix("2001:db8:2::1/48")) },
+			cat(ne(48), netip.MustParseAddr("2001:db8:2::").AsSlice())},
+		{"encap value with instance-id", func() ([]byte, error) {
+			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 1}.AppendValue(nil)
+		}, cat([]byte{192, 0, 2, 1, 192, 0, 2, 2}, ne(3), ne(1500), []byte{0xc8, 0, 0, 0, 0x12, 0x34, 0x56, 1}, make([]byte, 16))},
+		{"encap value without", func() ([]byte, error) {
+			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 0x80000001}.AppendValue(nil)
+		}, cat([]byte{192, 0, 2, 1, 192, 0, 2, 2}, ne(3), ne(1500), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, 16))},
+		{"decap key", func() ([]byte, error) { return AppendDecapKey(nil, dst) }, []byte{192, 0, 2, 2}},
+		{"decap value", func() ([]byte, error) {
+			return DecapEntry{TUNIfIndex: 9, CheckIID: true, InstanceID: 0x1234567}.AppendValue(nil), nil
+		}, cat(ne(9), ne(DecapCheckIID), ne(0x234567), make([]byte, 20))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.got()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, tt.want) {
+				t.Errorf("got  % x\nwant % x", got, tt.want)
+			}
+		})
+	}
+	if n := len(tests[2].want); n != EncapEntryLen {
+		t.Errorf("encap value %d bytes, EncapEntryLen %d", n, EncapEntryLen)
+	}
+	if _, err := (EncapEntry{Src: netip.MustParseAddr("2001:db8::1"), Dst: dst}).AppendValue(nil); err == nil {
+		t.Error("an IPv6 RLOC was accepted")
+	}
+	if _, err := AppendDecapKey(nil, netip.MustParseAddr("2001:db8::1")); err == nil {
+		t.Error("an IPv6 local RLOC was accepted")
+	}
+}
