@@ -38,7 +38,7 @@ type LocalLocator struct {
 type localChoice struct {
 	addr    netip.Addr
 	ifindex int
-	link    int // LocalLocator.Link, else ifindex
+	link    int    // LocalLocator.Link, else ifindex
 	cum     uint32 // cumulative weight up to and including this one
 }
 
