@@ -456,6 +456,13 @@ func renderStats(w io.Writer, v *admin.Stats) error {
 		return err
 	}
 	tw := newTable(w)
+	if k := v.KernelPath; k != nil {
+		if k.Reason != "" {
+			fmt.Fprintf(tw, "Kernel path: %s (%s)\n\n", k.State, k.Reason)
+		} else {
+			fmt.Fprintf(tw, "Kernel path: %s\n\n", k.State)
+		}
+	}
 	for i, g := range v.Groups {
 		if i > 0 {
 			fmt.Fprintln(tw, "")

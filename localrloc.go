@@ -205,7 +205,7 @@ func planeLocators(ls []localRLOC) []fwd.LocalLocator {
 	var out []fwd.LocalLocator
 	for _, r := range ls {
 		if r.Addr.IsValid() {
-			l := fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up}
+			l := fwd.LocalLocator{Addr: r.Addr, IfIndex: r.IfIndex, Priority: r.Priority, Weight: r.Weight, Up: r.Up, Link: r.IfIndex}
 			if (r.Addr.Is4() && n4 == 1) || (r.Addr.Is6() && n6 == 1) {
 				l.IfIndex = 0
 			}

@@ -153,9 +153,21 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 			}
 		},
 	}
+	if x.KernelPath == "auto" {
+		opts.KernelPath = true
+		if ifi, err := sock.InterfaceByName(p.tun.Name()); err == nil {
+			opts.TUNIndex = ifi.Index
+		}
+	}
 	p.plane, err = fwd.New(opts, p.tun, socks)
 	if err != nil {
 		return nil, err
+	}
+	switch k := p.plane.KernelPath(); k.State {
+	case fwd.KernelOn:
+		log.Info("in-kernel data path on (eBPF at the TUN egress and the uplinks' ingress)")
+	case fwd.KernelFallback:
+		log.Warn("in-kernel data path unavailable, using lispd's own", "reason", k.Reason)
 	}
 	if err := p.applyStatic(x); err != nil {
 		return nil, err

@@ -71,6 +71,7 @@ type XTR struct {
 	NATTraversal      string   `toml:"nat_traversal"`       // auto | always | off
 	NATKeepalive      Duration `toml:"nat_keepalive"`       // keepalive to the RTR behind NAT, 20s
 	TUNOffload        string   `toml:"tun_offload"`         // auto | off
+	KernelPath        string   `toml:"kernel_path"`         // off | auto
 }
 
 // Locator is a remote locator with its RFC 9301 priority and weight.

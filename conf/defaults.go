@@ -24,6 +24,7 @@ const (
 	DefaultNATTraversal      = "auto"           // xtr.nat_traversal
 	DefaultNATKeepalive      = 20 * time.Second // below common NAT UDP timeouts
 	DefaultTUNOffload        = "auto"           // xtr.tun_offload
+	DefaultKernelPath        = "off"            // xtr.kernel_path (experimental)
 
 	DefaultPriority = 1   // locator priority when not given
 	DefaultWeight   = 100 // locator weight when not given
@@ -56,6 +57,7 @@ func (x *XTR) SetDefaults() {
 	x.NATTraversal = DefaultNATTraversal
 	x.NATKeepalive = Duration{DefaultNATKeepalive}
 	x.TUNOffload = DefaultTUNOffload
+	x.KernelPath = DefaultKernelPath
 }
 
 // SetDefaults sets the locator's priority and weight to their defaults.

@@ -101,6 +101,7 @@ func (e *tomlWriter) xtr(x *XTR) {
 	e.str("nat_traversal", x.NATTraversal)
 	e.text("nat_keepalive", x.NATKeepalive)
 	e.str("tun_offload", x.TUNOffload)
+	e.str("kernel_path", x.KernelPath)
 	for _, l := range x.ProxyETRs {
 		e.arrayTable("xtr.proxy_etrs")
 		e.locator(l)

@@ -24,7 +24,7 @@ func (c *Config) Summary(w io.Writer) error {
 			mtu = fmt.Sprint(x.MTU)
 		}
 		p("xtr")
-		p("  tun\t%s, mtu %s, instance-id %d, offload %s, NAT traversal %s", x.TUN, mtu, x.InstanceID, x.TUNOffload, x.NATTraversal)
+		p("  tun\t%s, mtu %s, instance-id %d, offload %s, kernel path %s, NAT traversal %s", x.TUN, mtu, x.InstanceID, x.TUNOffload, x.KernelPath, x.NATTraversal)
 		p("  EID prefixes\t%s", list(x.EIDPrefixes))
 		p("  EID space\t%s", list(x.EIDSpace))
 		rl := make([]string, len(x.RLOCs))

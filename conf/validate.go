@@ -16,6 +16,8 @@ var (
 	NATTraversalModes = []string{"auto", "always", "off"}
 	// TUNOffloadModes are the values of xtr.tun_offload.
 	TUNOffloadModes = []string{"auto", "off"}
+	// KernelPathModes are the values of xtr.kernel_path.
+	KernelPathModes = []string{"off", "auto"}
 	// KeyTypes are the values of key_type: HMAC-SHA-1 and HMAC-SHA-256.
 	KeyTypes = []string{"sha1", "sha256"}
 	// Actions are the RFC 9301 Map-Reply actions a static negative mapping
@@ -256,6 +258,7 @@ func (v *validator) xtr(x *XTR) {
 		}
 	}
 	v.oneOf("xtr.tun_offload", x.TUNOffload, TUNOffloadModes)
+	v.oneOf("xtr.kernel_path", x.KernelPath, KernelPathModes)
 }
 
 func (v *validator) mapServer(m *MapServer) {

@@ -101,6 +101,7 @@ func TestValidationRules(t *testing.T) {
 		{"nat_keepalive too long", xtrHead + "nat_keepalive = \"2h\" #<\n" + xtrRLOC, "xtr.nat_keepalive", "out of range 1s..1h"},
 		{"nat_traversal", xtrHead + "nat_traversal = \"yes\" #<\n" + xtrRLOC, "xtr.nat_traversal", "auto, always, off"},
 		{"tun_offload", xtrHead + "tun_offload = \"on\" #<\n" + xtrRLOC, "xtr.tun_offload", "auto, off"},
+		{"kernel_path", xtrHead + "kernel_path = \"on\" #<\n" + xtrRLOC, "xtr.kernel_path", "off, auto"},
 
 		// Local locators.
 		{"no rloc", "[xtr] #<\neid_prefixes = [\"198.51.100.0/25\"]\ntun = \"lisp0\"\n", "xtr", "at least one [[xtr.rloc]]"},

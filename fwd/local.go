@@ -28,12 +28,17 @@ type LocalLocator struct {
 	Priority uint8 // as registered; 255 = never a source
 	Weight   uint8 // as registered
 	Up       bool  // the interface is up and the address present
+	// Link is the interface holding Addr even when IfIndex is left 0 (one
+	// locator of its family: the route decides for the sockets); the
+	// in-kernel path sends from it and decapsulates on it. 0: IfIndex.
+	Link int
 }
 
 // localChoice is one candidate source of a family.
 type localChoice struct {
 	addr    netip.Addr
 	ifindex int
+	link    int    // LocalLocator.Link, else ifindex
 	cum     uint32 // cumulative weight up to and including this one
 }
 
@@ -76,7 +81,11 @@ func newLocalSel(ls []LocalLocator) *localSel {
 				continue
 			}
 			cum += w
-			out = append(out, localChoice{addr: l.Addr.Unmap(), ifindex: l.IfIndex, cum: cum})
+			link := l.Link
+			if link == 0 {
+				link = l.IfIndex
+			}
+			out = append(out, localChoice{addr: l.Addr.Unmap(), ifindex: l.IfIndex, link: link, cum: cum})
 		}
 		if v6 {
 			s.v6 = out
@@ -113,6 +122,7 @@ func (s *localSel) pick(v6 bool, h16 uint32) (netip.Addr, int, bool) {
 // leave from (source address and interface per packet) from the next batch
 // on. nil or none up: the kernel chooses, as without multihoming.
 func (p *Plane) SetLocalLocators(ls []LocalLocator) {
+	defer p.kernelLocators(ls)
 	if len(ls) == 0 {
 		p.local.Store(nil)
 		return

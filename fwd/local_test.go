@@ -14,16 +14,16 @@ func TestLocalSelection(t *testing.T) {
 		v6    bool
 		share map[netip.Addr]float64 // expected share of the hash space
 	}{
-		{"priority 1 up", []LocalLocator{{a1, 3, 1, 100, true}, {a2, 2, 2, 100, true}}, false, map[netip.Addr]float64{a1: 1}},
-		{"priority 1 down", []LocalLocator{{a1, 3, 1, 100, false}, {a2, 2, 2, 100, true}}, false, map[netip.Addr]float64{a2: 1}},
-		{"50/50", []LocalLocator{{a1, 3, 1, 50, true}, {a2, 2, 1, 50, true}}, false, map[netip.Addr]float64{a1: .5, a2: .5}},
-		{"75/25", []LocalLocator{{a1, 3, 1, 75, true}, {a2, 2, 1, 25, true}}, false, map[netip.Addr]float64{a1: .75, a2: .25}},
-		{"weights 0 share equally", []LocalLocator{{a1, 3, 1, 0, true}, {a2, 2, 1, 0, true}}, false, map[netip.Addr]float64{a1: .5, a2: .5}},
-		{"weight 0 beside weighted", []LocalLocator{{a1, 3, 1, 0, true}, {a2, 2, 1, 10, true}}, false, map[netip.Addr]float64{a2: 1}},
-		{"priority 255 never", []LocalLocator{{a1, 3, 255, 100, true}}, false, nil},
-		{"other family", []LocalLocator{{a1, 3, 1, 100, true}}, true, nil},
-		{"ipv6", []LocalLocator{{a1, 3, 1, 100, true}, {a6, 4, 1, 100, true}}, true, map[netip.Addr]float64{a6: 1}},
-		{"all down", []LocalLocator{{a1, 3, 1, 100, false}, {a2, 2, 2, 100, false}}, false, nil},
+		{"priority 1 up", []LocalLocator{{a1, 3, 1, 100, true, 0}, {a2, 2, 2, 100, true, 0}}, false, map[netip.Addr]float64{a1: 1}},
+		{"priority 1 down", []LocalLocator{{a1, 3, 1, 100, false, 0}, {a2, 2, 2, 100, true, 0}}, false, map[netip.Addr]float64{a2: 1}},
+		{"50/50", []LocalLocator{{a1, 3, 1, 50, true, 0}, {a2, 2, 1, 50, true, 0}}, false, map[netip.Addr]float64{a1: .5, a2: .5}},
+		{"75/25", []LocalLocator{{a1, 3, 1, 75, true, 0}, {a2, 2, 1, 25, true, 0}}, false, map[netip.Addr]float64{a1: .75, a2: .25}},
+		{"weights 0 share equally", []LocalLocator{{a1, 3, 1, 0, true, 0}, {a2, 2, 1, 0, true, 0}}, false, map[netip.Addr]float64{a1: .5, a2: .5}},
+		{"weight 0 beside weighted", []LocalLocator{{a1, 3, 1, 0, true, 0}, {a2, 2, 1, 10, true, 0}}, false, map[netip.Addr]float64{a2: 1}},
+		{"priority 255 never", []LocalLocator{{a1, 3, 255, 100, true, 0}}, false, nil},
+		{"other family", []LocalLocator{{a1, 3, 1, 100, true, 0}}, true, nil},
+		{"ipv6", []LocalLocator{{a1, 3, 1, 100, true, 0}, {a6, 4, 1, 100, true, 0}}, true, map[netip.Addr]float64{a6: 1}},
+		{"all down", []LocalLocator{{a1, 3, 1, 100, false, 0}, {a2, 2, 2, 100, false, 0}}, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,16 +72,16 @@ func TestEncapLocalSource(t *testing.T) {
 		t.Fatalf("no local locators: verdict %v, src %v if %d", v, res.Src, res.IfIndex)
 	}
 	a1, a2 := netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.1")
-	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 100, true}, {a2, 8, 2, 100, true}}))
+	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 100, true, 0}, {a2, 8, 2, 100, true, 0}}))
 	if _, res, _, _ := f.encapOne(pkt); res.Src != a1 || res.IfIndex != 7 {
 		t.Errorf("priority-1 up: src %v if %d, want %v if 7", res.Src, res.IfIndex, a1)
 	}
-	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 100, false}, {a2, 8, 2, 100, true}}))
+	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 100, false, 0}, {a2, 8, 2, 100, true, 0}}))
 	if _, res, _, _ := f.encapOne(pkt); res.Src != a2 || res.IfIndex != 8 {
 		t.Errorf("priority-1 down: src %v if %d, want %v if 8", res.Src, res.IfIndex, a2)
 	}
 	// One flow, one locator; many flows, both.
-	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 50, true}, {a2, 8, 1, 50, true}}))
+	local.Store(newLocalSel([]LocalLocator{{a1, 7, 1, 50, true, 0}, {a2, 8, 1, 50, true, 0}}))
 	count := map[netip.Addr]int{}
 	for port := uint16(1000); port < 1400; port++ {
 		p := buildPacket(t, pktSpec{src: "198.51.100.1", dst: "198.51.100.200", proto: protoUDP, sport: port, dport: 53, payloadLen: 10})

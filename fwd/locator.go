@@ -33,6 +33,9 @@ type selection struct {
 func (m *Mapping) rebuild(prev *Mapping) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if c := m.cache.Load(); c != nil {
+		defer c.signal() // after the new table is stored
+	}
 
 	best := -1
 	for _, r := range m.RLOCs {

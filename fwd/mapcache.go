@@ -48,6 +48,28 @@ type MapCache struct {
 	// a complete or negative entry, outside the lock, from the inserting
 	// goroutine: it sends the packets queued for destinations it covers.
 	onInstall atomic.Pointer[func(*Mapping)]
+
+	// watch, when set (by the Plane's kernel mirror), is signalled without
+	// blocking after every new snapshot and every rebuilt RLOC selection
+	// of an entry in the cache (see Mapping.rebuild).
+	watch atomic.Pointer[chan struct{}]
+}
+
+// store publishes snapshot s and signals the watcher.
+func (c *MapCache) store(s *snapshot) {
+	c.snap.Store(s)
+	c.signal()
+}
+
+// signal tells the watcher, if any, that the cache changed; it never
+// blocks (a signal already pending covers this one).
+func (c *MapCache) signal() {
+	if w := c.watch.Load(); w != nil {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
+	}
 }
 
 type evictCand struct {
@@ -190,7 +212,7 @@ func (c *MapCache) insert(m *Mapping) error {
 		if dn != 0 {
 			// Publish the removal first, so that eviction sees it.
 			s = s.with(m.InstanceID, t, dn)
-			c.snap.Store(s)
+			c.store(s)
 			dn = 0
 		}
 		if !c.evictLocked(now) {
@@ -204,7 +226,7 @@ func (c *MapCache) insert(m *Mapping) error {
 	if !exists {
 		dn++
 	}
-	c.snap.Store(s.with(m.InstanceID, t.InsertPersist(m.Prefix, m), dn))
+	c.store(s.with(m.InstanceID, t.InsertPersist(m.Prefix, m), dn))
 	return nil
 }
 
@@ -265,7 +287,7 @@ func (c *MapCache) insertPending(iid uint32, dst netip.Addr, ttl time.Duration) 
 	} else if s.n >= c.limit {
 		return nil
 	}
-	c.snap.Store(s.with(iid, t.InsertPersist(m.Prefix, m), dn))
+	c.store(s.with(iid, t.InsertPersist(m.Prefix, m), dn))
 	if c.pendings == nil {
 		c.pendings = make(map[pendKey]*Mapping)
 	}
@@ -290,6 +312,7 @@ func (c *MapCache) deletePending(m *Mapping) {
 // stamp sets the expiry (from the mapping's TTL) and last use of a mapping
 // being installed at coarse time now.
 func (c *MapCache) stamp(m *Mapping, now uint32) {
+	m.cache.Store(c)
 	if m.TTL > 0 && !m.Static && m.expires.Load() == 0 {
 		m.expires.Store(clockFrom(clockTime(now).Add(m.TTL)))
 	}
@@ -352,7 +375,7 @@ func (c *MapCache) deleteLocked(iid uint32, prefix netip.Prefix) (*Mapping, bool
 	if !ok {
 		return nil, false
 	}
-	c.snap.Store(s.with(iid, t.DeletePersist(prefix), -1))
+	c.store(s.with(iid, t.DeletePersist(prefix), -1))
 	c.forgetPendingLocked(m)
 	return m, true
 }
@@ -547,7 +570,7 @@ func (c *MapCache) load(ms []*Mapping) error {
 		return ErrCacheFull
 	}
 	c.cands = nil
-	c.snap.Store(ns)
+	c.store(ns)
 	for k, pm := range c.pendings {
 		t := ns.table(k.iid)
 		if t == nil {

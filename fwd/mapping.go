@@ -195,6 +195,7 @@ type Mapping struct {
 	lsbs     atomic.Uint64 // locator-status bits last received from the site (lsbPresent | bits)
 	mu       sync.Mutex    // serializes selection rebuilds
 	sel      atomic.Pointer[selection]
+	cache    atomic.Pointer[MapCache] // the cache it was inserted into: told about rebuilds
 }
 
 // NewMapping validates spec and builds a Mapping (not yet in any cache).

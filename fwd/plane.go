@@ -143,6 +143,13 @@ type Options struct {
 	// NAT traversal's Info-Replies and Data-Map-Notifies); it must not keep
 	// b after returning.
 	Divert func(b []byte, from netip.AddrPort)
+	// KernelPath asks for the in-kernel data path (fwd/kpath; see
+	// kernel.go): eBPF programs encapsulate and decapsulate the traffic of
+	// the mappings they can handle. When the kernel refuses, the plane runs
+	// on the userspace path alone and KernelPath (the method) says why.
+	KernelPath bool
+	// TUNIndex is the TUN device's ifindex, for KernelPath.
+	TUNIndex int
 }
 
 // Plane is the data plane: it moves packets between the TUN and the UDP
@@ -167,6 +174,11 @@ type Plane struct {
 	sendMu  []*sync.Mutex // per send socket (Send4 then Send6), shared by duplicates
 	flushMu sync.Mutex    // one flush at a time; guards flusher
 	flusher *encapWorker
+
+	kern      *kernelPath // the in-kernel path, nil when off or refused
+	kernErr   error       // why the kernel refused it
+	localMu   sync.Mutex  // guards localLocs
+	localLocs []LocalLocator
 
 	closeOnce sync.Once
 	closeErr  error
@@ -260,6 +272,7 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 		hook := p.flushPending
 		p.cache.onInstall.Store(&hook)
 	}
+	p.setupKernel()
 	p.setupOffload()
 	return p, nil
 }
@@ -339,13 +352,21 @@ func (p *Plane) Stats() *Stats { return &p.stats }
 
 // SetLocatorStatusBits changes the L field of packets encapsulated from the
 // next batch on.
-func (p *Plane) SetLocatorStatusBits(lsb uint32) { p.lsb.Store(lsb) }
+func (p *Plane) SetLocatorStatusBits(lsb uint32) {
+	p.lsb.Store(lsb)
+	if p.kern != nil {
+		p.kern.signal()
+	}
+}
 
 // Close closes the TUN and the sockets, which ends Run. It is safe to call
 // more than once.
 func (p *Plane) Close() error {
 	p.closeOnce.Do(func() {
 		errs := []error{p.tun.Close()}
+		if p.kern != nil {
+			errs = append(errs, p.kern.close())
+		}
 		seen := map[BatchConn]bool{}
 		for _, set := range [][]BatchConn{p.socks.Recv, p.socks.Send4, p.socks.Send6} {
 			for _, c := range set {
@@ -398,6 +419,13 @@ func (p *Plane) Run(ctx context.Context) error {
 		defer wg.Done()
 		p.clockLoop(ctx)
 	}()
+	if p.kern != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.kernelLoop(ctx.Done())
+		}()
+	}
 
 	<-ctx.Done()
 	p.Close()

@@ -61,6 +61,7 @@ type Stats struct {
 
 	drops   [numDropReasons]atomic.Uint64
 	offload atomic.Pointer[func() OffloadSnapshot] // set by setupOffload (offload.go)
+	kernel  atomic.Pointer[func() KernelSnapshot]  // set by setupKernel (kernel.go)
 }
 
 // Drops returns the drop counter for reason r.
@@ -83,6 +84,7 @@ type StatsSnapshot struct {
 	LinkScope                uint64
 	Drops                    map[string]uint64 // by DropReason name, every reason present
 	Offload                  OffloadSnapshot   // which TUN path runs, and its counters
+	Kernel                   KernelSnapshot    // whether the in-kernel path runs, and its counters
 }
 
 // Snapshot copies the counters.
@@ -103,6 +105,10 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	out.Offload.Path = TUNPathPlain
 	if f := s.offload.Load(); f != nil {
 		out.Offload = (*f)()
+	}
+	out.Kernel.State = KernelOff
+	if f := s.kernel.Load(); f != nil {
+		out.Kernel = (*f)()
 	}
 	return out
 }

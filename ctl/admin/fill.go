@@ -186,6 +186,25 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{"tun-coalesced", dp.Offload.Coalesced}, {"tun-coalesced-packets", dp.Offload.Joined},
 		}})
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataDrops, Counters: ordered(dp.Drops, func(i int) string { return fwd.DropReason(i).String() })})
+		k := dp.Kernel
+		out.KernelPath = &KernelPath{State: k.State, Reason: k.Reason}
+		if k.State == fwd.KernelOn {
+			cs := []Counter{
+				{"mirrored-mappings", k.Mirrored}, {"punt-entries", k.Punted},
+				{"uplinks", k.Uplinks}, {"local-rlocs", k.Locals},
+				{"encap-packets", k.EncapPackets}, {"encap-bytes", k.EncapBytes},
+				{"decap-packets", k.DecapPackets}, {"decap-bytes", k.DecapBytes},
+				{"errors", k.Errors},
+			}
+			for i, n := range fwd.KernelStatNames {
+				v := k.EncapStats[i]
+				if strings.HasPrefix(n, "decap-") {
+					v = k.DecapStats[i]
+				}
+				cs = append(cs, Counter{n, v})
+			}
+			out.Groups = append(out.Groups, CounterGroup{Name: GroupKernelPath, Counters: cs})
+		}
 	}
 	if cp != nil {
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupControl, Counters: []Counter{

@@ -201,12 +201,23 @@ type NATState struct {
 // order.
 type Stats struct {
 	Groups []CounterGroup `json:"groups"`
+	// KernelPath says whether the in-kernel data path runs (xtr.kernel_path);
+	// nil when the xTR role is off.
+	KernelPath *KernelPath `json:"kernel_path,omitempty"`
+}
+
+// KernelPath is the state of the in-kernel data path: "off" (not asked
+// for), "on", or "fallback" with the reason the kernel refused it.
+type KernelPath struct {
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Counter group names used by StatsOf.
 const (
 	GroupDataPlane    = "data plane"
 	GroupDataDrops    = "data plane drops"
+	GroupKernelPath   = "kernel path"
 	GroupControl      = "control plane"
 	GroupControlIn    = "control messages in"
 	GroupControlOut   = "control messages out"

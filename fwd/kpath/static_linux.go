@@ -3,8 +3,9 @@ package kpath
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
+
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // StaticConfig describes an xTR with one local and one remote IPv4 RLOC and
@@ -34,11 +35,11 @@ type Static struct {
 // AttachStatic loads both programs, fills their maps from c and attaches
 // them, in the calling thread's network namespace.
 func AttachStatic(c StaticConfig) (*Static, error) {
-	tun, err := net.InterfaceByName(c.TUN)
+	tun, err := sock.InterfaceByName(c.TUN)
 	if err != nil {
 		return nil, fmt.Errorf("kpath: TUN %q: %w", c.TUN, err)
 	}
-	wan, err := net.InterfaceByName(c.WAN)
+	wan, err := sock.InterfaceByName(c.WAN)
 	if err != nil {
 		return nil, fmt.Errorf("kpath: RLOC interface %q: %w", c.WAN, err)
 	}

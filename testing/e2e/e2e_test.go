@@ -102,6 +102,13 @@ type setup struct {
 // daemons do not bring their TUN up.
 func start(t *testing.T, opt lab.Options, rloc6 bool) *setup {
 	t.Helper()
+	return startWith(t, opt, rloc6, nil)
+}
+
+// startWith is start with both xTR configurations passed through shape
+// first (when not nil).
+func startWith(t *testing.T, opt lab.Options, rloc6 bool, shape func(c *lab.XTRConfig)) *setup {
+	t.Helper()
 	skipIfNotWired(t)
 	topo := netns.New(t) // skips without root before building anything
 	bin := lispdBinary(t)
@@ -112,6 +119,10 @@ func start(t *testing.T, opt lab.Options, rloc6 bool) *setup {
 	s := &setup{Lab: l,
 		C1: lab.XTRConfig{Side: 1, RLOC6: rloc6, Static: true},
 		C2: lab.XTRConfig{Side: 2, RLOC6: rloc6, Static: true},
+	}
+	if shape != nil {
+		shape(&s.C1)
+		shape(&s.C2)
 	}
 	var ds []*lab.Daemon
 	for _, x := range []struct {

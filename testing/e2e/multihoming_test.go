@@ -189,7 +189,12 @@ func locators(t *testing.T, d *lab.Daemon, eid, p1, p2 netip.Addr) (r1, r2 admin
 	return r1, r2, nil
 }
 
-func TestMultihomingRemoteFailover(t *testing.T) {
+func TestMultihomingRemoteFailover(t *testing.T) { remoteFailover(t, "") }
+
+// remoteFailover is TestMultihomingRemoteFailover with both xTRs'
+// xtr.kernel_path set to kernelPath (when not empty). It returns the
+// daemons and how many datagrams the flow sent.
+func remoteFailover(t *testing.T, kernelPath string) (x1, x2 *lab.Daemon, sent int) {
 	skipIfNotWired(t)
 	topo := netns.New(t) // skips without root before building anything
 	bin := lispdBinary(t)
@@ -210,14 +215,17 @@ func TestMultihomingRemoteFailover(t *testing.T) {
 	}
 	s.MS = startMapServer(t, s)
 	extra := fastXTR + fmt.Sprintf("\nidle_timeout = %q", mhIdleTimeout)
-	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: extra}
-	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: extra}
+	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: extra, KernelPath: kernelPath}
+	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: extra, KernelPath: kernelPath}
 	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: p1, Priority: 1, Weight: 100}, {Addr: p2, Priority: 2, Weight: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
 	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, l.XTRTOML(s.C2))
+	if kernelPath != "" {
+		requireKernelPath(t, s.X1, s.X2)
+	}
 	waitRegistered(t, s.X1, s.X2)
 
 	// B → A, resolved through the Map-Server; xTR2 uses P1 only.
@@ -319,6 +327,7 @@ func TestMultihomingRemoteFailover(t *testing.T) {
 	if out := s.X2.Log(); !strings.Contains(out, "remote locator down") {
 		t.Errorf("xTR2 did not log the locator going down")
 	}
+	return s.X1, s.X2, int(f.sent.Load())
 }
 
 // startXTRDaemon writes the configuration text as name's, starts lispd with

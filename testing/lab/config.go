@@ -44,6 +44,9 @@ type XTRConfig struct {
 	// TUNOffload is xtr.tun_offload ("auto" | "off"); empty = from
 	// $LISPD_TUN_OFFLOAD (offload.go), else the daemon's default.
 	TUNOffload string
+	// KernelPath is xtr.kernel_path ("off" | "auto"); empty keeps the
+	// daemon's default.
+	KernelPath string
 	// NATTraversal is xtr.nat_traversal; empty writes "off": the labs
 	// without a NAT keep NAT discovery (Info-Requests, some from port 4341)
 	// off the wire, so their captures and registration timing stay what
@@ -101,6 +104,9 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 	fmt.Fprintf(&b, "[xtr]\ntun = %q\nmtu = %d\ninstance_id = 0\n", c.TUNName(), c.MTU)
 	if m := c.TUNOffloadMode(); m != "" {
 		fmt.Fprintf(&b, "tun_offload = %q\n", m)
+	}
+	if c.KernelPath != "" {
+		fmt.Fprintf(&b, "kernel_path = %q\n", c.KernelPath)
 	}
 	nat := c.NATTraversal
 	if nat == "" {

@@ -42,7 +42,7 @@ var (
 	pings     = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
 	runs      = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
 	tcpOnly   = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
-	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, kpath, kpath-xdp)")
+	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, lispd-kernel, kpath, kpath-xdp)")
 	perfDir   = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
 	perfStat  = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
 	perfAll   = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
@@ -170,8 +170,9 @@ func run(topo *netns.Topology) error {
 	}{
 		{"plain", func() (func() error, []*lab.Daemon, error) { u, err := b.l.RoutePlain(); return u, nil, err }},
 		{"vxlan", func() (func() error, []*lab.Daemon, error) { u, err := b.l.SetupVXLAN(); return u, nil, err }},
-		{"lispd", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto") }},
-		{"lispd-off", func() (func() error, []*lab.Daemon, error) { return b.startLispd("off") }},
+		{"lispd", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto", "") }},
+		{"lispd-off", func() (func() error, []*lab.Daemon, error) { return b.startLispd("off", "") }},
+		{"lispd-kernel", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto", "auto") }},
 		{"kpath", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath(); return u, nil, err }},
 		{"kpath-xdp", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath("-decap-xdp"); return u, nil, err }},
 	}
@@ -229,7 +230,7 @@ func run(topo *netns.Topology) error {
 
 // startLispd starts lispd with static mappings on both xTRs; its undo stops
 // the daemons (which remove their TUNs and routes).
-func (b *bench) startLispd(offload string) (func() error, []*lab.Daemon, error) {
+func (b *bench) startLispd(offload, kernelPath string) (func() error, []*lab.Daemon, error) {
 	if b.lispd == "" {
 		return nil, nil, errors.New("lispd not wired: no binary")
 	}
@@ -242,7 +243,7 @@ func (b *bench) startLispd(offload string) (func() error, []*lab.Daemon, error) 
 		return errors.Join(errs...)
 	}
 	for i, h := range []*netns.Host{b.l.XTR1, b.l.XTR2} {
-		c := lab.XTRConfig{Side: i + 1, Static: true, LogLevel: "info", TUNOffload: offload}
+		c := lab.XTRConfig{Side: i + 1, Static: true, LogLevel: "info", TUNOffload: offload, KernelPath: kernelPath}
 		name := fmt.Sprintf("xtr%d", i+1)
 		path, err := b.l.WriteConfig(name, b.l.XTRTOML(c))
 		if err != nil {
@@ -256,6 +257,17 @@ func (b *bench) startLispd(offload string) (func() error, []*lab.Daemon, error) 
 		if err := d.WaitTUN(c.TUNName(), 5*time.Second); err != nil {
 			stopAll()
 			return nil, nil, fmt.Errorf("lispd not wired: %w", err)
+		}
+		if kernelPath != "" {
+			// The log says within moments whether the kernel took it.
+			deadline := time.Now().Add(3 * time.Second)
+			for !strings.Contains(d.Log(), "in-kernel data path on") {
+				if time.Now().After(deadline) {
+					stopAll()
+					return nil, nil, fmt.Errorf("lispd on %s: no in-kernel data path: %s", h, d.Log())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
 	}
 	return stopAll, ds, nil
@@ -673,12 +685,12 @@ func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 }
 
 // column letters of the paths, in the order of -paths' default.
-var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e", "kpath-xdp": "f"}
+var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e", "kpath-xdp": "f", "lispd-kernel": "g"}
 
 // ratioPairs are the ratio columns printed when both paths were measured:
 // lispd (offloads) and lispd-off (plain TUN path) against plain routing
 // and the kernel's VXLAN, and the offload path against the plain TUN path.
-var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}, {"kpath-xdp", "vxlan"}}
+var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}, {"kpath-xdp", "vxlan"}, {"lispd-kernel", "vxlan"}, {"lispd-kernel", "kpath"}}
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -702,6 +714,9 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 	}
 	if len(rs["kpath-xdp"]) > 0 {
 		fmt.Println("(f) kpath-xdp: (e) decapsulating at XDP instead (inner packets GRO-merged, entering on the uplink)")
+	}
+	if len(rs["lispd-kernel"]) > 0 {
+		fmt.Println("(g) lispd-kernel: lispd with kernel_path = \"auto\" (its map-cache mirrored into fwd/kpath's programs)")
 	}
 	if *quick {
 		fmt.Println("(-quick: short runs, unlimited UDP load only)")

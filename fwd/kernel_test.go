@@ -1,0 +1,391 @@
+package fwd
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/fwd/kpath"
+)
+
+// fakeEncap is the encapsulating program's maps in memory: entries with
+// counters the test moves as the program would.
+type fakeEncap struct {
+	mu      sync.Mutex
+	entries map[netip.Prefix]kpath.EncapEntry
+	cnt     map[netip.Prefix]kpath.Counters
+	sets    int
+	failSet bool
+}
+
+func newFakeEncap() *fakeEncap {
+	return &fakeEncap{entries: map[netip.Prefix]kpath.EncapEntry{}, cnt: map[netip.Prefix]kpath.Counters{}}
+}
+
+func (f *fakeEncap) Set(p netip.Prefix, e kpath.EncapEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failSet {
+		return errors.New("fake: set refused")
+	}
+	if _, err := e.AppendValue(nil); err != nil {
+		return err
+	}
+	f.sets++
+	f.entries[p] = e
+	f.cnt[p] = kpath.Counters{}
+	return nil
+}
+
+func (f *fakeEncap) Delete(p netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.entries, p)
+	delete(f.cnt, p)
+	return nil
+}
+
+func (f *fakeEncap) Counters(p netip.Prefix) (kpath.Counters, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.cnt[p]
+	if !ok {
+		return c, errors.New("fake: no entry")
+	}
+	return c, nil
+}
+
+// count adds what the program would for packets to p.
+func (f *fakeEncap) count(p netip.Prefix, pkts, bytes uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cnt[p]
+	f.cnt[p] = kpath.Counters{Packets: c.Packets + pkts, Bytes: c.Bytes + bytes}
+}
+
+func (f *fakeEncap) get(p netip.Prefix) (kpath.EncapEntry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.entries[p]
+	return e, ok
+}
+
+func (f *fakeEncap) Stats() (kpath.Stats, error) { return kpath.Stats{kpath.StatEncapMiss: 7}, nil }
+func (f *fakeEncap) Close() error                { return nil }
+
+// fakeDecap records attaches and local RLOCs.
+type fakeDecap struct {
+	attached []int
+	locals   map[netip.Addr]kpath.DecapEntry
+}
+
+func (f *fakeDecap) Attach(ifindex int) error {
+	f.attached = append(f.attached, ifindex)
+	return nil
+}
+
+func (f *fakeDecap) SetLocal(a netip.Addr, e kpath.DecapEntry) error {
+	f.locals[a] = e
+	return nil
+}
+
+func (f *fakeDecap) DeleteLocal(a netip.Addr) error {
+	delete(f.locals, a)
+	return nil
+}
+
+func (f *fakeDecap) Counters(netip.Addr) (kpath.Counters, error) {
+	return kpath.Counters{Packets: 3, Bytes: 300}, nil
+}
+func (f *fakeDecap) Stats() (kpath.Stats, error) { return kpath.Stats{}, nil }
+func (f *fakeDecap) Close() error                { return nil }
+
+var (
+	kLocal4 = netip.MustParseAddr("192.0.2.1")
+	kLocal6 = netip.MustParseAddr("2001:db8::1")
+	kRLOC1  = netip.MustParseAddr("198.51.100.1")
+	kRLOC2  = netip.MustParseAddr("198.51.100.2")
+	kRLOC6  = netip.MustParseAddr("2001:db8:1::1")
+)
+
+func TestMirrorEligibility(t *testing.T) {
+	one := []LocalLocator{{Addr: kLocal4, Priority: 1, Weight: 100, Up: true, Link: 7}}
+	pfx := netip.MustParsePrefix("203.0.113.0/24")
+	pfx6 := netip.MustParsePrefix("2001:db8:99::/48")
+	rl := func(a netip.Addr, prio uint8, down bool) RLOCSpec {
+		return RLOCSpec{Addr: a, Priority: prio, Weight: 50, Down: down}
+	}
+	base := kpath.EncapEntry{Src: kLocal4, Dst: kRLOC1, IfIndex: 7, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
+	with := func(f func(*kpath.EncapEntry)) kpath.EncapEntry {
+		e := base
+		f(&e)
+		return e
+	}
+	tests := []struct {
+		name   string
+		spec   MappingSpec
+		iid    uint32
+		local  []LocalLocator
+		lsbs   uint32
+		pmtu   int // learned path MTU of the RLOC
+		expire bool
+		eid    []netip.Prefix
+		want   *kpath.EncapEntry // nil: not mirrored
+	}{
+		{name: "one IPv4 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, lsbs: 1, want: &base},
+		{name: "inner IPv6", spec: MappingSpec{Prefix: pfx6, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, lsbs: 1, want: &base},
+		{name: "instance-id and LSBs", iid: 0x123456, spec: MappingSpec{InstanceID: 0x123456, Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, lsbs: 0x1ff,
+			want: ptr(with(func(e *kpath.EncapEntry) { e.Flags |= FlagI; e.InstanceID = 0x123456; e.LSBs = 0xff }))},
+		{name: "32-bit LSBs without instance-id", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, lsbs: 0x10203,
+			want: ptr(with(func(e *kpath.EncapEntry) { e.LSBs = 0x10203 }))},
+		{name: "learned path MTU", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, lsbs: 1, pmtu: 1400,
+			want: ptr(with(func(e *kpath.EncapEntry) { e.MTU = 1400 }))},
+		{name: "backup RLOC of a worse priority is not load sharing", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false), rl(kRLOC2, 2, false)}}, local: one, lsbs: 1, want: &base},
+		{name: "failover to the backup", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true), rl(kRLOC2, 2, false)}}, local: one, lsbs: 1,
+			want: ptr(with(func(e *kpath.EncapEntry) { e.Dst = kRLOC2 }))},
+		{name: "load sharing", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false), rl(kRLOC2, 1, false)}}, local: one},
+		{name: "all RLOCs down", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true)}}, local: one},
+		{name: "IPv6 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: one},
+		{name: "NAT port", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Port: 4500, Priority: 1}}}, local: one},
+		{name: "negative", spec: MappingSpec{Prefix: pfx, Action: ActionNativelyForward}, local: one},
+		{name: "pending", spec: MappingSpec{Prefix: pfx, Pending: true}, local: one},
+		{name: "expired", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, expire: true},
+		{name: "other instance-id", iid: 5, spec: MappingSpec{InstanceID: 6, Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one},
+		{name: "outside eid_space", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, eid: []netip.Prefix{netip.MustParsePrefix("203.0.113.128/25")}},
+		{name: "inside eid_space", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: one, lsbs: 1, eid: []netip.Prefix{netip.MustParsePrefix("203.0.0.0/16")}, want: &base},
+		{name: "no local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}},
+		{name: "local locator without interface", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}},
+			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true}}},
+		{name: "IfIndex stands for Link", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1,
+			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, IfIndex: 7}}, want: &base},
+		{name: "two IPv4 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}},
+			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Weight: 50, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.2"), Priority: 1, Weight: 50, Up: true, Link: 8}}},
+		{name: "backup local locator does not count", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1,
+			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.2"), Priority: 2, Up: true, Link: 8}, {Addr: kLocal6, Priority: 1, Up: true, Link: 9}}, want: &base},
+		{name: "only an IPv6 local locator", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}},
+			local: []LocalLocator{{Addr: kLocal6, Priority: 1, Up: true, Link: 9}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewMapCache(16)
+			c.Tick(time.Now())
+			m, err := c.Insert(tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.pmtu > 0 {
+				m.RLOCs[0].SetPathMTU(tt.pmtu)
+			}
+			if tt.expire {
+				m.SetExpires(time.Now().Add(-time.Hour))
+			}
+			mc := mirrorConfig{iid: tt.iid, eidSpace: tt.eid, pathMTU: DefaultPathMTU, lsbs: tt.lsbs, now: c.now.Load()}
+			if tt.local != nil {
+				mc.local = newLocalSel(tt.local)
+			}
+			want := mc.wanted(c.snap.Load())
+			got := want[m.Prefix]
+			switch {
+			case tt.want == nil && got != nil:
+				t.Fatalf("mirrored as %+v, want not mirrored", got.ent)
+			case tt.want != nil && got == nil:
+				t.Fatalf("not mirrored, want %+v", *tt.want)
+			case tt.want != nil && got.ent != *tt.want:
+				t.Fatalf("entry %+v, want %+v", got.ent, *tt.want)
+			case tt.want != nil && (got.m != m || got.r == nil || got.r.Addr.Addr() != got.ent.Dst):
+				t.Fatalf("entry for the wrong mapping or RLOC: %v %v", got.m, got.r)
+			}
+			if tt.want != nil {
+				// The value the program reads: what fwd/encap.go writes.
+				v, err := got.ent.AppendValue(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v[16] != got.ent.Flags {
+					t.Errorf("flags byte %#x, want %#x", v[16], got.ent.Flags)
+				}
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestMirrorPunt checks that an ineligible mapping under a mirrored prefix
+// gets a punt entry (its packets go to the TUN) and one under none gets no
+// entry at all.
+func TestMirrorPunt(t *testing.T) {
+	c := NewMapCache(16)
+	c.Tick(time.Now())
+	must := func(s MappingSpec) {
+		if _, err := c.Insert(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cover := netip.MustParsePrefix("10.0.0.0/8")
+	must(MappingSpec{Prefix: cover, RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}}})
+	must(MappingSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Action: ActionDrop})
+	must(MappingSpec{Prefix: netip.MustParsePrefix("10.2.0.0/16"), RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}, {Addr: kRLOC2, Priority: 1}}})
+	must(MappingSpec{Prefix: netip.MustParsePrefix("172.16.0.0/12"), Action: ActionDrop})
+	mc := mirrorConfig{pathMTU: DefaultPathMTU, lsbs: 1, now: c.now.Load(), local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 3}})}
+	want := mc.wanted(c.snap.Load())
+	if len(want) != 3 {
+		t.Fatalf("%d entries, want 3: %v", len(want), want)
+	}
+	for _, p := range []string{"10.1.0.0/16", "10.2.0.0/16"} {
+		w := want[netip.MustParsePrefix(p)]
+		if w == nil || w.m != nil || w.ent.MTU != 0 {
+			t.Errorf("%s: %+v, want a punt entry", p, w)
+		}
+		if _, err := w.ent.AppendValue(nil); err != nil {
+			t.Errorf("%s: punt entry does not encode: %v", p, err)
+		}
+	}
+	if w := want[cover]; w == nil || w.m == nil {
+		t.Errorf("covering prefix not mirrored")
+	}
+}
+
+// TestMirrorSync checks the diffing against the maps, counter folding and
+// the decapsulating side's locals.
+func TestMirrorSync(t *testing.T) {
+	c := NewMapCache(16)
+	c.Tick(time.Now())
+	pfx := netip.MustParsePrefix("203.0.113.0/24")
+	m, err := c.Insert(MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}, {Addr: kRLOC2, Priority: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, dec := newFakeEncap(), &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}
+	k := newKernelPathWith(enc, dec, 42)
+	ls := []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}, {Addr: kLocal6, Priority: 1, Up: true, Link: 7}}
+	mc := mirrorConfig{iid: 9, pathMTU: 1500, lsbs: 1, now: c.now.Load(), local: newLocalSel(ls)}
+	sync := func(fold bool) {
+		mc.now = c.now.Load()
+		k.syncEncap(mc.wanted(c.snap.Load()), mc.now, fold, t.Logf)
+		k.syncDecap(ls, 9, mc.now, t.Logf)
+	}
+	// Instance-id 9 has no mapping: nothing mirrored.
+	sync(true)
+	if len(enc.entries) != 0 {
+		t.Fatalf("entries %v", enc.entries)
+	}
+	mc.iid = 0
+	sync(true)
+	if e, ok := enc.get(pfx); !ok || e.Dst != kRLOC1 {
+		t.Fatalf("entry %+v %v", e, ok)
+	}
+	sets := enc.sets
+	sync(false)
+	if enc.sets != sets {
+		t.Errorf("an unchanged entry was written again")
+	}
+	// Counters fold into the mapping and the RLOC, once.
+	enc.count(pfx, 10, 1000)
+	sync(false)
+	if m.Packets.Load() != 0 {
+		t.Errorf("folded outside the once-a-second pass")
+	}
+	sync(true)
+	sync(true)
+	if m.Packets.Load() != 10 || m.Bytes.Load() != 1000 || m.RLOCs[0].Packets.Load() != 10 || k.encPkts.Load() != 10 {
+		t.Errorf("folded %d/%d packets, rloc %d, total %d; want 10/1000", m.Packets.Load(), m.Bytes.Load(), m.RLOCs[0].Packets.Load(), k.encPkts.Load())
+	}
+	// Failover: the primary goes down, the entry follows to the backup
+	// and what it counted before goes to the primary.
+	enc.count(pfx, 5, 500)
+	m.RLOCs[0].SetUp(false)
+	sync(false)
+	if e, _ := enc.get(pfx); e.Dst != kRLOC2 {
+		t.Fatalf("after failover the entry sends to %v, want %v", e.Dst, kRLOC2)
+	}
+	if m.RLOCs[0].Packets.Load() != 15 {
+		t.Errorf("primary counted %d, want 15", m.RLOCs[0].Packets.Load())
+	}
+	enc.count(pfx, 1, 100)
+	sync(true)
+	if m.RLOCs[1].Packets.Load() != 1 || m.Packets.Load() != 16 {
+		t.Errorf("backup counted %d, mapping %d; want 1, 16", m.RLOCs[1].Packets.Load(), m.Packets.Load())
+	}
+	// Both down: the entry goes, packets go to the TUN (ICMP unreachable).
+	m.RLOCs[1].SetUp(false)
+	sync(false)
+	if _, ok := enc.get(pfx); ok || k.mirrored.Load() != 0 {
+		t.Errorf("entry kept with no usable RLOC")
+	}
+	m.RLOCs[0].SetUp(true)
+	sync(false)
+	if e, ok := enc.get(pfx); !ok || e.Dst != kRLOC1 {
+		t.Errorf("entry not back on the primary: %+v", e)
+	}
+	// A failed write leaves nothing behind that userspace would not do.
+	enc.failSet = true
+	mc.lsbs = 3
+	sync(false)
+	if _, ok := enc.get(pfx); ok {
+		t.Errorf("stale entry kept after a failed update")
+	}
+	if k.errors.Load() == 0 {
+		t.Errorf("failed update not counted")
+	}
+	enc.failSet = false
+	// Deleting the mapping deletes the entry.
+	c.Delete(0, pfx)
+	sync(false)
+	if len(enc.entries) != 0 {
+		t.Errorf("entries %v after delete", enc.entries)
+	}
+	// Decapsulating side: attached once to the uplink, the IPv4 local
+	// RLOC installed with the TUN and instance-id.
+	if len(dec.attached) != 1 || dec.attached[0] != 7 {
+		t.Errorf("attached to %v, want [7]", dec.attached)
+	}
+	if e := dec.locals[kLocal4]; e.TUNIfIndex != 42 || !e.CheckIID || e.InstanceID != 9 || len(dec.locals) != 1 {
+		t.Errorf("locals %v", dec.locals)
+	}
+	ls = ls[1:]
+	k.syncDecap(ls, 9, 0, t.Logf)
+	if len(dec.locals) != 0 {
+		t.Errorf("locals %v after the IPv4 locator went", dec.locals)
+	}
+	if k.decPkts.Load() != 3 {
+		t.Errorf("decapsulated %d, want the 3 counted before the locator went", k.decPkts.Load())
+	}
+}
+
+// TestMirrorWatch checks that the cache signals the mirror on inserts,
+// deletes and RLOC reachability changes, without blocking.
+func TestMirrorWatch(t *testing.T) {
+	c := NewMapCache(16)
+	ch := make(chan struct{}, 1)
+	c.watch.Store(&ch)
+	pfx := netip.MustParsePrefix("203.0.113.0/24")
+	got := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		default:
+			t.Errorf("%s: no signal", what)
+		}
+	}
+	m, err := c.Insert(MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}, {Addr: kRLOC2, Priority: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got("insert")
+	m.RLOCs[0].SetUp(false)
+	got("rloc down")
+	m.RLOCs[0].SetUp(false)
+	select {
+	case <-ch:
+		t.Errorf("signal without a change")
+	default:
+	}
+	c.SetLocatorUp(kRLOC1, true)
+	c.SetLocatorUp(kRLOC2, false) // two signals, one pending: must not block
+	got("SetLocatorUp")
+	c.Delete(0, pfx)
+	got("delete")
+}

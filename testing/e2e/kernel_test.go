@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/testing/lab"
+	"github.com/lispd/lispd/testing/tshark"
+)
+
+// The in-kernel data path (xtr.kernel_path = "auto"): lispd mirrors its
+// map-cache into fwd/kpath's eBPF programs, which encapsulate at the TUN's
+// egress and decapsulate at the uplink's ingress.
+
+// kernelStats is one `show stats` of an xTR: the kernel path's state and
+// a counter getter for a group.
+type kernelStats struct {
+	st *admin.Stats
+}
+
+func readKernelStats(t *testing.T, d *lab.Daemon) kernelStats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := &admin.Stats{}
+	if err := d.ShowJSON(ctx, st, "stats"); err != nil {
+		t.Fatal(err)
+	}
+	return kernelStats{st}
+}
+
+func (k kernelStats) get(t *testing.T, group, name string) uint64 {
+	t.Helper()
+	v, ok := k.st.Get(group, name)
+	if !ok {
+		t.Fatalf("show stats has no %s/%s", group, name)
+	}
+	return v
+}
+
+// startKernel starts the lab with kernel_path = "auto" on both xTRs and
+// checks that the kernel took it; where it did not (no CAP_BPF, a kernel
+// before 6.6), the test is skipped, or fails with CI=true.
+func startKernel(t *testing.T, opt lab.Options) *setup {
+	t.Helper()
+	s := startWith(t, opt, false, func(c *lab.XTRConfig) { c.KernelPath = "auto" })
+	requireKernelPath(t, s.X1, s.X2)
+	// The mirror follows the local locators and the static mappings
+	// within a second of the start.
+	for _, d := range []*lab.Daemon{s.X1, s.X2} {
+		eventually(t, 5*time.Second, d.Name+" mirrors its mappings", func() error {
+			ks := readKernelStats(t, d)
+			if m, u := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "uplinks"); m < 2 || u < 1 {
+				return fmt.Errorf("%d mappings mirrored, %d uplinks", m, u)
+			}
+			return nil
+		})
+	}
+	return s
+}
+
+// TestKernelPathTransfer: pings both ways and a 24 MB TCP transfer through
+// the kernel path, on the wire-like core; `show stats` must show that the
+// kernel carried the traffic (its counters ≈ the transfer, lispd's own
+// encapsulation ≈ nothing), and a capture on the core must decode as clean
+// LISP data with no frame above the MTU.
+func TestKernelPathTransfer(t *testing.T) {
+	tshark.Require(t)
+	const size = 24 << 20
+	s := startKernel(t, lab.Options{Core: lab.CoreRouter, WireLike: true, TxChecksumOff: true})
+	pingWorks(t, s.A, lab.HostB4)
+	pingWorks(t, s.A, lab.HostB6)
+	pingWorks(t, s.B, lab.HostA4)
+	pingWorks(t, s.B, lab.HostA6)
+
+	b1, b2 := readKernelStats(t, s.X1), readKernelStats(t, s.X2)
+	c := capture(t, s.Core, "x1", "udp", "port", "4341")
+	tcpSend(t, s.A, s.B, lab.HostB4, size, 120*time.Second)
+	time.Sleep(1500 * time.Millisecond) // the kernel's counters are read once a second
+	path := stop(t, c)
+	a1, a2 := readKernelStats(t, s.X1), readKernelStats(t, s.X2)
+
+	delta := func(a, b kernelStats, group, name string) uint64 {
+		return a.get(t, group, name) - b.get(t, group, name)
+	}
+	kEnc, kEncB := delta(a1, b1, admin.GroupKernelPath, "encap-packets"), delta(a1, b1, admin.GroupKernelPath, "encap-bytes")
+	uEnc := delta(a1, b1, admin.GroupDataPlane, "encap-packets")
+	kDec, uDec := delta(a2, b2, admin.GroupKernelPath, "decap-packets"), delta(a2, b2, admin.GroupDataPlane, "decap-packets")
+	kAck := delta(a2, b2, admin.GroupKernelPath, "encap-packets")
+	t.Logf("xtr1: kernel encap %d packets %d bytes, lispd encap %d; xtr2: kernel decap %d, lispd decap %d, kernel encap (ACKs) %d",
+		kEnc, kEncB, uEnc, kDec, uDec, kAck)
+	for _, g := range []string{"encap-skip", "encap-miss", "encap-error", "encap-gso"} {
+		t.Logf("xtr1 %s %d", g, a1.get(t, admin.GroupKernelPath, g))
+	}
+	for _, g := range []string{"decap-pass", "decap-gro", "decap-bad", "decap-error"} {
+		t.Logf("xtr2 %s %d", g, a2.get(t, admin.GroupKernelPath, g))
+	}
+	minPkts := uint64(size / 1500) // at least one packet per MSS of data
+	if kEnc < minPkts || kEncB < size {
+		t.Errorf("xtr1: the kernel encapsulated %d packets, %d bytes; want ≥ %d, ≥ %d", kEnc, kEncB, minPkts, size)
+	}
+	if uEnc > kEnc/100 {
+		t.Errorf("xtr1: lispd encapsulated %d packets itself beside the kernel's %d", uEnc, kEnc)
+	}
+	if kDec < minPkts {
+		t.Errorf("xtr2: the kernel decapsulated %d packets; want ≥ %d", kDec, minPkts)
+	}
+	if uDec > kDec/100 {
+		t.Errorf("xtr2: lispd decapsulated %d packets itself beside the kernel's %d", uDec, kDec)
+	}
+	if kAck == 0 {
+		t.Errorf("xtr2: the ACKs were not encapsulated in the kernel")
+	}
+	// The kernel's counters are folded into the mapping's.
+	e, ok := mapCacheEntry(t, s.X1, lab.HostB4)
+	if !ok {
+		t.Fatalf("xtr1: no map-cache entry for %v", lab.HostB4)
+	}
+	if r, ok := rlocView(e, s.RLOC2v4); !ok || r.Packets < kEnc {
+		t.Errorf("xtr1: map-cache RLOC %v counted %d packets, want ≥ the kernel's %d", s.RLOC2v4, r.Packets, kEnc)
+	}
+
+	checkTransferCapture(t, path)
+	all := count(t, path, "udp.port == 4341")
+	if lisp := count(t, path, "lisp-data"); uint64(all) < minPkts || lisp != all {
+		t.Fatalf("%d frames on UDP 4341, %d decode as LISP data", all, lisp)
+	}
+	const mtu = 1500
+	if rows := tshark.Fields(t, path, "frame.len > "+strconv.Itoa(mtu+14), []string{"frame.number", "frame.len"}); len(rows) > 0 {
+		t.Fatalf("%d frames above the %d-byte MTU, first %v", len(rows), mtu, rows[0])
+	}
+}
+
+// TestKernelPathFailover is the remote failover of multihoming (xTR2 sends
+// to site 1's priority-1 RLOC until probing finds it cut in the core, then
+// to the priority-2 one, then back) with the kernel path on both xTRs: the
+// kernel entry must follow each change at once (the outage bounds of
+// TestMultihomingRemoteFailover), the RLOC counters folded from the
+// kernel's must show the traffic moving, and the flow must have been
+// carried by the kernel, not by lispd.
+func TestKernelPathFailover(t *testing.T) {
+	_, x2, sent := remoteFailover(t, "auto")
+	ks := readKernelStats(t, x2)
+	kEnc, uEnc := ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
+	t.Logf("xtr2: kernel encapsulated %d packets, lispd %d, of a flow of %d datagrams", kEnc, uEnc, sent)
+	if kEnc < uint64(sent)*9/10 || uEnc > kEnc/20 {
+		t.Errorf("xtr2: kernel encapsulated %d packets, lispd %d: want the flow (%d datagrams) in the kernel", kEnc, uEnc, sent)
+	}
+}
+
+// requireKernelPath skips (fails with CI=true) unless the kernel path runs
+// on every daemon ds.
+func requireKernelPath(t *testing.T, ds ...*lab.Daemon) {
+	t.Helper()
+	for _, d := range ds {
+		var k *admin.KernelPath
+		eventually(t, 10*time.Second, d.Name+" show stats", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			st := &admin.Stats{}
+			if err := d.ShowJSON(ctx, st, "stats"); err != nil {
+				return err
+			}
+			k = st.KernelPath
+			return nil
+		})
+		if k == nil {
+			t.Fatalf("%s: show stats says nothing of the kernel path", d.Name)
+		}
+		if k.State != fwd.KernelOn {
+			msg := fmt.Sprintf("%s: kernel path %s (%s)", d.Name, k.State, k.Reason)
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+}
