@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package netio
+
+// checksumSum adds the bytes of b to the ones'-complement accumulator acc
+// (see checksumSumGeneric).
+func checksumSum(b []byte, acc uint64) uint64 { return checksumSumGeneric(b, acc) }
