@@ -31,6 +31,25 @@ func checksumSum(b []byte, acc uint64) uint64 {
 	return checksumSumGeneric(b, acc)
 }
 
+// checksumCopy copies src to dst (len(dst) >= len(src)) and returns
+// checksumSum(src, acc), in one pass over src with AVX2.
+func checksumCopy(dst, src []byte, acc uint64) uint64 {
+	if len(src) >= checksumAVX2Min && useAVX2 {
+		n := len(src) &^ 63
+		s := bits.ReverseBytes16(checksumFold(copySumAVX2(dst[:n], src[:n])))
+		acc = checksumAdd(acc, uint64(s))
+		src, dst = src[n:], dst[n:]
+	}
+	copy(dst, src)
+	return checksumSumGeneric(src, acc)
+}
+
+// copySumAVX2 is sumAVX2(src) that also copies src to dst (len(dst) >=
+// len(src), a multiple of 64).
+//
+//go:noescape
+func copySumAVX2(dst, src []byte) uint64
+
 // sumAVX2 returns the sum of the little-endian 32-bit words of b (len(b) a
 // multiple of 64, at most 2^32 bytes), unfolded: each 32-bit word is
 // zero-extended into one of 16 64-bit lanes, which cannot overflow.

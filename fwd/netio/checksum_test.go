@@ -15,6 +15,16 @@ func checkSumAgainstGeneric(t *testing.T, b []byte, acc uint64) {
 	if got != want {
 		t.Fatalf("len %d, acc %#x: folded sum %#04x, generic %#04x", len(b), acc, got, want)
 	}
+	// checksumCopy: the same sum, and an exact copy that writes nothing
+	// past len(b).
+	dst := make([]byte, len(b)+1)
+	dst[len(b)] = 0x5a
+	if got := checksumFold(checksumCopy(dst, b, acc)); got != want {
+		t.Fatalf("len %d, acc %#x: checksumCopy folded sum %#04x, generic %#04x", len(b), acc, got, want)
+	}
+	if !bytes.Equal(dst[:len(b)], b) || dst[len(b)] != 0x5a {
+		t.Fatalf("len %d: checksumCopy did not copy exactly", len(b))
+	}
 }
 
 func TestChecksumSumMatchesGeneric(t *testing.T) {
@@ -108,6 +118,7 @@ func FuzzChecksumSum(f *testing.F) {
 // BenchmarkChecksumSum compares checksumSum (assembly where there is one)
 // with the generic Go loop on a header, a segment and a super-packet.
 func BenchmarkChecksumSum(b *testing.B) {
+	dst := make([]byte, 65536)
 	for _, n := range []int{20, 1444, 65000} {
 		p := make([]byte, n)
 		for i := range p {
@@ -116,7 +127,7 @@ func BenchmarkChecksumSum(b *testing.B) {
 		for _, v := range []struct {
 			name string
 			fn   func([]byte, uint64) uint64
-		}{{"new", checksumSum}, {"generic", checksumSumGeneric}} {
+		}{{"new", checksumSum}, {"generic", checksumSumGeneric}, {"copy", func(b []byte, acc uint64) uint64 { return checksumCopy(dst, b, acc) }}} {
 			b.Run(fmt.Sprintf("%s/%d", v.name, n), func(b *testing.B) {
 				b.SetBytes(int64(n))
 				b.ReportAllocs()
