@@ -394,3 +394,85 @@ func TestUDPPathMTULoopback(t *testing.T) {
 		t.Errorf("RouteTo(127.0.0.1) = %v, %d; want 127.0.0.1, %d", src, mtu, want)
 	}
 }
+
+func TestSendOnly(t *testing.T) {
+	for _, lb := range loopbacks {
+		t.Run(lb.name, func(t *testing.T) {
+			tx, rx := udpPair(t, lb.addr, ListenConfig{})
+			tx.Close()
+			so, err := ListenConfig{SendOnly: true}.Listen(netip.AddrPortFrom(lb.addr, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer so.Close()
+			// Out of the poller: os.NewFile registers only non-blocking
+			// descriptors.
+			var flags int
+			if err := so.raw.Control(func(fd uintptr) { flags, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
+				t.Fatal(err)
+			}
+			if flags&unix.O_NONBLOCK != 0 {
+				t.Fatalf("send-only descriptor is non-blocking (flags %#x): it would be in the poller", flags)
+			}
+			if _, err := so.ReadBatch(newMsgs(1, 16)); !errors.Is(err, ErrSendOnly) {
+				t.Fatalf("ReadBatch: %v, want ErrSendOnly", err)
+			}
+			// Plain and GSO batches arrive intact.
+			for _, gso := range []bool{false, true} {
+				if gso && binary.NativeEndian.Uint16([]byte{0, 1}) == 1 {
+					// qemu-user passes the UDP_SEGMENT control message
+					// on without byte-swapping it (the netns GSO tests
+					// cover GSO; they run on the host).
+					t.Log("GSO not tried on a big-endian target")
+					continue
+				}
+				if gso && !so.EnableGSO() {
+					t.Log("no UDP GSO")
+					continue
+				}
+				msgs := make([]Message, 10)
+				for i := range msgs {
+					msgs[i].Buf = make([]byte, 300)
+					fill(msgs[i].Buf, i)
+					msgs[i].Addr = rx.LocalAddr()
+				}
+				if n, err := so.WriteBatch(msgs); n != len(msgs) || err != nil {
+					t.Fatalf("gso %v: WriteBatch = %d, %v", gso, n, err)
+				}
+				in := newMsgs(len(msgs), 2048)
+				readN(t, rx, in, len(msgs))
+				for i := range in {
+					if !bytes.Equal(in[i].Buf[:in[i].N], msgs[i].Buf) {
+						t.Fatalf("gso %v: datagram %d differs", gso, i)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSendOnlyWait drives the send-only conn's wait loop: a send that
+// finds no room waits in poll(2) and tries again, and Close ends the wait.
+func TestSendOnlyWait(t *testing.T) {
+	so, err := ListenConfig{SendOnly: true}.Listen(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer so.Close()
+	tries := 0
+	if err := so.write(func(uintptr) bool { tries++; return tries == 3 }); err != nil || tries != 3 {
+		t.Fatalf("write = %v after %d tries, want nil after 3", err, tries)
+	}
+	done := make(chan error, 1)
+	go func() { done <- so.write(func(uintptr) bool { return false }) }()
+	time.Sleep(20 * time.Millisecond)
+	so.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("write after Close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("write still waiting 5 s after Close")
+	}
+}
