@@ -157,6 +157,7 @@ type writeState struct {
 	pos  int   // next slot to send
 	sent int
 	err  error // first per-message error
+	wait sendWait
 }
 
 // ListenUDP opens a UDPConn on laddr (IPv4 or IPv6 by its address family; an
@@ -208,6 +209,7 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	u.w.idx = make([]int, batch)
 	u.r.fn = u.readFn
 	u.w.fn = u.writeFn
+	u.w.wait.init(u, u.w.fn)
 	return u, nil
 }
 
@@ -426,7 +428,7 @@ func (u *UDPConn) writeBatchMmsg(msgs []Message) (int, error) {
 			continue
 		}
 		w.k, w.pos = k, 0
-		if err := u.write(w.fn); err != nil {
+		if err := u.write(&w.wait); err != nil {
 			sockErr = fmt.Errorf("sendmmsg on %s: %w", u.laddr, err)
 		}
 	}
@@ -543,29 +545,47 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 // inner packet's sender with ICMP too-big.
 func IsMsgSize(err error) bool { return errors.Is(err, unix.EMSGSIZE) }
 
-// write runs fn (which sends with MSG_DONTWAIT and returns false on
-// EAGAIN) until it returns true: through the poller, or for a send-only
-// conn in poll(2) on this thread, waking every 100 ms to notice Close.
-func (u *UDPConn) write(fn func(fd uintptr) bool) error {
-	if !u.sendOnly {
-		return u.raw.Write(fn)
-	}
-	var perr error
-	err := u.raw.Control(func(fd uintptr) {
-		for !fn(fd) {
-			if u.conn.Closed() {
-				perr = os.ErrClosed
-				return
-			}
-			pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			if _, e := unix.Poll(pfd[:], 100); e != nil && e != unix.EINTR {
-				perr = os.NewSyscallError("poll", e)
-				return
-			}
+// sendWait runs one send function on a send-only conn until it has sent
+// everything, waiting in poll(2) while the socket buffer is full. It is
+// bound once per send function (writeState, gsoState), so that a send
+// passes no new closure to RawConn.Control: no allocation per batch.
+type sendWait struct {
+	u   *UDPConn
+	fn  func(fd uintptr) bool // sends with MSG_DONTWAIT; false on EAGAIN
+	run func(fd uintptr)      // loop, bound once
+	err error
+	pfd [1]unix.PollFd
+}
+
+func (w *sendWait) init(u *UDPConn, fn func(fd uintptr) bool) {
+	w.u, w.fn = u, fn
+	w.run = w.loop
+}
+
+// loop calls fn until it returns true, waking every 100 ms to notice Close.
+func (w *sendWait) loop(fd uintptr) {
+	for !w.fn(fd) {
+		if w.u.conn.Closed() {
+			w.err = os.ErrClosed
+			return
 		}
-	})
-	if err != nil {
+		w.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
+		if _, e := unix.Poll(w.pfd[:], 100); e != nil && e != unix.EINTR {
+			w.err = os.NewSyscallError("poll", e)
+			return
+		}
+	}
+}
+
+// write runs w.fn until it returns true: through the poller, or for a
+// send-only conn in w.loop on this thread.
+func (u *UDPConn) write(w *sendWait) error {
+	if !u.sendOnly {
+		return u.raw.Write(w.fn)
+	}
+	w.err = nil
+	if err := u.raw.Control(w.run); err != nil {
 		return err
 	}
-	return perr
+	return w.err
 }

@@ -460,11 +460,15 @@ func TestSendOnlyWait(t *testing.T) {
 	}
 	defer so.Close()
 	tries := 0
-	if err := so.write(func(uintptr) bool { tries++; return tries == 3 }); err != nil || tries != 3 {
+	var w sendWait
+	w.init(so, func(uintptr) bool { tries++; return tries == 3 })
+	if err := so.write(&w); err != nil || tries != 3 {
 		t.Fatalf("write = %v after %d tries, want nil after 3", err, tries)
 	}
 	done := make(chan error, 1)
-	go func() { done <- so.write(func(uintptr) bool { return false }) }()
+	var never sendWait
+	never.init(so, func(uintptr) bool { return false })
+	go func() { done <- so.write(&never) }()
 	time.Sleep(20 * time.Millisecond)
 	so.Close()
 	select {
@@ -474,5 +478,47 @@ func TestSendOnlyWait(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("write still waiting 5 s after Close")
+	}
+}
+
+func TestSendOnlyAllocs(t *testing.T) {
+	for _, gso := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
+			_, rx := udpPair(t, netip.MustParseAddr("127.0.0.1"), ListenConfig{})
+			so, err := ListenConfig{SendOnly: true}.Listen(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer so.Close()
+			if gso && (binary.NativeEndian.Uint16([]byte{0, 1}) == 1 || !so.EnableGSO()) {
+				t.Skip("no UDP GSO here (or a big-endian target under qemu)")
+			}
+			out := newMsgs(44, 1400)
+			for i := range out {
+				out[i].Addr = rx.LocalAddr()
+			}
+			in := newMsgs(44, 2048)
+			var werr, rerr error
+			allocs := testing.AllocsPerRun(50, func() {
+				if _, err := so.WriteBatch(out); err != nil {
+					werr = err
+					return
+				}
+				for got := 0; got < len(in); {
+					n, err := rx.ReadBatch(in[got:])
+					if err != nil {
+						rerr = err
+						return
+					}
+					got += n
+				}
+			})
+			if werr != nil || rerr != nil {
+				t.Fatalf("write %v, read %v", werr, rerr)
+			}
+			if allocs != 0 {
+				t.Errorf("%v allocations per WriteBatch of 44 on a send-only conn, want 0", allocs)
+			}
+		})
 	}
 }
