@@ -2,13 +2,13 @@
 
 #include "textflag.h"
 
-// func sumAVX2(b []byte) uint64
+// func sumVec(b []byte) uint64
 //
 // 64 bytes per round: two 32-byte loads; each 64-bit lane's low and high
 // 32-bit halves are split (VPAND with a low-dword mask, VPSRLQ by 32) and
 // added to four independent 64-bit-lane accumulators, so no carry is ever
 // produced and the adds do not wait on each other.
-TEXT ·sumAVX2(SB), NOSPLIT, $0-32
+TEXT ·sumVec(SB), NOSPLIT, $0-32
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), CX
 	VPXOR Y0, Y0, Y0
@@ -48,12 +48,12 @@ done:
 	MOVQ         AX, ret+24(FP)
 	RET
 
-// func copySumAVX2(dst, src []byte) uint64
+// func copySumVec(dst, src []byte) uint64
 //
-// sumAVX2 of src that also stores every 32-byte load to dst: the split
+// sumVec of src that also stores every 32-byte load to dst: the split
 // copies each segment's payload and sums it in one pass. len(src) is a
 // multiple of 64 and len(dst) >= len(src) (checked by the caller).
-TEXT ·copySumAVX2(SB), NOSPLIT, $0-56
+TEXT ·copySumVec(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
 	MOVQ src_len+32(FP), CX

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build (amd64 || arm64) && !purego
 
 package netio
 
@@ -7,21 +7,21 @@ import (
 	"testing"
 )
 
-// withAVX2 runs fn with the AVX2 checksum on or off (off: the generic Go
+// withVec runs fn with the vector checksum on or off (off: the generic Go
 // loop, the code before the assembly).
-func withAVX2(on bool, fn func()) {
-	old := useAVX2
-	useAVX2 = on && old
-	defer func() { useAVX2 = old }()
+func withVec(on bool, fn func()) {
+	old := useVec
+	useVec = on && old
+	defer func() { useVec = old }()
 	fn()
 }
 
-// TestSplitSameWithAVX2 checks that the split's output is byte-identical
+// TestSplitSameWithVec checks that the split's output is byte-identical
 // with and without the AVX2 checksum, and that the coalescer's checksum
 // verification decides the same.
-func TestSplitSameWithAVX2(t *testing.T) {
-	if !useAVX2 {
-		t.Skip("no AVX2 on this CPU")
+func TestSplitSameWithVec(t *testing.T) {
+	if !useVec {
+		t.Skip("no vector checksum on this CPU")
 	}
 	for _, s := range []superSpec{
 		{payload: 64000, gsoSize: 1448, flags: 0x19},
@@ -36,8 +36,8 @@ func TestSplitSameWithAVX2(t *testing.T) {
 		read := buildSuper(s)
 		var fast, slow [][]byte
 		var ferr, serr error
-		withAVX2(true, func() { fast, ferr = splitAll(t, read, 65535) })
-		withAVX2(false, func() { slow, serr = splitAll(t, read, 65535) })
+		withVec(true, func() { fast, ferr = splitAll(t, read, 65535) })
+		withVec(false, func() { slow, serr = splitAll(t, read, 65535) })
 		if ferr != nil || serr != nil {
 			t.Fatalf("%+v: errors %v / %v", s, ferr, serr)
 		}
@@ -54,25 +54,25 @@ func TestSplitSameWithAVX2(t *testing.T) {
 				bad := append([]byte(nil), fast[i]...)
 				bad[len(bad)-100] ^= 0x40
 				var okFast, okSlow bool
-				withAVX2(true, func() { _, okFast = parseTCPSeg(bad) })
-				withAVX2(false, func() { _, okSlow = parseTCPSeg(bad) })
+				withVec(true, func() { _, okFast = parseTCPSeg(bad) })
+				withVec(false, func() { _, okSlow = parseTCPSeg(bad) })
 				if okFast || okSlow {
-					t.Fatalf("%+v: corrupted segment %d accepted (avx2 %v, generic %v)", s, i, okFast, okSlow)
+					t.Fatalf("%+v: corrupted segment %d accepted (vector %v, generic %v)", s, i, okFast, okSlow)
 				}
 			}
 		}
 	}
 }
 
-// BenchmarkSplitAVX2 compares the split and the coalescer's verification
-// with the AVX2 checksum and with the generic one, in one run.
-func BenchmarkSplitAVX2(b *testing.B) {
+// BenchmarkSplitVec compares the split and the coalescer's verification
+// with the vector checksum and with the generic one, in one run.
+func BenchmarkSplitVec(b *testing.B) {
 	for _, on := range []bool{true, false} {
 		name := "generic"
 		if on {
-			name = "avx2"
+			name = "vec"
 		}
-		withAVX2(on, func() {
+		withVec(on, func() {
 			b.Run("split/"+name, BenchmarkGSOSplit)
 			b.Run("coalesce/"+name, BenchmarkCoalesce)
 		})
