@@ -99,8 +99,9 @@ type UDPConn struct {
 	v6    bool
 	batch int
 	// sendOnly: the descriptor is blocking and not in the poller
-	// (ListenConfig.SendOnly); writes wait in poll(2).
+	// (ListenConfig.SendOnly); writes wait in poll(2) and look at closed.
 	sendOnly bool
+	closed   atomic.Bool
 
 	drops atomic.Uint64 // last SO_RXQ_OVFL value seen
 
@@ -181,11 +182,7 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	if batch <= 0 {
 		batch = DefaultBatchSize
 	}
-	listen := sock.ListenUDP
-	if c.SendOnly {
-		listen = sock.ListenUDPUnpolled
-	}
-	uc, err := listen(laddr, func(fd int) error { return c.setsockopts(fd, v6) })
+	uc, err := sock.ListenUDP(laddr, func(fd int) error { return c.setsockopts(fd, v6) })
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +219,13 @@ func (c ListenConfig) setsockopts(fd int, v6 bool) error {
 	}
 	if err := set(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
 		return err
+	}
+	if c.SendOnly {
+		// A blocking descriptor: os.NewFile registers only non-blocking
+		// ones with the poller.
+		if err := unix.SetNonblock(fd, false); err != nil {
+			return err
+		}
 	}
 	if c.ReusePort {
 		if err := set(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1, "SO_REUSEPORT"); err != nil {
@@ -299,7 +303,10 @@ func (u *UDPConn) Drops() uint64 { return u.drops.Load() }
 
 // Close closes the socket; a ReadBatch parked in the poller returns an error
 // satisfying errors.Is(err, os.ErrClosed).
-func (u *UDPConn) Close() error { return u.conn.Close() }
+func (u *UDPConn) Close() error {
+	u.closed.Store(true)
+	return u.conn.Close()
+}
 
 // ReadBatch blocks until at least one datagram is available, then receives
 // up to min(len(msgs), BatchSize()) datagrams with one recvmmsg. For each
@@ -311,7 +318,7 @@ func (u *UDPConn) ReadBatch(msgs []Message) (int, error) {
 		return 0, nil
 	}
 	if u.sendOnly {
-		return 0, fmt.Errorf("recvmmsg on %s: %w", u.laddr, ErrSendOnly)
+		return 0, ErrSendOnly
 	}
 	r := &u.r
 	r.mu.Lock()
@@ -554,8 +561,13 @@ type sendWait struct {
 	fn  func(fd uintptr) bool // sends with MSG_DONTWAIT; false on EAGAIN
 	run func(fd uintptr)      // loop, bound once
 	err error
-	pfd [1]unix.PollFd
+	pfd unix.PollFd
+	ts  unix.Timespec
 }
+
+// sendWaitTimeout is how long one poll(2) of a send-only conn waits before
+// it looks whether the conn was closed.
+var sendWaitTimeout = unix.Timespec{Nsec: 100e6}
 
 func (w *sendWait) init(u *UDPConn, fn func(fd uintptr) bool) {
 	w.u, w.fn = u, fn
@@ -565,13 +577,18 @@ func (w *sendWait) init(u *UDPConn, fn func(fd uintptr) bool) {
 // loop calls fn until it returns true, waking every 100 ms to notice Close.
 func (w *sendWait) loop(fd uintptr) {
 	for !w.fn(fd) {
-		if w.u.conn.Closed() {
+		if w.u.closed.Load() {
 			w.err = os.ErrClosed
 			return
 		}
-		w.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
-		if _, e := unix.Poll(w.pfd[:], 100); e != nil && e != unix.EINTR {
-			w.err = os.NewSyscallError("poll", e)
+		// ppoll(2) directly: unix.Poll converts a timeout per call and
+		// grows the mips binary for a path that runs only when the socket
+		// buffer is full.
+		w.pfd = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
+		w.ts = sendWaitTimeout
+		_, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&w.pfd)), 1, uintptr(unsafe.Pointer(&w.ts)), 0, 0, 0)
+		if e != 0 && e != unix.EINTR {
+			w.err = e
 			return
 		}
 	}

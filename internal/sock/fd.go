@@ -77,9 +77,6 @@ func (c *conn) Close() error {
 	return c.f.Close()
 }
 
-// Closed reports whether Close was called.
-func (c *conn) Closed() bool { return c.closed.Load() }
-
 // SetDeadline sets the read and write deadlines (the zero time: none).
 func (c *conn) SetDeadline(t time.Time) error { return c.f.SetDeadline(t) }
 

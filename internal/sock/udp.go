@@ -21,22 +21,6 @@ type UDPConn struct {
 // IPV6_V6ONLY set. control, when not nil, runs on the descriptor before the
 // bind (socket options); its error aborts the listen.
 func ListenUDP(laddr netip.AddrPort, control func(fd int) error) (*UDPConn, error) {
-	return listenUDP(laddr, control, true)
-}
-
-// ListenUDPUnpolled is ListenUDP for a socket that is only written to, with
-// non-blocking calls (MSG_DONTWAIT): its descriptor is left in blocking
-// mode, so that it is never registered with the Go poller. A socket in an
-// epoll set has a waiter on its wait queue, and the kernel then runs a
-// wake-up (an IRQ-saving lock and the epoll callback) for every datagram it
-// frees after sending it; without a waiter it skips that. The RawConn's
-// Read and Write cannot wait for readiness on such a socket (they fail
-// instead of blocking); callers wait with poll(2) themselves.
-func ListenUDPUnpolled(laddr netip.AddrPort, control func(fd int) error) (*UDPConn, error) {
-	return listenUDP(laddr, control, false)
-}
-
-func listenUDP(laddr netip.AddrPort, control func(fd int) error, polled bool) (*UDPConn, error) {
 	laddr = unmapPort(laddr)
 	if !laddr.Addr().IsValid() {
 		return nil, fmt.Errorf("listen udp: invalid local address %v", laddr)
@@ -54,13 +38,6 @@ func listenUDP(laddr netip.AddrPort, control func(fd int) error, polled bool) (*
 	if err := unix.Bind(fd, sockaddr(laddr)); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("listen udp %v: %w", laddr, os.NewSyscallError("bind", err))
-	}
-	if !polled {
-		// os.NewFile registers only non-blocking descriptors.
-		if err := unix.SetNonblock(fd, false); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("listen udp %v: %w", laddr, os.NewSyscallError("fcntl", err))
-		}
 	}
 	return newUDPConn(fd, "udp "+laddr.String())
 }
