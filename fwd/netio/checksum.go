@@ -5,11 +5,13 @@ import (
 	"math/bits"
 )
 
-// checksumSum adds the bytes of b to the ones'-complement accumulator acc,
-// 64 bits at a time (RFC 1071: the sum is independent of the word size and
-// byte order used to compute it as long as it is folded at the end). An odd
-// trailing byte counts as the high byte of a 16-bit word.
-func checksumSum(b []byte, acc uint64) uint64 {
+// checksumSumGeneric adds the bytes of b to the ones'-complement
+// accumulator acc, 64 bits at a time (RFC 1071: the sum is independent of
+// the word size and byte order used to compute it as long as it is folded at
+// the end). An odd trailing byte counts as the high byte of a 16-bit word.
+// It is checksumSum on every architecture without an assembly version, the
+// tail of the assembly versions, and their test oracle.
+func checksumSumGeneric(b []byte, acc uint64) uint64 {
 	var carry uint64
 	// 128 bytes per iteration: the carry chain of ADCs stays in the flags
 	// register across 16 words instead of being saved every 4 (1.5x the

@@ -32,6 +32,7 @@ type gsoState struct {
 	groups []gsoGroup // slot -> run of messages
 	failed []gsoGroup // runs to resend one datagram per message
 	fn     func(fd uintptr) bool
+	wait   sendWait
 	msgs   []Message
 	k, pos int
 
@@ -65,6 +66,7 @@ func (u *UDPConn) EnableGSO() bool {
 		g.groups = make([]gsoGroup, u.batch)
 		g.failed = make([]gsoGroup, 0, u.batch)
 		g.fn = u.gsoWriteFn
+		g.wait.init(u, g.fn)
 	}
 	g.on.Store(true)
 	return true
@@ -150,7 +152,7 @@ func (u *UDPConn) writeBatchGSO(g *gsoState, msgs []Message) (int, error) {
 			continue
 		}
 		g.k, g.pos = k, 0
-		if err := u.raw.Write(g.fn); err != nil {
+		if err := u.write(&g.wait); err != nil {
 			sockErr = fmt.Errorf("sendmmsg on %s: %w", u.laddr, err)
 		}
 	}
@@ -270,7 +272,7 @@ func putCmsgUint16(b []byte, off int, level, typ int32, v uint16) int {
 func (u *UDPConn) gsoWriteFn(fd uintptr) bool {
 	g := u.gso.Load()
 	for g.pos < g.k {
-		n, e := sendmmsg(fd, g.bufs.hdrs[g.pos:g.k], 0)
+		n, e := sendmmsg(fd, g.bufs.hdrs[g.pos:g.k], unix.MSG_DONTWAIT)
 		switch e {
 		case 0:
 			for s := g.pos; s < g.pos+n; s++ {

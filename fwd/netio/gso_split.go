@@ -205,7 +205,10 @@ func (s *gsoSplitter) nextInto(dst []byte) (int, error) {
 		return 0, fmt.Errorf("%w: %d-byte segment, %d-byte buffer", ErrSegmentRoom, segLen, len(dst))
 	}
 	copy(dst, s.pkt[:s.hdrLen])
-	copy(dst[s.hdrLen:], s.pkt[start:end])
+	// The payload is summed as it is copied (it starts at an even offset
+	// of the L4 header, so its sum adds in as is); the headers are summed
+	// below, once rewritten.
+	paySum := checksumCopy(dst[s.hdrLen:], s.pkt[start:end], 0)
 	seg := dst[:segLen]
 	be := binary.BigEndian
 	if s.v6 {
@@ -234,7 +237,7 @@ func (s *gsoSplitter) nextInto(dst []byte) (int, error) {
 		csumAt = 6
 	}
 	l4[csumAt], l4[csumAt+1] = 0, 0
-	c := Checksum(l4, checksumAdd(s.addrSum, uint64(proto)+uint64(len(l4))))
+	c := Checksum(l4[:s.hdrLen-s.l4], checksumAdd(checksumAdd(s.addrSum, uint64(proto)+uint64(len(l4))), paySum))
 	if c == 0 && !s.tcp {
 		c = 0xffff
 	}

@@ -364,6 +364,7 @@ func FuzzGSOSplit(f *testing.F) {
 	}
 	f.Add([]byte{1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0x45})
 	f.Fuzz(func(t *testing.T, read []byte) {
+		splitBoth(t, read)
 		h, err := decodeVirtioNetHdr(read)
 		if err != nil {
 			return
@@ -414,6 +415,146 @@ func BenchmarkGSOSplit(b *testing.B) {
 		}
 		for !s.done() {
 			if _, err := s.nextInto(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// nextIntoCopyThenSum is nextInto as it was before the payload's sum was
+// folded into its copy (copy, then one checksum over header and payload):
+// the oracle for TestSplitMatchesCopyThenSum.
+func (s *gsoSplitter) nextIntoCopyThenSum(dst []byte) (int, error) {
+	i := s.next
+	s.next++
+	if !s.gso {
+		if len(s.pkt) > len(dst) {
+			return 0, ErrSegmentRoom
+		}
+		return copy(dst, s.pkt), nil
+	}
+	start := s.hdrLen + i*s.gsoSize
+	end := min(start+s.gsoSize, len(s.pkt))
+	segLen := s.hdrLen + end - start
+	if segLen > len(dst) {
+		return 0, ErrSegmentRoom
+	}
+	copy(dst, s.pkt[:s.hdrLen])
+	copy(dst[s.hdrLen:], s.pkt[start:end])
+	seg := dst[:segLen]
+	be := binary.BigEndian
+	if s.v6 {
+		be.PutUint16(seg[4:], uint16(segLen-40))
+	} else {
+		be.PutUint16(seg[2:], uint16(segLen))
+		be.PutUint16(seg[4:], s.ipID+uint16(i))
+		seg[10], seg[11] = 0, 0
+		be.PutUint16(seg[10:], Checksum(seg[:s.l4], 0))
+	}
+	l4 := seg[s.l4:]
+	proto := uint8(protoUDP)
+	var csumAt int
+	if s.tcp {
+		proto = protoTCP
+		be.PutUint32(l4[4:], s.seq+uint32(i*s.gsoSize))
+		if i != 0 {
+			l4[13] &^= tcpFlagCWR
+		}
+		if i != s.n-1 {
+			l4[13] &^= tcpFlagFIN | tcpFlagPSH
+		}
+		csumAt = 16
+	} else {
+		be.PutUint16(l4[4:], uint16(len(l4)))
+		csumAt = 6
+	}
+	l4[csumAt], l4[csumAt+1] = 0, 0
+	c := Checksum(l4, checksumAdd(s.addrSum, uint64(proto)+uint64(len(l4))))
+	if c == 0 && !s.tcp {
+		c = 0xffff
+	}
+	be.PutUint16(l4[csumAt:], c)
+	return segLen, nil
+}
+
+// splitBoth splits read with nextInto and with the old copy-then-sum code
+// and fails t unless every segment is byte-identical.
+func splitBoth(t *testing.T, read []byte) {
+	t.Helper()
+	h, err := decodeVirtioNetHdr(read)
+	if err != nil {
+		return
+	}
+	pkt := append([]byte(nil), read[VirtioNetHdrLen:]...)
+	pkt2 := append([]byte(nil), pkt...)
+	var a, b gsoSplitter
+	errA, errB := a.reset(h, pkt), b.reset(h, pkt2)
+	if (errA == nil) != (errB == nil) {
+		t.Fatalf("reset: %v / %v", errA, errB)
+	}
+	if errA != nil {
+		return
+	}
+	bufA, bufB := make([]byte, 2048), make([]byte, 2048)
+	for i := 0; !a.done() && i < 1000; i++ {
+		na, ea := a.nextInto(bufA)
+		nb, eb := b.nextIntoCopyThenSum(bufB)
+		if (ea == nil) != (eb == nil) {
+			t.Fatalf("segment %d: errors %v / %v", i, ea, eb)
+		}
+		if ea == nil && !bytes.Equal(bufA[:na], bufB[:nb]) {
+			t.Fatalf("segment %d differs from the copy-then-sum split:\n% x\n% x", i, bufA[:na], bufB[:nb])
+		}
+	}
+	if !b.done() {
+		t.Fatalf("old split has segments left after %d", b.next)
+	}
+}
+
+func TestSplitMatchesCopyThenSum(t *testing.T) {
+	for _, s := range []superSpec{
+		{payload: 64000, gsoSize: 1448, flags: 0x19},
+		{payload: 65000, gsoSize: 1447, flags: 0x18},
+		{payload: 1449, gsoSize: 1448, flags: 0x18},
+		{ipv4Opts: 8, tcpOpts: 12, payload: 3000, gsoSize: 999},
+		{tcpOpts: 40, payload: 9000, gsoSize: 1024},
+		{v6: true, payload: 60000, gsoSize: 1300},
+		{v6: true, ext: []byte{0, 0, 1, 4, 0, 0, 0, 0}, payload: 3000, gsoSize: 1000},
+		{udp: true, payload: 30001, gsoSize: 1001},
+		{udp: true, payload: 128 * 5, gsoSize: 128},
+		{v6: true, udp: true, payload: 1000, gsoSize: 3},
+		{payload: 300},
+	} {
+		read := buildSuper(s)
+		// Random payload bytes, and all-0xff ones (carries everywhere).
+		for j := VirtioNetHdrLen + 200; j < len(read); j++ {
+			read[j] = byte(j*131 + j>>7)
+		}
+		splitBoth(t, read)
+		ff := buildSuper(s)
+		for j := len(ff) - s.payload; j < len(ff); j++ {
+			ff[j] = 0xff
+		}
+		splitBoth(t, ff)
+	}
+}
+
+// BenchmarkGSOSplitCopyThenSum is BenchmarkGSOSplit with the split as it was
+// before the payload's sum was folded into its copy.
+func BenchmarkGSOSplitCopyThenSum(b *testing.B) {
+	read := buildSuper(superSpec{payload: 64000, gsoSize: 1448, flags: 0x18})
+	h, _ := decodeVirtioNetHdr(read)
+	pkt := read[VirtioNetHdrLen:]
+	buf := make([]byte, 1500)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var s gsoSplitter
+		if err := s.reset(h, pkt); err != nil {
+			b.Fatal(err)
+		}
+		for !s.done() {
+			if _, err := s.nextIntoCopyThenSum(buf); err != nil {
 				b.Fatal(err)
 			}
 		}

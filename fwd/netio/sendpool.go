@@ -61,6 +61,7 @@ func NewSendPoolConfig(cfg SendPoolConfig) (*SendPool, error) {
 		return nil, fmt.Errorf("send pool: bad size %d for base port %d", n, cfg.BasePort)
 	}
 	p := &SendPool{conns: make([]*UDPConn, 0, n)}
+	cfg.Listen.SendOnly = true // nothing reads these: keep them out of the poller
 	for i := range n {
 		port := uint16(0)
 		if cfg.BasePort != 0 {

@@ -394,3 +394,131 @@ func TestUDPPathMTULoopback(t *testing.T) {
 		t.Errorf("RouteTo(127.0.0.1) = %v, %d; want 127.0.0.1, %d", src, mtu, want)
 	}
 }
+
+func TestSendOnly(t *testing.T) {
+	for _, lb := range loopbacks {
+		t.Run(lb.name, func(t *testing.T) {
+			tx, rx := udpPair(t, lb.addr, ListenConfig{})
+			tx.Close()
+			so, err := ListenConfig{SendOnly: true}.Listen(netip.AddrPortFrom(lb.addr, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer so.Close()
+			// Out of the poller: os.NewFile registers only non-blocking
+			// descriptors.
+			var flags int
+			if err := so.raw.Control(func(fd uintptr) { flags, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
+				t.Fatal(err)
+			}
+			if flags&unix.O_NONBLOCK != 0 {
+				t.Fatalf("send-only descriptor is non-blocking (flags %#x): it would be in the poller", flags)
+			}
+			if _, err := so.ReadBatch(newMsgs(1, 16)); !errors.Is(err, ErrSendOnly) {
+				t.Fatalf("ReadBatch: %v, want ErrSendOnly", err)
+			}
+			// Plain and GSO batches arrive intact.
+			for _, gso := range []bool{false, true} {
+				if gso && binary.NativeEndian.Uint16([]byte{0, 1}) == 1 {
+					// qemu-user passes the UDP_SEGMENT control message
+					// on without byte-swapping it (the netns GSO tests
+					// cover GSO; they run on the host).
+					t.Log("GSO not tried on a big-endian target")
+					continue
+				}
+				if gso && !so.EnableGSO() {
+					t.Log("no UDP GSO")
+					continue
+				}
+				msgs := make([]Message, 10)
+				for i := range msgs {
+					msgs[i].Buf = make([]byte, 300)
+					fill(msgs[i].Buf, i)
+					msgs[i].Addr = rx.LocalAddr()
+				}
+				if n, err := so.WriteBatch(msgs); n != len(msgs) || err != nil {
+					t.Fatalf("gso %v: WriteBatch = %d, %v", gso, n, err)
+				}
+				in := newMsgs(len(msgs), 2048)
+				readN(t, rx, in, len(msgs))
+				for i := range in {
+					if !bytes.Equal(in[i].Buf[:in[i].N], msgs[i].Buf) {
+						t.Fatalf("gso %v: datagram %d differs", gso, i)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSendOnlyWait drives the send-only conn's wait loop: a send that
+// finds no room waits in poll(2) and tries again, and Close ends the wait.
+func TestSendOnlyWait(t *testing.T) {
+	so, err := ListenConfig{SendOnly: true}.Listen(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer so.Close()
+	tries := 0
+	var w sendWait
+	w.init(so, func(uintptr) bool { tries++; return tries == 3 })
+	if err := so.write(&w); err != nil || tries != 3 {
+		t.Fatalf("write = %v after %d tries, want nil after 3", err, tries)
+	}
+	done := make(chan error, 1)
+	var never sendWait
+	never.init(so, func(uintptr) bool { return false })
+	go func() { done <- so.write(&never) }()
+	time.Sleep(20 * time.Millisecond)
+	so.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("write after Close: %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("write still waiting 5 s after Close")
+	}
+}
+
+func TestSendOnlyAllocs(t *testing.T) {
+	for _, gso := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
+			_, rx := udpPair(t, netip.MustParseAddr("127.0.0.1"), ListenConfig{})
+			so, err := ListenConfig{SendOnly: true}.Listen(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer so.Close()
+			if gso && (binary.NativeEndian.Uint16([]byte{0, 1}) == 1 || !so.EnableGSO()) {
+				t.Skip("no UDP GSO here (or a big-endian target under qemu)")
+			}
+			out := newMsgs(44, 1400)
+			for i := range out {
+				out[i].Addr = rx.LocalAddr()
+			}
+			in := newMsgs(44, 2048)
+			var werr, rerr error
+			allocs := testing.AllocsPerRun(50, func() {
+				if _, err := so.WriteBatch(out); err != nil {
+					werr = err
+					return
+				}
+				for got := 0; got < len(in); {
+					n, err := rx.ReadBatch(in[got:])
+					if err != nil {
+						rerr = err
+						return
+					}
+					got += n
+				}
+			})
+			if werr != nil || rerr != nil {
+				t.Fatalf("write %v, read %v", werr, rerr)
+			}
+			if allocs != 0 {
+				t.Errorf("%v allocations per WriteBatch of 44 on a send-only conn, want 0", allocs)
+			}
+		})
+	}
+}

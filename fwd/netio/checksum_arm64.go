@@ -1,0 +1,21 @@
+//go:build arm64 && !purego
+
+package netio
+
+// useVec: checksumSum and checksumCopy use the NEON loops
+// (checksum_arm64.s; Advanced SIMD is part of every ARMv8-A core); a var so
+// that the tests can compare both ways.
+var useVec = true
+
+// sumVec returns the sum of the little-endian 32-bit words of b (len(b) a
+// multiple of 64, at most 2^32 bytes), unfolded: each 32-bit word is
+// widened into one of 16 64-bit lanes, which cannot overflow.
+//
+//go:noescape
+func sumVec(b []byte) uint64
+
+// copySumVec is sumVec(src) that also copies src to dst (len(dst) >=
+// len(src), a multiple of 64).
+//
+//go:noescape
+func copySumVec(dst, src []byte) uint64
