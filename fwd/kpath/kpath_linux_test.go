@@ -108,7 +108,7 @@ func TestVerifierError(t *testing.T) {
 	needBPF(t)
 	// Reads R2 before writing it: the verifier must refuse.
 	_, err := LoadProgram(ProgSpec{Name: "t_bad", Type: ProgSchedCLS, License: "GPL",
-		Insns: []Insn{Mov64Reg(R0, R2), Return()}})
+		Code: mustAssemble(t, []Insn{Mov64Reg(R0, R2), Return()})})
 	var ve *VerifierError
 	if !errors.As(err, &ve) {
 		t.Fatalf("error %v, want a *VerifierError", err)
@@ -142,7 +142,7 @@ func TestAttachCountsPings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	prog, err := LoadProgram(ProgSpec{Name: "t_count", Type: ProgSchedCLS, License: "GPL", Insns: countProgram(m)})
+	prog, err := LoadProgram(ProgSpec{Name: "t_count", Type: ProgSchedCLS, License: "GPL", Code: mustAssemble(t, countProgram(m))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func NewEncap(maxEntries int) (*Encap, error) {
 		return nil, err
 	}
 	if e.prog, err = LoadProgram(ProgSpec{Name: "lisp_encap", Type: ProgSchedCLS, License: "GPL",
-		Insns: EncapInsns(e.entries4.FD(), e.entries6.FD(), e.stats.FD())}); err != nil {
+		Code: encapImage.render(bigEndian, e.entries4.FD(), e.entries6.FD(), e.stats.FD())}); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func NewDecap(maxLocals int) (*Decap, error) {
 		return nil, err
 	}
 	if d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
-		Insns: DecapInsns(d.locals.FD(), d.stats.FD())}); err != nil {
+		Code: decapImage.render(bigEndian, d.locals.FD(), d.stats.FD())}); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -195,13 +195,14 @@ func (d *Decap) Attach(ifindex int) error {
 	return nil
 }
 
-// AttachXDP attaches the XDP variant of the program (DecapXDPInsns) to the
+// AttachXDP attaches the XDP variant of the program (see DecapXDPInsns in
+// prog_decap_test.go) to the
 // interface ifindex instead: inner packets are GRO-merged and enter the
 // stack on that interface rather than the TUN.
 func (d *Decap) AttachXDP(ifindex int) error {
 	if d.xdp == nil {
 		p, err := LoadProgram(ProgSpec{Name: "lisp_decap_xdp", Type: ProgXDP, License: "GPL",
-			Insns: DecapXDPInsns(d.locals.FD(), d.stats.FD())})
+			Code: decapXDPImage.render(bigEndian, d.locals.FD(), d.stats.FD())})
 		if err != nil {
 			return err
 		}

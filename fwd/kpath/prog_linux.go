@@ -22,7 +22,7 @@ const (
 type ProgSpec struct {
 	Name    string // at most 15 bytes
 	Type    ProgType
-	Insns   []Insn
+	Code    []byte // encoded instructions in host order (InsnSize bytes each)
 	License string // "GPL" for the GPL-only helpers (redirect_neigh, csum_diff...)
 }
 
@@ -64,18 +64,12 @@ type progLoadAttr struct {
 // whole log of programs of this size.
 const verifierLogSize = 4 << 20
 
-// LoadProgram assembles spec.Insns and loads the program. When the kernel
-// refuses it the error is a *VerifierError with the verifier's log.
+// LoadProgram loads the program spec.Code. When the kernel refuses it the
+// error is a *VerifierError with the verifier's log.
 func LoadProgram(spec ProgSpec) (*Program, error) {
-	if len(spec.Name) >= 16 {
-		return nil, fmt.Errorf("load program %q: name longer than 15 bytes", spec.Name)
-	}
-	code, err := Assemble(spec.Insns)
-	if err != nil {
-		return nil, fmt.Errorf("load program %q: %w", spec.Name, err)
-	}
-	if len(code) == 0 {
-		return nil, fmt.Errorf("load program %q: no instructions", spec.Name)
+	code := spec.Code
+	if len(spec.Name) >= 16 || len(code) == 0 || len(code)%InsnSize != 0 {
+		return nil, errors.New("load program " + spec.Name + ": bad name or code length")
 	}
 	lic := append([]byte(spec.License), 0)
 	a := progLoadAttr{
