@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Decap map layout: key a local IPv4 RLOC (4 bytes, network order), value
@@ -53,8 +54,15 @@ func (e DecapEntry) AppendValue(b []byte) []byte {
 }
 
 // decapHdrs is what the program needs in the linear part: Ethernet, outer
-// IPv4 (no options), UDP, LISP and an inner IPv4 header.
-const decapHdrs = 14 + Overhead4 + 20
+// IPv4 (no options), UDP, LISP and 40 bytes of the inner packet (an IPv6
+// header, or IPv4 and its transport header). Shorter packets go to the
+// daemon.
+const decapHdrs = 14 + Overhead4 + 40
+
+// DefaultSampleInterval is how often (per CPU) the decapsulating program
+// hands a packet it could decapsulate to the daemon instead, until
+// SetSampleInterval changes it.
+const DefaultSampleInterval = 100 * time.Millisecond
 
 // XDP verdicts and the xdp_md offsets the program uses.
 const (

@@ -37,5 +37,5 @@
 // the assembler — about 100 KB less in a mips binary. TestGeneratedPrograms
 // fails when zprograms.go is stale.
 //
-//go:generate go test -run TestGeneratedPrograms -update .
+//go:generate go test . -run TestGeneratedPrograms -update
 package kpath

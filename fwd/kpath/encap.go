@@ -40,15 +40,19 @@ const (
 // Stats slots: per-CPU counters of the packets the programs did not
 // handle (the handled ones are counted in the map entries).
 const (
-	StatEncapMiss  = iota // no entry for the destination: left to the TUN reader
-	StatEncapSkip         // not handled: not IPv4, options, fragment, too big, GSO other than TCP
-	StatEncapError        // a helper failed after the packet was changed: dropped
-	StatEncapGSO          // GSO packets seen with an entry (encapsulated unless counted as skipped too)
-	StatDecapPass         // not a LISP data packet to a local RLOC: left to the stack
-	StatDecapGRO          // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
-	StatDecapBad          // LISP header refused (flags, instance-id, checksum): left to the stack
-	StatDecapError        // a helper failed: left to the stack
-	StatDecapNotIP        // inner packet neither IPv4 nor IPv6: left to the stack
+	StatEncapMiss    = iota // no entry for the destination: left to the TUN reader
+	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapError          // a helper failed after the packet was changed: dropped
+	StatEncapGSO            // GSO packets seen with an entry (encapsulated unless counted as skipped too)
+	StatDecapPass           // not a LISP data packet to a local RLOC: left to the stack
+	StatDecapGRO            // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
+	StatDecapBad            // LISP header refused (flags, instance-id, checksum): left to the stack
+	StatDecapError          // a helper failed: left to the stack
+	StatDecapNotIP          // inner packet neither IPv4 nor IPv6: left to the stack
+	StatDecapForeign        // inner destination not a local EID (SetLocalEIDs): left to the stack
+	StatDecapTTL            // inner TTL or hop limit would be 0 (min of inner and outer): left to the stack
+	StatDecapECN            // outer ECN changes the inner one (RFC 6040: CE, or ECT(1) over ECT(0)): left to the stack
+	StatDecapSample         // decapsulatable, handed to the daemon (one per SetSampleInterval per CPU)
 	NumStats
 )
 

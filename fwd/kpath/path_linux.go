@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Stats are the per-CPU counters of packets the programs did not handle,
@@ -158,10 +159,18 @@ func (e *Encap) Close() error {
 type Decap struct {
 	locals *Map
 	stats  *Map
+	eids4  *Map // local EID prefixes, LPM keys as the encap maps'
+	eids6  *Map
+	sample *Map // per-CPU: slot 0 the interval in ns, slot 1 the last sample
 	prog   *Program
 	xdp    *Program // loaded by the first AttachXDP
 	links  []*Link
+	eids   []netip.Prefix // what SetLocalEIDs installed
 }
+
+// MaxLocalEIDs is how many local EID prefixes (per family) SetLocalEIDs
+// takes.
+const MaxLocalEIDs = 256
 
 // NewDecap creates the maps (room for maxLocals local RLOCs) and loads the
 // decapsulating program.
@@ -176,12 +185,87 @@ func NewDecap(maxLocals int) (*Decap, error) {
 		d.Close()
 		return nil, err
 	}
-	if d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
-		Code: decapImage.render(bigEndian, d.locals.FD(), d.stats.FD())}); err != nil {
+	if d.eids4, err = NewMap(MapSpec{Name: "lisp_decap_e4", Type: MapLPMTrie, KeySize: EncapKeyLen4,
+		ValueSize: 4, MaxEntries: MaxLocalEIDs, Flags: FlagNoPrealloc}); err == nil {
+		d.eids6, err = NewMap(MapSpec{Name: "lisp_decap_e6", Type: MapLPMTrie, KeySize: EncapKeyLen6,
+			ValueSize: 4, MaxEntries: MaxLocalEIDs, Flags: FlagNoPrealloc})
+	}
+	if err == nil {
+		d.sample, err = NewMap(MapSpec{Name: "lisp_decap_sm", Type: MapPerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	}
+	if err == nil {
+		err = d.SetSampleInterval(DefaultSampleInterval)
+	}
+	if err == nil {
+		d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
+			Code: decapImage.render(bigEndian, d.fds()...)})
+	}
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// fds returns the maps' descriptors in the order the images take them.
+func (d *Decap) fds() []int {
+	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.sample.FD()}
+}
+
+// SetLocalEIDs replaces the site's EID prefixes (IPv4 and IPv6, at most
+// MaxLocalEIDs per family): the programs decapsulate only packets whose
+// inner destination is inside one of them and leave the others to the
+// stack (and the daemon, which drops them). Until it is called nothing is
+// decapsulated in the kernel. Not safe for concurrent use with itself.
+func (d *Decap) SetLocalEIDs(prefixes []netip.Prefix) error {
+	want := make(map[netip.Prefix]bool, len(prefixes))
+	for _, p := range prefixes {
+		want[p.Masked()] = true
+	}
+	one := []byte{1, 0, 0, 0}
+	for p := range want {
+		k, err := AppendEncapKey(nil, p)
+		if err != nil {
+			return err
+		}
+		if err := d.eidMap(p).Update(k, one, UpdateAny); err != nil {
+			return errors.New("decap: set local EID " + p.String() + ": " + err.Error())
+		}
+	}
+	kept := d.eids[:0]
+	for _, p := range d.eids {
+		if want[p] {
+			continue
+		}
+		k, _ := AppendEncapKey(nil, p)
+		if err := d.eidMap(p).Delete(k); err != nil {
+			kept = append(kept, p)
+		}
+	}
+	for p := range want {
+		kept = append(kept, p)
+	}
+	d.eids = kept
+	return nil
+}
+
+func (d *Decap) eidMap(p netip.Prefix) *Map {
+	if p.Addr().Is4() {
+		return d.eids4
+	}
+	return d.eids6
+}
+
+// SetSampleInterval sets how often, per CPU, the programs hand a packet
+// they could decapsulate to the daemon instead (counted as
+// StatDecapSample), so that it still sees the ITRs it should send SMRs to
+// and the senders' locator-status bits; 0 never does.
+func (d *Decap) SetSampleInterval(iv time.Duration) error {
+	v := make([]byte, d.sample.ValueLen())
+	for c := 0; c+8 <= len(v); c += 8 {
+		binary.NativeEndian.PutUint64(v[c:], uint64(max(iv, 0)))
+	}
+	return d.sample.Update([]byte{0, 0, 0, 0}, v, UpdateAny)
 }
 
 // Attach attaches the program to the TCX ingress of the interface ifindex
@@ -202,7 +286,7 @@ func (d *Decap) Attach(ifindex int) error {
 func (d *Decap) AttachXDP(ifindex int) error {
 	if d.xdp == nil {
 		p, err := LoadProgram(ProgSpec{Name: "lisp_decap_xdp", Type: ProgXDP, License: "GPL",
-			Code: decapXDPImage.render(bigEndian, d.locals.FD(), d.stats.FD())})
+			Code: decapXDPImage.render(bigEndian, d.fds()...)})
 		if err != nil {
 			return err
 		}
@@ -267,11 +351,10 @@ func (d *Decap) Close() error {
 			errs = append(errs, p.Close())
 		}
 	}
-	if d.locals != nil {
-		errs = append(errs, d.locals.Close())
-	}
-	if d.stats != nil {
-		errs = append(errs, d.stats.Close())
+	for _, m := range []*Map{d.locals, d.stats, d.eids4, d.eids6, d.sample} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

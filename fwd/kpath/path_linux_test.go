@@ -45,10 +45,11 @@ func newKpathLab(t *testing.T, xdp bool) *kpathLab {
 		wan           *netns.Iface
 		local, remote netip.Addr
 		peer4, peer6  netip.Prefix
+		own4, own6    netip.Prefix
 		out           **Static
 	}{
-		{l.XTR1, l.XTR1WAN, l.RLOC1v4, l.RLOC2v4, lab.Site2v4, lab.Site2v6, &k.x1},
-		{l.XTR2, l.XTR2WAN, l.RLOC2v4, l.RLOC1v4, lab.Site1v4, lab.Site1v6, &k.x2},
+		{l.XTR1, l.XTR1WAN, l.RLOC1v4, l.RLOC2v4, lab.Site2v4, lab.Site2v6, lab.Site1v4, lab.Site1v6, &k.x1},
+		{l.XTR2, l.XTR2WAN, l.RLOC2v4, l.RLOC1v4, lab.Site1v4, lab.Site1v6, lab.Site2v4, lab.Site2v6, &k.x2},
 	} {
 		var tun netio.TUN
 		if err := s.h.Do(func() error {
@@ -57,7 +58,8 @@ func newKpathLab(t *testing.T, xdp bool) *kpathLab {
 				return err
 			}
 			*s.out, err = AttachStatic(StaticConfig{TUN: "lisp0", WAN: s.wan.Name, Local: s.local, Remote: s.remote,
-				EIDs: []netip.Prefix{s.peer4, s.peer6}, InstanceID: testIID, LSBs: 1, DecapXDP: xdp})
+				EIDs: []netip.Prefix{s.peer4, s.peer6}, LocalEIDs: []netip.Prefix{s.own4, s.own6},
+				InstanceID: testIID, LSBs: 1, DecapXDP: xdp})
 			return err
 		}); err != nil {
 			if tun != nil {

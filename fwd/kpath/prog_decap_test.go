@@ -16,7 +16,7 @@ package kpath
 // else goes on (TC_ACT_OK) to the stack and the daemon's socket, GRO
 // packets (gso_segs > 1) included: a coalesced UDP super-packet holds one
 // LISP header per segment, which one adjust_room cannot strip.
-func DecapInsns(locals, stats int, big bool) []Insn { return decapProgram(locals, stats, false, big) }
+func DecapInsns(m decapMaps, big bool) []Insn { return decapProgram(m, false, big) }
 
 // DecapXDPInsns returns the decapsulating program for the XDP hook of an
 // RLOC interface: the same checks as DecapInsns, but it strips the outer
@@ -26,12 +26,22 @@ func DecapInsns(locals, stats int, big bool) []Insn { return decapProgram(locals
 // plain. The inner packet then enters the stack on the RLOC interface, not
 // the TUN: its firewall zone is the uplink's. An experiment measured by the
 // bench (kpath-xdp), not a replacement for DecapInsns.
-func DecapXDPInsns(locals, stats int, big bool) []Insn { return decapProgram(locals, stats, true, big) }
+func DecapXDPInsns(m decapMaps, big bool) []Insn { return decapProgram(m, true, big) }
 
-func decapProgram(locals, stats int, xdp, big bool) []Insn {
+// decapMaps are the file descriptors of the maps the decapsulating
+// programs use: local RLOCs (hash), stats (per-CPU array), local EID
+// prefixes per inner family (LPM tries) and the sampling state (per-CPU
+// array: slot 0 the interval in ns, slot 1 the last sample's time).
+type decapMaps struct {
+	locals, stats, eids4, eids6, sample int
+}
+
+func decapProgram(m decapMaps, xdp, big bool) []Insn {
+	locals, stats := m.locals, m.stats
 	var p []Insn
 	add := func(in ...Insn) { p = append(p, in...) }
 	pass := int32(ActOK)
+	const in = 14 + Overhead4 // the inner IP header
 	if xdp {
 		pass = xdpPass
 		add(
@@ -126,6 +136,101 @@ func decapProgram(locals, stats int, xdp, big bool) []Insn {
 		JumpImm(JNE, R2, 6, "notip"),
 		Mov64Imm(R8, adjDecapL3IPv6),
 		Label("inner"),
+		// ECN (RFC 6040): an outer CE, or an outer ECT(1) over an inner
+		// ECT(0), changes the inner ECN field; the daemon combines or
+		// drops those. Otherwise the inner ECN stays as it is.
+		LoadMem(B, R3, R7, 15),
+		ALU64Imm(And, R3, 3),
+		JumpImm(JEq, R3, 3, "ecn"),
+		JumpImm(JNE, R3, 1, "ecnok"),
+		LoadMem(B, R4, R7, in+1), // IPv4 TOS: ECN in the low bits
+		JumpImm(JEq, R8, 0, "ecnv"),
+		LoadMem(B, R4, R7, in+1), // IPv6: traffic class low nibble in the high one of byte 1
+		ALU64Imm(Rsh, R4, 4),
+		Label("ecnv"),
+		ALU64Imm(And, R4, 3),
+		JumpImm(JEq, R4, 2, "ecn"),
+		Label("ecnok"),
+		// The inner destination must be one of this site's EIDs: never
+		// decapsulate toward anything else (an open relay).
+		JumpImm(JNE, R8, 0, "eid6"),
+		StoreImm(W, R10, -56, 32),
+		LoadMem(W, R2, R7, in+16), StoreMem(W, R10, -52, R2),
+		LoadMapFD(R1, m.eids4),
+		Goto("eid"),
+		Label("eid6"),
+		StoreImm(W, R10, -56, 128),
+		LoadMem(W, R2, R7, in+24), StoreMem(W, R10, -52, R2),
+		LoadMem(W, R2, R7, in+28), StoreMem(W, R10, -48, R2),
+		LoadMem(W, R2, R7, in+32), StoreMem(W, R10, -44, R2),
+		LoadMem(W, R2, R7, in+36), StoreMem(W, R10, -40, R2),
+		LoadMapFD(R1, m.eids6),
+		Label("eid"),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -56),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "foreign"),
+		// TTL / hop limit: min(inner, outer), as the daemon does (the ITR
+		// copied the inner one, the underlay's routers decremented it); 0
+		// goes to the daemon, which drops and counts it.
+		LoadMem(B, R3, R7, 22),
+		JumpImm(JNE, R8, 0, "ttl6"),
+		LoadMem(B, R4, R7, in+8),
+		JumpImm(JEq, R4, 0, "ttl"),
+		JumpReg(JGE, R3, R4, "ttlok"),
+		JumpImm(JEq, R3, 0, "ttl"),
+		// IPv4: the header checksum follows incrementally (RFC 1624,
+		// HC' = ~(~HC + ~m + m') over the TTL/protocol word; one's
+		// complement sums come out right in either byte order).
+		LoadMem(H, R4, R7, in+8),
+		StoreMem(B, R7, in+8, R3),
+		LoadMem(H, R5, R7, in+8),
+		LoadMem(H, R0, R7, in+10),
+		ALU64Imm(Xor, R0, 0xffff),
+		ALU64Imm(Xor, R4, 0xffff),
+		ALU64Reg(Add, R0, R4),
+		ALU64Reg(Add, R0, R5),
+	)
+	add(foldCsum()...)
+	add(
+		StoreMem(H, R7, in+10, R0),
+		Goto("ttlok"),
+		Label("ttl6"),
+		LoadMem(B, R4, R7, in+7),
+		JumpImm(JEq, R4, 0, "ttl"),
+		JumpReg(JGE, R3, R4, "ttlok"),
+		JumpImm(JEq, R3, 0, "ttl"),
+		StoreMem(B, R7, in+7, R3),
+		Label("ttlok"),
+		// One decapsulatable packet per interval and CPU goes to the
+		// daemon instead, which learns from it the ITRs to send SMRs to
+		// and the sender's locator-status bits.
+		StoreImm(W, R10, -60, 0),
+		LoadMapFD(R1, m.sample),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -60),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "nosample"),
+		LoadMem(DW, R1, R0, 0),
+		JumpImm(JEq, R1, 0, "nosample"),
+		StoreMem(DW, R10, -72, R1),
+		CallHelper(FnKtimeGetNS),
+		StoreMem(DW, R10, -80, R0),
+		StoreImm(W, R10, -60, 1),
+		LoadMapFD(R1, m.sample),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -60),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "nosample"),
+		LoadMem(DW, R1, R0, 0),
+		LoadMem(DW, R2, R10, -80),
+		Mov64Reg(R3, R2),
+		ALU64Reg(Sub, R3, R1),
+		LoadMem(DW, R4, R10, -72),
+		JumpReg(JLT, R3, R4, "nosample"),
+		StoreMem(DW, R0, 0, R2),
+		Goto("sample"),
+		Label("nosample"),
 	)
 	if xdp {
 		add(
@@ -185,7 +290,8 @@ func decapProgram(locals, stats int, xdp, big bool) []Insn {
 	for _, s := range []struct {
 		label string
 		slot  int32
-	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notip", StatDecapNotIP}} {
+	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notip", StatDecapNotIP},
+		{"foreign", StatDecapForeign}, {"ttl", StatDecapTTL}, {"ecn", StatDecapECN}, {"sample", StatDecapSample}} {
 		if xdp && (s.label == "gro" || s.label == "error") {
 			continue // TC only
 		}
