@@ -2,7 +2,7 @@ package kpath
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -32,10 +32,13 @@ type DecapEntry struct {
 	InstanceID uint32 // 24 bits
 }
 
+// errIPv4RLOCs refuses an IPv6 RLOC, which the programs do not handle yet.
+var errIPv4RLOCs = errors.New("kpath: IPv4 RLOCs only")
+
 // AppendDecapKey appends the map key of a local RLOC.
 func AppendDecapKey(b []byte, rloc netip.Addr) ([]byte, error) {
 	if !rloc.Is4() {
-		return b, fmt.Errorf("decap key %v: IPv4 RLOCs only", rloc)
+		return b, errIPv4RLOCs
 	}
 	a := rloc.As4()
 	return append(b, a[:]...), nil

@@ -2,7 +2,7 @@ package kpath
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"net/netip"
 )
 
@@ -90,7 +90,7 @@ const flagI = 0x08
 // AppendEncapKey appends the LPM key of an EID prefix (IPv4 or IPv6).
 func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 	if !p.IsValid() {
-		return b, fmt.Errorf("encap key: invalid prefix")
+		return b, errors.New("encap key: invalid prefix")
 	}
 	b = binary.NativeEndian.AppendUint32(b, uint32(p.Bits()))
 	return append(b, p.Masked().Addr().AsSlice()...), nil
@@ -99,7 +99,7 @@ func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 // AppendValue appends the map value of e (counters zero).
 func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 	if !e.Src.Is4() || !e.Dst.Is4() {
-		return b, fmt.Errorf("encap entry %v → %v: IPv4 RLOCs only", e.Src, e.Dst)
+		return b, errIPv4RLOCs
 	}
 	s, d := e.Src.As4(), e.Dst.As4()
 	b = append(b, s[:]...)

@@ -3,7 +3,6 @@ package kpath
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -103,7 +102,7 @@ func (e *Encap) Set(p netip.Prefix, ent EncapEntry) error {
 		return err
 	}
 	if err := e.entries(p).Update(k, v, UpdateAny); err != nil {
-		return fmt.Errorf("encap: set %v: %w", p, err)
+		return wrap("encap: set "+p.String(), err)
 	}
 	return nil
 }
@@ -135,23 +134,19 @@ func (e *Encap) Stats() (Stats, error) { return readStats(e.stats) }
 
 // Close detaches the program and releases the maps.
 func (e *Encap) Close() error {
-	var errs []error
-	if e.link != nil {
-		errs = append(errs, e.link.Close())
-		e.link = nil
-	}
-	if e.prog != nil {
-		errs = append(errs, e.prog.Close())
-	}
-	for _, m := range []*Map{e.entries4, e.entries6} {
-		if m != nil {
-			errs = append(errs, m.Close())
+	err := e.link.Close()
+	e.link = nil
+	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close())
+}
+
+// firstErr returns the first non-nil error of errs.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
-	if e.stats != nil {
-		errs = append(errs, e.stats.Close())
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Decap is the decapsulating program with its maps, attached to an RLOC
@@ -229,7 +224,7 @@ func (d *Decap) SetLocalEIDs(prefixes []netip.Prefix) error {
 			return err
 		}
 		if err := d.eidMap(p).Update(k, one, UpdateAny); err != nil {
-			return errors.New("decap: set local EID " + p.String() + ": " + err.Error())
+			return wrap("decap: set local EID "+p.String(), err)
 		}
 	}
 	kept := d.eids[:0]
@@ -308,7 +303,7 @@ func (d *Decap) SetLocal(rloc netip.Addr, ent DecapEntry) error {
 		return err
 	}
 	if err := d.locals.Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
-		return fmt.Errorf("decap: set %v: %w", rloc, err)
+		return wrap("decap: set "+rloc.String(), err)
 	}
 	return nil
 }
@@ -341,20 +336,11 @@ func (d *Decap) Stats() (Stats, error) { return readStats(d.stats) }
 
 // Close detaches the program and releases the maps.
 func (d *Decap) Close() error {
-	var errs []error
+	var err error
 	for _, l := range d.links {
-		errs = append(errs, l.Close())
+		err = firstErr(err, l.Close())
 	}
 	d.links = nil
-	for _, p := range []*Program{d.prog, d.xdp} {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	for _, m := range []*Map{d.locals, d.stats, d.eids4, d.eids6, d.sample} {
-		if m != nil {
-			errs = append(errs, m.Close())
-		}
-	}
-	return errors.Join(errs...)
+	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
+		d.eids4.Close(), d.eids6.Close(), d.sample.Close())
 }

@@ -2,7 +2,6 @@ package kpath
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"unsafe"
 
@@ -28,19 +27,21 @@ type ProgSpec struct {
 
 // Program is a loaded BPF program held by its file descriptor.
 type Program struct {
+	_    [0]func() // not comparable: no equality function in the binary
 	fd   int
 	name string
 }
 
 // VerifierError is a program the kernel refused, with the verifier's log.
 type VerifierError struct {
+	_    [0]func() // not comparable: no equality function in the binary
 	Name string
 	Err  error  // the errno of BPF_PROG_LOAD
 	Log  string // the verifier's log (log level 1)
 }
 
 func (e *VerifierError) Error() string {
-	return fmt.Sprintf("load program %q: %v; verifier log:\n%s", e.Name, e.Err, e.Log)
+	return "load program " + e.Name + ": " + e.Err.Error() + "; verifier log:\n" + e.Log
 }
 
 func (e *VerifierError) Unwrap() error { return e.Err }
@@ -108,9 +109,10 @@ func (p *Program) FD() int { return p.fd }
 // Name returns the program's name.
 func (p *Program) Name() string { return p.name }
 
-// Close releases the program; links that hold it keep it attached.
+// Close releases the program; links that hold it keep it attached. A nil
+// *Program closes as nothing.
 func (p *Program) Close() error {
-	if p.fd < 0 {
+	if p == nil || p.fd < 0 {
 		return nil
 	}
 	err := unix.Close(p.fd)
@@ -157,7 +159,7 @@ func (p *Program) TestRun(in, out []byte) (ret uint32, outLen int, err error) {
 	runtime.KeepAlive(in)
 	runtime.KeepAlive(out)
 	if err != nil && !errors.Is(err, unix.ENOSPC) {
-		return 0, 0, fmt.Errorf("test run of %q: %w", p.name, err)
+		return 0, 0, wrap("test run of "+p.name, err)
 	}
 	return a.retval, int(a.dataSizeOut), nil
 }
