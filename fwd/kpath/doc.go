@@ -4,16 +4,15 @@
 // an experiment), fed from BPF maps that a daemon would fill from its
 // map-cache.
 //
-// The daemon does not use this package yet: nothing in lispd imports it.
-// It holds the building blocks — a small eBPF assembler, bpf(2) wrappers for
-// maps, programs and TCX/XDP links, the programs — and the tests and bench
-// path (testing/cmd/kpathxtr, `bench -paths kpath`) that measure what such
-// a path gives; testing/BENCH.md, "Session 4", has the figures and what
-// wiring it into lispd would need (map-cache mirroring, locator choice,
-// PMTU, counters, older kernels, UDP_GRO interplay).
+// The daemon mirrors its map-cache into it (fwd/kernel.go,
+// xtr.kernel_path); the tests and the bench path (testing/cmd/kpathxtr,
+// `bench -paths kpath`) measure what it gives (testing/BENCH.md, "Session
+// 4").
 //
-// Scope today: IPv4 RLOCs; IPv4 and IPv6 EIDs; one RLOC per mapping; Linux
-// 6.6+ for TCX (6.3+ for decapsulating inner IPv6).
+// Scope today: IPv4 RLOCs; IPv4 and IPv6 EIDs; one RLOC per mapping; TCX
+// hooks on Linux 6.6+, cls_bpf filters on a clsact qdisc before (5.10+ for
+// bpf_redirect_neigh; 6.3+ for decapsulating inner IPv6 — older kernels
+// leave those packets to the daemon, counted as StatDecapError).
 //
 // Files:
 //
@@ -23,6 +22,7 @@
 //	map_linux.go     maps: create, update, lookup, delete
 //	prog_linux.go    program load (with the verifier's log on failure), test runs
 //	link_linux.go    TCX and XDP attach through BPF_LINK_CREATE
+//	cls_linux.go     cls_bpf attach through rtnetlink (kernels without TCX)
 //	encap.go         the encapsulating program's map layout
 //	decap.go         the decapsulating programs' map layout
 //	path_linux.go    Encap and Decap: programs, maps and links as one object

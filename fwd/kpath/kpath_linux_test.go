@@ -119,9 +119,19 @@ func TestVerifierError(t *testing.T) {
 }
 
 // TestAttachCountsPings loads a counting program, attaches it to the TCX
-// ingress of a veth end in a test namespace, and checks that pings across
-// the veth are counted, and no longer once the link is closed.
+// ingress (and, the fallback for kernels before 6.6, as a cls_bpf filter
+// at the ingress) of a veth end in a test namespace, and checks that pings
+// across the veth are counted, and no longer once the link is closed.
 func TestAttachCountsPings(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		attach func(*Program, int, AttachType) (*Link, error)
+	}{{"tcx", AttachTCX}, {"cls", AttachCLS}} {
+		t.Run(c.name, func(t *testing.T) { testAttachCountsPings(t, c.attach) })
+	}
+}
+
+func testAttachCountsPings(t *testing.T, attach func(*Program, int, AttachType) (*Link, error)) {
 	needBPF(t)
 	topo := netns.New(t)
 	a, err := topo.Host("a")
@@ -153,7 +163,7 @@ func TestAttachCountsPings(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		link, err = AttachTCX(prog, ifi.Index, TCXIngress)
+		link, err = attach(prog, ifi.Index, TCXIngress)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -175,7 +185,7 @@ func TestAttachCountsPings(t *testing.T) {
 	if n < 5 {
 		t.Fatalf("counted %d packets for 5 pings", n)
 	}
-	if err := link.Close(); err != nil {
+	if err := b.Do(link.Close); err != nil {
 		t.Fatal(err)
 	}
 	ping()

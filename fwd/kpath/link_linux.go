@@ -37,10 +37,11 @@ var ErrNoTCX = errors.New("kernel without TCX (BPF_LINK_CREATE for tcx needs Lin
 // Link is a program attached to a hook through a BPF link; closing the
 // link's file descriptor detaches the program.
 type Link struct {
-	_       [0]func() // not comparable: no equality function in the binary
-	fd      int
-	ifindex int
-	typ     AttachType
+	_         [0]func() // not comparable: no equality function in the binary
+	fd        int
+	ifindex   int
+	typ       AttachType
+	clsParent uint32 // a cls_bpf filter's parent (AttachCLS); 0 for a BPF link
 }
 
 // linkCreateAttr is the BPF_LINK_CREATE part of union bpf_attr with the tcx
@@ -73,6 +74,11 @@ func AttachTCX(prog *Program, ifindex int, typ AttachType) (*Link, error) {
 
 // Close detaches the program.
 func (l *Link) Close() error {
+	if l != nil && l.clsParent != 0 {
+		p := l.clsParent
+		l.clsParent = 0
+		return clsDelete(l.ifindex, p)
+	}
 	if l == nil || l.fd < 0 {
 		return nil
 	}

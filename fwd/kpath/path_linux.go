@@ -35,6 +35,7 @@ func readStats(m *Map) (Stats, error) {
 // Encap is the encapsulating program with its maps, attached to a TUN's
 // egress by Attach.
 type Encap struct {
+	cls      bool // attach with cls_bpf even where TCX works (tests, bench)
 	entries4 *Map
 	entries6 *Map
 	stats    *Map
@@ -74,7 +75,7 @@ func (e *Encap) Attach(tunIfIndex int) error {
 	if e.link != nil {
 		return errors.New("encap: already attached")
 	}
-	l, err := AttachTCX(e.prog, tunIfIndex, TCXEgress)
+	l, err := attachTC(e.prog, tunIfIndex, TCXEgress, e.cls)
 	if err != nil {
 		return err
 	}
@@ -139,6 +140,18 @@ func (e *Encap) Close() error {
 	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close())
 }
 
+// attachTC attaches prog to a TC hook of ifindex: through TCX, or where
+// the kernel has none (before 6.6) or cls is set, as a cls_bpf filter.
+func attachTC(prog *Program, ifindex int, typ AttachType, cls bool) (*Link, error) {
+	if !cls {
+		l, err := AttachTCX(prog, ifindex, typ)
+		if !errors.Is(err, ErrNoTCX) {
+			return l, err
+		}
+	}
+	return AttachCLS(prog, ifindex, typ)
+}
+
 // firstErr returns the first non-nil error of errs.
 func firstErr(errs ...error) error {
 	for _, err := range errs {
@@ -152,6 +165,7 @@ func firstErr(errs ...error) error {
 // Decap is the decapsulating program with its maps, attached to an RLOC
 // interface's ingress by Attach.
 type Decap struct {
+	cls    bool // attach with cls_bpf even where TCX works (tests, bench)
 	locals *Map
 	stats  *Map
 	eids4  *Map // local EID prefixes, LPM keys as the encap maps'
@@ -266,7 +280,7 @@ func (d *Decap) SetSampleInterval(iv time.Duration) error {
 // Attach attaches the program to the TCX ingress of the interface ifindex
 // (in the calling thread's network namespace); call it once per uplink.
 func (d *Decap) Attach(ifindex int) error {
-	l, err := AttachTCX(d.prog, ifindex, TCXIngress)
+	l, err := attachTC(d.prog, ifindex, TCXIngress, d.cls)
 	if err != nil {
 		return err
 	}

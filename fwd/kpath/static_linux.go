@@ -31,6 +31,9 @@ type StaticConfig struct {
 	// DecapXDP decapsulates at WAN's XDP hook (Decap.AttachXDP) instead
 	// of its TCX ingress: inner packets are GRO-merged and enter on WAN.
 	DecapXDP bool
+	// CLS attaches the TC programs as cls_bpf filters (AttachCLS), the
+	// fallback for kernels before 6.6, even where TCX works.
+	CLS bool
 }
 
 // Static is a StaticConfig attached: the encapsulating program on the TUN's
@@ -63,6 +66,7 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 		s.Close()
 		return nil, err
 	}
+	s.Encap.cls, s.Decap.cls = c.CLS, c.CLS
 	flags := uint8(0x80 | 0x40) // N and L, as the daemon sends
 	if c.InstanceID != 0 {
 		flags |= flagI
