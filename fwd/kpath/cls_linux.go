@@ -2,7 +2,6 @@ package kpath
 
 import (
 	"encoding/binary"
-	"errors"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,26 +35,19 @@ const (
 // descriptor: Close deletes it, in the calling thread's namespace then, and
 // a crashed daemon leaves it behind (the next AttachCLS replaces it).
 func AttachCLS(prog *Program, ifindex int, typ AttachType) (*Link, error) {
-	op := attachOp(prog, "cls_bpf "+typ.String(), ifindex)
 	parent := uint32(tcHClsact&0xffff0000 | tcHMinIngress)
 	if typ == TCXEgress {
 		parent = tcHClsact&0xffff0000 | tcHMinEgress
-	} else if typ != TCXIngress {
-		return nil, errors.New(op + ": not a TC hook")
 	}
-	err := rtnl(unix.RTM_NEWQDISC, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifindex, tcHClsactHandle, tcHClsact, 0,
-		nlAttr(nil, unix.TCA_KIND, []byte("clsact\x00")))
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, wrap(op+": clsact qdisc", err)
+	err := rtnl(unix.RTM_NEWQDISC, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifindex, tcHClsactHandle, tcHClsact, 0, "clsact", -1)
+	if err == unix.EEXIST {
+		err = nil
 	}
-	var opts []byte
-	opts = nlAttr(opts, tcaBPFFD, binary.NativeEndian.AppendUint32(nil, uint32(prog.FD())))
-	opts = nlAttr(opts, tcaBPFName, append([]byte(prog.Name()), 0))
-	opts = nlAttr(opts, tcaBPFFlags, binary.NativeEndian.AppendUint32(nil, tcaBPFActDirect))
-	attrs := nlAttr(nil, unix.TCA_KIND, []byte("bpf\x00"))
-	attrs = nlAttr(attrs, unix.TCA_OPTIONS|unix.NLA_F_NESTED, opts)
-	if err := rtnl(unix.RTM_NEWTFILTER, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, ifindex, clsHandle, parent, clsInfo(), attrs); err != nil {
-		return nil, wrap(op, err)
+	if err == nil {
+		err = rtnl(unix.RTM_NEWTFILTER, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, ifindex, clsHandle, parent, clsInfo(), "bpf", prog.FD())
+	}
+	if err != nil {
+		return nil, wrap("attach "+prog.Name()+" as cls_bpf", err)
 	}
 	return &Link{fd: -1, ifindex: ifindex, typ: typ, clsParent: parent}, nil
 }
@@ -68,62 +60,59 @@ func clsInfo() uint32 {
 
 // clsDelete deletes lispd's filter at parent of ifindex.
 func clsDelete(ifindex int, parent uint32) error {
-	return rtnl(unix.RTM_DELTFILTER, 0, ifindex, clsHandle, parent, clsInfo(), nlAttr(nil, unix.TCA_KIND, []byte("bpf\x00")))
+	return rtnl(unix.RTM_DELTFILTER, 0, ifindex, clsHandle, parent, clsInfo(), "bpf", -1)
 }
 
-// nlAttr appends a netlink attribute (padded to 4 bytes) to b.
-func nlAttr(b []byte, typ uint16, data []byte) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(data)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, data...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
-// rtnl sends one rtnetlink request with a struct tcmsg and attrs, and
-// waits for its acknowledgement.
-func rtnl(typ, flags uint16, ifindex int, handle, parent, info uint32, attrs []byte) error {
+// rtnl sends one rtnetlink request: a struct tcmsg, the TCA_KIND kind and,
+// with progFD >= 0, the options of a direct-action bpf filter running it;
+// and waits for the acknowledgement.
+func rtnl(typ, flags uint16, ifindex int, handle, parent, info uint32, kind string, progFD int) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	const hdr = unix.SizeofNlMsghdr + 20 // struct tcmsg
-	m := make([]byte, hdr, hdr+len(attrs))
+	var m [80]byte
 	ne := binary.NativeEndian
-	ne.PutUint32(m[0:], uint32(hdr+len(attrs)))
+	attr := func(at int, typ uint16, n int) int {
+		ne.PutUint16(m[at:], uint16(4+n))
+		ne.PutUint16(m[at+2:], typ)
+		return at + 4
+	}
 	ne.PutUint16(m[4:], typ)
 	ne.PutUint16(m[6:], flags|unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	ne.PutUint32(m[8:], 1) // sequence
 	// tcmsg: family (AF_UNSPEC) and padding, ifindex, handle, parent, info.
 	ne.PutUint32(m[20:], uint32(ifindex))
 	ne.PutUint32(m[24:], handle)
 	ne.PutUint32(m[28:], parent)
 	ne.PutUint32(m[32:], info)
-	m = append(m, attrs...)
-	if err := unix.Sendto(fd, m, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	n := attr(36, unix.TCA_KIND, len(kind)+1)
+	n += copy(m[n:], kind)
+	n = (n + 4) &^ 3
+	if progFD >= 0 {
+		o := attr(n, unix.TCA_OPTIONS|unix.NLA_F_NESTED, 8+12+8)
+		ne.PutUint32(m[attr(o, tcaBPFFD, 4):], uint32(progFD))
+		copy(m[attr(o+8, tcaBPFName, 6):], "lispd")
+		ne.PutUint32(m[attr(o+20, tcaBPFFlags, 4):], tcaBPFActDirect)
+		n = o + 28
+	}
+	ne.PutUint32(m[0:], uint32(n))
+	if _, err := unix.Write(fd, m[:n]); err != nil {
 		return err
 	}
-	buf := make([]byte, 4096)
+	var buf [512]byte
 	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		r, err := unix.Read(fd, buf[:])
 		if err != nil {
 			return err
 		}
-		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
-			l := int(ne.Uint32(b))
-			if l < unix.SizeofNlMsghdr || l > len(b) {
-				return errors.New("rtnetlink: truncated answer")
+		// The answer to a request with NLM_F_ACK: NLMSG_ERROR, error 0 on
+		// success, else a negative errno.
+		if r >= unix.SizeofNlMsghdr+4 && ne.Uint16(buf[4:]) == unix.NLMSG_ERROR {
+			if code := int32(ne.Uint32(buf[16:])); code != 0 {
+				return syscall.Errno(-code)
 			}
-			if ne.Uint16(b[4:]) == unix.NLMSG_ERROR && l >= unix.SizeofNlMsghdr+4 {
-				if code := int32(ne.Uint32(b[16:])); code != 0 {
-					return syscall.Errno(-code)
-				}
-				return nil
-			}
-			b = b[(l+3)&^3:]
+			return nil
 		}
 	}
 }
