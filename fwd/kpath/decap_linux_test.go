@@ -297,12 +297,20 @@ func TestDecapSample(t *testing.T) {
 	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25")}); err != nil {
 		t.Fatal(err)
 	}
+	// An outer TTL below the inner one: decapsulated packets get it, a
+	// sampled one must reach the daemon as it came.
 	frame := lispFrame(t, testRLOC, DataPort, [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}, innerPacket(t, false))
+	frame[22] = 9
+	fixIPCsum(frame)
 	run := func() uint32 {
 		t.Helper()
-		ret, _, err := d.prog.TestRun(frame, make([]byte, 2048))
+		out := make([]byte, 2048)
+		ret, n, err := d.prog.TestRun(frame, out)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if ret == ActOK && !bytes.Equal(out[:n], frame) {
+			t.Errorf("a sampled packet changed:\n% x\nwas\n% x", out[:n], frame)
 		}
 		return ret
 	}

@@ -36,6 +36,9 @@ type decapMaps struct {
 	locals, stats, eids4, eids6, sample int
 }
 
+// bpfFRecomputeCsum is bpf_skb_store_bytes's BPF_F_RECOMPUTE_CSUM.
+const bpfFRecomputeCsum = 1
+
 func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	locals, stats := m.locals, m.stats
 	var p []Insn
@@ -172,35 +175,21 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		JumpImm(JEq, R0, 0, "foreign"),
 		// TTL / hop limit: min(inner, outer), as the daemon does (the ITR
 		// copied the inner one, the underlay's routers decremented it); 0
-		// goes to the daemon, which drops and counts it.
+		// goes to the daemon, which drops and counts it. The new value
+		// waits at -88 (R3 holds the outer, R4 the inner one) until the
+		// sampling below has had its say, so that a sampled packet reaches
+		// the daemon unchanged.
 		LoadMem(B, R3, R7, 22),
-		JumpImm(JNE, R8, 0, "ttl6"),
 		LoadMem(B, R4, R7, in+8),
-		JumpImm(JEq, R4, 0, "ttl"),
-		JumpReg(JGE, R3, R4, "ttlok"),
-		JumpImm(JEq, R3, 0, "ttl"),
-		// IPv4: the header checksum follows incrementally (RFC 1624,
-		// HC' = ~(~HC + ~m + m') over the TTL/protocol word; one's
-		// complement sums come out right in either byte order).
-		LoadMem(H, R4, R7, in+8),
-		StoreMem(B, R7, in+8, R3),
-		LoadMem(H, R5, R7, in+8),
-		LoadMem(H, R0, R7, in+10),
-		ALU64Imm(Xor, R0, 0xffff),
-		ALU64Imm(Xor, R4, 0xffff),
-		ALU64Reg(Add, R0, R4),
-		ALU64Reg(Add, R0, R5),
-	)
-	add(foldCsum()...)
-	add(
-		StoreMem(H, R7, in+10, R0),
-		Goto("ttlok"),
-		Label("ttl6"),
+		JumpImm(JEq, R8, 0, "ttlv"),
 		LoadMem(B, R4, R7, in+7),
+		Label("ttlv"),
 		JumpImm(JEq, R4, 0, "ttl"),
-		JumpReg(JGE, R3, R4, "ttlok"),
+		JumpReg(JLT, R3, R4, "ttlmin"),
+		Mov64Reg(R3, R4),
+		Label("ttlmin"),
 		JumpImm(JEq, R3, 0, "ttl"),
-		StoreMem(B, R7, in+7, R3),
+		StoreMem(B, R10, -88, R3),
 		Label("ttlok"),
 		// One decapsulatable packet per interval and CPU goes to the
 		// daemon instead, which learns from it the ITRs to send SMRs to
@@ -231,6 +220,52 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		StoreMem(DW, R0, 0, R2),
 		Goto("sample"),
 		Label("nosample"),
+		// Write the TTL / hop limit.
+		LoadMem(B, R3, R10, -88),
+		JumpImm(JNE, R8, 0, "ttl6"),
+		LoadMem(B, R4, R7, in+8),
+		JumpReg(JEq, R3, R4, "ttldone"),
+		// IPv4: the header checksum follows incrementally (RFC 1624,
+		// HC' = ~(~HC + ~m + m') over the TTL/protocol word; one's
+		// complement sums come out right in either byte order). The
+		// header's sum stays the same, so a CHECKSUM_COMPLETE skb->csum
+		// (and an outer UDP checksum) stays right too.
+		LoadMem(H, R4, R7, in+8),
+		StoreMem(B, R7, in+8, R3),
+		LoadMem(H, R5, R7, in+8),
+		LoadMem(H, R0, R7, in+10),
+		ALU64Imm(Xor, R0, 0xffff),
+		ALU64Imm(Xor, R4, 0xffff),
+		ALU64Reg(Add, R0, R4),
+		ALU64Reg(Add, R0, R5),
+	)
+	add(foldCsum()...)
+	add(
+		StoreMem(H, R7, in+10, R0),
+		Goto("ttldone"),
+		Label("ttl6"),
+		LoadMem(B, R4, R7, in+7),
+		JumpReg(JEq, R3, R4, "ttldone"),
+	)
+	if xdp {
+		add(StoreMem(B, R7, in+7, R3))
+	} else {
+		// IPv6 has no header checksum to balance the change: write it
+		// with bpf_skb_store_bytes, which keeps a CHECKSUM_COMPLETE
+		// skb->csum right (the packet pointers are not used again).
+		add(
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, in+7),
+			Mov64Reg(R3, R10),
+			ALU64Imm(Add, R3, -88),
+			Mov64Imm(R4, 1),
+			Mov64Imm(R5, bpfFRecomputeCsum),
+			CallHelper(FnSkbStoreBytes),
+			JumpImm(JNE, R0, 0, "error"),
+		)
+	}
+	add(
+		Label("ttldone"),
 	)
 	if xdp {
 		add(
