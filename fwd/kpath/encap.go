@@ -101,18 +101,18 @@ func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 	if !e.Src.Is4() || !e.Dst.Is4() {
 		return b, errIPv4RLOCs
 	}
-	s, d := e.Src.As4(), e.Dst.As4()
-	b = append(b, s[:]...)
-	b = append(b, d[:]...)
-	b = binary.NativeEndian.AppendUint32(b, uint32(e.IfIndex))
-	b = binary.NativeEndian.AppendUint32(b, uint32(e.MTU))
-	b = append(b, e.Flags, 0, 0, 0)
+	var v [EncapEntryLen]byte
+	*(*[4]byte)(v[0:]) = e.Src.As4()
+	*(*[4]byte)(v[4:]) = e.Dst.As4()
+	binary.NativeEndian.PutUint32(v[8:], uint32(e.IfIndex))
+	binary.NativeEndian.PutUint32(v[12:], uint32(e.MTU))
+	v[16] = e.Flags
+	w := e.LSBs
 	if e.Flags&flagI != 0 {
-		b = append(b, byte(e.InstanceID>>16), byte(e.InstanceID>>8), byte(e.InstanceID), byte(e.LSBs))
-	} else {
-		b = binary.BigEndian.AppendUint32(b, e.LSBs)
+		w = e.InstanceID<<8 | e.LSBs&0xff
 	}
-	return append(b, make([]byte, 16)...), nil
+	binary.BigEndian.PutUint32(v[20:], w)
+	return append(b, v[:]...), nil
 }
 
 // Counters are the packets and bytes a program handled for one map entry.

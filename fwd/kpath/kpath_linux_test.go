@@ -193,3 +193,19 @@ func testAttachCountsPings(t *testing.T, attach func(*Program, int, AttachType) 
 		t.Fatalf("count went from %d to %d after the link was closed", n, after)
 	}
 }
+
+// TestCountCPUs checks the parser of the kernel's CPU lists that
+// PossibleCPUs reads.
+func TestCountCPUs(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{"0\n", 1}, {"0-3\n", 4}, {"0,2-5\n", 5}, {"0-1,4,6-7", 5}, {"0-127\n", 128},
+		{"", -1}, {"x", -1}, {"3-1", -1}, {"-1", -1}, {"1--2", -1},
+	} {
+		if got := countCPUs([]byte(c.in), -1); got != c.want {
+			t.Errorf("%q: %d, want %d", c.in, got, c.want)
+		}
+	}
+}

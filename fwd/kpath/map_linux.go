@@ -4,9 +4,8 @@ import (
 	"errors"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -173,28 +172,50 @@ func (m *Map) Delete(key []byte) error {
 	return m.elem(cmdMapDeleteElem, "delete", key, nil, 0)
 }
 
-var possibleCPUs = sync.OnceValue(func() int {
-	b, err := os.ReadFile("/sys/devices/system/cpu/possible")
-	if err != nil {
-		return runtime.NumCPU()
-	}
-	n := 0
-	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
-		lo, hi, ok := strings.Cut(r, "-")
-		a, err1 := strconv.Atoi(lo)
-		z := a
-		var err2 error
-		if ok {
-			z, err2 = strconv.Atoi(hi)
-		}
-		if err1 != nil || err2 != nil {
-			return runtime.NumCPU()
-		}
-		n += z - a + 1
-	}
-	return n
-})
+// nCPUs caches PossibleCPUs (0: not read yet).
+var nCPUs atomic.Int32
 
 // PossibleCPUs returns the number of possible CPUs: the number of values a
-// per-CPU map holds per key.
-func PossibleCPUs() int { return possibleCPUs() }
+// per-CPU map holds per key (from /sys/devices/system/cpu/possible, e.g.
+// "0-3" or "0,2-5"; runtime.NumCPU when unreadable).
+func PossibleCPUs() int {
+	if n := nCPUs.Load(); n > 0 {
+		return int(n)
+	}
+	n := runtime.NumCPU()
+	if b, err := os.ReadFile("/sys/devices/system/cpu/possible"); err == nil {
+		n = countCPUs(b, n)
+	}
+	nCPUs.Store(int32(n))
+	return n
+}
+
+// countCPUs counts the CPUs of a kernel CPU list ("0-3,5\n"), or returns
+// def when it does not parse.
+func countCPUs(b []byte, def int) int {
+	n, lo, cur, num, inRange := 0, 0, 0, false, false
+	for _, c := range append(b, ',') {
+		switch {
+		case c >= '0' && c <= '9':
+			cur, num = cur*10+int(c-'0'), true
+		case c == '-' && num && !inRange:
+			lo, cur, num, inRange = cur, 0, false, true
+		case (c == ',' || c == '\n') && num:
+			if !inRange {
+				lo = cur
+			}
+			if cur < lo {
+				return def
+			}
+			n += cur - lo + 1
+			cur, num, inRange = 0, false, false
+		case c == ',' || c == '\n':
+		default:
+			return def
+		}
+	}
+	if n == 0 {
+		return def
+	}
+	return n
+}

@@ -43,6 +43,7 @@ func ptr(b []byte) uint64 {
 // errors from strings and this type rather than with fmt, which keeps the
 // daemon's binary smaller.
 type opError struct {
+	_     [0]func() // not comparable: no equality function in the binary
 	op    string
 	err   error
 	cause error // nil, or a second error the failure also means (ErrNoTCX)
