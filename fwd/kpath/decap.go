@@ -2,8 +2,9 @@ package kpath
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"net/netip"
+	"time"
 )
 
 // Decap map layout: key a local IPv4 RLOC (4 bytes, network order), value
@@ -31,10 +32,13 @@ type DecapEntry struct {
 	InstanceID uint32 // 24 bits
 }
 
+// errIPv4RLOCs refuses an IPv6 RLOC, which the programs do not handle yet.
+var errIPv4RLOCs = errors.New("kpath: IPv4 RLOCs only")
+
 // AppendDecapKey appends the map key of a local RLOC.
 func AppendDecapKey(b []byte, rloc netip.Addr) ([]byte, error) {
 	if !rloc.Is4() {
-		return b, fmt.Errorf("decap key %v: IPv4 RLOCs only", rloc)
+		return b, errIPv4RLOCs
 	}
 	a := rloc.As4()
 	return append(b, a[:]...), nil
@@ -53,36 +57,15 @@ func (e DecapEntry) AppendValue(b []byte) []byte {
 }
 
 // decapHdrs is what the program needs in the linear part: Ethernet, outer
-// IPv4 (no options), UDP, LISP and an inner IPv4 header.
-const decapHdrs = 14 + Overhead4 + 20
+// IPv4 (no options), UDP, LISP and 40 bytes of the inner packet (an IPv6
+// header, or IPv4 and its transport header). Shorter packets go to the
+// daemon.
+const decapHdrs = 14 + Overhead4 + 40
 
-// DecapInsns returns the decapsulating program for the TCX ingress hook of
-// an Ethernet interface that carries RLOC traffic. locals is the file
-// descriptor of the hash map of local RLOCs, stats that of the per-CPU
-// stats array.
-//
-// A packet is decapsulated when it is IPv4 without options and not a
-// fragment, with a correct header checksum, UDP to port 4341 of a local
-// RLOC, a LISP header with sane flags (and the instance-id when the entry
-// asks), and an inner IPv4 packet: bpf_skb_adjust_room removes the outer
-// headers and bpf_redirect hands the inner packet to the TUN's receive
-// path, as if the daemon had written it there. The outer UDP checksum is
-// not verified (RFC 9300 section 5.3 lets an ETR skip it; the inner
-// packet's own checksums are checked by whoever receives it). Everything
-// else goes on (TC_ACT_OK) to the stack and the daemon's socket, GRO
-// packets (gso_segs > 1) included: a coalesced UDP super-packet holds one
-// LISP header per segment, which one adjust_room cannot strip.
-func DecapInsns(locals, stats int) []Insn { return decapProgram(locals, stats, false) }
-
-// DecapXDPInsns returns the decapsulating program for the XDP hook of an
-// RLOC interface: the same checks as DecapInsns, but it strips the outer
-// headers (moving the Ethernet header up, bpf_xdp_adjust_head) before the
-// kernel builds or coalesces the packet, so the inner TCP segments of a
-// flow are GRO-merged by the interface's NAPI poll as if they had arrived
-// plain. The inner packet then enters the stack on the RLOC interface, not
-// the TUN: its firewall zone is the uplink's. An experiment measured by the
-// bench (kpath-xdp), not a replacement for DecapInsns.
-func DecapXDPInsns(locals, stats int) []Insn { return decapProgram(locals, stats, true) }
+// DefaultSampleInterval is how often (per CPU) the decapsulating program
+// hands a packet it could decapsulate to the daemon instead, until
+// SetSampleInterval changes it.
+const DefaultSampleInterval = 100 * time.Millisecond
 
 // XDP verdicts and the xdp_md offsets the program uses.
 const (
@@ -91,171 +74,3 @@ const (
 	xdpData    = 0
 	xdpDataEnd = 4
 )
-
-func decapProgram(locals, stats int, xdp bool) []Insn {
-	var p []Insn
-	add := func(in ...Insn) { p = append(p, in...) }
-	pass := int32(ActOK)
-	if xdp {
-		pass = xdpPass
-		add(
-			Mov64Reg(R6, R1),
-			LoadMem(W, R7, R6, xdpData),
-			LoadMem(W, R8, R6, xdpDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrs),
-			JumpReg(JGT, R2, R8, "pass"),
-		)
-	} else {
-		add(
-			Mov64Reg(R6, R1),
-			LoadMem(W, R2, R6, skbProtocol),
-			JumpImm(JNE, R2, be16(0x0800), "pass"),
-			LoadMem(W, R2, R6, skbGSOSegs),
-			JumpImm(JGT, R2, 1, "gro"),
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrs),
-			JumpReg(JLE, R2, R8, "hdr"),
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, decapHdrs),
-			CallHelper(FnSkbPullData),
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrs),
-			JumpReg(JGT, R2, R8, "pass"),
-		)
-	}
-	add(
-		Label("hdr"),
-		LoadMem(H, R2, R7, 12),
-		JumpImm(JNE, R2, be16(0x0800), "pass"),
-		LoadMem(B, R2, R7, 14),
-		JumpImm(JNE, R2, 0x45, "pass"),
-		LoadMem(B, R2, R7, 23),
-		JumpImm(JNE, R2, 17, "pass"),
-		LoadMem(H, R2, R7, 20),
-		ALU64Imm(And, R2, be16(0x3fff)),
-		JumpImm(JNE, R2, 0, "pass"),
-		LoadMem(H, R2, R7, 36),
-		JumpImm(JNE, R2, be16(DataPort), "pass"),
-		// To a local RLOC?
-		LoadMem(W, R2, R7, 30),
-		StoreMem(W, R10, -4, R2),
-		LoadMapFD(R1, locals),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -4),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "pass"),
-		Mov64Reg(R9, R0),
-		// The outer header checksum: the stack has not looked at it yet.
-		Mov64Imm(R1, 0),
-		Mov64Imm(R2, 0),
-		Mov64Reg(R3, R7),
-		ALU64Imm(Add, R3, 14),
-		Mov64Imm(R4, 20),
-		Mov64Imm(R5, 0),
-		CallHelper(FnCsumDiff),
-	)
-	add(foldCsum()...)
-	add(
-		JumpImm(JNE, R0, 0, "bad"),
-		// LISP flags: not N with V, not E without N.
-		LoadMem(B, R2, R7, 42),
-		Mov64Reg(R3, R2),
-		ALU64Imm(And, R3, 0x90),
-		JumpImm(JEq, R3, 0x90, "bad"),
-		Mov64Reg(R3, R2),
-		ALU64Imm(And, R3, 0xa0),
-		JumpImm(JEq, R3, 0x20, "bad"),
-		LoadMem(W, R3, R9, 4),
-		ALU64Imm(And, R3, DecapCheckIID),
-		JumpImm(JEq, R3, 0, "iid"),
-		ALU64Imm(And, R2, flagI),
-		JumpImm(JEq, R2, 0, "bad"),
-		LoadMem(W, R3, R7, 46),
-		HostToBE(R3, 32),
-		ALU64Imm(Rsh, R3, 8),
-		LoadMem(W, R4, R9, 8),
-		JumpReg(JNE, R3, R4, "bad"),
-		Label("iid"),
-		// The inner packet's version decides the protocol it gets; R8
-		// (data_end) is not needed any more and keeps the flags.
-		LoadMem(B, R2, R7, 14+Overhead4),
-		ALU64Imm(Rsh, R2, 4),
-		Mov64Imm(R8, 0),
-		JumpImm(JEq, R2, 4, "inner"),
-		JumpImm(JNE, R2, 6, "notip"),
-		Mov64Imm(R8, adjDecapL3IPv6),
-		Label("inner"),
-	)
-	if xdp {
-		add(
-			// Count: the inner bytes are the UDP payload after the LISP
-			// header.
-			LoadMem(H, R2, R7, 38),
-			HostToBE(R2, 16),
-			ALU64Imm(And, R2, 0xffff),
-			ALU64Imm(Sub, R2, 16),
-			AtomicAdd(DW, R9, 24, R2),
-			Mov64Imm(R2, 1),
-			AtomicAdd(DW, R9, 16, R2),
-		)
-		// The EtherType comes from the inner version.
-		add(
-			LoadMem(B, R2, R7, 14+Overhead4),
-			ALU64Imm(Rsh, R2, 4),
-			StoreImm(H, R7, Overhead4+12, be16(0x0800)),
-			JumpImm(JEq, R2, 4, "eth"),
-			StoreImm(H, R7, Overhead4+12, be16(0x86dd)),
-			Label("eth"),
-			LoadMem(W, R2, R7, 0), StoreMem(W, R7, Overhead4, R2),
-			LoadMem(W, R2, R7, 4), StoreMem(W, R7, Overhead4+4, R2),
-			LoadMem(W, R2, R7, 8), StoreMem(W, R7, Overhead4+8, R2),
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, Overhead4),
-			CallHelper(FnXDPAdjustHead),
-			JumpImm(JNE, R0, 0, "xdperror"),
-			Mov64Imm(R0, xdpPass),
-			Return(),
-			Label("xdperror"),
-		)
-		add(countStat(stats, StatDecapError, "xdp")...)
-		add(Mov64Imm(R0, xdpDrop), Return())
-	} else {
-		add(
-			LoadMem(W, R2, R6, skbLen),
-			ALU64Imm(Sub, R2, 14+Overhead4),
-			StoreMem(W, R10, -8, R2),
-			// Strip the outer headers behind the MAC header.
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, -Overhead4),
-			Mov64Imm(R3, adjRoomMAC),
-			Mov64Reg(R4, R8),
-			CallHelper(FnSkbAdjustRoom),
-			JumpImm(JNE, R0, 0, "error"),
-			Mov64Imm(R2, 1),
-			AtomicAdd(DW, R9, 16, R2),
-			LoadMem(W, R2, R10, -8),
-			AtomicAdd(DW, R9, 24, R2),
-			LoadMem(W, R1, R9, 0),
-			Mov64Imm(R2, redirectIngress),
-			CallHelper(FnRedirect),
-			Return(),
-		)
-	}
-	for _, s := range []struct {
-		label string
-		slot  int32
-	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notip", StatDecapNotIP}} {
-		if xdp && (s.label == "gro" || s.label == "error") {
-			continue // TC only
-		}
-		add(Label(s.label))
-		add(countStat(stats, s.slot, "")...)
-		add(Mov64Imm(R0, pass), Return())
-	}
-	return p
-}

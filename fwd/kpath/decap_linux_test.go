@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lispd/lispd/testing/tshark"
 )
@@ -46,6 +50,19 @@ func fixIPCsum(f []byte) {
 	binary.BigEndian.PutUint16(f[24:], tshark.Checksum(f[14:14+int(f[14]&0x0f)*4], 0))
 }
 
+// wantInnerTTL sets the TTL (hop limit) of the inner packet p to
+// min(its own, outer) as the userspace ETR does, recomputing an IPv4 header
+// checksum.
+func wantInnerTTL(p []byte, outer byte) {
+	if p[0]>>4 == 6 {
+		p[7] = min(p[7], outer)
+		return
+	}
+	p[8] = min(p[8], outer)
+	p[10], p[11] = 0, 0
+	binary.BigEndian.PutUint16(p[10:], tshark.Checksum(p[:20], 0))
+}
+
 // TestDecapVerdicts runs the decapsulating program over crafted frames
 // (BPF_PROG_TEST_RUN) and checks its verdict, the packet it leaves and the
 // counter it moves.
@@ -62,7 +79,47 @@ func TestDecapVerdicts(t *testing.T) {
 	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, CheckIID: true, InstanceID: 7}); err != nil {
 		t.Fatal(err)
 	}
+	// The inner packets go to 198.51.100.138 and 2001:db8:2::10; a first
+	// set is replaced, so that SetLocalEIDs's deletions are exercised too.
+	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetSampleInterval(0); err != nil {
+		t.Fatal(err)
+	}
 	inner := innerPacket(t, false)
+	// withOuter sets the outer TTL and TOS of a frame.
+	withOuter := func(f []byte, ttl, tos byte) []byte {
+		f[22], f[15] = ttl, tos
+		fixIPCsum(f)
+		return f
+	}
+	// withInner sets the inner TTL (hop limit) and ECN of a frame's inner
+	// packet, keeping an IPv4 header checksum right.
+	withInner := func(f []byte, ttl, ecn byte) []byte {
+		in := f[14+Overhead4:]
+		if in[0]>>4 == 6 {
+			in[7] = ttl
+			in[1] = in[1]&^0x30 | ecn<<4
+			return f
+		}
+		in[8] = ttl
+		in[1] = in[1]&^3 | ecn
+		in[10], in[11] = 0, 0
+		binary.BigEndian.PutUint16(in[10:], tshark.Checksum(in[:20], 0))
+		return f
+	}
+	foreign4, err := tshark.UDPPacket(netip.MustParseAddrPort("198.51.100.138:1000"), netip.MustParseAddrPort("198.51.100.10:2000"), []byte("to a host that is not ours....."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign6, err := tshark.UDPPacket(netip.MustParseAddrPort("[2001:db8:2::10]:1000"), netip.MustParseAddrPort("[2001:db8:3::10]:2000"), []byte("to a host that is not ours"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	nl := [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}   // N, L, nonce, LSBs
 	iid7 := [8]byte{0xc8, 1, 2, 3, 0, 0, 7, 1} // N, L, I, iid 7
 	iid8 := [8]byte{0xc8, 1, 2, 3, 0, 0, 8, 1} // iid 8
@@ -109,6 +166,35 @@ func TestDecapVerdicts(t *testing.T) {
 			return lispFrame(t, testRLOC, DataPort, nl, in)
 		}, ActOK, StatDecapNotIP},
 		{"truncated", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, inner)[:60] }, ActOK, StatDecapPass},
+		{"inner IPv4 to a foreign EID", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, foreign4) }, ActOK, StatDecapForeign},
+		{"inner IPv6 to a foreign EID", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, foreign6) }, ActOK, StatDecapForeign},
+		{"outer TTL below the inner one", func() []byte { return withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 9, 0) }, ActRedirect, redirected},
+		{"outer TTL 1", func() []byte { return withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 1, 0) }, ActRedirect, redirected},
+		{"outer TTL above the inner one", func() []byte {
+			return withInner(withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 200, 0), 7, 0)
+		}, ActRedirect, redirected},
+		{"outer hop limit below the inner one", func() []byte {
+			return withOuter(lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)), 3, 0)
+		}, ActRedirect, redirected},
+		{"outer TTL 0", func() []byte { return withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 0, 0) }, ActOK, StatDecapTTL},
+		{"inner TTL 0", func() []byte { return withInner(lispFrame(t, testRLOC, DataPort, nl, inner), 0, 0) }, ActOK, StatDecapTTL},
+		{"inner hop limit 0", func() []byte { return withInner(lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)), 0, 0) }, ActOK, StatDecapTTL},
+		{"outer CE", func() []byte { return withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 64, 3) }, ActOK, StatDecapECN},
+		{"outer CE, inner IPv6", func() []byte {
+			return withOuter(lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)), 64, 0xb8|3)
+		}, ActOK, StatDecapECN},
+		{"outer ECT(1) over inner ECT(0)", func() []byte {
+			return withInner(withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 64, 1), 64, 2)
+		}, ActOK, StatDecapECN},
+		{"outer ECT(1) over inner IPv6 ECT(0)", func() []byte {
+			return withInner(withOuter(lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)), 64, 1), 64, 2)
+		}, ActOK, StatDecapECN},
+		{"outer ECT(0) over inner ECT(1): inner stays", func() []byte {
+			return withInner(withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 64, 2), 64, 1)
+		}, ActRedirect, redirected},
+		{"outer ECT(0) over inner CE: inner stays", func() []byte {
+			return withInner(withOuter(lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)), 64, 2), 64, 3)
+		}, ActRedirect, redirected},
 		{"ARP", func() []byte {
 			f := lispFrame(t, testRLOC, DataPort, nl, inner)
 			f[12], f[13] = 0x08, 0x06
@@ -147,8 +233,11 @@ func TestDecapVerdicts(t *testing.T) {
 				if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead4) {
 					t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead4)
 				}
-				// The Ethernet header stays, the outer headers are gone.
+				// The Ethernet header stays, the outer headers are gone,
+				// the inner TTL is min(inner, outer) (the IPv4 checksum
+				// recomputed here from scratch).
 				want := append(append([]byte(nil), in[:14]...), in[14+Overhead4:]...)
+				wantInnerTTL(want[14:], in[22])
 				if !bytes.Equal(out[:n], want) {
 					t.Errorf("packet after the run:\n% x\nwant\n% x", out[:n], want)
 				}
@@ -170,5 +259,96 @@ func TestDecapVerdicts(t *testing.T) {
 				t.Errorf("packet changed on a pass")
 			}
 		})
+	}
+}
+
+// TestDecapSample checks that with a sampling interval the first packet a
+// CPU could decapsulate goes to the stack (the daemon) and is counted, and
+// that the next ones within the interval are decapsulated; with 0 none is
+// sampled.
+func TestDecapSample(t *testing.T) {
+	needBPF(t)
+	// BPF_PROG_TEST_RUN runs on the calling CPU: keep the runs on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var cpus unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &cpus)
+	var one unix.CPUSet
+	for c := 0; c < 1024; c++ {
+		if cpus.IsSet(c) {
+			one.Set(c)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecap(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25")}); err != nil {
+		t.Fatal(err)
+	}
+	// An outer TTL below the inner one: decapsulated packets get it, a
+	// sampled one must reach the daemon as it came.
+	frame := lispFrame(t, testRLOC, DataPort, [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}, innerPacket(t, false))
+	frame[22] = 9
+	fixIPCsum(frame)
+	run := func() uint32 {
+		t.Helper()
+		out := make([]byte, 2048)
+		ret, n, err := d.prog.TestRun(frame, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret == ActOK && !bytes.Equal(out[:n], frame) {
+			t.Errorf("a sampled packet changed:\n% x\nwas\n% x", out[:n], frame)
+		}
+		return ret
+	}
+	for _, c := range []struct {
+		name     string
+		interval time.Duration
+		want     []uint32
+		sampled  uint64
+	}{
+		// NewDecap's default interval: the first packet is sampled.
+		{"default", -1, []uint32{ActOK, ActRedirect, ActRedirect}, 1},
+		{"never", 0, []uint32{ActRedirect, ActRedirect, ActRedirect}, 0},
+		{"an hour", time.Hour, []uint32{ActOK, ActRedirect, ActRedirect}, 1},
+	} {
+		if c.interval >= 0 {
+			if err := d.SetSampleInterval(c.interval); err != nil {
+				t.Fatal(err)
+			}
+			// Forget the last sample (slot 1) on every CPU.
+			if err := d.sample.Update([]byte{1, 0, 0, 0}, make([]byte, d.sample.ValueLen()), UpdateAny); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s0, err := d.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range c.want {
+			if got := run(); got != want {
+				t.Errorf("%s: packet %d: verdict %d, want %d", c.name, i, got, want)
+			}
+		}
+		s1, err := d.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s1[StatDecapSample] - s0[StatDecapSample]; got != c.sampled {
+			t.Errorf("%s: %d sampled, want %d", c.name, got, c.sampled)
+		}
 	}
 }

@@ -2,7 +2,7 @@ package kpath
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"net/netip"
 )
 
@@ -37,56 +37,24 @@ const (
 	redirectIngress = 1      // BPF_F_INGRESS
 )
 
-// be16 returns the 16-bit value whose bytes in memory are v in network
-// order, as a load of those bytes yields it on this host: the constant to
-// compare a loaded field with, or to store.
-func be16(v uint16) int32 {
-	return int32(binary.NativeEndian.Uint16([]byte{byte(v >> 8), byte(v)}))
-}
-
 // Stats slots: per-CPU counters of the packets the programs did not
 // handle (the handled ones are counted in the map entries).
 const (
-	StatEncapMiss  = iota // no entry for the destination: left to the TUN reader
-	StatEncapSkip         // not handled: not IPv4, options, fragment, too big, GSO other than TCP
-	StatEncapError        // a helper failed after the packet was changed: dropped
-	StatEncapGSO          // GSO packets seen with an entry (encapsulated unless counted as skipped too)
-	StatDecapPass         // not a LISP data packet to a local RLOC: left to the stack
-	StatDecapGRO          // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
-	StatDecapBad          // LISP header refused (flags, instance-id, checksum): left to the stack
-	StatDecapError        // a helper failed: left to the stack
-	StatDecapNotIP        // inner packet neither IPv4 nor IPv6: left to the stack
+	StatEncapMiss    = iota // no entry for the destination: left to the TUN reader
+	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapError          // a helper failed after the packet was changed: dropped
+	StatEncapGSO            // GSO packets seen with an entry (encapsulated unless counted as skipped too)
+	StatDecapPass           // not a LISP data packet to a local RLOC: left to the stack
+	StatDecapGRO            // a GRO/GSO packet (coalesced UDP): left to the stack (the daemon's socket)
+	StatDecapBad            // LISP header refused (flags, instance-id, checksum): left to the stack
+	StatDecapError          // a helper failed: left to the stack
+	StatDecapNotIP          // inner packet neither IPv4 nor IPv6: left to the stack
+	StatDecapForeign        // inner destination not a local EID (SetLocalEIDs): left to the stack
+	StatDecapTTL            // inner TTL or hop limit would be 0 (min of inner and outer): left to the stack
+	StatDecapECN            // outer ECN changes the inner one (RFC 6040: CE, or ECT(1) over ECT(0)): left to the stack
+	StatDecapSample         // decapsulatable, handed to the daemon (one per SetSampleInterval per CPU)
 	NumStats
 )
-
-// countStat returns instructions that add one to slot of the per-CPU stats
-// map (clobbers R0-R5 and the stack word at -32); tag makes its label
-// unique when a program counts the same slot in two places.
-func countStat(stats int, slot int32, tag string) []Insn {
-	done := fmt.Sprintf("stat%d_%s_done", slot, tag)
-	return []Insn{
-		StoreImm(W, R10, -32, slot),
-		LoadMapFD(R1, stats),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -32),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, done),
-		LoadMem(DW, R1, R0, 0),
-		ALU64Imm(Add, R1, 1),
-		StoreMem(DW, R0, 0, R1),
-		Label(done),
-	}
-}
-
-// foldCsum folds the 32-bit one's complement sum in R0 to 16 bits and
-// complements it (clobbers R2).
-func foldCsum() []Insn {
-	return []Insn{
-		Mov64Reg(R2, R0), ALU64Imm(Rsh, R2, 16), ALU64Imm(And, R0, 0xffff), ALU64Reg(Add, R0, R2),
-		Mov64Reg(R2, R0), ALU64Imm(Rsh, R2, 16), ALU64Imm(And, R0, 0xffff), ALU64Reg(Add, R0, R2),
-		ALU64Imm(Xor, R0, 0xffff),
-	}
-}
 
 // Encap map layout: two LPM maps, one per inner family, with keys
 // {prefixlen uint32 (host order), address (4 or 16 bytes)} and values of
@@ -122,7 +90,7 @@ const flagI = 0x08
 // AppendEncapKey appends the LPM key of an EID prefix (IPv4 or IPv6).
 func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 	if !p.IsValid() {
-		return b, fmt.Errorf("encap key: invalid prefix")
+		return b, errors.New("encap key: invalid prefix")
 	}
 	b = binary.NativeEndian.AppendUint32(b, uint32(p.Bits()))
 	return append(b, p.Masked().Addr().AsSlice()...), nil
@@ -131,270 +99,23 @@ func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 // AppendValue appends the map value of e (counters zero).
 func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 	if !e.Src.Is4() || !e.Dst.Is4() {
-		return b, fmt.Errorf("encap entry %v → %v: IPv4 RLOCs only", e.Src, e.Dst)
+		return b, errIPv4RLOCs
 	}
-	s, d := e.Src.As4(), e.Dst.As4()
-	b = append(b, s[:]...)
-	b = append(b, d[:]...)
-	b = binary.NativeEndian.AppendUint32(b, uint32(e.IfIndex))
-	b = binary.NativeEndian.AppendUint32(b, uint32(e.MTU))
-	b = append(b, e.Flags, 0, 0, 0)
+	var v [EncapEntryLen]byte
+	*(*[4]byte)(v[0:]) = e.Src.As4()
+	*(*[4]byte)(v[4:]) = e.Dst.As4()
+	binary.NativeEndian.PutUint32(v[8:], uint32(e.IfIndex))
+	binary.NativeEndian.PutUint32(v[12:], uint32(e.MTU))
+	v[16] = e.Flags
+	w := e.LSBs
 	if e.Flags&flagI != 0 {
-		b = append(b, byte(e.InstanceID>>16), byte(e.InstanceID>>8), byte(e.InstanceID), byte(e.LSBs))
-	} else {
-		b = binary.BigEndian.AppendUint32(b, e.LSBs)
+		w = e.InstanceID<<8 | e.LSBs&0xff
 	}
-	return append(b, make([]byte, 16)...), nil
+	binary.BigEndian.PutUint32(v[20:], w)
+	return append(b, v[:]...), nil
 }
 
 // Counters are the packets and bytes a program handled for one map entry.
 type Counters struct {
 	Packets, Bytes uint64
-}
-
-// EncapInsns returns the encapsulating program for the TCX egress hook of a
-// TUN device (an L3 device: packets start at the IP header). entries4 and
-// entries6 are the file descriptors of the LPM maps for IPv4 and IPv6
-// destinations, stats that of the per-CPU stats array.
-//
-// A packet whose destination has an entry is encapsulated in place —
-// bpf_skb_adjust_room grows the room for the outer IPv4, UDP and LISP
-// headers (GSO packets stay GSO, marked as UDP tunnel, segmented later by
-// the kernel with their gso_size unchanged), bpf_skb_change_head adds an
-// Ethernet header for bpf_redirect_neigh to replace — and sent from the
-// entry's interface to its neighbour. Everything else goes on to the TUN
-// (TC_ACT_OK) for the daemon: misses, other protocols, IPv4 with options or
-// fragments, packets that would not fit the entry's MTU, GSO packets other
-// than TCP without extension headers.
-func EncapInsns(entries4, entries6, stats int) []Insn {
-	var p []Insn
-	add := func(in ...Insn) { p = append(p, in...) }
-	// pull makes sure n bytes of headers are in the linear part, reloading
-	// the packet pointers R7 (data) and R8 (data_end); else to "skip".
-	pull := func(n int32, label string) {
-		add(
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, n),
-			JumpReg(JLE, R2, R8, label),
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, n),
-			CallHelper(FnSkbPullData),
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, n),
-			JumpReg(JGT, R2, R8, "skip"),
-			Label(label),
-		)
-	}
-	// fits checks that the packet fits the entry's MTU (R9 + 12) with the
-	// outer headers: a plain packet by its length, a GSO packet by its
-	// segments (l3 bytes of IP header, then the TCP header, plus gso_size).
-	// proto is the register holding the transport protocol.
-	fits := func(fam string, l3 int32, proto Reg) {
-		gso, done := "gso"+fam, "fits"+fam
-		add(
-			LoadMem(W, R2, R6, skbGSOSize),
-			JumpImm(JNE, R2, 0, gso),
-			LoadMem(W, R3, R6, skbLen),
-			ALU64Imm(Add, R3, Overhead4),
-			LoadMem(W, R4, R9, 12),
-			JumpReg(JGT, R3, R4, "skip"),
-			Goto(done),
-			Label(gso),
-			JumpImm(JNE, proto, 6, "skip"), // TCP only
-		)
-		add(countStat(stats, StatEncapGSO, fam)...)
-		add(
-			Mov64Reg(R3, R7),
-			ALU64Imm(Add, R3, l3+13),
-			JumpReg(JGT, R3, R8, "skip"),
-			LoadMem(B, R3, R7, int16(l3+12)),
-			ALU64Imm(Rsh, R3, 4),
-			ALU64Imm(Lsh, R3, 2),
-			LoadMem(W, R2, R6, skbGSOSize),
-			ALU64Reg(Add, R3, R2),
-			ALU64Imm(Add, R3, l3+Overhead4),
-			LoadMem(W, R4, R9, 12),
-			JumpReg(JGT, R3, R4, "skip"),
-			Label(done),
-		)
-	}
-	add(
-		Mov64Reg(R6, R1),
-		LoadMem(W, R2, R6, skbProtocol),
-		JumpImm(JEq, R2, be16(0x86dd), "v6"),
-		JumpImm(JNE, R2, be16(0x0800), "skip"),
-	)
-	// IPv4.
-	pull(20, "hdr4")
-	add(
-		LoadMem(B, R2, R7, 0),
-		JumpImm(JNE, R2, 0x45, "skip"), // version 4 without options
-		LoadMem(H, R2, R7, 6),
-		ALU64Imm(And, R2, be16(0x3fff)),
-		JumpImm(JNE, R2, 0, "skip"), // MF or a fragment offset
-		StoreImm(W, R10, -8, 32),
-		LoadMem(W, R2, R7, 16),
-		StoreMem(W, R10, -4, R2),
-		LoadMapFD(R1, entries4),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -8),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "miss"),
-		Mov64Reg(R9, R0),
-		LoadMem(B, R5, R7, 9),
-	)
-	fits("4", 20, R5)
-	add(
-		LoadMem(B, R2, R7, 1),
-		StoreMem(B, R10, -16, R2), // TOS
-		LoadMem(B, R2, R7, 8),
-		StoreMem(B, R10, -15, R2), // TTL
-		Goto("encap"),
-		Label("v6"),
-	)
-	// IPv6.
-	pull(40, "hdr6")
-	add(
-		LoadMem(B, R2, R7, 0),
-		ALU64Imm(Rsh, R2, 4),
-		JumpImm(JNE, R2, 6, "skip"),
-		StoreImm(W, R10, -24, 128),
-		LoadMem(W, R2, R7, 24), StoreMem(W, R10, -20, R2),
-		LoadMem(W, R2, R7, 28), StoreMem(W, R10, -16, R2),
-		LoadMem(W, R2, R7, 32), StoreMem(W, R10, -12, R2),
-		LoadMem(W, R2, R7, 36), StoreMem(W, R10, -8, R2),
-		LoadMapFD(R1, entries6),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -24),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "miss"),
-		Mov64Reg(R9, R0),
-		LoadMem(B, R5, R7, 6), // next header: TCP right after the fixed header for GSO
-	)
-	fits("6", 40, R5)
-	add(
-		// Traffic class: the low nibble of byte 0 and the high one of byte 1.
-		LoadMem(B, R2, R7, 0),
-		ALU64Imm(And, R2, 0x0f),
-		ALU64Imm(Lsh, R2, 4),
-		LoadMem(B, R3, R7, 1),
-		ALU64Imm(Rsh, R3, 4),
-		ALU64Reg(Or, R2, R3),
-		StoreMem(B, R10, -16, R2),
-		LoadMem(B, R2, R7, 7),
-		StoreMem(B, R10, -15, R2), // hop limit
-		Label("encap"),
-		// Keep what the counters need; the helpers below invalidate the
-		// packet pointers.
-		LoadMem(W, R2, R6, skbLen),
-		StoreMem(W, R10, -24, R2),
-		LoadMem(W, R2, R6, skbGSOSegs),
-		JumpImm(JNE, R2, 0, "segs"),
-		Mov64Imm(R2, 1),
-		Label("segs"),
-		StoreMem(W, R10, -20, R2),
-		// Outer source port from the flow hash.
-		Mov64Reg(R1, R6),
-		CallHelper(FnGetHashRecalc),
-		ALU64Imm(Rsh, R0, 7),
-		ALU64Imm(And, R0, 0x3fff),
-		ALU64Imm(Or, R0, sourcePortMin),
-		HostToBE(R0, 16),
-		StoreMem(H, R10, -14, R0),
-		// First word of the LISP header: flags and a random nonce.
-		CallHelper(FnGetPrandomU32),
-		ALU64Imm(And, R0, 0xffffff),
-		LoadMem(B, R2, R9, 16),
-		ALU64Imm(Lsh, R2, 24),
-		ALU64Reg(Or, R0, R2),
-		HostToBE(R0, 32),
-		StoreMem(W, R10, -28, R0),
-		// Room for the outer headers behind the (empty) MAC header; the
-		// packet's protocol becomes IPv4.
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, Overhead4),
-		Mov64Imm(R3, adjRoomMAC),
-		Mov64Imm(R4, adjFixedGSO|adjEncapL3IPv4|adjEncapL4UDP),
-		CallHelper(FnSkbAdjustRoom),
-		JumpImm(JNE, R0, 0, "skip"), // unchanged on failure
-		// An Ethernet header for bpf_redirect_neigh to fill in.
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, 14),
-		Mov64Imm(R3, 0),
-		CallHelper(FnSkbChangeHead),
-		JumpImm(JNE, R0, 0, "error"),
-		LoadMem(W, R7, R6, skbData),
-		LoadMem(W, R8, R6, skbDataEnd),
-		Mov64Reg(R2, R7),
-		ALU64Imm(Add, R2, 14+Overhead4),
-		JumpReg(JGT, R2, R8, "error"),
-		StoreImm(H, R7, 12, be16(0x0800)),
-		// Outer IPv4 header.
-		StoreImm(B, R7, 14, 0x45),
-		LoadMem(B, R2, R10, -16),
-		StoreMem(B, R7, 15, R2),
-		LoadMem(W, R2, R6, skbLen),
-		ALU64Imm(Sub, R2, 14),
-		HostToBE(R2, 16),
-		StoreMem(H, R7, 16, R2),
-		StoreImm(H, R7, 18, 0),
-		StoreImm(H, R7, 20, be16(0x4000)), // DF, as the daemon's sockets send
-		LoadMem(B, R2, R10, -15),
-		StoreMem(B, R7, 22, R2),
-		StoreImm(B, R7, 23, 17),
-		StoreImm(H, R7, 24, 0),
-		LoadMem(W, R2, R9, 0),
-		StoreMem(W, R7, 26, R2),
-		LoadMem(W, R2, R9, 4),
-		StoreMem(W, R7, 30, R2),
-		// UDP header, checksum zero (RFC 9300 section 5.3).
-		LoadMem(H, R2, R10, -14),
-		StoreMem(H, R7, 34, R2),
-		StoreImm(H, R7, 36, be16(DataPort)),
-		LoadMem(W, R2, R6, skbLen),
-		ALU64Imm(Sub, R2, 34),
-		HostToBE(R2, 16),
-		StoreMem(H, R7, 38, R2),
-		StoreImm(H, R7, 40, 0),
-		// LISP header.
-		LoadMem(W, R2, R10, -28),
-		StoreMem(W, R7, 42, R2),
-		LoadMem(W, R2, R9, 20),
-		StoreMem(W, R7, 46, R2),
-		// IPv4 header checksum.
-		Mov64Imm(R1, 0),
-		Mov64Imm(R2, 0),
-		Mov64Reg(R3, R7),
-		ALU64Imm(Add, R3, 14),
-		Mov64Imm(R4, 20),
-		Mov64Imm(R5, 0),
-		CallHelper(FnCsumDiff),
-	)
-	add(foldCsum()...)
-	add(
-		StoreMem(H, R7, 24, R0),
-		// Count and send.
-		LoadMem(W, R2, R10, -20),
-		AtomicAdd(DW, R9, 24, R2),
-		LoadMem(W, R2, R10, -24),
-		AtomicAdd(DW, R9, 32, R2),
-		LoadMem(W, R1, R9, 8),
-		Mov64Imm(R2, 0),
-		Mov64Imm(R3, 0),
-		Mov64Imm(R4, 0),
-		CallHelper(FnRedirectNeigh),
-		Return(),
-		Label("miss"),
-	)
-	add(countStat(stats, StatEncapMiss, "")...)
-	add(Mov64Imm(R0, ActOK), Return(), Label("skip"))
-	add(countStat(stats, StatEncapSkip, "")...)
-	add(Mov64Imm(R0, ActOK), Return(), Label("error"))
-	add(countStat(stats, StatEncapError, "")...)
-	add(Mov64Imm(R0, ActShot), Return())
-	return p
 }

@@ -18,7 +18,7 @@ import (
 // decapsulated in full even then. (Datagrams from an ITR that sends
 // checksums, like lispd's userspace path, would be coalesced.)
 func TestZeroChecksumEscapesUDPGRO(t *testing.T) {
-	k := newKpathLab(t, false)
+	k := newKpathLab(t, "tcx")
 	var sock net.PacketConn
 	if err := k.XTR2.Do(func() error {
 		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {

@@ -108,7 +108,7 @@ func TestVerifierError(t *testing.T) {
 	needBPF(t)
 	// Reads R2 before writing it: the verifier must refuse.
 	_, err := LoadProgram(ProgSpec{Name: "t_bad", Type: ProgSchedCLS, License: "GPL",
-		Insns: []Insn{Mov64Reg(R0, R2), Return()}})
+		Code: mustAssemble(t, []Insn{Mov64Reg(R0, R2), Return()})})
 	var ve *VerifierError
 	if !errors.As(err, &ve) {
 		t.Fatalf("error %v, want a *VerifierError", err)
@@ -119,9 +119,19 @@ func TestVerifierError(t *testing.T) {
 }
 
 // TestAttachCountsPings loads a counting program, attaches it to the TCX
-// ingress of a veth end in a test namespace, and checks that pings across
-// the veth are counted, and no longer once the link is closed.
+// ingress (and, the fallback for kernels before 6.6, as a cls_bpf filter
+// at the ingress) of a veth end in a test namespace, and checks that pings
+// across the veth are counted, and no longer once the link is closed.
 func TestAttachCountsPings(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		attach func(*Program, int, AttachType) (*Link, error)
+	}{{"tcx", AttachTCX}, {"cls", AttachCLS}} {
+		t.Run(c.name, func(t *testing.T) { testAttachCountsPings(t, c.attach) })
+	}
+}
+
+func testAttachCountsPings(t *testing.T, attach func(*Program, int, AttachType) (*Link, error)) {
 	needBPF(t)
 	topo := netns.New(t)
 	a, err := topo.Host("a")
@@ -142,7 +152,7 @@ func TestAttachCountsPings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	prog, err := LoadProgram(ProgSpec{Name: "t_count", Type: ProgSchedCLS, License: "GPL", Insns: countProgram(m)})
+	prog, err := LoadProgram(ProgSpec{Name: "t_count", Type: ProgSchedCLS, License: "GPL", Code: mustAssemble(t, countProgram(m))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +163,7 @@ func TestAttachCountsPings(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		link, err = AttachTCX(prog, ifi.Index, TCXIngress)
+		link, err = attach(prog, ifi.Index, TCXIngress)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -175,11 +185,27 @@ func TestAttachCountsPings(t *testing.T) {
 	if n < 5 {
 		t.Fatalf("counted %d packets for 5 pings", n)
 	}
-	if err := link.Close(); err != nil {
+	if err := b.Do(link.Close); err != nil {
 		t.Fatal(err)
 	}
 	ping()
 	if after := count(); after != n {
 		t.Fatalf("count went from %d to %d after the link was closed", n, after)
+	}
+}
+
+// TestCountCPUs checks the parser of the kernel's CPU lists that
+// PossibleCPUs reads.
+func TestCountCPUs(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{"0\n", 1}, {"0-3\n", 4}, {"0,2-5\n", 5}, {"0-1,4,6-7", 5}, {"0-127\n", 128},
+		{"", -1}, {"x", -1}, {"3-1", -1}, {"-1", -1}, {"1--2", -1},
+	} {
+		if got := countCPUs([]byte(c.in), -1); got != c.want {
+			t.Errorf("%q: %d, want %d", c.in, got, c.want)
+		}
 	}
 }

@@ -2,7 +2,7 @@ package kpath
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -27,7 +27,7 @@ func (t AttachType) String() string {
 	case XDP:
 		return "xdp"
 	}
-	return fmt.Sprintf("attach type %d", uint32(t))
+	return "attach type " + strconv.Itoa(int(t))
 }
 
 // ErrNoTCX says that the kernel has no TCX hooks (before 6.6): a cls_bpf
@@ -37,9 +37,11 @@ var ErrNoTCX = errors.New("kernel without TCX (BPF_LINK_CREATE for tcx needs Lin
 // Link is a program attached to a hook through a BPF link; closing the
 // link's file descriptor detaches the program.
 type Link struct {
-	fd      int
-	ifindex int
-	typ     AttachType
+	_         [0]func() // not comparable: no equality function in the binary
+	fd        int
+	ifindex   int
+	typ       AttachType
+	clsParent uint32 // a cls_bpf filter's parent (AttachCLS); 0 for a BPF link
 }
 
 // linkCreateAttr is the BPF_LINK_CREATE part of union bpf_attr with the tcx
@@ -62,9 +64,9 @@ func AttachTCX(prog *Program, ifindex int, typ AttachType) (*Link, error) {
 	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
-			err = fmt.Errorf("%w (%w)", err, ErrNoTCX)
+			return nil, &opError{op: attachOp(prog, typ.String(), ifindex), err: err, cause: ErrNoTCX}
 		}
-		return nil, fmt.Errorf("attach %q to %s of ifindex %d: %w", prog.Name(), typ, ifindex, err)
+		return nil, wrap(attachOp(prog, typ.String(), ifindex), err)
 	}
 	unix.CloseOnExec(fd)
 	return &Link{fd: fd, ifindex: ifindex, typ: typ}, nil
@@ -72,7 +74,12 @@ func AttachTCX(prog *Program, ifindex int, typ AttachType) (*Link, error) {
 
 // Close detaches the program.
 func (l *Link) Close() error {
-	if l.fd < 0 {
+	if l != nil && l.clsParent != 0 {
+		p := l.clsParent
+		l.clsParent = 0
+		return clsDelete(l.ifindex, p)
+	}
+	if l == nil || l.fd < 0 {
 		return nil
 	}
 	err := unix.Close(l.fd)
@@ -87,8 +94,13 @@ func AttachXDP(prog *Program, ifindex int) (*Link, error) {
 	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(XDP)}
 	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	if err != nil {
-		return nil, fmt.Errorf("attach %q to XDP of ifindex %d: %w", prog.Name(), ifindex, err)
+		return nil, wrap(attachOp(prog, "xdp", ifindex), err)
 	}
 	unix.CloseOnExec(fd)
 	return &Link{fd: fd, ifindex: ifindex, typ: XDP}, nil
+}
+
+// attachOp describes an attach for an error.
+func attachOp(prog *Program, hook string, ifindex int) string {
+	return "attach " + prog.Name() + " to " + hook + " of ifindex " + strconv.Itoa(ifindex)
 }

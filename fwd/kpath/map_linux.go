@@ -2,12 +2,10 @@ package kpath
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +37,8 @@ const (
 
 // MapSpec describes a map to create.
 type MapSpec struct {
-	Name       string // at most 15 bytes; shown by bpftool
+	_          [0]func() // not comparable: no equality function in the binary
+	Name       string    // at most 15 bytes; shown by bpftool
 	Type       MapType
 	KeySize    uint32
 	ValueSize  uint32 // per CPU for the per-CPU types
@@ -49,6 +48,7 @@ type MapSpec struct {
 
 // Map is a BPF map held by its file descriptor.
 type Map struct {
+	_    [0]func() // not comparable: no equality function in the binary
 	fd   int
 	spec MapSpec
 	mu   sync.Mutex // guards fd against Close during a call
@@ -78,7 +78,7 @@ type mapElemAttr struct {
 // NewMap creates a map as spec says.
 func NewMap(spec MapSpec) (*Map, error) {
 	if len(spec.Name) >= 16 {
-		return nil, fmt.Errorf("create map %q: name longer than 15 bytes", spec.Name)
+		return nil, errors.New("create map " + spec.Name + ": name longer than 15 bytes")
 	}
 	a := mapCreateAttr{
 		mapType:    uint32(spec.Type),
@@ -90,8 +90,7 @@ func NewMap(spec MapSpec) (*Map, error) {
 	copy(a.name[:], spec.Name)
 	fd, err := bpf(cmdMapCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	if err != nil {
-		return nil, fmt.Errorf("create map %q (type %d, key %d, value %d, %d entries): %w",
-			spec.Name, spec.Type, spec.KeySize, spec.ValueSize, spec.MaxEntries, err)
+		return nil, wrap("create map "+spec.Name, err)
 	}
 	unix.CloseOnExec(fd)
 	return &Map{fd: fd, spec: spec}, nil
@@ -107,8 +106,12 @@ func (m *Map) FD() int {
 // Spec returns the spec the map was created with.
 func (m *Map) Spec() MapSpec { return m.spec }
 
-// Close releases the map; programs that use it keep their reference.
+// Close releases the map; programs that use it keep their reference. A
+// nil *Map closes as nothing.
 func (m *Map) Close() error {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fd < 0 {
@@ -132,23 +135,21 @@ func (m *Map) ValueLen() int {
 var errMapClosed = errors.New("map closed")
 
 func (m *Map) elem(cmd int, name string, key, value []byte, flags uint64) error {
-	if len(key) != int(m.spec.KeySize) {
-		return fmt.Errorf("map %q: %s: key of %d bytes, want %d", m.spec.Name, name, len(key), m.spec.KeySize)
-	}
-	if value != nil && len(value) != m.ValueLen() {
-		return fmt.Errorf("map %q: %s: value of %d bytes, want %d", m.spec.Name, name, len(value), m.ValueLen())
+	op := "map " + m.spec.Name + ": " + name
+	if len(key) != int(m.spec.KeySize) || value != nil && len(value) != m.ValueLen() {
+		return errors.New(op + ": wrong key or value length")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fd < 0 {
-		return fmt.Errorf("map %q: %s: %w", m.spec.Name, name, errMapClosed)
+		return wrap(op, errMapClosed)
 	}
 	a := mapElemAttr{mapFD: uint32(m.fd), key: ptr(key), value: ptr(value), flags: flags}
 	_, err := bpf(cmd, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(value)
 	if err != nil {
-		return fmt.Errorf("map %q: %s: %w", m.spec.Name, name, err)
+		return wrap(op, err)
 	}
 	return nil
 }
@@ -171,28 +172,50 @@ func (m *Map) Delete(key []byte) error {
 	return m.elem(cmdMapDeleteElem, "delete", key, nil, 0)
 }
 
-var possibleCPUs = sync.OnceValue(func() int {
-	b, err := os.ReadFile("/sys/devices/system/cpu/possible")
-	if err != nil {
-		return runtime.NumCPU()
-	}
-	n := 0
-	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
-		lo, hi, ok := strings.Cut(r, "-")
-		a, err1 := strconv.Atoi(lo)
-		z := a
-		var err2 error
-		if ok {
-			z, err2 = strconv.Atoi(hi)
-		}
-		if err1 != nil || err2 != nil {
-			return runtime.NumCPU()
-		}
-		n += z - a + 1
-	}
-	return n
-})
+// nCPUs caches PossibleCPUs (0: not read yet).
+var nCPUs atomic.Int32
 
 // PossibleCPUs returns the number of possible CPUs: the number of values a
-// per-CPU map holds per key.
-func PossibleCPUs() int { return possibleCPUs() }
+// per-CPU map holds per key (from /sys/devices/system/cpu/possible, e.g.
+// "0-3" or "0,2-5"; runtime.NumCPU when unreadable).
+func PossibleCPUs() int {
+	if n := nCPUs.Load(); n > 0 {
+		return int(n)
+	}
+	n := runtime.NumCPU()
+	if b, err := os.ReadFile("/sys/devices/system/cpu/possible"); err == nil {
+		n = countCPUs(b, n)
+	}
+	nCPUs.Store(int32(n))
+	return n
+}
+
+// countCPUs counts the CPUs of a kernel CPU list ("0-3,5\n"), or returns
+// def when it does not parse.
+func countCPUs(b []byte, def int) int {
+	n, lo, cur, num, inRange := 0, 0, 0, false, false
+	for _, c := range append(b, ',') {
+		switch {
+		case c >= '0' && c <= '9':
+			cur, num = cur*10+int(c-'0'), true
+		case c == '-' && num && !inRange:
+			lo, cur, num, inRange = cur, 0, false, true
+		case (c == ',' || c == '\n') && num:
+			if !inRange {
+				lo = cur
+			}
+			if cur < lo {
+				return def
+			}
+			n += cur - lo + 1
+			cur, num, inRange = 0, false, false
+		case c == ',' || c == '\n':
+		default:
+			return def
+		}
+	}
+	if n == 0 {
+		return def
+	}
+	return n
+}

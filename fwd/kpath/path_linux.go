@@ -3,8 +3,8 @@ package kpath
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Stats are the per-CPU counters of packets the programs did not handle,
@@ -35,6 +35,7 @@ func readStats(m *Map) (Stats, error) {
 // Encap is the encapsulating program with its maps, attached to a TUN's
 // egress by Attach.
 type Encap struct {
+	cls      bool // attach with cls_bpf even where TCX works (tests, bench)
 	entries4 *Map
 	entries6 *Map
 	stats    *Map
@@ -61,7 +62,7 @@ func NewEncap(maxEntries int) (*Encap, error) {
 		return nil, err
 	}
 	if e.prog, err = LoadProgram(ProgSpec{Name: "lisp_encap", Type: ProgSchedCLS, License: "GPL",
-		Insns: EncapInsns(e.entries4.FD(), e.entries6.FD(), e.stats.FD())}); err != nil {
+		Code: encapImage.render(bigEndian, e.entries4.FD(), e.entries6.FD(), e.stats.FD())}); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func (e *Encap) Attach(tunIfIndex int) error {
 	if e.link != nil {
 		return errors.New("encap: already attached")
 	}
-	l, err := AttachTCX(e.prog, tunIfIndex, TCXEgress)
+	l, err := attachTC(e.prog, tunIfIndex, TCXEgress, e.cls)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (e *Encap) Set(p netip.Prefix, ent EncapEntry) error {
 		return err
 	}
 	if err := e.entries(p).Update(k, v, UpdateAny); err != nil {
-		return fmt.Errorf("encap: set %v: %w", p, err)
+		return wrap("encap: set "+p.String(), err)
 	}
 	return nil
 }
@@ -134,34 +135,51 @@ func (e *Encap) Stats() (Stats, error) { return readStats(e.stats) }
 
 // Close detaches the program and releases the maps.
 func (e *Encap) Close() error {
-	var errs []error
-	if e.link != nil {
-		errs = append(errs, e.link.Close())
-		e.link = nil
-	}
-	if e.prog != nil {
-		errs = append(errs, e.prog.Close())
-	}
-	for _, m := range []*Map{e.entries4, e.entries6} {
-		if m != nil {
-			errs = append(errs, m.Close())
+	err := e.link.Close()
+	e.link = nil
+	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close())
+}
+
+// attachTC attaches prog to a TC hook of ifindex: through TCX, or where
+// the kernel has none (before 6.6) or cls is set, as a cls_bpf filter.
+func attachTC(prog *Program, ifindex int, typ AttachType, cls bool) (*Link, error) {
+	if !cls {
+		l, err := AttachTCX(prog, ifindex, typ)
+		if !errors.Is(err, ErrNoTCX) {
+			return l, err
 		}
 	}
-	if e.stats != nil {
-		errs = append(errs, e.stats.Close())
+	return AttachCLS(prog, ifindex, typ)
+}
+
+// firstErr returns the first non-nil error of errs.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Decap is the decapsulating program with its maps, attached to an RLOC
 // interface's ingress by Attach.
 type Decap struct {
+	cls    bool // attach with cls_bpf even where TCX works (tests, bench)
 	locals *Map
 	stats  *Map
+	eids4  *Map // local EID prefixes, LPM keys as the encap maps'
+	eids6  *Map
+	sample *Map // per-CPU: slot 0 the interval in ns, slot 1 the last sample
 	prog   *Program
 	xdp    *Program // loaded by the first AttachXDP
 	links  []*Link
+	eids   []netip.Prefix // what SetLocalEIDs installed
 }
+
+// MaxLocalEIDs is how many local EID prefixes (per family) SetLocalEIDs
+// takes.
+const MaxLocalEIDs = 256
 
 // NewDecap creates the maps (room for maxLocals local RLOCs) and loads the
 // decapsulating program.
@@ -176,18 +194,93 @@ func NewDecap(maxLocals int) (*Decap, error) {
 		d.Close()
 		return nil, err
 	}
-	if d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
-		Insns: DecapInsns(d.locals.FD(), d.stats.FD())}); err != nil {
+	if d.eids4, err = NewMap(MapSpec{Name: "lisp_decap_e4", Type: MapLPMTrie, KeySize: EncapKeyLen4,
+		ValueSize: 4, MaxEntries: MaxLocalEIDs, Flags: FlagNoPrealloc}); err == nil {
+		d.eids6, err = NewMap(MapSpec{Name: "lisp_decap_e6", Type: MapLPMTrie, KeySize: EncapKeyLen6,
+			ValueSize: 4, MaxEntries: MaxLocalEIDs, Flags: FlagNoPrealloc})
+	}
+	if err == nil {
+		d.sample, err = NewMap(MapSpec{Name: "lisp_decap_sm", Type: MapPerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	}
+	if err == nil {
+		err = d.SetSampleInterval(DefaultSampleInterval)
+	}
+	if err == nil {
+		d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
+			Code: decapImage.render(bigEndian, d.fds()...)})
+	}
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
+// fds returns the maps' descriptors in the order the images take them.
+func (d *Decap) fds() []int {
+	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.sample.FD()}
+}
+
+// SetLocalEIDs replaces the site's EID prefixes (IPv4 and IPv6, at most
+// MaxLocalEIDs per family): the programs decapsulate only packets whose
+// inner destination is inside one of them and leave the others to the
+// stack (and the daemon, which drops them). Until it is called nothing is
+// decapsulated in the kernel. Not safe for concurrent use with itself.
+func (d *Decap) SetLocalEIDs(prefixes []netip.Prefix) error {
+	want := make(map[netip.Prefix]bool, len(prefixes))
+	for _, p := range prefixes {
+		want[p.Masked()] = true
+	}
+	one := []byte{1, 0, 0, 0}
+	for p := range want {
+		k, err := AppendEncapKey(nil, p)
+		if err != nil {
+			return err
+		}
+		if err := d.eidMap(p).Update(k, one, UpdateAny); err != nil {
+			return wrap("decap: set local EID "+p.String(), err)
+		}
+	}
+	kept := d.eids[:0]
+	for _, p := range d.eids {
+		if want[p] {
+			continue
+		}
+		k, _ := AppendEncapKey(nil, p)
+		if err := d.eidMap(p).Delete(k); err != nil {
+			kept = append(kept, p)
+		}
+	}
+	for p := range want {
+		kept = append(kept, p)
+	}
+	d.eids = kept
+	return nil
+}
+
+func (d *Decap) eidMap(p netip.Prefix) *Map {
+	if p.Addr().Is4() {
+		return d.eids4
+	}
+	return d.eids6
+}
+
+// SetSampleInterval sets how often, per CPU, the programs hand a packet
+// they could decapsulate to the daemon instead (counted as
+// StatDecapSample), so that it still sees the ITRs it should send SMRs to
+// and the senders' locator-status bits; 0 never does.
+func (d *Decap) SetSampleInterval(iv time.Duration) error {
+	v := make([]byte, d.sample.ValueLen())
+	for c := 0; c+8 <= len(v); c += 8 {
+		binary.NativeEndian.PutUint64(v[c:], uint64(max(iv, 0)))
+	}
+	return d.sample.Update([]byte{0, 0, 0, 0}, v, UpdateAny)
+}
+
 // Attach attaches the program to the TCX ingress of the interface ifindex
 // (in the calling thread's network namespace); call it once per uplink.
 func (d *Decap) Attach(ifindex int) error {
-	l, err := AttachTCX(d.prog, ifindex, TCXIngress)
+	l, err := attachTC(d.prog, ifindex, TCXIngress, d.cls)
 	if err != nil {
 		return err
 	}
@@ -195,13 +288,14 @@ func (d *Decap) Attach(ifindex int) error {
 	return nil
 }
 
-// AttachXDP attaches the XDP variant of the program (DecapXDPInsns) to the
+// AttachXDP attaches the XDP variant of the program (see DecapXDPInsns in
+// prog_decap_test.go) to the
 // interface ifindex instead: inner packets are GRO-merged and enter the
 // stack on that interface rather than the TUN.
 func (d *Decap) AttachXDP(ifindex int) error {
 	if d.xdp == nil {
 		p, err := LoadProgram(ProgSpec{Name: "lisp_decap_xdp", Type: ProgXDP, License: "GPL",
-			Insns: DecapXDPInsns(d.locals.FD(), d.stats.FD())})
+			Code: decapXDPImage.render(bigEndian, d.fds()...)})
 		if err != nil {
 			return err
 		}
@@ -223,7 +317,7 @@ func (d *Decap) SetLocal(rloc netip.Addr, ent DecapEntry) error {
 		return err
 	}
 	if err := d.locals.Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
-		return fmt.Errorf("decap: set %v: %w", rloc, err)
+		return wrap("decap: set "+rloc.String(), err)
 	}
 	return nil
 }
@@ -256,21 +350,11 @@ func (d *Decap) Stats() (Stats, error) { return readStats(d.stats) }
 
 // Close detaches the program and releases the maps.
 func (d *Decap) Close() error {
-	var errs []error
+	var err error
 	for _, l := range d.links {
-		errs = append(errs, l.Close())
+		err = firstErr(err, l.Close())
 	}
 	d.links = nil
-	for _, p := range []*Program{d.prog, d.xdp} {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	if d.locals != nil {
-		errs = append(errs, d.locals.Close())
-	}
-	if d.stats != nil {
-		errs = append(errs, d.stats.Close())
-	}
-	return errors.Join(errs...)
+	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
+		d.eids4.Close(), d.eids6.Close(), d.sample.Close())
 }

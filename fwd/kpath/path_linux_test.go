@@ -31,7 +31,10 @@ type kpathLab struct {
 
 const testIID = 7
 
-func newKpathLab(t *testing.T, xdp bool) *kpathLab {
+// newKpathLab builds the lab with the programs attached as hook says: "tcx",
+// "xdp" (decapsulating at XDP) or "cls" (cls_bpf filters, the pre-6.6
+// fallback).
+func newKpathLab(t *testing.T, hook string) *kpathLab {
 	t.Helper()
 	needBPF(t)
 	topo := netns.New(t)
@@ -45,10 +48,11 @@ func newKpathLab(t *testing.T, xdp bool) *kpathLab {
 		wan           *netns.Iface
 		local, remote netip.Addr
 		peer4, peer6  netip.Prefix
+		own4, own6    netip.Prefix
 		out           **Static
 	}{
-		{l.XTR1, l.XTR1WAN, l.RLOC1v4, l.RLOC2v4, lab.Site2v4, lab.Site2v6, &k.x1},
-		{l.XTR2, l.XTR2WAN, l.RLOC2v4, l.RLOC1v4, lab.Site1v4, lab.Site1v6, &k.x2},
+		{l.XTR1, l.XTR1WAN, l.RLOC1v4, l.RLOC2v4, lab.Site2v4, lab.Site2v6, lab.Site1v4, lab.Site1v6, &k.x1},
+		{l.XTR2, l.XTR2WAN, l.RLOC2v4, l.RLOC1v4, lab.Site1v4, lab.Site1v6, lab.Site2v4, lab.Site2v6, &k.x2},
 	} {
 		var tun netio.TUN
 		if err := s.h.Do(func() error {
@@ -57,7 +61,8 @@ func newKpathLab(t *testing.T, xdp bool) *kpathLab {
 				return err
 			}
 			*s.out, err = AttachStatic(StaticConfig{TUN: "lisp0", WAN: s.wan.Name, Local: s.local, Remote: s.remote,
-				EIDs: []netip.Prefix{s.peer4, s.peer6}, InstanceID: testIID, LSBs: 1, DecapXDP: xdp})
+				EIDs: []netip.Prefix{s.peer4, s.peer6}, LocalEIDs: []netip.Prefix{s.own4, s.own6},
+				InstanceID: testIID, LSBs: 1, DecapXDP: hook == "xdp", CLS: hook == "cls"})
 			return err
 		}); err != nil {
 			if tun != nil {
@@ -149,20 +154,16 @@ func ping(t *testing.T, h *netns.Host, dst netip.Addr, extra ...string) {
 // TestKernelPath sends pings both ways (IPv4 and IPv6 EIDs) and a TCP
 // transfer through the encapsulating and decapsulating programs alone
 // (nobody reads the TUNs), checks the counters, and has tshark decode a
-// capture of the core; with the decapsulating program at the TCX ingress
-// and at the XDP hook.
+// capture of the core; with the programs at TCX hooks, with the
+// decapsulating one at the XDP hook, and as cls_bpf filters.
 func TestKernelPath(t *testing.T) {
-	for _, xdp := range []bool{false, true} {
-		name := "tcx"
-		if xdp {
-			name = "xdp"
-		}
-		t.Run(name, func(t *testing.T) { testKernelPath(t, xdp) })
+	for _, hook := range []string{"tcx", "xdp", "cls"} {
+		t.Run(hook, func(t *testing.T) { testKernelPath(t, hook) })
 	}
 }
 
-func testKernelPath(t *testing.T, xdp bool) {
-	k := newKpathLab(t, xdp)
+func testKernelPath(t *testing.T, hook string) {
+	k := newKpathLab(t, hook)
 	tshark.Require(t)
 	pcap := filepath.Join(t.TempDir(), "core.pcap")
 	capt, err := k.XTR1.Capture(k.XTR1WAN.Name, pcap, "udp")

@@ -2,7 +2,6 @@ package kpath
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"unsafe"
 
@@ -22,25 +21,27 @@ const (
 type ProgSpec struct {
 	Name    string // at most 15 bytes
 	Type    ProgType
-	Insns   []Insn
+	Code    []byte // encoded instructions in host order (InsnSize bytes each)
 	License string // "GPL" for the GPL-only helpers (redirect_neigh, csum_diff...)
 }
 
 // Program is a loaded BPF program held by its file descriptor.
 type Program struct {
+	_    [0]func() // not comparable: no equality function in the binary
 	fd   int
 	name string
 }
 
 // VerifierError is a program the kernel refused, with the verifier's log.
 type VerifierError struct {
+	_    [0]func() // not comparable: no equality function in the binary
 	Name string
 	Err  error  // the errno of BPF_PROG_LOAD
 	Log  string // the verifier's log (log level 1)
 }
 
 func (e *VerifierError) Error() string {
-	return fmt.Sprintf("load program %q: %v; verifier log:\n%s", e.Name, e.Err, e.Log)
+	return "load program " + e.Name + ": " + e.Err.Error() + "; verifier log:\n" + e.Log
 }
 
 func (e *VerifierError) Unwrap() error { return e.Err }
@@ -64,18 +65,12 @@ type progLoadAttr struct {
 // whole log of programs of this size.
 const verifierLogSize = 4 << 20
 
-// LoadProgram assembles spec.Insns and loads the program. When the kernel
-// refuses it the error is a *VerifierError with the verifier's log.
+// LoadProgram loads the program spec.Code. When the kernel refuses it the
+// error is a *VerifierError with the verifier's log.
 func LoadProgram(spec ProgSpec) (*Program, error) {
-	if len(spec.Name) >= 16 {
-		return nil, fmt.Errorf("load program %q: name longer than 15 bytes", spec.Name)
-	}
-	code, err := Assemble(spec.Insns)
-	if err != nil {
-		return nil, fmt.Errorf("load program %q: %w", spec.Name, err)
-	}
-	if len(code) == 0 {
-		return nil, fmt.Errorf("load program %q: no instructions", spec.Name)
+	code := spec.Code
+	if len(spec.Name) >= 16 || len(code) == 0 || len(code)%InsnSize != 0 {
+		return nil, errors.New("load program " + spec.Name + ": bad name or code length")
 	}
 	lic := append([]byte(spec.License), 0)
 	a := progLoadAttr{
@@ -114,9 +109,10 @@ func (p *Program) FD() int { return p.fd }
 // Name returns the program's name.
 func (p *Program) Name() string { return p.name }
 
-// Close releases the program; links that hold it keep it attached.
+// Close releases the program; links that hold it keep it attached. A nil
+// *Program closes as nothing.
 func (p *Program) Close() error {
-	if p.fd < 0 {
+	if p == nil || p.fd < 0 {
 		return nil
 	}
 	err := unix.Close(p.fd)
@@ -163,7 +159,7 @@ func (p *Program) TestRun(in, out []byte) (ret uint32, outLen int, err error) {
 	runtime.KeepAlive(in)
 	runtime.KeepAlive(out)
 	if err != nil && !errors.Is(err, unix.ENOSPC) {
-		return 0, 0, fmt.Errorf("test run of %q: %w", p.name, err)
+		return 0, 0, wrap("test run of "+p.name, err)
 	}
 	return a.retval, int(a.dataSizeOut), nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/lispd/lispd/internal/sock"
 )
@@ -12,17 +13,27 @@ import (
 // static mappings: what the tests and the bench's kpath path install (the
 // daemon would mirror its map-cache instead).
 type StaticConfig struct {
-	TUN        string         // the TUN device, opened (and kept open) by the caller
-	WAN        string         // the RLOC interface
-	Local      netip.Addr     // the local RLOC, on WAN
-	Remote     netip.Addr     // the remote RLOC
-	EIDs       []netip.Prefix // the remote site's IPv4 EID prefixes
-	PathMTU    int            // toward Remote; 0 = WAN's MTU
-	InstanceID uint32         // 0: no I bit, and none required
-	LSBs       uint32         // locator-status-bits to send
+	TUN    string         // the TUN device, opened (and kept open) by the caller
+	WAN    string         // the RLOC interface
+	Local  netip.Addr     // the local RLOC, on WAN
+	Remote netip.Addr     // the remote RLOC
+	EIDs   []netip.Prefix // the remote site's IPv4 EID prefixes
+	// LocalEIDs are this site's EID prefixes, the only inner destinations
+	// decapsulated (Decap.SetLocalEIDs); nil takes every destination
+	// (0.0.0.0/0 and ::/0), for benches without a site to name.
+	LocalEIDs []netip.Prefix
+	// SampleInterval is Decap.SetSampleInterval's: 0 (the default here,
+	// where no daemon listens) decapsulates every packet in the kernel.
+	SampleInterval time.Duration
+	PathMTU        int    // toward Remote; 0 = WAN's MTU
+	InstanceID     uint32 // 0: no I bit, and none required
+	LSBs           uint32 // locator-status-bits to send
 	// DecapXDP decapsulates at WAN's XDP hook (Decap.AttachXDP) instead
 	// of its TCX ingress: inner packets are GRO-merged and enter on WAN.
 	DecapXDP bool
+	// CLS attaches the TC programs as cls_bpf filters (AttachCLS), the
+	// fallback for kernels before 6.6, even where TCX works.
+	CLS bool
 }
 
 // Static is a StaticConfig attached: the encapsulating program on the TUN's
@@ -55,6 +66,7 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 		s.Close()
 		return nil, err
 	}
+	s.Encap.cls, s.Decap.cls = c.CLS, c.CLS
 	flags := uint8(0x80 | 0x40) // N and L, as the daemon sends
 	if c.InstanceID != 0 {
 		flags |= flagI
@@ -68,6 +80,18 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 	}
 	if err := s.Decap.SetLocal(c.Local, DecapEntry{TUNIfIndex: tun.Index, CheckIID: c.InstanceID != 0,
 		InstanceID: c.InstanceID}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	local := c.LocalEIDs
+	if local == nil {
+		local = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	}
+	if err := s.Decap.SetLocalEIDs(local); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Decap.SetSampleInterval(c.SampleInterval); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -37,3 +37,27 @@ func ptr(b []byte) uint64 {
 	}
 	return uint64(uintptr(unsafe.Pointer(&b[0])))
 }
+
+// opError is an operation that failed, what it was done on and why, with
+// an optional second cause (both match errors.Is). The package builds its
+// errors from strings and this type rather than with fmt, which keeps the
+// daemon's binary smaller.
+type opError struct {
+	_     [0]func() // not comparable: no equality function in the binary
+	op    string
+	err   error
+	cause error // nil, or a second error the failure also means (ErrNoTCX)
+}
+
+func (e *opError) Error() string {
+	s := e.op + ": " + e.err.Error()
+	if e.cause != nil {
+		s += " (" + e.cause.Error() + ")"
+	}
+	return s
+}
+
+func (e *opError) Unwrap() []error { return []error{e.err, e.cause} }
+
+// wrap returns err with op in front.
+func wrap(op string, err error) error { return &opError{op: op, err: err} }

@@ -121,14 +121,6 @@ const (
 	JSLE JumpOp = 0xd0
 )
 
-// PseudoMapFD in the source register of a 64-bit immediate load says that
-// the immediate is a map's file descriptor, which the kernel replaces by
-// the map's address at load time.
-const PseudoMapFD = 1
-
-// InsnSize is the size of one encoded instruction slot.
-const InsnSize = 8
-
 // Insn is one eBPF instruction as the assembler handles it. A 64-bit
 // immediate load (LoadImm64, LoadMapFD) is one Insn that encodes into two
 // slots. Target names the label a jump goes to; Assemble turns it into Off.
@@ -157,10 +149,6 @@ func (i Insn) Slots() int {
 	}
 	return 1
 }
-
-// bigEndian is true on big-endian hosts (mips, ppc64): struct bpf_insn's
-// register nibbles and multi-byte fields are in host order.
-var bigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 
 // regs packs the register byte of struct bpf_insn (dst_reg:4, src_reg:4;
 // the first bit-field takes the low nibble on little-endian hosts and the

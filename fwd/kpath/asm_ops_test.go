@@ -138,7 +138,10 @@ const (
 // encoded program: InsnSize bytes a slot, in host byte order. It fails on
 // an undefined or duplicate label, a jump out of the 16-bit offset range,
 // or an immediate that does not fit.
-func Assemble(insns []Insn) ([]byte, error) {
+func Assemble(insns []Insn) ([]byte, error) { return assemble(insns, bigEndian) }
+
+// assemble is Assemble for a host of the given byte order.
+func assemble(insns []Insn, big bool) ([]byte, error) {
 	pos := make(map[string]int)
 	slot := 0
 	for _, in := range insns {
@@ -169,7 +172,7 @@ func Assemble(insns []Insn) ([]byte, error) {
 			in.Off = int16(off)
 		}
 		var err error
-		if out, err = in.AppendEncoded(out); err != nil {
+		if out, err = in.appendEncoded(out, big); err != nil {
 			return nil, fmt.Errorf("assemble: instruction %d: %w", n, err)
 		}
 		slot += in.Slots()

@@ -1,0 +1,338 @@
+package kpath
+
+// DecapInsns returns the decapsulating program for the TCX ingress hook of
+// an Ethernet interface that carries RLOC traffic. locals is the file
+// descriptor of the hash map of local RLOCs, stats that of the per-CPU
+// stats array.
+//
+// A packet is decapsulated when it is IPv4 without options and not a
+// fragment, with a correct header checksum, UDP to port 4341 of a local
+// RLOC, a LISP header with sane flags (and the instance-id when the entry
+// asks), and an inner IPv4 packet: bpf_skb_adjust_room removes the outer
+// headers and bpf_redirect hands the inner packet to the TUN's receive
+// path, as if the daemon had written it there. The outer UDP checksum is
+// not verified (RFC 9300 section 5.3 lets an ETR skip it; the inner
+// packet's own checksums are checked by whoever receives it). Everything
+// else goes on (TC_ACT_OK) to the stack and the daemon's socket, GRO
+// packets (gso_segs > 1) included: a coalesced UDP super-packet holds one
+// LISP header per segment, which one adjust_room cannot strip.
+func DecapInsns(m decapMaps, big bool) []Insn { return decapProgram(m, false, big) }
+
+// DecapXDPInsns returns the decapsulating program for the XDP hook of an
+// RLOC interface: the same checks as DecapInsns, but it strips the outer
+// headers (moving the Ethernet header up, bpf_xdp_adjust_head) before the
+// kernel builds or coalesces the packet, so the inner TCP segments of a
+// flow are GRO-merged by the interface's NAPI poll as if they had arrived
+// plain. The inner packet then enters the stack on the RLOC interface, not
+// the TUN: its firewall zone is the uplink's. An experiment measured by the
+// bench (kpath-xdp), not a replacement for DecapInsns.
+func DecapXDPInsns(m decapMaps, big bool) []Insn { return decapProgram(m, true, big) }
+
+// decapMaps are the file descriptors of the maps the decapsulating
+// programs use: local RLOCs (hash), stats (per-CPU array), local EID
+// prefixes per inner family (LPM tries) and the sampling state (per-CPU
+// array: slot 0 the interval in ns, slot 1 the last sample's time).
+type decapMaps struct {
+	locals, stats, eids4, eids6, sample int
+}
+
+// bpfFRecomputeCsum is bpf_skb_store_bytes's BPF_F_RECOMPUTE_CSUM.
+const bpfFRecomputeCsum = 1
+
+func decapProgram(m decapMaps, xdp, big bool) []Insn {
+	locals, stats := m.locals, m.stats
+	var p []Insn
+	add := func(in ...Insn) { p = append(p, in...) }
+	pass := int32(ActOK)
+	const in = 14 + Overhead4 // the inner IP header
+	if xdp {
+		pass = xdpPass
+		add(
+			Mov64Reg(R6, R1),
+			LoadMem(W, R7, R6, xdpData),
+			LoadMem(W, R8, R6, xdpDataEnd),
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, decapHdrs),
+			JumpReg(JGT, R2, R8, "pass"),
+		)
+	} else {
+		add(
+			Mov64Reg(R6, R1),
+			LoadMem(W, R2, R6, skbProtocol),
+			JumpImm(JNE, R2, be16(0x0800, big), "pass"),
+			LoadMem(W, R2, R6, skbGSOSegs),
+			JumpImm(JGT, R2, 1, "gro"),
+			LoadMem(W, R7, R6, skbData),
+			LoadMem(W, R8, R6, skbDataEnd),
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, decapHdrs),
+			JumpReg(JLE, R2, R8, "hdr"),
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, decapHdrs),
+			CallHelper(FnSkbPullData),
+			LoadMem(W, R7, R6, skbData),
+			LoadMem(W, R8, R6, skbDataEnd),
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, decapHdrs),
+			JumpReg(JGT, R2, R8, "pass"),
+		)
+	}
+	add(
+		Label("hdr"),
+		LoadMem(H, R2, R7, 12),
+		JumpImm(JNE, R2, be16(0x0800, big), "pass"),
+		LoadMem(B, R2, R7, 14),
+		JumpImm(JNE, R2, 0x45, "pass"),
+		LoadMem(B, R2, R7, 23),
+		JumpImm(JNE, R2, 17, "pass"),
+		LoadMem(H, R2, R7, 20),
+		ALU64Imm(And, R2, be16(0x3fff, big)),
+		JumpImm(JNE, R2, 0, "pass"),
+		LoadMem(H, R2, R7, 36),
+		JumpImm(JNE, R2, be16(DataPort, big), "pass"),
+		// To a local RLOC?
+		LoadMem(W, R2, R7, 30),
+		StoreMem(W, R10, -4, R2),
+		LoadMapFD(R1, locals),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -4),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "pass"),
+		Mov64Reg(R9, R0),
+		// The outer header checksum: the stack has not looked at it yet.
+		Mov64Imm(R1, 0),
+		Mov64Imm(R2, 0),
+		Mov64Reg(R3, R7),
+		ALU64Imm(Add, R3, 14),
+		Mov64Imm(R4, 20),
+		Mov64Imm(R5, 0),
+		CallHelper(FnCsumDiff),
+	)
+	add(foldCsum()...)
+	add(
+		JumpImm(JNE, R0, 0, "bad"),
+		// LISP flags: not N with V, not E without N.
+		LoadMem(B, R2, R7, 42),
+		Mov64Reg(R3, R2),
+		ALU64Imm(And, R3, 0x90),
+		JumpImm(JEq, R3, 0x90, "bad"),
+		Mov64Reg(R3, R2),
+		ALU64Imm(And, R3, 0xa0),
+		JumpImm(JEq, R3, 0x20, "bad"),
+		LoadMem(W, R3, R9, 4),
+		ALU64Imm(And, R3, DecapCheckIID),
+		JumpImm(JEq, R3, 0, "iid"),
+		ALU64Imm(And, R2, flagI),
+		JumpImm(JEq, R2, 0, "bad"),
+		LoadMem(W, R3, R7, 46),
+		HostToBE(R3, 32),
+		ALU64Imm(Rsh, R3, 8),
+		LoadMem(W, R4, R9, 8),
+		JumpReg(JNE, R3, R4, "bad"),
+		Label("iid"),
+		// The inner packet's version decides the protocol it gets; R8
+		// (data_end) is not needed any more and keeps the flags.
+		LoadMem(B, R2, R7, 14+Overhead4),
+		ALU64Imm(Rsh, R2, 4),
+		Mov64Imm(R8, 0),
+		JumpImm(JEq, R2, 4, "inner"),
+		JumpImm(JNE, R2, 6, "notip"),
+		Mov64Imm(R8, adjDecapL3IPv6),
+		Label("inner"),
+		// ECN (RFC 6040): an outer CE, or an outer ECT(1) over an inner
+		// ECT(0), changes the inner ECN field; the daemon combines or
+		// drops those. Otherwise the inner ECN stays as it is.
+		LoadMem(B, R3, R7, 15),
+		ALU64Imm(And, R3, 3),
+		JumpImm(JEq, R3, 3, "ecn"),
+		JumpImm(JNE, R3, 1, "ecnok"),
+		LoadMem(B, R4, R7, in+1), // IPv4 TOS: ECN in the low bits
+		JumpImm(JEq, R8, 0, "ecnv"),
+		LoadMem(B, R4, R7, in+1), // IPv6: traffic class low nibble in the high one of byte 1
+		ALU64Imm(Rsh, R4, 4),
+		Label("ecnv"),
+		ALU64Imm(And, R4, 3),
+		JumpImm(JEq, R4, 2, "ecn"),
+		Label("ecnok"),
+		// The inner destination must be one of this site's EIDs: never
+		// decapsulate toward anything else (an open relay).
+		JumpImm(JNE, R8, 0, "eid6"),
+		StoreImm(W, R10, -56, 32),
+		LoadMem(W, R2, R7, in+16), StoreMem(W, R10, -52, R2),
+		LoadMapFD(R1, m.eids4),
+		Goto("eid"),
+		Label("eid6"),
+		StoreImm(W, R10, -56, 128),
+		LoadMem(W, R2, R7, in+24), StoreMem(W, R10, -52, R2),
+		LoadMem(W, R2, R7, in+28), StoreMem(W, R10, -48, R2),
+		LoadMem(W, R2, R7, in+32), StoreMem(W, R10, -44, R2),
+		LoadMem(W, R2, R7, in+36), StoreMem(W, R10, -40, R2),
+		LoadMapFD(R1, m.eids6),
+		Label("eid"),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -56),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "foreign"),
+		// TTL / hop limit: min(inner, outer), as the daemon does (the ITR
+		// copied the inner one, the underlay's routers decremented it); 0
+		// goes to the daemon, which drops and counts it. The new value
+		// waits at -88 (R3 holds the outer, R4 the inner one) until the
+		// sampling below has had its say, so that a sampled packet reaches
+		// the daemon unchanged.
+		LoadMem(B, R3, R7, 22),
+		LoadMem(B, R4, R7, in+8),
+		JumpImm(JEq, R8, 0, "ttlv"),
+		LoadMem(B, R4, R7, in+7),
+		Label("ttlv"),
+		JumpImm(JEq, R4, 0, "ttl"),
+		JumpReg(JLT, R3, R4, "ttlmin"),
+		Mov64Reg(R3, R4),
+		Label("ttlmin"),
+		JumpImm(JEq, R3, 0, "ttl"),
+		StoreMem(B, R10, -88, R3),
+		Label("ttlok"),
+		// One decapsulatable packet per interval and CPU goes to the
+		// daemon instead, which learns from it the ITRs to send SMRs to
+		// and the sender's locator-status bits.
+		StoreImm(W, R10, -60, 0),
+		LoadMapFD(R1, m.sample),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -60),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "nosample"),
+		LoadMem(DW, R1, R0, 0),
+		JumpImm(JEq, R1, 0, "nosample"),
+		StoreMem(DW, R10, -72, R1),
+		CallHelper(FnKtimeGetNS),
+		StoreMem(DW, R10, -80, R0),
+		StoreImm(W, R10, -60, 1),
+		LoadMapFD(R1, m.sample),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -60),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "nosample"),
+		LoadMem(DW, R1, R0, 0),
+		LoadMem(DW, R2, R10, -80),
+		Mov64Reg(R3, R2),
+		ALU64Reg(Sub, R3, R1),
+		LoadMem(DW, R4, R10, -72),
+		JumpReg(JLT, R3, R4, "nosample"),
+		StoreMem(DW, R0, 0, R2),
+		Goto("sample"),
+		Label("nosample"),
+		// Write the TTL / hop limit.
+		LoadMem(B, R3, R10, -88),
+		JumpImm(JNE, R8, 0, "ttl6"),
+		LoadMem(B, R4, R7, in+8),
+		JumpReg(JEq, R3, R4, "ttldone"),
+		// IPv4: the header checksum follows incrementally (RFC 1624,
+		// HC' = ~(~HC + ~m + m') over the TTL/protocol word; one's
+		// complement sums come out right in either byte order). The
+		// header's sum stays the same, so a CHECKSUM_COMPLETE skb->csum
+		// (and an outer UDP checksum) stays right too.
+		LoadMem(H, R4, R7, in+8),
+		StoreMem(B, R7, in+8, R3),
+		LoadMem(H, R5, R7, in+8),
+		LoadMem(H, R0, R7, in+10),
+		ALU64Imm(Xor, R0, 0xffff),
+		ALU64Imm(Xor, R4, 0xffff),
+		ALU64Reg(Add, R0, R4),
+		ALU64Reg(Add, R0, R5),
+	)
+	add(foldCsum()...)
+	add(
+		StoreMem(H, R7, in+10, R0),
+		Goto("ttldone"),
+		Label("ttl6"),
+		LoadMem(B, R4, R7, in+7),
+		JumpReg(JEq, R3, R4, "ttldone"),
+	)
+	if xdp {
+		add(StoreMem(B, R7, in+7, R3))
+	} else {
+		// IPv6 has no header checksum to balance the change: write it
+		// with bpf_skb_store_bytes, which keeps a CHECKSUM_COMPLETE
+		// skb->csum right (the packet pointers are not used again).
+		add(
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, in+7),
+			Mov64Reg(R3, R10),
+			ALU64Imm(Add, R3, -88),
+			Mov64Imm(R4, 1),
+			Mov64Imm(R5, bpfFRecomputeCsum),
+			CallHelper(FnSkbStoreBytes),
+			JumpImm(JNE, R0, 0, "error"),
+		)
+	}
+	add(
+		Label("ttldone"),
+	)
+	if xdp {
+		add(
+			// Count: the inner bytes are the UDP payload after the LISP
+			// header.
+			LoadMem(H, R2, R7, 38),
+			HostToBE(R2, 16),
+			ALU64Imm(And, R2, 0xffff),
+			ALU64Imm(Sub, R2, 16),
+			AtomicAdd(DW, R9, 24, R2),
+			Mov64Imm(R2, 1),
+			AtomicAdd(DW, R9, 16, R2),
+		)
+		// The EtherType comes from the inner version.
+		add(
+			LoadMem(B, R2, R7, 14+Overhead4),
+			ALU64Imm(Rsh, R2, 4),
+			StoreImm(H, R7, Overhead4+12, be16(0x0800, big)),
+			JumpImm(JEq, R2, 4, "eth"),
+			StoreImm(H, R7, Overhead4+12, be16(0x86dd, big)),
+			Label("eth"),
+			LoadMem(W, R2, R7, 0), StoreMem(W, R7, Overhead4, R2),
+			LoadMem(W, R2, R7, 4), StoreMem(W, R7, Overhead4+4, R2),
+			LoadMem(W, R2, R7, 8), StoreMem(W, R7, Overhead4+8, R2),
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, Overhead4),
+			CallHelper(FnXDPAdjustHead),
+			JumpImm(JNE, R0, 0, "xdperror"),
+			Mov64Imm(R0, xdpPass),
+			Return(),
+			Label("xdperror"),
+		)
+		add(countStat(stats, StatDecapError, "xdp")...)
+		add(Mov64Imm(R0, xdpDrop), Return())
+	} else {
+		add(
+			LoadMem(W, R2, R6, skbLen),
+			ALU64Imm(Sub, R2, 14+Overhead4),
+			StoreMem(W, R10, -8, R2),
+			// Strip the outer headers behind the MAC header.
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, -Overhead4),
+			Mov64Imm(R3, adjRoomMAC),
+			Mov64Reg(R4, R8),
+			CallHelper(FnSkbAdjustRoom),
+			JumpImm(JNE, R0, 0, "error"),
+			Mov64Imm(R2, 1),
+			AtomicAdd(DW, R9, 16, R2),
+			LoadMem(W, R2, R10, -8),
+			AtomicAdd(DW, R9, 24, R2),
+			LoadMem(W, R1, R9, 0),
+			Mov64Imm(R2, redirectIngress),
+			CallHelper(FnRedirect),
+			Return(),
+		)
+	}
+	for _, s := range []struct {
+		label string
+		slot  int32
+	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notip", StatDecapNotIP},
+		{"foreign", StatDecapForeign}, {"ttl", StatDecapTTL}, {"ecn", StatDecapECN}, {"sample", StatDecapSample}} {
+		if xdp && (s.label == "gro" || s.label == "error") {
+			continue // TC only
+		}
+		add(Label(s.label))
+		add(countStat(stats, s.slot, "")...)
+		add(Mov64Imm(R0, pass), Return())
+	}
+	return p
+}
