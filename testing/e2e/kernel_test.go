@@ -154,6 +154,22 @@ func TestKernelPathFailover(t *testing.T) {
 	}
 }
 
+// TestKernelPathLocalFailover is the local failover of multihoming (xTR1's
+// priority-1 uplink goes down, then up) with the kernel path on both xTRs:
+// xTR1's kernel entries must move to the other uplink's source address and
+// interface at once (the outage bounds of TestMultihomingLocalFailover,
+// uplinks counted by their link statistics), and the kernel must have
+// carried the A → B flow.
+func TestKernelPathLocalFailover(t *testing.T) {
+	x1 := localFailover(t, "auto")
+	ks := readKernelStats(t, x1)
+	kEnc, uEnc := ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
+	t.Logf("xtr1: kernel encapsulated %d packets, lispd %d", kEnc, uEnc)
+	if kEnc < 300 || uEnc > kEnc/10 { // the flow runs 100 datagrams a second for over 4 s
+		t.Errorf("xtr1: kernel encapsulated %d packets, lispd %d: want the A → B flow in the kernel", kEnc, uEnc)
+	}
+}
+
 // requireKernelPath skips (fails with CI=true) unless the kernel path runs
 // on every daemon ds.
 func requireKernelPath(t *testing.T, ds ...*lab.Daemon) {
