@@ -198,3 +198,21 @@ func requireKernelPath(t *testing.T, ds ...*lab.Daemon) {
 		}
 	}
 }
+
+// TestKernelPathLeavesIPv6RLOCsToLispd: with IPv6 RLOCs nothing is
+// eligible for the kernel's programs, so nothing is mirrored and lispd
+// carries the pings itself, both ways, as without the kernel path.
+func TestKernelPathLeavesIPv6RLOCsToLispd(t *testing.T) {
+	s := startWith(t, lab.Options{Core: lab.CoreRouter}, true, func(c *lab.XTRConfig) { c.KernelPath = "auto" })
+	requireKernelPath(t, s.X1, s.X2)
+	pingWorks(t, s.A, lab.HostB4)
+	pingWorks(t, s.B, lab.HostA6)
+	for _, d := range []*lab.Daemon{s.X1, s.X2} {
+		ks := readKernelStats(t, d)
+		m, k, u := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
+		t.Logf("%s: %d mirrored, kernel encap %d, lispd encap %d", d.Name, m, k, u)
+		if m != 0 || k != 0 || u < 8 {
+			t.Errorf("%s: %d mappings mirrored, kernel encapsulated %d, lispd %d: want all in lispd", d.Name, m, k, u)
+		}
+	}
+}
