@@ -19,6 +19,7 @@
 //	native_linux.go  RawForwarder: native forwarding outside the tunnel
 //	stats.go     counters and drop reasons
 //	plane.go     Plane: goroutines, batches, sockets, the clock
+//	kernel.go    the in-kernel path (fwd/kpath): map-cache mirror, counters
 //	netio/       the kernel side: TUN, recvmmsg/sendmmsg, send-socket pool,
 //	             path MTU, rtnetlink (routes, link)
 //

@@ -67,6 +67,13 @@ type kernelDecap interface {
 	Close() error
 }
 
+// localEIDSetter is a decapsulating program that checks inner destinations
+// against the site's EID prefixes (Decap.SetLocalEIDs in fwd/kpath versions
+// that have it).
+type localEIDSetter interface {
+	SetLocalEIDs(prefixes []netip.Prefix) error
+}
+
 // KernelSnapshot says whether the in-kernel path runs and counts its work,
 // for `show stats`.
 type KernelSnapshot struct {
@@ -89,10 +96,24 @@ type KernelSnapshot struct {
 	Errors uint64
 }
 
-// KernelStatNames are the names `show stats` gives the kpath.Stat* slots.
-var KernelStatNames = [kpath.NumStats]string{
+// kernelStatNames name the kpath.Stat* slots in their order; the last four
+// are the slots of fwd/kpath versions with the local-EID, TTL and ECN
+// checks and the sampling to the daemon.
+var kernelStatNames = [...]string{
 	"encap-miss", "encap-skip", "encap-error", "encap-gso",
 	"decap-pass", "decap-gro", "decap-bad", "decap-error", "decap-not-ip",
+	"decap-foreign", "decap-ttl", "decap-ecn", "decap-sample",
+}
+
+// KernelStatName returns the name `show stats` gives the kpath.Stat* slot
+// i (as in KernelSnapshot.EncapStats and DecapStats): "encap-..." slots
+// count in the encapsulating program, "decap-..." ones in the
+// decapsulating program.
+func KernelStatName(i int) string {
+	if i >= 0 && i < len(kernelStatNames) {
+		return kernelStatNames[i]
+	}
+	return fmt.Sprintf("stat-%d", i)
 }
 
 // mirrorEntry is one entry of the encapsulating program's maps, as wanted
@@ -141,7 +162,7 @@ func newKernelPathWith(enc kernelEncap, dec kernelDecap, tunIndex int) *kernelPa
 // openKernelPath loads both programs and attaches the encapsulating one to
 // the TUN tunIndex. The decapsulating one is attached to the uplinks as the
 // local locators become known.
-func openKernelPath(tunIndex, maxEntries int) (*kernelPath, error) {
+func openKernelPath(tunIndex, maxEntries int, localEIDs []netip.Prefix) (*kernelPath, error) {
 	if tunIndex <= 0 {
 		return nil, errors.New("kernel path: TUN ifindex unknown")
 	}
@@ -157,6 +178,16 @@ func openKernelPath(tunIndex, maxEntries int) (*kernelPath, error) {
 	if err != nil {
 		enc.Close()
 		return nil, fmt.Errorf("kernel path: load decapsulating program: %w", err)
+	}
+	// fwd/kpath versions whose decapsulating program checks the inner
+	// destination (as Decapsulator does: DropNotLocalEID) need the site's
+	// EID prefixes, and decapsulate nothing without them.
+	if s, ok := any(dec).(localEIDSetter); ok {
+		if err := s.SetLocalEIDs(localEIDs); err != nil {
+			enc.Close()
+			dec.Close()
+			return nil, fmt.Errorf("kernel path: local EID prefixes: %w", err)
+		}
 	}
 	return newKernelPathWith(enc, dec, tunIndex), nil
 }
@@ -501,7 +532,7 @@ func (p *Plane) setupKernel() {
 	}
 	f := p.KernelPath
 	p.stats.kernel.Store(&f)
-	k, err := openKernelPath(p.opts.TUNIndex, max(p.cache.Limit(), 64))
+	k, err := openKernelPath(p.opts.TUNIndex, max(p.cache.Limit(), 64), p.opts.LocalEIDs)
 	if err != nil {
 		p.kernErr = err
 		return

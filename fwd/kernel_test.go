@@ -389,3 +389,35 @@ func TestMirrorWatch(t *testing.T) {
 	c.Delete(0, pfx)
 	got("delete")
 }
+
+// TestKernelPathFallback checks that a plane asked for the kernel path
+// runs without it when it cannot be had, and says why.
+func TestKernelPathFallback(t *testing.T) {
+	var n fakeNet
+	c := n.listen("192.0.2.1:4341")
+	socks := Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}}
+	for _, tt := range []struct {
+		name  string
+		opts  Options
+		state string
+	}{
+		{"off", Options{}, KernelOff},
+		{"no TUN ifindex", Options{KernelPath: true}, KernelFallback},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(tt.opts, newFakeTUN(1400), socks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := p.KernelPath()
+			if k.State != tt.state || (tt.state == KernelFallback) != (k.Reason != "") {
+				t.Fatalf("kernel path %q (%q), want %q", k.State, k.Reason, tt.state)
+			}
+			if s := p.Stats().Snapshot().Kernel; s.State != tt.state || s.Reason != k.Reason {
+				t.Errorf("stats say %q (%q)", s.State, s.Reason)
+			}
+			p.SetLocalLocators([]LocalLocator{{Addr: kLocal4, Up: true}}) // no mirror: must not block
+			p.SetLocatorStatusBits(3)
+		})
+	}
+}

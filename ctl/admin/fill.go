@@ -196,8 +196,8 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 				{"decap-packets", k.DecapPackets}, {"decap-bytes", k.DecapBytes},
 				{"errors", k.Errors},
 			}
-			for i, n := range fwd.KernelStatNames {
-				v := k.EncapStats[i]
+			for i := range k.EncapStats {
+				n, v := fwd.KernelStatName(i), k.EncapStats[i]
 				if strings.HasPrefix(n, "decap-") {
 					v = k.DecapStats[i]
 				}

@@ -10,6 +10,7 @@ import (
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/fwd/kpath"
 )
 
 func u32(v uint32) *uint32 { return &v }
@@ -169,8 +170,29 @@ func TestStatsOf(t *testing.T) {
 			t.Errorf("data drops %+v, want %d reasons in order", g.Counters, len(dp.Drops))
 		}
 	}
-	if v := StatsOf(nil, nil); len(v.Groups) != 0 {
+	if v := StatsOf(nil, nil); len(v.Groups) != 0 || v.KernelPath != nil {
 		t.Errorf("no roles: %+v", v)
+	}
+	// The kernel path: its state always, its counters when it runs.
+	if k := v.KernelPath; k == nil || k.State != fwd.KernelOff {
+		t.Errorf("kernel path %+v, want off", k)
+	}
+	if _, ok := v.Get(GroupKernelPath, "encap-packets"); ok {
+		t.Errorf("kernel path counters while it is off")
+	}
+	dp.Kernel = fwd.KernelSnapshot{State: fwd.KernelFallback, Reason: "no TCX"}
+	if k := StatsOf(&dp, nil).KernelPath; k == nil || k.State != fwd.KernelFallback || k.Reason != "no TCX" {
+		t.Errorf("kernel path %+v, want the fallback and its reason", k)
+	}
+	dp.Kernel = fwd.KernelSnapshot{State: fwd.KernelOn, Mirrored: 2, EncapPackets: 5, DecapBytes: 7}
+	dp.Kernel.EncapStats[kpath.StatEncapSkip] = 3
+	dp.Kernel.DecapStats[kpath.StatDecapGRO] = 4
+	dp.Kernel.EncapStats[kpath.StatDecapGRO] = 99 // not the encapsulating program's slot
+	v = StatsOf(&dp, nil)
+	for name, want := range map[string]uint64{"mirrored-mappings": 2, "encap-packets": 5, "decap-bytes": 7, "encap-skip": 3, "decap-gro": 4} {
+		if got, ok := v.Get(GroupKernelPath, name); !ok || got != want {
+			t.Errorf("%s/%s = %d, %v; want %d", GroupKernelPath, name, got, ok, want)
+		}
 	}
 }
 

@@ -154,6 +154,22 @@ func TestKernelPathFailover(t *testing.T) {
 	}
 }
 
+// TestKernelPathLocalFailover is the local failover of multihoming (xTR1's
+// priority-1 uplink goes down, then up) with the kernel path on both xTRs:
+// xTR1's kernel entries must move to the other uplink's source address and
+// interface at once (the outage bounds of TestMultihomingLocalFailover,
+// uplinks counted by their link statistics), and the kernel must have
+// carried the A → B flow.
+func TestKernelPathLocalFailover(t *testing.T) {
+	x1 := localFailover(t, "auto")
+	ks := readKernelStats(t, x1)
+	kEnc, uEnc := ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
+	t.Logf("xtr1: kernel encapsulated %d packets, lispd %d", kEnc, uEnc)
+	if kEnc < 300 || uEnc > kEnc/10 { // the flow runs 100 datagrams a second for over 4 s
+		t.Errorf("xtr1: kernel encapsulated %d packets, lispd %d: want the A → B flow in the kernel", kEnc, uEnc)
+	}
+}
+
 // requireKernelPath skips (fails with CI=true) unless the kernel path runs
 // on every daemon ds.
 func requireKernelPath(t *testing.T, ds ...*lab.Daemon) {
@@ -179,6 +195,24 @@ func requireKernelPath(t *testing.T, ds ...*lab.Daemon) {
 				t.Fatal(msg)
 			}
 			t.Skip(msg)
+		}
+	}
+}
+
+// TestKernelPathLeavesIPv6RLOCsToLispd: with IPv6 RLOCs nothing is
+// eligible for the kernel's programs, so nothing is mirrored and lispd
+// carries the pings itself, both ways, as without the kernel path.
+func TestKernelPathLeavesIPv6RLOCsToLispd(t *testing.T) {
+	s := startWith(t, lab.Options{Core: lab.CoreRouter}, true, func(c *lab.XTRConfig) { c.KernelPath = "auto" })
+	requireKernelPath(t, s.X1, s.X2)
+	pingWorks(t, s.A, lab.HostB4)
+	pingWorks(t, s.B, lab.HostA6)
+	for _, d := range []*lab.Daemon{s.X1, s.X2} {
+		ks := readKernelStats(t, d)
+		m, k, u := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
+		t.Logf("%s: %d mirrored, kernel encap %d, lispd encap %d", d.Name, m, k, u)
+		if m != 0 || k != 0 || u < 8 {
+			t.Errorf("%s: %d mappings mirrored, kernel encapsulated %d, lispd %d: want all in lispd", d.Name, m, k, u)
 		}
 	}
 }
