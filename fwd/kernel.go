@@ -67,13 +67,6 @@ type kernelDecap interface {
 	Close() error
 }
 
-// localEIDSetter is a decapsulating program that checks inner destinations
-// against the site's EID prefixes (Decap.SetLocalEIDs in fwd/kpath versions
-// that have it).
-type localEIDSetter interface {
-	SetLocalEIDs(prefixes []netip.Prefix) error
-}
-
 // KernelSnapshot says whether the in-kernel path runs and counts its work,
 // for `show stats`.
 type KernelSnapshot struct {
@@ -172,22 +165,31 @@ func openKernelPath(tunIndex, maxEntries int, localEIDs []netip.Prefix) (*kernel
 	}
 	if err := enc.Attach(tunIndex); err != nil {
 		enc.Close()
-		return nil, fmt.Errorf("kernel path: attach to TUN egress (TCX, Linux 6.6+): %w", err)
+		return nil, fmt.Errorf("kernel path: attach to TUN egress: %w", err)
 	}
 	dec, err := kpath.NewDecap(64)
 	if err != nil {
 		enc.Close()
 		return nil, fmt.Errorf("kernel path: load decapsulating program: %w", err)
 	}
-	// fwd/kpath versions whose decapsulating program checks the inner
-	// destination (as Decapsulator does: DropNotLocalEID) need the site's
-	// EID prefixes, and decapsulate nothing without them.
-	if s, ok := any(dec).(localEIDSetter); ok {
-		if err := s.SetLocalEIDs(localEIDs); err != nil {
-			enc.Close()
-			dec.Close()
-			return nil, fmt.Errorf("kernel path: local EID prefixes: %w", err)
-		}
+	// The decapsulating program checks the inner destination against the
+	// site's EID prefixes (as Decapsulator does: DropNotLocalEID) and
+	// decapsulates nothing without them.
+	if err := dec.SetLocalEIDs(localEIDs); err != nil {
+		enc.Close()
+		dec.Close()
+		return nil, fmt.Errorf("kernel path: local EID prefixes: %w", err)
+	}
+	// No sampled packets for the daemon: a packet that a kernel ITR sent
+	// with its inner checksum still partial (veth and virtio carry it so)
+	// reaches a socket reader with that checksum unfinished, and the
+	// daemon cannot finish it, so every sampled packet would be lost. The
+	// daemon learns ITRs and locator-status bits only from the packets
+	// the program leaves to it until the program reports them as events.
+	if err := dec.SetSampleInterval(0); err != nil {
+		enc.Close()
+		dec.Close()
+		return nil, fmt.Errorf("kernel path: sampling: %w", err)
 	}
 	return newKernelPathWith(enc, dec, tunIndex), nil
 }

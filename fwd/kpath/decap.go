@@ -57,10 +57,15 @@ func (e DecapEntry) AppendValue(b []byte) []byte {
 }
 
 // decapHdrs is what the program needs in the linear part: Ethernet, outer
-// IPv4 (no options), UDP, LISP and 40 bytes of the inner packet (an IPv6
-// header, or IPv4 and its transport header). Shorter packets go to the
-// daemon.
-const decapHdrs = 14 + Overhead4 + 40
+// IPv4 (no options), UDP, LISP and an inner IPv4 header; an inner IPv6
+// packet needs decapHdrs6. Shorter packets go to the daemon. (Small
+// datagrams must not: a packet a kernel ITR sent with its inner checksum
+// still partial, as veth and virtio carry it, cannot be finished by a
+// daemon reading it from a socket.)
+const (
+	decapHdrs  = 14 + Overhead4 + 20
+	decapHdrs6 = 14 + Overhead4 + 40
+)
 
 // DefaultSampleInterval is how often (per CPU) the decapsulating program
 // hands a packet it could decapsulate to the daemon instead, until

@@ -120,6 +120,12 @@ func TestDecapVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 29 bytes: decapsulated in the kernel like any other packet (a
+	// daemon could not finish a checksum a kernel ITR left partial).
+	small4, err := tshark.UDPPacket(netip.MustParseAddrPort("198.51.100.10:1000"), netip.MustParseAddrPort("198.51.100.138:2000"), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	nl := [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}   // N, L, nonce, LSBs
 	iid7 := [8]byte{0xc8, 1, 2, 3, 0, 0, 7, 1} // N, L, I, iid 7
 	iid8 := [8]byte{0xc8, 1, 2, 3, 0, 0, 8, 1} // iid 8
@@ -166,6 +172,8 @@ func TestDecapVerdicts(t *testing.T) {
 			return lispFrame(t, testRLOC, DataPort, nl, in)
 		}, ActOK, StatDecapNotIP},
 		{"truncated", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, inner)[:60] }, ActOK, StatDecapPass},
+		{"small inner IPv4 datagram", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, small4) }, ActRedirect, redirected},
+		{"inner IPv6 header cut short", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, innerPacket(t, true)[:30]) }, ActOK, StatDecapPass},
 		{"inner IPv4 to a foreign EID", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, foreign4) }, ActOK, StatDecapForeign},
 		{"inner IPv6 to a foreign EID", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, foreign6) }, ActOK, StatDecapForeign},
 		{"outer TTL below the inner one", func() []byte { return withOuter(lispFrame(t, testRLOC, DataPort, nl, inner), 9, 0) }, ActRedirect, redirected},

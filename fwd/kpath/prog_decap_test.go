@@ -44,9 +44,11 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	var p []Insn
 	add := func(in ...Insn) { p = append(p, in...) }
 	pass := int32(ActOK)
+	dataEnd := int16(skbDataEnd)
 	const in = 14 + Overhead4 // the inner IP header
 	if xdp {
 		pass = xdpPass
+		dataEnd = xdpDataEnd
 		add(
 			Mov64Reg(R6, R1),
 			LoadMem(W, R7, R6, xdpData),
@@ -162,6 +164,12 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		LoadMapFD(R1, m.eids4),
 		Goto("eid"),
 		Label("eid6"),
+		// An IPv6 header is 40 bytes: check them (R8 no longer holds
+		// data_end; load it again).
+		LoadMem(W, R2, R6, dataEnd),
+		Mov64Reg(R3, R7),
+		ALU64Imm(Add, R3, decapHdrs6),
+		JumpReg(JGT, R3, R2, "pass"),
 		StoreImm(W, R10, -56, 128),
 		LoadMem(W, R2, R7, in+24), StoreMem(W, R10, -52, R2),
 		LoadMem(W, R2, R7, in+28), StoreMem(W, R10, -48, R2),
