@@ -61,6 +61,7 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags nokernelpath ./...
 	$(GO) run $(STATICCHECK) ./...
 
 # Every Go test, including the end-to-end ones in network namespaces (root).
@@ -68,6 +69,7 @@ lint:
 # instead of skipping.
 unit:
 	LISPD_E2E_REQUIRE=1 $(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -tags nokernelpath ./fwd/ .
 
 # Codec, config and data-plane tests on big-endian 32-bit MIPS and on ARM,
 # under qemu-user. Tests that build network namespaces (TestNetns*) stay on

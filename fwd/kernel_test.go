@@ -1,3 +1,5 @@
+//go:build !nokernelpath
+
 package fwd
 
 import (

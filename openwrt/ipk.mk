@@ -28,6 +28,13 @@ IPK_LDEXTRA_mips_24kc                := -R 4096
 IPK_LDEXTRA_mipsel_24kc              := -R 4096
 IPK_LDEXTRA_arm_cortex-a7_neon-vfpv4 := -R 4096
 
+# The experimental in-kernel (eBPF) data path (xtr.kernel_path, fwd/kpath)
+# costs ~36 KB of the mips ipk, over issue 6's 1.3 MB: the package leaves it
+# out (-tags nokernelpath) unless IPK_KERNEL_PATH=1, as the feed Makefile
+# does unless CONFIG_LISPD_KERNEL_PATH is selected.
+IPK_KERNEL_PATH ?= 0
+IPK_TAGS := $(if $(filter 1,$(IPK_KERNEL_PATH)),,nokernelpath)
+
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null | grep . || echo 0)
 # opkg version: git describe without the leading v and with '-' (the
 # release separator) turned into '.'; an untagged tree (a bare commit hash)
@@ -44,7 +51,7 @@ ipk:
 	@case " $(IPK_ARCHS) " in *" $(ARCH) "*) ;; \
 	  *) echo "make ipk: set ARCH to one of: $(IPK_ARCHS)" >&2; exit 2;; esac
 	@mkdir -p $(IPK_DIR)/$(ARCH)
-	env CGO_ENABLED=0 GOOS=linux $(IPK_GOENV_$(ARCH)) $(GO) build -buildvcs=false $(GOFLAGS_REL) -ldflags '$(LDFLAGS) $(IPK_LDEXTRA_$(ARCH))' -o $(IPK_DIR)/$(ARCH)/lispd .
+	env CGO_ENABLED=0 GOOS=linux $(IPK_GOENV_$(ARCH)) $(GO) build -buildvcs=false -tags '$(IPK_TAGS)' $(GOFLAGS_REL) -ldflags '$(LDFLAGS) $(IPK_LDEXTRA_$(ARCH))' -o $(IPK_DIR)/$(ARCH)/lispd .
 	$(GO) run ./openwrt/ipkbuild -arch $(ARCH) -binary $(IPK_DIR)/$(ARCH)/lispd \
 	  -version $(IPK_VERSION) -epoch $(SOURCE_DATE_EPOCH) -feed openwrt/lispd -zopfli $(IPK_ZOPFLI) -o $(IPK_DIR)
 

@@ -55,9 +55,7 @@ func TestChecksumSumMatchesGeneric(t *testing.T) {
 	for n := range 300 {
 		lengths = append(lengths, n)
 	}
-	for _, n := range []int{1443, 1444, 1447, 1448, 1500, 9000, 65471, 65472, 65534, 65535} {
-		lengths = append(lengths, n)
-	}
+	lengths = append(lengths, 1443, 1444, 1447, 1448, 1500, 9000, 65471, 65472, 65534, 65535)
 	for range 60 {
 		lengths = append(lengths, rng.IntN(65536))
 	}

@@ -48,6 +48,10 @@ func TestFeedMakefile(t *testing.T) {
 		"PKG_BUILD_DEPENDS": `(^| )golang/host( |$)`,
 		"GO_PKG":            `^` + regexp.QuoteMeta(string(module)) + `$`,
 		"GO_PKG_LDFLAGS_X":  `(^| )main\.version=\$\(PKG_VERSION\)`,
+		// The kernel path is built in only on request, as `make ipk`
+		// does with IPK_KERNEL_PATH=1.
+		"GO_PKG_TAGS":        `^\$\(if \$\(CONFIG_LISPD_KERNEL_PATH\),,nokernelpath\)$`,
+		"PKG_CONFIG_DEPENDS": `(^| )CONFIG_LISPD_KERNEL_PATH( |$)`,
 	} {
 		v, ok := fd.Vars[name]
 		if !ok {
@@ -57,6 +61,9 @@ func TestFeedMakefile(t *testing.T) {
 		if !regexp.MustCompile(want).MatchString(v) {
 			t.Errorf("%s:=%s does not match %s", name, v, want)
 		}
+	}
+	if !strings.Contains(text, "define Package/lispd/config\nconfig LISPD_KERNEL_PATH\n") {
+		t.Error("no menuconfig option LISPD_KERNEL_PATH (Package/lispd/config)")
 	}
 	// The includes and calls of a golang package, in order.
 	order := []string{

@@ -1,0 +1,440 @@
+//go:build !nokernelpath
+
+package fwd
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lispd/lispd/fwd/kpath"
+)
+
+// kernelEncap is the encapsulating program's maps as the mirror uses them;
+// *kpath.Encap satisfies it.
+type kernelEncap interface {
+	Set(p netip.Prefix, ent kpath.EncapEntry) error
+	Delete(p netip.Prefix) error
+	Counters(p netip.Prefix) (kpath.Counters, error)
+	Stats() (kpath.Stats, error)
+	Close() error
+}
+
+// kernelDecap is the decapsulating program as the mirror uses it;
+// *kpath.Decap satisfies it.
+type kernelDecap interface {
+	Attach(ifindex int) error
+	SetLocal(rloc netip.Addr, ent kpath.DecapEntry) error
+	DeleteLocal(rloc netip.Addr) error
+	Counters(rloc netip.Addr) (kpath.Counters, error)
+	Stats() (kpath.Stats, error)
+	Close() error
+}
+
+// mirrorEntry is one entry of the encapsulating program's maps, as wanted
+// or as installed.
+type mirrorEntry struct {
+	ent  kpath.EncapEntry
+	m    *Mapping // nil for a punt entry
+	r    *RLOC
+	pkts uint64 // kernel counters already folded into m and r
+	byts uint64
+}
+
+// kernelPath is the in-kernel path of a Plane: the programs and what the
+// mirror goroutine installed in their maps.
+type kernelPath struct {
+	enc      kernelEncap
+	dec      kernelDecap
+	tunIndex int
+	wake     chan struct{}
+
+	mu        sync.Mutex // serializes sync; guards the fields below
+	installed map[netip.Prefix]*mirrorEntry
+	locals    map[netip.Addr]kpath.DecapEntry
+	localCnt  map[netip.Addr]kpath.Counters // decapsulated by entries since removed or replaced
+	uplinks   map[int]bool
+	lastErr   uint32 // coarse time of the last logged error
+	closed    bool
+
+	mirrored, punted          atomic.Uint64
+	encPkts, encBytes         atomic.Uint64
+	decPkts, decBytes, errors atomic.Uint64
+	decBase                   kpath.Counters // of local RLOCs no longer set
+}
+
+// newKernelPathWith wraps loaded programs (attached by the caller).
+func newKernelPathWith(enc kernelEncap, dec kernelDecap, tunIndex int) *kernelPath {
+	return &kernelPath{
+		enc: enc, dec: dec, tunIndex: tunIndex, wake: make(chan struct{}, 1),
+		installed: map[netip.Prefix]*mirrorEntry{},
+		locals:    map[netip.Addr]kpath.DecapEntry{},
+		localCnt:  map[netip.Addr]kpath.Counters{},
+		uplinks:   map[int]bool{},
+	}
+}
+
+// openKernelPath loads both programs and attaches the encapsulating one to
+// the TUN tunIndex. The decapsulating one is attached to the uplinks as the
+// local locators become known.
+func openKernelPath(tunIndex, maxEntries int, localEIDs []netip.Prefix) (*kernelPath, error) {
+	if tunIndex <= 0 {
+		return nil, errors.New("kernel path: TUN ifindex unknown")
+	}
+	enc, err := kpath.NewEncap(maxEntries)
+	if err != nil {
+		return nil, fmt.Errorf("kernel path: load encapsulating program: %w", err)
+	}
+	if err := enc.Attach(tunIndex); err != nil {
+		enc.Close()
+		return nil, fmt.Errorf("kernel path: attach to TUN egress: %w", err)
+	}
+	dec, err := kpath.NewDecap(64)
+	if err != nil {
+		enc.Close()
+		return nil, fmt.Errorf("kernel path: load decapsulating program: %w", err)
+	}
+	// The decapsulating program checks the inner destination against the
+	// site's EID prefixes (as Decapsulator does: DropNotLocalEID) and
+	// decapsulates nothing without them.
+	if err := dec.SetLocalEIDs(localEIDs); err != nil {
+		enc.Close()
+		dec.Close()
+		return nil, fmt.Errorf("kernel path: local EID prefixes: %w", err)
+	}
+	// No sampled packets for the daemon: a packet that a kernel ITR sent
+	// with its inner checksum still partial (veth and virtio carry it so)
+	// reaches a socket reader with that checksum unfinished, and the
+	// daemon cannot finish it, so every sampled packet would be lost. The
+	// daemon learns ITRs and locator-status bits only from the packets
+	// the program leaves to it until the program reports them as events.
+	if err := dec.SetSampleInterval(0); err != nil {
+		enc.Close()
+		dec.Close()
+		return nil, fmt.Errorf("kernel path: sampling: %w", err)
+	}
+	return newKernelPathWith(enc, dec, tunIndex), nil
+}
+
+// signal asks the mirror goroutine for a resync without blocking.
+func (k *kernelPath) signal() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// mirrorConfig is what decides eligibility and the entries' bytes, taken
+// once per sync.
+type mirrorConfig struct {
+	iid      uint32
+	eidSpace []netip.Prefix
+	pathMTU  int // default path MTU
+	lsbs     uint32
+	local    *localSel // nil: no local locators: nothing is eligible
+	now      uint32
+}
+
+// source returns the single usable IPv4 local locator and its interface.
+func (c *mirrorConfig) source() (netip.Addr, int, bool) {
+	if c.local == nil || len(c.local.v4) != 1 || c.local.v4[0].link <= 0 || !c.local.v4[0].addr.Is4() {
+		return netip.Addr{}, 0, false
+	}
+	return c.local.v4[0].addr, c.local.v4[0].link, true
+}
+
+// inEIDSpace reports whether every address of p is in eid_space (as the
+// userspace path checks per destination).
+func (c *mirrorConfig) inEIDSpace(p netip.Prefix) bool {
+	if len(c.eidSpace) == 0 {
+		return true
+	}
+	for _, s := range c.eidSpace {
+		if s.Bits() <= p.Bits() && s.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// eligible returns the kernel entry for m and the RLOC it sends to, or
+// ok false when m must stay on the userspace path.
+func (c *mirrorConfig) eligible(m *Mapping) (kpath.EncapEntry, *RLOC, bool) {
+	if m.InstanceID != c.iid || m.State != StateComplete || m.expired(c.now) || !c.inEIDSpace(m.Prefix) {
+		return kpath.EncapEntry{}, nil, false
+	}
+	s := m.sel.Load()
+	if s == nil || s.single == nil {
+		return kpath.EncapEntry{}, nil, false // none usable, or load sharing
+	}
+	r := s.single
+	if !r.Addr.Addr().Is4() || r.Addr.Port() != DataPort {
+		return kpath.EncapEntry{}, nil, false
+	}
+	src, ifindex, ok := c.source()
+	if !ok {
+		return kpath.EncapEntry{}, nil, false
+	}
+	mtu := int(r.pmtu.Load())
+	if mtu == 0 {
+		mtu = c.pathMTU
+	}
+	flags := uint8(FlagN | FlagL)
+	lsbs := c.lsbs
+	if c.iid != 0 {
+		flags |= FlagI
+		lsbs &= 0xff
+	}
+	return kpath.EncapEntry{Src: src, Dst: r.Addr.Addr(), IfIndex: ifindex, MTU: mtu,
+		Flags: flags, InstanceID: c.iid, LSBs: lsbs}, r, true
+}
+
+// puntEntry sends every packet of its prefix to the TUN: MTU 0, nothing
+// fits.
+var puntEntry = kpath.EncapEntry{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
+
+// wanted computes the entries the encapsulating program's maps should
+// hold for snapshot s.
+func (c *mirrorConfig) wanted(s *snapshot) map[netip.Prefix]*mirrorEntry {
+	want := map[netip.Prefix]*mirrorEntry{}
+	var rest []*Mapping
+	s.each(func(m *Mapping) {
+		if ent, r, ok := c.eligible(m); ok {
+			want[m.Prefix] = &mirrorEntry{ent: ent, m: m, r: r}
+		} else if m.InstanceID == c.iid {
+			rest = append(rest, m)
+		}
+	})
+	if len(want) == 0 {
+		return want
+	}
+	for _, m := range rest {
+		for bits := m.Prefix.Bits() - 1; bits >= 0; bits-- {
+			up, _ := m.Prefix.Addr().Prefix(bits)
+			if w := want[up]; w != nil && w.m != nil {
+				want[m.Prefix] = &mirrorEntry{ent: puntEntry}
+				break
+			}
+		}
+	}
+	return want
+}
+
+// syncEncap brings the maps to want, folding the counters of entries it
+// replaces or deletes; with fold it also folds those of the entries it
+// keeps (the once-a-second pass).
+func (k *kernelPath) syncEncap(want map[netip.Prefix]*mirrorEntry, now uint32, fold bool, logf func(string, ...any)) {
+	for p, in := range k.installed {
+		w := want[p]
+		if w != nil && w.ent == in.ent && w.m == in.m && w.r == in.r {
+			if fold {
+				k.fold(p, in, now)
+			}
+			continue
+		}
+		k.fold(p, in, now)
+		if w == nil {
+			if err := k.enc.Delete(p); err != nil {
+				k.failed(now, logf, "kernel path: delete %v: %v", p, err)
+			}
+			delete(k.installed, p)
+		}
+	}
+	for p, w := range want {
+		in := k.installed[p]
+		if in != nil && w.ent == in.ent && w.m == in.m && w.r == in.r {
+			continue
+		}
+		if err := k.enc.Set(p, w.ent); err != nil {
+			k.failed(now, logf, "kernel path: set %v: %v", p, err)
+			if in != nil {
+				// Whatever the map holds now, it is not what the
+				// userspace path would do: take it out.
+				k.enc.Delete(p)
+				delete(k.installed, p)
+			}
+			continue
+		}
+		k.installed[p] = &mirrorEntry{ent: w.ent, m: w.m, r: w.r}
+	}
+	var mirrored, punted uint64
+	for _, in := range k.installed {
+		if in.m != nil {
+			mirrored++
+		} else {
+			punted++
+		}
+	}
+	k.mirrored.Store(mirrored)
+	k.punted.Store(punted)
+}
+
+// fold adds what the kernel counted for p since the last fold to the
+// mapping's and the RLOC's counters and marks the mapping used.
+func (k *kernelPath) fold(p netip.Prefix, in *mirrorEntry, now uint32) {
+	if in.m == nil {
+		return
+	}
+	c, err := k.enc.Counters(p)
+	if err != nil || c.Packets < in.pkts {
+		return
+	}
+	dp, db := c.Packets-in.pkts, c.Bytes-in.byts
+	if dp == 0 {
+		return
+	}
+	in.pkts, in.byts = c.Packets, c.Bytes
+	in.m.Packets.Add(dp)
+	in.m.Bytes.Add(db)
+	in.r.Packets.Add(dp)
+	in.r.Bytes.Add(db)
+	in.m.touch(now)
+	k.encPkts.Add(dp)
+	k.encBytes.Add(db)
+}
+
+// syncDecap attaches the decapsulating program to the uplinks of the IPv4
+// local locators and installs their addresses.
+func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf func(string, ...any)) {
+	want := map[netip.Addr]kpath.DecapEntry{}
+	for _, l := range ls {
+		a := l.Addr.Unmap()
+		if !a.Is4() {
+			continue
+		}
+		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, CheckIID: iid != 0, InstanceID: iid}
+		link := l.Link
+		if link == 0 {
+			link = l.IfIndex
+		}
+		if link > 0 && !k.uplinks[link] {
+			if err := k.dec.Attach(link); err != nil {
+				k.failed(now, logf, "kernel path: attach to uplink %d ingress: %v", link, err)
+			} else {
+				k.uplinks[link] = true
+			}
+		}
+	}
+	for a, e := range k.locals {
+		if w, ok := want[a]; ok && w == e {
+			continue
+		}
+		if c, err := k.dec.Counters(a); err == nil {
+			k.decBase.Packets += c.Packets
+			k.decBase.Bytes += c.Bytes
+		}
+		if err := k.dec.DeleteLocal(a); err != nil {
+			k.failed(now, logf, "kernel path: delete local RLOC %v: %v", a, err)
+		}
+		delete(k.locals, a)
+	}
+	for a, w := range want {
+		if _, ok := k.locals[a]; ok {
+			continue
+		}
+		if err := k.dec.SetLocal(a, w); err != nil {
+			k.failed(now, logf, "kernel path: set local RLOC %v: %v", a, err)
+			continue
+		}
+		k.locals[a] = w
+	}
+	k.foldDecap()
+}
+
+// foldDecap refreshes the decapsulated totals.
+func (k *kernelPath) foldDecap() {
+	tot := k.decBase
+	for a := range k.locals {
+		if c, err := k.dec.Counters(a); err == nil {
+			tot.Packets += c.Packets
+			tot.Bytes += c.Bytes
+		}
+	}
+	k.decPkts.Store(tot.Packets)
+	k.decBytes.Store(tot.Bytes)
+}
+
+// failed counts an error and logs it at most once a second.
+func (k *kernelPath) failed(now uint32, logf func(string, ...any), format string, args ...any) {
+	k.errors.Add(1)
+	if logf != nil && now != k.lastErr {
+		k.lastErr = now
+		logf(format, args...)
+	}
+}
+
+// snapshot returns the kernel path's counters.
+func (k *kernelPath) snapshot() KernelSnapshot {
+	s := KernelSnapshot{State: KernelOn,
+		Mirrored: k.mirrored.Load(), Punted: k.punted.Load(),
+		EncapPackets: k.encPkts.Load(), EncapBytes: k.encBytes.Load(),
+		DecapPackets: k.decPkts.Load(), DecapBytes: k.decBytes.Load(),
+		Errors: k.errors.Load(),
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s.Uplinks, s.Locals = uint64(len(k.uplinks)), uint64(len(k.locals))
+	if k.closed {
+		return s
+	}
+	if st, err := k.enc.Stats(); err == nil {
+		s.EncapStats = st
+	}
+	if st, err := k.dec.Stats(); err == nil {
+		s.DecapStats = st
+	}
+	return s
+}
+
+// close deletes nothing (the maps go with the programs) and detaches both
+// programs.
+func (k *kernelPath) close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	return errors.Join(k.enc.Close(), k.dec.Close())
+}
+
+// mirrorConfig takes the plane's current settings.
+func (p *Plane) mirrorConfig() mirrorConfig {
+	return mirrorConfig{iid: p.opts.InstanceID, eidSpace: p.opts.EIDSpace, pathMTU: p.opts.PathMTU,
+		lsbs: p.lsb.Load(), local: p.local.Load(), now: p.cache.now.Load()}
+}
+
+// kernelSync brings the kernel's maps to the map-cache's state; fold says
+// whether to fold the counters of all entries (the once-a-second pass).
+func (p *Plane) kernelSync(fold bool) {
+	k := p.kern
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return
+	}
+	c := p.mirrorConfig()
+	k.syncEncap(c.wanted(p.cache.snap.Load()), c.now, fold, p.logf)
+	p.localMu.Lock()
+	ls := p.localLocs
+	p.localMu.Unlock()
+	k.syncDecap(ls, p.opts.InstanceID, c.now, p.logf)
+}
+
+// kernelLoop is the mirror goroutine: a resync per change signal, and a
+// resync with counters once a second.
+func (p *Plane) kernelLoop(done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	p.kernelSync(true)
+	for {
+		select {
+		case <-done:
+			return
+		case <-p.kern.wake:
+			p.kernelSync(false)
+		case <-t.C:
+			p.kernelSync(true)
+		}
+	}
+}
