@@ -7,12 +7,14 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/testing/lab"
 	"github.com/lispd/lispd/testing/netns"
 )
@@ -151,4 +153,30 @@ func startWith(t *testing.T, opt lab.Options, rloc6 bool, shape func(c *lab.XTRC
 	}
 	s.X1, s.X2 = ds[0], ds[1]
 	return s
+}
+
+// daemonStats is one `show stats` of a daemon, with a counter getter.
+type daemonStats struct {
+	st *admin.Stats
+}
+
+// readStats reads `show stats` of d.
+func readStats(t *testing.T, d *lab.Daemon) daemonStats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := &admin.Stats{}
+	if err := d.ShowJSON(ctx, st, "stats"); err != nil {
+		t.Fatal(err)
+	}
+	return daemonStats{st}
+}
+
+func (k daemonStats) get(t *testing.T, group, name string) uint64 {
+	t.Helper()
+	v, ok := k.st.Get(group, name)
+	if !ok {
+		t.Fatalf("show stats has no %s/%s", group, name)
+	}
+	return v
 }

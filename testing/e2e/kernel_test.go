@@ -18,32 +18,6 @@ import (
 // map-cache into fwd/kpath's eBPF programs, which encapsulate at the TUN's
 // egress and decapsulate at the uplink's ingress.
 
-// kernelStats is one `show stats` of an xTR: the kernel path's state and
-// a counter getter for a group.
-type kernelStats struct {
-	st *admin.Stats
-}
-
-func readKernelStats(t *testing.T, d *lab.Daemon) kernelStats {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st := &admin.Stats{}
-	if err := d.ShowJSON(ctx, st, "stats"); err != nil {
-		t.Fatal(err)
-	}
-	return kernelStats{st}
-}
-
-func (k kernelStats) get(t *testing.T, group, name string) uint64 {
-	t.Helper()
-	v, ok := k.st.Get(group, name)
-	if !ok {
-		t.Fatalf("show stats has no %s/%s", group, name)
-	}
-	return v
-}
-
 // startKernel starts the lab with kernel_path = "auto" on both xTRs and
 // checks that the kernel took it; where it did not (no CAP_BPF, a kernel
 // before 6.6), the test is skipped, or fails with CI=true.
@@ -55,7 +29,7 @@ func startKernel(t *testing.T, opt lab.Options) *setup {
 	// within a second of the start.
 	for _, d := range []*lab.Daemon{s.X1, s.X2} {
 		eventually(t, 5*time.Second, d.Name+" mirrors its mappings", func() error {
-			ks := readKernelStats(t, d)
+			ks := readStats(t, d)
 			if m, u := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "uplinks"); m < 2 || u < 1 {
 				return fmt.Errorf("%d mappings mirrored, %d uplinks", m, u)
 			}
@@ -79,14 +53,14 @@ func TestKernelPathTransfer(t *testing.T) {
 	pingWorks(t, s.B, lab.HostA4)
 	pingWorks(t, s.B, lab.HostA6)
 
-	b1, b2 := readKernelStats(t, s.X1), readKernelStats(t, s.X2)
+	b1, b2 := readStats(t, s.X1), readStats(t, s.X2)
 	c := capture(t, s.Core, "x1", "udp", "port", "4341")
 	tcpSend(t, s.A, s.B, lab.HostB4, size, 120*time.Second)
 	time.Sleep(1500 * time.Millisecond) // the kernel's counters are read once a second
 	path := stop(t, c)
-	a1, a2 := readKernelStats(t, s.X1), readKernelStats(t, s.X2)
+	a1, a2 := readStats(t, s.X1), readStats(t, s.X2)
 
-	delta := func(a, b kernelStats, group, name string) uint64 {
+	delta := func(a, b daemonStats, group, name string) uint64 {
 		return a.get(t, group, name) - b.get(t, group, name)
 	}
 	kEnc, kEncB := delta(a1, b1, admin.GroupKernelPath, "encap-packets"), delta(a1, b1, admin.GroupKernelPath, "encap-bytes")
@@ -151,7 +125,7 @@ func TestKernelPathTransfer(t *testing.T) {
 // carried by the kernel, not by lispd.
 func TestKernelPathFailover(t *testing.T) {
 	_, x2, sent := remoteFailover(t, "auto")
-	ks := readKernelStats(t, x2)
+	ks := readStats(t, x2)
 	kEnc, uEnc := ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
 	t.Logf("xtr2: kernel encapsulated %d packets, lispd %d, of a flow of %d datagrams", kEnc, uEnc, sent)
 	if kEnc < uint64(sent)*9/10 || uEnc > kEnc/20 {
@@ -167,7 +141,7 @@ func TestKernelPathFailover(t *testing.T) {
 // carried the A → B flow.
 func TestKernelPathLocalFailover(t *testing.T) {
 	x1 := localFailover(t, "auto")
-	ks := readKernelStats(t, x1)
+	ks := readStats(t, x1)
 	kEnc, uEnc := ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
 	t.Logf("xtr1: kernel encapsulated %d packets, lispd %d", kEnc, uEnc)
 	if kEnc < 300 || uEnc > kEnc/10 { // the flow runs 100 datagrams a second for over 4 s
@@ -213,7 +187,7 @@ func TestKernelPathLeavesIPv6RLOCsToLispd(t *testing.T) {
 	pingWorks(t, s.A, lab.HostB4)
 	pingWorks(t, s.B, lab.HostA6)
 	for _, d := range []*lab.Daemon{s.X1, s.X2} {
-		ks := readKernelStats(t, d)
+		ks := readStats(t, d)
 		m, k, u := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
 		t.Logf("%s: %d mirrored, kernel encap %d, lispd encap %d", d.Name, m, k, u)
 		if m != 0 || k != 0 || u < 8 {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -19,19 +18,8 @@ func offloadWanted() bool { return os.Getenv(lab.TUNOffloadEnv) != "off" }
 // dataStats returns xTR d's data-plane counters from `show stats`.
 func dataStats(t *testing.T, d *lab.Daemon) func(name string) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st := &admin.Stats{}
-	if err := d.ShowJSON(ctx, st, "stats"); err != nil {
-		t.Fatal(err)
-	}
-	return func(name string) uint64 {
-		v, ok := st.Get(admin.GroupDataPlane, name)
-		if !ok {
-			t.Fatalf("show stats on %s has no %s/%s", d.Name, admin.GroupDataPlane, name)
-		}
-		return v
-	}
+	st := readStats(t, d)
+	return func(name string) uint64 { return st.get(t, admin.GroupDataPlane, name) }
 }
 
 // TestOffloadTCPTransfer100MB sends 100 MB over TCP through the tunnel on
