@@ -75,6 +75,8 @@ func TestLocalChangeReregistersThenSMRs(t *testing.T) {
 	if ls := regs[0].Registrants[0].Locators; len(ls) != 2 || ls[0] != want[0] || ls[1] != want[1] {
 		t.Errorf("registered locators %+v, want %+v", ls, want)
 	}
+	// The counter moves after the send returns, so after the SMR can arrive.
+	eventually(t, "smrs-sent 1", func() bool { return x.Stats().SMRsSent == 1 })
 	if s := x.Stats(); s.SMRsSent != 1 {
 		t.Errorf("smrs-sent %d, want 1", s.SMRsSent)
 	}
