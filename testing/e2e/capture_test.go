@@ -78,11 +78,10 @@ func transferCheckArgs() []string {
 }
 
 // checkTransferCapture is tshark.Check with transferCheckArgs (then extra),
-// leaving out frames with an inner D-SACK: the TCP sender's spurious
-// tail-loss probe on a loaded machine, which says nothing of our bytes.
+// leaving out the frames tshark.IgnoreKernelTCP describes.
 func checkTransferCapture(t *testing.T, path string, extra ...string) {
 	t.Helper()
-	tshark.CheckWith(t, path, tshark.Options{ExtraArgs: append(transferCheckArgs(), extra...), Ignore: "tcp.options.sack.dsack"})
+	tshark.CheckWith(t, path, tshark.Options{ExtraArgs: append(transferCheckArgs(), extra...), Ignore: tshark.IgnoreKernelTCP})
 }
 
 // TestCoreCaptureIsLISPData captures the xTR1—core link while pings and

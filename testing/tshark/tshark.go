@@ -32,6 +32,14 @@ var baseArgs = []string{
 	"-o", "udp.ignore_ipv6_zero_checksum:TRUE",
 }
 
+// IgnoreKernelTCP is the Options.Ignore of a TCP transfer's capture: frames
+// whose inner TCP carries a D-SACK (the sender's spurious tail-loss probe
+// on a loaded machine) or the checksum 0xffff where tshark computes 0x0000
+// (Linux completes a partial checksum in software with skb_checksum_help,
+// which writes 0xffff, CSUM_MANGLED_0, for a zero sum: one segment in 65536
+// of a kernel-encapsulated flow). Neither says anything of our bytes.
+const IgnoreKernelTCP = "tcp.options.sack.dsack || tcp.checksum == 0xffff"
+
 // Options tunes CheckWith.
 type Options struct {
 	// AllowUndecoded ignores "Not dissected yet" expert warnings, like
