@@ -140,7 +140,7 @@ type mirrorConfig struct {
 
 // source returns the single usable IPv4 local locator and its interface.
 func (c *mirrorConfig) source() (netip.Addr, int, bool) {
-	if c.local == nil || len(c.local.v4) != 1 || c.local.v4[0].link <= 0 || !c.local.v4[0].addr.Is4() {
+	if c.local == nil || len(c.local.v4) != 1 || c.local.v4[0].link <= 0 {
 		return netip.Addr{}, 0, false
 	}
 	return c.local.v4[0].addr, c.local.v4[0].link, true
@@ -306,10 +306,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 			continue
 		}
 		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, CheckIID: iid != 0, InstanceID: iid}
-		link := l.Link
-		if link == 0 {
-			link = l.IfIndex
-		}
+		link := l.link()
 		if link > 0 && !k.uplinks[link] {
 			if err := k.dec.Attach(link); err != nil {
 				k.failed(now, logf, "kernel path: attach to uplink %d ingress: %v", link, err)

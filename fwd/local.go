@@ -34,6 +34,14 @@ type LocalLocator struct {
 	Link int
 }
 
+// link returns the interface holding the address: Link, else IfIndex.
+func (l LocalLocator) link() int {
+	if l.Link != 0 {
+		return l.Link
+	}
+	return l.IfIndex
+}
+
 // localChoice is one candidate source of a family.
 type localChoice struct {
 	addr    netip.Addr
@@ -81,11 +89,7 @@ func newLocalSel(ls []LocalLocator) *localSel {
 				continue
 			}
 			cum += w
-			link := l.Link
-			if link == 0 {
-				link = l.IfIndex
-			}
-			out = append(out, localChoice{addr: l.Addr.Unmap(), ifindex: l.IfIndex, link: link, cum: cum})
+			out = append(out, localChoice{addr: l.Addr.Unmap(), ifindex: l.IfIndex, link: l.link(), cum: cum})
 		}
 		if v6 {
 			s.v6 = out

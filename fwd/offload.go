@@ -66,22 +66,16 @@ type OffloadSnapshot struct {
 // and hooks the offload counters into Stats. With a plain TUN nothing
 // changes: one datagram per message, as before.
 func (p *Plane) setupOffload() {
-	if p.kern != nil {
-		// The decapsulating program must see every LISP datagram on its
-		// own: with UDP_GRO the kernel would coalesce them before the TC
-		// ingress hook, and the program hands coalesced ones to the socket.
-		for _, c := range p.socks.Recv {
-			if g, ok := c.(groConn); ok {
-				g.DisableGRO()
-			}
-		}
-	}
 	ot, ok := p.tun.(offloadTUN)
 	if !ok || !ot.Offloads() {
 		return
 	}
 	// UDP_GRO on every receive socket, or on none: one buffer size for
-	// all decapsulating goroutines.
+	// all decapsulating goroutines. None with the kernel path: its
+	// decapsulating program must see every LISP datagram on its own (with
+	// UDP_GRO the kernel coalesces them before the TC ingress hook, and
+	// the program hands coalesced ones to the socket). The plane's sockets
+	// are new, so GRO is off until enabled here.
 	gro := len(p.socks.Recv) > 0 && p.kern == nil
 	for _, c := range p.socks.Recv {
 		if _, ok := c.(groConn); !ok {
