@@ -17,6 +17,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // DefaultPath is where lispd looks for its configuration when no -c is given.
@@ -30,6 +32,8 @@ const OpenWrtPath = "/var/etc/lispd.toml"
 // every default filled in and is valid; treat it as immutable (a reload
 // builds a new one).
 type Config struct {
+	_ nocmp.DoNotCompare
+
 	LogLevel      string `toml:"log_level"`      // debug | info | warn | error
 	ControlSocket string `toml:"control_socket"` // Unix socket of `lispd show`
 
@@ -84,6 +88,8 @@ type Locator struct {
 // LocalRLOC is one of this router's own locators, named by interface or by
 // a fixed address (exactly one of the two).
 type LocalRLOC struct {
+	_ nocmp.DoNotCompare
+
 	Interface string     `toml:"interface,omitempty"` // WAN device whose address is the locator
 	Address   netip.Addr `toml:"address,omitempty"`   // a fixed locator address
 	Priority  int        `toml:"priority"`            // 0..255, lower is preferred; 255 = never for unicast
@@ -92,6 +98,8 @@ type LocalRLOC struct {
 
 // MapServerRef is a Map-Server this xTR registers with.
 type MapServerRef struct {
+	_ nocmp.DoNotCompare
+
 	Address       netip.Addr `toml:"address"`
 	Key           string     `toml:"key"`
 	KeyType       string     `toml:"key_type"`        // sha1 | sha256

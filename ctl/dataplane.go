@@ -3,6 +3,8 @@ package ctl
 import (
 	"net/netip"
 	"time"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Action is the action of a negative mapping, with its RFC 9301 wire code.
@@ -40,6 +42,8 @@ func (a Action) String() string {
 // Locator is a remote RLOC with its RFC 9301 priority, weight and
 // reachability (R bit).
 type Locator struct {
+	_ nocmp.DoNotCompare
+
 	Addr      netip.Addr
 	Priority  uint8 // 255 = never used for unicast
 	Weight    uint8
@@ -65,6 +69,8 @@ const (
 
 // LocatorState is what RLOC probing found about a remote locator.
 type LocatorState struct {
+	_ nocmp.DoNotCompare
+
 	Up     bool
 	Reason string        // one of the Reason constants
 	RTT    time.Duration // round trip of the probe answered; 0 = unchanged

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // RegState is the ETR's registration state with one Map-Server.
@@ -39,6 +40,8 @@ const noncesKept = 4
 // MapServerStatus is the ETR's view of one Map-Server, for
 // `show registrations`.
 type MapServerStatus struct {
+	_ nocmp.DoNotCompare
+
 	Addr          netip.Addr
 	KeyType       KeyType
 	WantMapNotify bool
@@ -53,6 +56,8 @@ type MapServerStatus struct {
 
 // msPeer is the ETR's state with one Map-Server.
 type msPeer struct {
+	_ nocmp.DoNotCompare
+
 	MapServerPeer
 	notified chan struct{} // a valid Map-Notify arrived (capacity 1)
 	kick     chan struct{} // re-register now (capacity 1)

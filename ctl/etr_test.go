@@ -3,6 +3,7 @@ package ctl
 import (
 	"encoding/hex"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestETRRegistration(t *testing.T) {
 				if rr.XTRID != hex.EncodeToString(id[:]) || rr.SiteID == 0 || rr.RecordTTL != 7*time.Minute {
 					t.Errorf("registrant xtr-id %s site-id %d ttl %v", rr.XTRID, rr.SiteID, rr.RecordTTL)
 				}
-				if len(rr.Locators) != 1 || rr.Locators[0] != (Locator{Addr: tn.addr(2), Priority: 1, Weight: 100, Reachable: true}) {
+				if len(rr.Locators) != 1 || !reflect.DeepEqual(rr.Locators[0], Locator{Addr: tn.addr(2), Priority: 1, Weight: 100, Reachable: true}) {
 					t.Errorf("locators %+v", rr.Locators)
 				}
 			}

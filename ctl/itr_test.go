@@ -3,7 +3,7 @@ package ctl
 import (
 	"math"
 	"net/netip"
-	"slices"
+	"reflect"
 	"testing"
 	"time"
 
@@ -108,7 +108,7 @@ func equalMapping(a, b Mapping) bool {
 		return false
 	}
 	for i := range a.Locators {
-		if a.Locators[i] != b.Locators[i] {
+		if !reflect.DeepEqual(a.Locators[i], b.Locators[i]) {
 			return false
 		}
 	}
@@ -530,7 +530,7 @@ func TestMappingKeepsRecordPositions(t *testing.T) {
 		{Addr: a2, Priority: 1, Weight: 50, Reachable: true, Position: 2},
 		{Addr: a4, Priority: 1, Weight: 50, Reachable: true, Position: 4},
 	}
-	if !slices.Equal(m.Locators, want) {
+	if !reflect.DeepEqual(m.Locators, want) {
 		t.Errorf("locators %+v, want %+v", m.Locators, want)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Local locators that change while the node runs (multihoming, issue 7):
@@ -16,6 +18,8 @@ import (
 
 // localState is the node's current set of local locators.
 type localState struct {
+	_ nocmp.DoNotCompare
+
 	// mu serializes SetLocalLocators: comparing with the current set,
 	// storing the new one, its generation and the SMRs it arms are one
 	// step, so that concurrent callers with one new set make one change

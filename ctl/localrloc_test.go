@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,7 +73,7 @@ func TestLocalChangeReregistersThenSMRs(t *testing.T) {
 		t.Fatalf("registrations %+v", regs)
 	}
 	want := []Locator{{Addr: tn.addr(2), Priority: 1, Weight: 100, Reachable: true}, {Addr: tn.addr(3), Priority: 2, Weight: 100}}
-	if ls := regs[0].Registrants[0].Locators; len(ls) != 2 || ls[0] != want[0] || ls[1] != want[1] {
+	if ls := regs[0].Registrants[0].Locators; !reflect.DeepEqual(ls, want) {
 		t.Errorf("registered locators %+v, want %+v", ls, want)
 	}
 	// The counter moves after the send returns, so after the SMR can arrive.

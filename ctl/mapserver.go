@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 var (
@@ -32,6 +33,8 @@ type mapServer struct {
 
 // pendingNotify is an unsolicited Map-Notify awaiting its Map-Notify-Ack.
 type pendingNotify struct {
+	_ nocmp.DoNotCompare
+
 	to netip.AddrPort
 }
 

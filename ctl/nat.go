@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // NAT traversal, xTR side (draft-ermagan-lisp-nat-traversal-19, now
@@ -73,6 +74,8 @@ type NATStatus struct {
 
 // infoSent is an outstanding Info-Request.
 type infoSent struct {
+	_ nocmp.DoNotCompare
+
 	peer  *msPeer
 	local netip.AddrPort
 	data  bool

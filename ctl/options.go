@@ -8,6 +8,7 @@ import (
 
 	"github.com/lispd/lispd/ctl/msg"
 	"github.com/lispd/lispd/internal/logx"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // DefaultPort is the LISP control-plane UDP port (RFC 9301).
@@ -126,6 +127,8 @@ type LocalLocator struct {
 
 // MapServerPeer is a Map-Server the ETR registers with.
 type MapServerPeer struct {
+	_ nocmp.DoNotCompare
+
 	Addr          netip.Addr
 	Key           string
 	KeyType       KeyType

@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/logx"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // tokenBucket is a token bucket holding at most burst tokens, refilled at
 // rate tokens per second. Safe for concurrent use.
 type tokenBucket struct {
+	_ nocmp.DoNotCompare
+
 	mu     sync.Mutex
 	rate   float64
 	burst  float64
@@ -158,6 +161,8 @@ type replyLimiter struct {
 
 // dstBucket is one destination's token bucket (guarded by replyLimiter.mu).
 type dstBucket struct {
+	_ nocmp.DoNotCompare
+
 	tokens float64
 	last   time.Time
 }

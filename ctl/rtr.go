@@ -13,6 +13,7 @@ import (
 	"github.com/gaissmai/bart"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/nocmp"
 	"github.com/lispd/lispd/internal/sortx"
 )
 
@@ -91,6 +92,8 @@ func (r *RTROptions) fill() error {
 
 // RTRBinding is one xTR's registration through the RTR, for `show`.
 type RTRBinding struct {
+	_ nocmp.DoNotCompare
+
 	InstanceID uint32
 	Prefix     netip.Prefix
 	XTRID      [16]byte
@@ -126,6 +129,8 @@ type rtrEntry struct {
 // rtrReg is a relayed Map-Register not yet confirmed: what the binding
 // becomes when the Map-Server's Map-Notify echoes its nonce.
 type rtrReg struct {
+	_ nocmp.DoNotCompare
+
 	nonce   uint64
 	public  netip.AddrPort
 	private netip.Addr

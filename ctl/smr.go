@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Solicit-Map-Requests (RFC 9301 section 6.1): after our Locator-Set
@@ -40,6 +41,8 @@ const smrInterval = time.Second
 
 // smrPacer spaces the rounds of SMRs by smrInterval.
 type smrPacer struct {
+	_ nocmp.DoNotCompare
+
 	mu    sync.Mutex
 	last  time.Time   // when the last round went
 	timer *time.Timer // a deferred round, when one waits

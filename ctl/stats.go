@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // DropReason says why a control message, miss or request was dropped.
@@ -56,6 +57,8 @@ func (r DropReason) String() string {
 
 // counters are the node's atomic counters.
 type counters struct {
+	_ nocmp.DoNotCompare
+
 	in, out [16]atomic.Uint64
 	drops   [numDropReasons]atomic.Uint64
 

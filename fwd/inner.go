@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // IP protocol numbers the data plane looks at.
@@ -29,6 +31,8 @@ var (
 // Packet is what the data plane needs from an IP packet's header, parsed
 // without allocation by ParsePacket.
 type Packet struct {
+	_ nocmp.DoNotCompare
+
 	Src, Dst netip.Addr
 	Len      int   // length of the IP packet (total length / 40 + payload length)
 	HdrLen   int   // IPv4 header length; 40 for IPv6

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/lispd/lispd/fwd/kpath"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // The in-kernel data path (fwd/kpath, xtr.kernel_path): eBPF programs at
@@ -44,6 +45,8 @@ const (
 // KernelSnapshot says whether the in-kernel path runs and counts its work,
 // for `show stats`.
 type KernelSnapshot struct {
+	_ nocmp.DoNotCompare
+
 	// State is KernelOff, KernelOn or KernelFallback; Reason says why
 	// the kernel refused (KernelFallback).
 	State, Reason string

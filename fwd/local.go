@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Local locators (multihoming, issue 7): the data plane's view of this
@@ -161,6 +163,8 @@ type recentITR struct {
 
 // recentITRs is the table shared by the decapsulating goroutines.
 type recentITRs struct {
+	_ nocmp.DoNotCompare
+
 	mu      sync.Mutex
 	entries [RecentITRCap]recentITR
 	n       int

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // DataPort is the LISP data-plane UDP port (RFC 9300).
@@ -62,6 +64,8 @@ func (s State) String() string {
 
 // RLOCSpec describes one remote locator of a mapping.
 type RLOCSpec struct {
+	_ nocmp.DoNotCompare
+
 	Addr     netip.Addr
 	Port     uint16 // 0 = DataPort (4341); NAT traversal may set another
 	Priority uint8  // lower is preferred; 255 = never used for unicast
@@ -99,6 +103,8 @@ var (
 // are fixed; its reachability is flipped by the control plane with SetUp,
 // and its counters are read by `show`.
 type RLOC struct {
+	_ nocmp.DoNotCompare
+
 	Addr     netip.AddrPort // where encapsulated packets go
 	Priority uint8
 	Weight   uint8

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // DefaultNativeMark is the firewall mark (SO_MARK) main gives RawForwarder
@@ -34,6 +36,8 @@ const DefaultNativeMark = 0x4c49
 // packet is counted as native-error. Needs CAP_NET_RAW and CAP_NET_ADMIN
 // (for SO_MARK).
 type RawForwarder struct {
+	_ nocmp.DoNotCompare
+
 	mark uint32
 
 	mu4 sync.Mutex

@@ -1,6 +1,10 @@
 package fwd
 
-import "github.com/lispd/lispd/fwd/netio"
+import (
+	"github.com/lispd/lispd/fwd/netio"
+
+	"github.com/lispd/lispd/internal/nocmp"
+)
 
 // Offload paths as Plane.TUNPath reports them.
 const (
@@ -42,6 +46,8 @@ type gsoConn interface {
 // OffloadSnapshot says which TUN path runs and counts its work, for
 // `show stats`.
 type OffloadSnapshot struct {
+	_ nocmp.DoNotCompare
+
 	// Path is TUNPathOffload or TUNPathPlain.
 	Path string
 	// SuperPackets are GSO packets read from the TUN; Segments the packets

@@ -1,6 +1,10 @@
 package fwd
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/lispd/lispd/internal/nocmp"
+)
 
 // DropReason says why the data plane dropped a packet.
 type DropReason uint8
@@ -43,6 +47,8 @@ func (r DropReason) String() string {
 // Stats are the data plane's counters. They are updated lock-free (the
 // packet path adds per batch, not per packet) and read with Snapshot.
 type Stats struct {
+	_ nocmp.DoNotCompare
+
 	EncapPackets  atomic.Uint64 // inner packets encapsulated and handed to a socket
 	EncapBytes    atomic.Uint64 // their inner bytes
 	DecapPackets  atomic.Uint64 // inner packets decapsulated and written to the TUN
@@ -116,6 +122,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 // batchStats accumulates one goroutine's counters over a batch, so the
 // shared atomics are touched once per batch rather than once per packet.
 type batchStats struct {
+	_ nocmp.DoNotCompare
+
 	pkts, bytes uint64
 	misses      uint64
 	icmp        uint64

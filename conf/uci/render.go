@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // PackageName is the UCI package lispd reads: /etc/config/lispd.
@@ -52,6 +53,8 @@ func (m Mode) String() string {
 
 // Settings are the service options of the lispd section.
 type Settings struct {
+	_ nocmp.DoNotCompare
+
 	Enabled  bool
 	Config   string // the TOML on flash (default conf.DefaultPath)
 	LogLevel string // empty: not set in UCI
@@ -59,6 +62,8 @@ type Settings struct {
 
 // Result is what Render found.
 type Result struct {
+	_ nocmp.DoNotCompare
+
 	Mode     Mode
 	Settings Settings
 	// Config is the rendered configuration (ModeUCI only).

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func equal(a, b any) bool {
 	case []conf.Locator:
 		return slices.Equal(a, b.([]conf.Locator))
 	case []conf.LocalRLOC:
-		return slices.Equal(a, b.([]conf.LocalRLOC))
+		return reflect.DeepEqual(a, b.([]conf.LocalRLOC))
 	}
 	return a == b
 }

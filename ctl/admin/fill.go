@@ -173,51 +173,51 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 	var out Stats
 	if dp != nil {
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataPlane, Counters: []Counter{
-			{"encap-packets", dp.EncapPackets}, {"encap-bytes", dp.EncapBytes},
-			{"decap-packets", dp.DecapPackets}, {"decap-bytes", dp.DecapBytes},
-			{"misses", dp.Misses}, {"icmp-sent", dp.ICMPSent}, {"icmp-rate-limited", dp.ICMPLimited},
-			{"queued", dp.Queued}, {"flushed", dp.Flushed},
-			{"native-packets", dp.NativePackets}, {"native-bytes", dp.NativeBytes},
-			{"link-scope-ignored", dp.LinkScope},
-			{"tun-offload", dp.Offload.Active()}, {"tun-super-packets", dp.Offload.SuperPackets},
-			{"tun-segments", dp.Offload.Segments}, {"udp-gso-datagrams", dp.Offload.GSODatagrams},
-			{"udp-gso-messages", dp.Offload.GSOMessages},
-			{"udp-gro-messages", dp.Offload.GROMessages}, {"udp-gro-datagrams", dp.Offload.GRODatagrams},
-			{"tun-coalesced", dp.Offload.Coalesced}, {"tun-coalesced-packets", dp.Offload.Joined},
+			{Name: "encap-packets", Value: dp.EncapPackets}, {Name: "encap-bytes", Value: dp.EncapBytes},
+			{Name: "decap-packets", Value: dp.DecapPackets}, {Name: "decap-bytes", Value: dp.DecapBytes},
+			{Name: "misses", Value: dp.Misses}, {Name: "icmp-sent", Value: dp.ICMPSent}, {Name: "icmp-rate-limited", Value: dp.ICMPLimited},
+			{Name: "queued", Value: dp.Queued}, {Name: "flushed", Value: dp.Flushed},
+			{Name: "native-packets", Value: dp.NativePackets}, {Name: "native-bytes", Value: dp.NativeBytes},
+			{Name: "link-scope-ignored", Value: dp.LinkScope},
+			{Name: "tun-offload", Value: dp.Offload.Active()}, {Name: "tun-super-packets", Value: dp.Offload.SuperPackets},
+			{Name: "tun-segments", Value: dp.Offload.Segments}, {Name: "udp-gso-datagrams", Value: dp.Offload.GSODatagrams},
+			{Name: "udp-gso-messages", Value: dp.Offload.GSOMessages},
+			{Name: "udp-gro-messages", Value: dp.Offload.GROMessages}, {Name: "udp-gro-datagrams", Value: dp.Offload.GRODatagrams},
+			{Name: "tun-coalesced", Value: dp.Offload.Coalesced}, {Name: "tun-coalesced-packets", Value: dp.Offload.Joined},
 		}})
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataDrops, Counters: ordered(dp.Drops, func(i int) string { return fwd.DropReason(i).String() })})
 		k := dp.Kernel
 		out.KernelPath = &KernelPath{State: k.State, Reason: k.Reason}
 		if k.State == fwd.KernelOn {
 			cs := []Counter{
-				{"mirrored-mappings", k.Mirrored}, {"punt-entries", k.Punted},
-				{"uplinks", k.Uplinks}, {"local-rlocs", k.Locals},
-				{"encap-packets", k.EncapPackets}, {"encap-bytes", k.EncapBytes},
-				{"decap-packets", k.DecapPackets}, {"decap-bytes", k.DecapBytes},
-				{"errors", k.Errors},
+				{Name: "mirrored-mappings", Value: k.Mirrored}, {Name: "punt-entries", Value: k.Punted},
+				{Name: "uplinks", Value: k.Uplinks}, {Name: "local-rlocs", Value: k.Locals},
+				{Name: "encap-packets", Value: k.EncapPackets}, {Name: "encap-bytes", Value: k.EncapBytes},
+				{Name: "decap-packets", Value: k.DecapPackets}, {Name: "decap-bytes", Value: k.DecapBytes},
+				{Name: "errors", Value: k.Errors},
 			}
 			for i := range k.EncapStats {
 				n, v := fwd.KernelStatName(i), k.EncapStats[i]
 				if strings.HasPrefix(n, "decap-") {
 					v = k.DecapStats[i]
 				}
-				cs = append(cs, Counter{n, v})
+				cs = append(cs, Counter{Name: n, Value: v})
 			}
 			out.Groups = append(out.Groups, CounterGroup{Name: GroupKernelPath, Counters: cs})
 		}
 	}
 	if cp != nil {
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupControl, Counters: []Counter{
-			{"map-requests-sent", cp.MapRequestsSent}, {"mappings-installed", cp.MappingsInstalled},
-			{"registrations-accepted", cp.RegistrationsAccepted}, {"negative-replies", cp.NegativeReplies},
-			{"proxy-replies", cp.ProxyReplies}, {"forwarded-requests", cp.ForwardedRequests},
-			{"rloc-probes-sent", cp.ProbesSent}, {"rloc-probe-replies", cp.ProbeReplies},
-			{"smrs-sent", cp.SMRsSent}, {"smrs-received", cp.SMRsReceived},
+			{Name: "map-requests-sent", Value: cp.MapRequestsSent}, {Name: "mappings-installed", Value: cp.MappingsInstalled},
+			{Name: "registrations-accepted", Value: cp.RegistrationsAccepted}, {Name: "negative-replies", Value: cp.NegativeReplies},
+			{Name: "proxy-replies", Value: cp.ProxyReplies}, {Name: "forwarded-requests", Value: cp.ForwardedRequests},
+			{Name: "rloc-probes-sent", Value: cp.ProbesSent}, {Name: "rloc-probe-replies", Value: cp.ProbeReplies},
+			{Name: "smrs-sent", Value: cp.SMRsSent}, {Name: "smrs-received", Value: cp.SMRsReceived},
 		}})
 		if r := cp.RTR; r != nil {
 			g := &out.Groups[len(out.Groups)-1]
-			g.Counters = append(g.Counters, Counter{"rtr-to-nat", r.ToNAT}, Counter{"rtr-from-nat", r.FromNAT},
-				Counter{"rtr-unrouted", r.Unrouted}, Counter{"rtr-open-relay-dropped", r.OpenRelay}, Counter{"rtr-native", r.Native})
+			g.Counters = append(g.Counters, Counter{Name: "rtr-to-nat", Value: r.ToNAT}, Counter{Name: "rtr-from-nat", Value: r.FromNAT},
+				Counter{Name: "rtr-unrouted", Value: r.Unrouted}, Counter{Name: "rtr-open-relay-dropped", Value: r.OpenRelay}, Counter{Name: "rtr-native", Value: r.Native})
 		}
 		typeName := func(i int) string {
 			if i < 1 || i > 15 {
@@ -251,12 +251,12 @@ func orderedFrom(first int, counts map[string]uint64, name func(int) string) []C
 			continue
 		}
 		seen[n] = true
-		out = append(out, Counter{n, counts[n]})
+		out = append(out, Counter{Name: n, Value: counts[n]})
 	}
 	var rest []Counter
 	for n, v := range counts {
 		if !seen[n] {
-			rest = append(rest, Counter{n, v})
+			rest = append(rest, Counter{Name: n, Value: v})
 		}
 	}
 	sortx.Sort(len(rest), func(i, j int) bool { return rest[i].Name < rest[j].Name }, func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -285,7 +286,7 @@ func TestRTROf(t *testing.T) {
 		Public: bs[0].Public, Private: bs[0].Private, MapServer: bs[0].MapServer, Verified: true, Rebinds: 2,
 		LastSeen: bs[0].LastSeen, ExpiresIn: 170,
 	}
-	if got := back.Bindings[0]; got != want {
+	if got := back.Bindings[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("binding\n%+v, want\n%+v", got, want)
 	}
 	if got := back.Bindings[1]; got.Verified || got.ExpiresIn != 0 {

@@ -3,10 +3,14 @@ package admin
 import (
 	"net/netip"
 	"time"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // MapCacheQuery is the args of "show map-cache".
 type MapCacheQuery struct {
+	_ nocmp.DoNotCompare
+
 	// EID, when set, selects the one entry covering this address (longest
 	// match); empty selects every entry.
 	EID string `json:"eid,omitempty"`
@@ -62,6 +66,8 @@ type MapCacheEntry struct {
 
 // MapCacheRLOC is one locator of a map-cache entry.
 type MapCacheRLOC struct {
+	_ nocmp.DoNotCompare
+
 	Address  netip.Addr `json:"address"`          // the RLOC
 	Port     uint16     `json:"port,omitempty"`   // UDP port when not 4341 (NAT traversal)
 	Priority uint8      `json:"priority"`         // lower is preferred; 255 = never used for unicast
@@ -91,6 +97,8 @@ type Registrations struct {
 
 // MapServerState is the xTR's registration state with one Map-Server.
 type MapServerState struct {
+	_ nocmp.DoNotCompare
+
 	MapServer     netip.Addr `json:"map_server"`      // its address
 	KeyType       string     `json:"key_type"`        // sha1 | sha256
 	WantMapNotify bool       `json:"want_map_notify"` // Map-Registers carry the M bit
@@ -132,6 +140,8 @@ type Registration struct {
 
 // RegisteredRLOC is a locator of a registration.
 type RegisteredRLOC struct {
+	_ nocmp.DoNotCompare
+
 	Address   netip.Addr `json:"address"`
 	Priority  uint8      `json:"priority"`
 	Weight    uint8      `json:"weight"`
@@ -152,6 +162,8 @@ type RTR struct {
 // RTRBinding is one xTR's registration of an EID prefix through the RTR:
 // where its NAT shows it, and whether the Map-Server confirmed it.
 type RTRBinding struct {
+	_ nocmp.DoNotCompare
+
 	EID        netip.Prefix   `json:"eid"`         // registered EID prefix
 	InstanceID uint32         `json:"instance_id"` // its instance-id
 	XTRID      string         `json:"xtr_id"`      // 128-bit xTR-ID in hex
@@ -175,6 +187,8 @@ type RLOCs struct {
 // LocalRLOC is one of this router's locators (an [[xtr.rloc]]); an
 // interface with an IPv4 and an IPv6 address gives two.
 type LocalRLOC struct {
+	_ nocmp.DoNotCompare
+
 	Interface string     `json:"interface,omitempty"` // WAN interface; absent for a fixed address
 	Address   netip.Addr `json:"address,omitzero"`    // current address; absent when the interface has none
 	Up        bool       `json:"up"`                  // usable: interface up with an address
@@ -209,6 +223,8 @@ type Stats struct {
 // KernelPath is the state of the in-kernel data path: "off" (not asked
 // for), "on", or "fallback" with the reason the kernel refused it.
 type KernelPath struct {
+	_ nocmp.DoNotCompare
+
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -232,6 +248,8 @@ type CounterGroup struct {
 
 // Counter is one counter.
 type Counter struct {
+	_ nocmp.DoNotCompare
+
 	Name  string `json:"name"`
 	Value uint64 `json:"value"`
 }
@@ -254,6 +272,8 @@ func (s *Stats) Get(group, name string) (uint64, bool) {
 // Config is the data of "show config": the running configuration with
 // every key redacted.
 type Config struct {
+	_ nocmp.DoNotCompare
+
 	Path string `json:"path"` // the file it was read from
 	Text string `json:"text"` // TOML, keys replaced by "<redacted>"
 }
@@ -272,6 +292,8 @@ type ReloadResult struct {
 
 // Locator is a locator given on the command line.
 type Locator struct {
+	_ nocmp.DoNotCompare
+
 	Address  netip.Addr `json:"address"`
 	Priority uint8      `json:"priority"` // 0..255
 	Weight   uint8      `json:"weight"`   // 0..100
@@ -294,6 +316,8 @@ type MapCacheAddArgs struct {
 
 // MapCacheDelArgs is the args of "map-cache del".
 type MapCacheDelArgs struct {
+	_ nocmp.DoNotCompare
+
 	EIDPrefix  netip.Prefix `json:"eid_prefix"`            // exact prefix of the entry
 	InstanceID *uint32      `json:"instance_id,omitempty"` // absent means xtr.instance_id
 }

@@ -3,6 +3,8 @@ package msg
 import (
 	"errors"
 	"fmt"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Sentinel errors wrapped by *Error; test with errors.Is.
@@ -29,6 +31,8 @@ var (
 // Error describes a malformed message: which field of which message was
 // wrong at which byte offset (from the start of the buffer given to Decode).
 type Error struct {
+	_ nocmp.DoNotCompare
+
 	Message string // message kind, e.g. "Map-Request"
 	Field   string // field name, e.g. "ITR-RLOC AFI"
 	Offset  int    // byte offset of the field

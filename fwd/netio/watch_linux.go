@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Watching local links and addresses over rtnetlink: the multihoming code
@@ -23,6 +25,8 @@ import (
 
 // Link is a network interface as rtnetlink describes it.
 type Link struct {
+	_ nocmp.DoNotCompare
+
 	Index int
 	Name  string
 	Flags uint32 // IFF_* (net/if.h)
@@ -37,6 +41,8 @@ func (l Link) Up() bool {
 
 // IfAddr is an address assigned to a link.
 type IfAddr struct {
+	_ nocmp.DoNotCompare
+
 	Index  int          // the link's index
 	Prefix netip.Prefix // the local address and its prefix length
 	Flags  uint32       // IFA_F_* (tentative, deprecated, ...)
@@ -336,6 +342,8 @@ func WatchLinks() (*LinkWatcher, error) {
 
 // LinkEvent is one notification the watcher read.
 type LinkEvent struct {
+	_ nocmp.DoNotCompare
+
 	Type uint16 // RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR or RTM_DELADDR
 	Link Link   // for link events
 	Addr IfAddr // for address events

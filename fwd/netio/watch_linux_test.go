@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -53,9 +54,9 @@ func TestParseLinkMessage(t *testing.T) {
 		up      bool
 		wantErr bool
 	}{
-		{"up and running", linkMsg(3, unix.IFF_UP|unix.IFF_RUNNING, "wan"), Link{3, "wan", unix.IFF_UP | unix.IFF_RUNNING}, true, false},
-		{"admin down", linkMsg(4, 0, "wan2"), Link{4, "wan2", 0}, false, false},
-		{"no carrier", linkMsg(5, unix.IFF_UP, "pppoe-wan"), Link{5, "pppoe-wan", unix.IFF_UP}, false, false},
+		{"up and running", linkMsg(3, unix.IFF_UP|unix.IFF_RUNNING, "wan"), Link{Index: 3, Name: "wan", Flags: unix.IFF_UP | unix.IFF_RUNNING}, true, false},
+		{"admin down", linkMsg(4, 0, "wan2"), Link{Index: 4, Name: "wan2", Flags: 0}, false, false},
+		{"no carrier", linkMsg(5, unix.IFF_UP, "pppoe-wan"), Link{Index: 5, Name: "pppoe-wan", Flags: unix.IFF_UP}, false, false},
 		{"short", make([]byte, 10), Link{}, false, true},
 		{"attribute past the end", append(ifInfomsg(1, 0, 0), 0xff, 0, 3, 0), Link{}, false, true},
 		{"attribute header cut", append(ifInfomsg(1, 0, 0), 8, 0), Link{}, false, true},
@@ -66,7 +67,7 @@ func TestParseLinkMessage(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
-			if got != tt.want || got.Up() != tt.up {
+			if !reflect.DeepEqual(got, tt.want) || got.Up() != tt.up {
 				t.Errorf("got %+v (up %v), want %+v (up %v)", got, got.Up(), tt.want, tt.up)
 			}
 		})
@@ -83,11 +84,11 @@ func TestParseAddrMessage(t *testing.T) {
 		usable  bool
 		wantErr bool
 	}{
-		{"ipv4", addrMsg(3, v4, 0, true), IfAddr{3, v4, 0}, true, false},
-		{"ipv6 address only", addrMsg(4, v6, 0, false), IfAddr{4, v6, 0}, true, false},
-		{"tentative", addrMsg(4, v6, unix.IFA_F_TENTATIVE, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE}, false, false},
-		{"optimistic", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_OPTIMISTIC, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC}, true, false},
-		{"dad failed", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED, false), IfAddr{4, v6, unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}, false, false},
+		{"ipv4", addrMsg(3, v4, 0, true), IfAddr{Index: 3, Prefix: v4, Flags: 0}, true, false},
+		{"ipv6 address only", addrMsg(4, v6, 0, false), IfAddr{Index: 4, Prefix: v6, Flags: 0}, true, false},
+		{"tentative", addrMsg(4, v6, unix.IFA_F_TENTATIVE, false), IfAddr{Index: 4, Prefix: v6, Flags: unix.IFA_F_TENTATIVE}, false, false},
+		{"optimistic", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_OPTIMISTIC, false), IfAddr{Index: 4, Prefix: v6, Flags: unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC}, true, false},
+		{"dad failed", addrMsg(4, v6, unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED, false), IfAddr{Index: 4, Prefix: v6, Flags: unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}, false, false},
 		{"short", make([]byte, 5), IfAddr{}, false, true},
 		{"no address", make([]byte, unix.SizeofIfAddrmsg), IfAddr{}, false, true},
 		{"family mismatch", func() []byte {
@@ -107,7 +108,7 @@ func TestParseAddrMessage(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
-			if got != tt.want || (err == nil && got.Usable() != tt.usable) {
+			if !reflect.DeepEqual(got, tt.want) || (err == nil && got.Usable() != tt.usable) {
 				t.Errorf("got %+v, want %+v (usable %v)", got, tt.want, tt.usable)
 			}
 		})

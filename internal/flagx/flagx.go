@@ -15,6 +15,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // ErrHelp is the error Parse returns for -h or -help when no such flag is
@@ -55,6 +57,8 @@ const (
 
 // Flag is one defined flag.
 type Flag struct {
+	_ nocmp.DoNotCompare
+
 	Name     string // name as it appears on the command line
 	Usage    string // help message
 	Value    Value  // value as set

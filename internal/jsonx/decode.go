@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -33,6 +35,8 @@ func Unmarshal(data []byte, v any) error {
 
 // UnmarshalError is well-formed JSON that does not fit the Go value.
 type UnmarshalError struct {
+	_ nocmp.DoNotCompare
+
 	Offset int          // where the value starts
 	Type   reflect.Type // the Go type it was decoded into
 	Msg    string

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Level is the importance of an event; the values are log/slog's.
@@ -77,6 +79,8 @@ func (v *LevelVar) Set(l Level) { v.v.Store(int64(l)) }
 
 // Options configure a Logger.
 type Options struct {
+	_ nocmp.DoNotCompare
+
 	// Level is the minimum level written; nil means LevelInfo.
 	Level Leveler
 	// Time prefixes each line with an RFC 3339 timestamp. Leave it off when
@@ -86,6 +90,8 @@ type Options struct {
 
 // output is what a Logger and the loggers derived from it share.
 type output struct {
+	_ nocmp.DoNotCompare
+
 	mu   sync.Mutex
 	w    io.Writer
 	opts Options
@@ -100,6 +106,8 @@ type output struct {
 // discards everything. It is safe for concurrent use; loggers derived with
 // With share the writer and its lock.
 type Logger struct {
+	_ nocmp.DoNotCompare
+
 	out    *output
 	prefix string // pre-formatted attributes from With
 }

@@ -8,11 +8,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // conn is what every socket of this package shares: the descriptor as an
 // *os.File registered with the poller, and whether Close was called.
 type conn struct {
+	_ nocmp.DoNotCompare
+
 	f      *os.File
 	raw    syscall.RawConn
 	closed atomic.Bool

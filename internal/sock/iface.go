@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // ErrNoSuchInterface is returned (wrapped) for an interface name or index
@@ -18,6 +20,8 @@ var ErrNoSuchInterface = errors.New("no such network interface")
 
 // Interface is a network link as the kernel reports it (RTM_GETLINK).
 type Interface struct {
+	_ nocmp.DoNotCompare
+
 	Index int    // ifindex, > 0
 	Name  string // e.g. "eth0"
 	MTU   int

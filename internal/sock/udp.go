@@ -8,10 +8,14 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // UDPConn is a UDP socket of one address family.
 type UDPConn struct {
+	_ nocmp.DoNotCompare
+
 	conn
 	laddr netip.AddrPort
 }

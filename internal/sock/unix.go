@@ -6,10 +6,14 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // UnixListener is a listening Unix-domain stream socket.
 type UnixListener struct {
+	_ nocmp.DoNotCompare
+
 	conn
 	path string
 }
