@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lispd/lispd/internal/nocmp"
 	"github.com/lispd/lispd/internal/sortx"
 )
 
@@ -216,6 +217,8 @@ func (r *registry) negative(iid uint32, eid netip.Addr, now time.Time) (netip.Pr
 
 // expiredReg describes a registrant the sweep removed.
 type expiredReg struct {
+	_ nocmp.DoNotCompare
+
 	site   string
 	key    regKey
 	source netip.AddrPort
@@ -230,7 +233,7 @@ func (r *registry) sweep(now time.Time) []expiredReg {
 		for id, rr := range g.registrants {
 			if !now.Before(rr.expires) {
 				delete(g.registrants, id)
-				out = append(out, expiredReg{g.site.Name, k, rr.source})
+				out = append(out, expiredReg{site: g.site.Name, key: k, source: rr.source})
 			}
 		}
 		if len(g.registrants) == 0 {

@@ -9,6 +9,8 @@ package uci
 import (
 	"fmt"
 	"strings"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Package is one parsed UCI package: the sections of /etc/config/NAME in
@@ -77,6 +79,8 @@ func (p *Package) OfType(typ string) []*Section {
 
 // SyntaxError is a malformed line in UCI text.
 type SyntaxError struct {
+	_ nocmp.DoNotCompare
+
 	Line int
 	Msg  string
 }
@@ -105,37 +109,37 @@ func Parse(text, defaultName string) (*Package, error) {
 		switch words[0] {
 		case "package":
 			if len(words) != 2 {
-				return nil, &SyntaxError{ln.no, "package wants one name"}
+				return nil, &SyntaxError{Line: ln.no, Msg: "package wants one name"}
 			}
 			if len(p.Sections) > 0 {
-				return nil, &SyntaxError{ln.no, "package statement after sections"}
+				return nil, &SyntaxError{Line: ln.no, Msg: "package statement after sections"}
 			}
 			p.Name = words[1]
 		case "config":
 			if len(words) < 2 || len(words) > 3 {
-				return nil, &SyntaxError{ln.no, "config wants a type and an optional name"}
+				return nil, &SyntaxError{Line: ln.no, Msg: "config wants a type and an optional name"}
 			}
 			if !validName(words[1]) {
-				return nil, &SyntaxError{ln.no, fmt.Sprintf("invalid section type %q", words[1])}
+				return nil, &SyntaxError{Line: ln.no, Msg: fmt.Sprintf("invalid section type %q", words[1])}
 			}
 			cur = &Section{Type: words[1], Index: count[words[1]], Line: ln.no}
 			count[words[1]]++
 			if len(words) == 3 {
 				if !validName(words[2]) {
-					return nil, &SyntaxError{ln.no, fmt.Sprintf("invalid section name %q", words[2])}
+					return nil, &SyntaxError{Line: ln.no, Msg: fmt.Sprintf("invalid section name %q", words[2])}
 				}
 				cur.Name = words[2]
 			}
 			p.Sections = append(p.Sections, cur)
 		case "option", "list":
 			if cur == nil {
-				return nil, &SyntaxError{ln.no, words[0] + " outside a config section"}
+				return nil, &SyntaxError{Line: ln.no, Msg: words[0] + " outside a config section"}
 			}
 			if len(words) != 3 {
-				return nil, &SyntaxError{ln.no, words[0] + " wants a name and one value"}
+				return nil, &SyntaxError{Line: ln.no, Msg: words[0] + " wants a name and one value"}
 			}
 			if !validName(words[1]) {
-				return nil, &SyntaxError{ln.no, fmt.Sprintf("invalid option name %q", words[1])}
+				return nil, &SyntaxError{Line: ln.no, Msg: fmt.Sprintf("invalid option name %q", words[1])}
 			}
 			isList := words[0] == "list"
 			o := cur.Option(words[1])
@@ -148,13 +152,13 @@ func Parse(text, defaultName string) (*Package, error) {
 				// uci itself lets the last statement win; a mix of option and
 				// list for one name is almost certainly a mistake.
 				if o.List != isList {
-					return nil, &SyntaxError{ln.no, fmt.Sprintf("%s %s: given both as option and as list", cur.Type, words[1])}
+					return nil, &SyntaxError{Line: ln.no, Msg: fmt.Sprintf("%s %s: given both as option and as list", cur.Type, words[1])}
 				}
 				o.Values = []string{words[2]}
 				o.Line = ln.no
 			}
 		default:
-			return nil, &SyntaxError{ln.no, fmt.Sprintf("unknown statement %q", words[0])}
+			return nil, &SyntaxError{Line: ln.no, Msg: fmt.Sprintf("unknown statement %q", words[0])}
 		}
 	}
 	return p, nil
@@ -175,6 +179,8 @@ func validName(s string) bool {
 }
 
 type logicalLine struct {
+	_ nocmp.DoNotCompare
+
 	no   int
 	text string
 }
@@ -224,7 +230,7 @@ func splitLogicalLines(text string) []logicalLine {
 				i++
 				c = text[i]
 			} else if c == '\n' {
-				out = append(out, logicalLine{start, b.String()})
+				out = append(out, logicalLine{no: start, text: b.String()})
 				b.Reset()
 				no++
 				start = no
@@ -237,7 +243,7 @@ func splitLogicalLines(text string) []logicalLine {
 		b.WriteByte(c)
 	}
 	if b.Len() > 0 {
-		out = append(out, logicalLine{start, b.String()})
+		out = append(out, logicalLine{no: start, text: b.String()})
 	}
 	return out
 }

@@ -3,6 +3,8 @@ package jsonx
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // MaxDepth is the deepest nesting of arrays and objects the decoder
@@ -11,6 +13,8 @@ const MaxDepth = 1000
 
 // SyntaxError is a malformed JSON text.
 type SyntaxError struct {
+	_ nocmp.DoNotCompare
+
 	Offset int    // byte offset of the problem
 	Msg    string // what is wrong
 }
