@@ -1,0 +1,14 @@
+//go:build (arm || mips || mipsle || mips64 || mips64le) && !purego
+
+package netio
+
+// checksumSum adds the bytes of b to the ones'-complement accumulator acc
+// (see checksumSumWords).
+func checksumSum(b []byte, acc uint64) uint64 { return checksumSumWords(b, acc) }
+
+// checksumCopy copies src to dst (len(dst) >= len(src)) and returns
+// checksumSum(src, acc).
+func checksumCopy(dst, src []byte, acc uint64) uint64 {
+	copy(dst, src)
+	return checksumSumWords(src, acc)
+}
