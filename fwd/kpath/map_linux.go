@@ -19,6 +19,7 @@ const (
 	MapHash        MapType = 1
 	MapArray       MapType = 2
 	MapPerCPUArray MapType = 6
+	MapLRUHash     MapType = 9
 	MapLPMTrie     MapType = 11
 )
 
@@ -170,6 +171,31 @@ func (m *Map) Lookup(key, value []byte) error {
 // unix.ENOENT.
 func (m *Map) Delete(key []byte) error {
 	return m.elem(cmdMapDeleteElem, "delete", key, nil, 0)
+}
+
+// NextKey copies the key that follows key into next (BPF_MAP_GET_NEXT_KEY;
+// key nil: the first key). After the last key it gives an error that
+// matches unix.ENOENT. A hash map restarts from its first key when key is
+// no longer in it.
+func (m *Map) NextKey(key, next []byte) error {
+	op := "map " + m.spec.Name + ": next key"
+	if key != nil && len(key) != int(m.spec.KeySize) || len(next) != int(m.spec.KeySize) {
+		return errors.New(op + ": wrong key length")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fd < 0 {
+		return wrap(op, errMapClosed)
+	}
+	// The next key's pointer takes the value's place in union bpf_attr.
+	a := mapElemAttr{mapFD: uint32(m.fd), key: ptr(key), value: ptr(next)}
+	_, err := bpf(cmdMapGetNextKey, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(next)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return nil
 }
 
 // nCPUs caches PossibleCPUs (0: not read yet).
