@@ -114,6 +114,9 @@ type Sender struct {
 	LSBs    uint32        // its locator-status bits: 8 with the I flag, else 32
 	HasLSBs bool          // its L flag: the LSBs are meaningful
 	Age     time.Duration // how long before the read it was recorded
+	// At is when it was recorded (bpf_ktime_get_ns): a new value means
+	// a new record.
+	At uint64
 }
 
 // decodeSender decodes a senders map entry read at now (CLOCK_MONOTONIC
@@ -136,8 +139,9 @@ func decodeSender(key, v []byte, now uint64) (Sender, bool) {
 		s.LSBs &= 0xff
 	}
 	s.HasLSBs = v[4]&flagL != 0
-	if seen := binary.NativeEndian.Uint64(v[8:16]); now > seen {
-		s.Age = time.Duration(now - seen)
+	s.At = binary.NativeEndian.Uint64(v[8:16])
+	if now > s.At {
+		s.Age = time.Duration(now - s.At)
 	}
 	return s, true
 }

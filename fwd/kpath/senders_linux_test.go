@@ -110,7 +110,7 @@ func TestDecapSenders(t *testing.T) {
 		t.Fatalf("senders %+v", ss)
 	}
 	got := ss[0]
-	got.Age = 0
+	got.Age, got.At = 0, 0
 	if got != want {
 		t.Fatalf("sender %+v, want %+v", got, want)
 	}
@@ -157,7 +157,7 @@ func TestDecapSenders(t *testing.T) {
 		if got.Age > time.Second {
 			t.Errorf("%s: age %v: not rewritten", c.name, got.Age)
 		}
-		got.Age = 0
+		got.Age, got.At = 0, 0
 		if got != c.want {
 			t.Errorf("%s: sender %+v, want %+v", c.name, got, c.want)
 		}
@@ -218,7 +218,7 @@ func TestDecodeSender(t *testing.T) {
 	binary.NativeEndian.PutUint64(v[8:], 1000)
 	copy(v[16:], []byte{203, 0, 113, 5})
 	s, ok := decodeSender([]byte{192, 0, 2, 1}, v, 1000+uint64(time.Second))
-	want := Sender{ITR: netip.MustParseAddr("192.0.2.1"), Src: netip.MustParseAddr("203.0.113.5"), LSBs: 0xff, HasLSBs: true, Age: time.Second}
+	want := Sender{ITR: netip.MustParseAddr("192.0.2.1"), Src: netip.MustParseAddr("203.0.113.5"), LSBs: 0xff, HasLSBs: true, Age: time.Second, At: 1000}
 	if !ok || s != want {
 		t.Errorf("got %+v %v, want %+v", s, ok, want)
 	}
