@@ -3,11 +3,9 @@
 package fwd
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,8 +113,8 @@ func openKernelPath(tunIndex, maxEntries int, localEIDs []netip.Prefix) (*kernel
 	// with its inner checksum still partial (veth and virtio carry it so)
 	// reaches a socket reader with that checksum unfinished, and the
 	// daemon cannot finish it, so every sampled packet would be lost. The
-	// daemon learns ITRs and locator-status bits only from the packets
-	// the program leaves to it until the program reports them as events.
+	// daemon learns ITRs and locator-status bits from the program's record
+	// of the senders instead (kernelSenders).
 	if err := dec.SetSampleInterval(0); err != nil {
 		enc.Close()
 		dec.Close()
@@ -476,7 +474,13 @@ const senderFresh = 2 * time.Second
 // first, so that the newest bits of a site (which may have come from
 // another of its ITRs, after an uplink failed there) are the ones kept.
 func (p *Plane) kernelSenders(ss []kpath.Sender) {
-	slices.SortFunc(ss, func(a, b kpath.Sender) int { return cmp.Compare(b.Age, a.Age) })
+	// Oldest first: an insertion sort (a few records a second; a generic
+	// sort of this type would cost ~13 KB of binary).
+	for i := 1; i < len(ss); i++ {
+		for j := i; j > 0 && ss[j].Age > ss[j-1].Age; j-- {
+			ss[j], ss[j-1] = ss[j-1], ss[j]
+		}
+	}
 	now := p.cache.now.Load()
 	for _, s := range ss {
 		if s.Age > senderFresh {

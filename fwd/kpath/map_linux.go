@@ -137,7 +137,14 @@ var errMapClosed = errors.New("map closed")
 
 func (m *Map) elem(cmd int, name string, key, value []byte, flags uint64) error {
 	op := "map " + m.spec.Name + ": " + name
-	if len(key) != int(m.spec.KeySize) || value != nil && len(value) != m.ValueLen() {
+	klen, vlen := len(key), m.ValueLen()
+	if cmd == cmdMapGetNextKey { // value is the next key; key nil: the first
+		vlen = int(m.spec.KeySize)
+		if key == nil {
+			klen = vlen
+		}
+	}
+	if klen != int(m.spec.KeySize) || value != nil && len(value) != vlen {
 		return errors.New(op + ": wrong key or value length")
 	}
 	m.mu.Lock()
@@ -178,24 +185,7 @@ func (m *Map) Delete(key []byte) error {
 // matches unix.ENOENT. A hash map restarts from its first key when key is
 // no longer in it.
 func (m *Map) NextKey(key, next []byte) error {
-	op := "map " + m.spec.Name + ": next key"
-	if key != nil && len(key) != int(m.spec.KeySize) || len(next) != int(m.spec.KeySize) {
-		return errors.New(op + ": wrong key length")
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fd < 0 {
-		return wrap(op, errMapClosed)
-	}
-	// The next key's pointer takes the value's place in union bpf_attr.
-	a := mapElemAttr{mapFD: uint32(m.fd), key: ptr(key), value: ptr(next)}
-	_, err := bpf(cmdMapGetNextKey, unsafe.Pointer(&a), unsafe.Sizeof(a))
-	runtime.KeepAlive(key)
-	runtime.KeepAlive(next)
-	if err != nil {
-		return wrap(op, err)
-	}
-	return nil
+	return m.elem(cmdMapGetNextKey, "next key", key, next, 0)
 }
 
 // nCPUs caches PossibleCPUs (0: not read yet).
