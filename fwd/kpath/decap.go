@@ -81,7 +81,7 @@ const DefaultSampleInterval = 100 * time.Millisecond
 //	4  the LISP header's first byte masked to the L and I flags
 //	5  the inner packet's IP version, 4 or 6
 //	6  zero
-//	8  when, in bpf_ktime_get_ns (CLOCK_MONOTONIC), uint64
+//	8  when, in bpf_ktime_get_coarse_ns (CLOCK_MONOTONIC_COARSE), uint64
 //	16 the inner source address: 4 bytes IPv4 then zeros, or 16 bytes IPv6
 //
 // The programs rewrite an entry when its flags or second word differ from
@@ -114,13 +114,13 @@ type Sender struct {
 	LSBs    uint32        // its locator-status bits: 8 with the I flag, else 32
 	HasLSBs bool          // its L flag: the LSBs are meaningful
 	Age     time.Duration // how long before the read it was recorded
-	// At is when it was recorded (bpf_ktime_get_ns): a new value means
-	// a new record.
+	// At is when it was recorded (bpf_ktime_get_coarse_ns): a new value
+	// means a new record.
 	At uint64
 }
 
-// decodeSender decodes a senders map entry read at now (CLOCK_MONOTONIC
-// ns); false when it does not hold a sender.
+// decodeSender decodes a senders map entry read at now
+// (CLOCK_MONOTONIC_COARSE ns); false when it does not hold a sender.
 func decodeSender(key, v []byte, now uint64) (Sender, bool) {
 	if len(key) != SenderKeyLen || len(v) != SenderEntryLen {
 		return Sender{}, false

