@@ -382,6 +382,7 @@ func localFailover(t *testing.T, kernelPath string) (*lab.Daemon, *lab.Daemon) {
 		}
 		return nil
 	})
+	t.Logf("xTR2 had reacted to the cleared locator-status bit within %v of the link going down", time.Since(downAt).Round(time.Millisecond))
 	cnt.carries(t, "during the failure (the other uplink, P2)", wan, "wan2", 0)
 
 	// Recovery: the link comes back, traffic returns to P1.
