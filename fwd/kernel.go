@@ -33,7 +33,10 @@ import (
 // The mirror goroutine resyncs on every map-cache change (a new snapshot,
 // an RLOC going up or down: MapCache.watch), on local-locator and LSB
 // changes, and once a second, when it also folds the kernel's per-entry
-// counters into the Mapping and RLOC counters and touches LastUsed.
+// counters into the Mapping and RLOC counters and touches LastUsed, and
+// the ITRs the decapsulating program recorded into the recent ITRs (SMR
+// targets) and the received locator-status bits, as the userspace ETR
+// notes them per packet.
 
 // KernelPath states as KernelSnapshot.State reports them.
 const (

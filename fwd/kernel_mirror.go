@@ -27,6 +27,8 @@ type kernelEncap interface {
 // *kpath.Decap satisfies it.
 type kernelDecap interface {
 	Attach(ifindex int) error
+	Detach(ifindex int) error
+	Senders(dst []kpath.Sender) ([]kpath.Sender, error)
 	SetLocal(rloc netip.Addr, ent kpath.DecapEntry) error
 	DeleteLocal(rloc netip.Addr) error
 	Counters(rloc netip.Addr) (kpath.Counters, error)
@@ -57,7 +59,8 @@ type kernelPath struct {
 	locals    map[netip.Addr]kpath.DecapEntry
 	localCnt  map[netip.Addr]kpath.Counters // decapsulated by entries since removed or replaced
 	uplinks   map[int]bool
-	lastErr   uint32 // coarse time of the last logged error
+	applied   map[netip.Addr]uint64 // per sender, the record (kpath.Sender.At) folded last
+	lastErr   uint32                // coarse time of the last logged error
 	closed    bool
 
 	mirrored, punted          atomic.Uint64
@@ -74,6 +77,7 @@ func newKernelPathWith(enc kernelEncap, dec kernelDecap, tunIndex int) *kernelPa
 		locals:    map[netip.Addr]kpath.DecapEntry{},
 		localCnt:  map[netip.Addr]kpath.Counters{},
 		uplinks:   map[int]bool{},
+		applied:   map[netip.Addr]uint64{},
 	}
 }
 
@@ -109,8 +113,8 @@ func openKernelPath(tunIndex, maxEntries int, localEIDs []netip.Prefix) (*kernel
 	// with its inner checksum still partial (veth and virtio carry it so)
 	// reaches a socket reader with that checksum unfinished, and the
 	// daemon cannot finish it, so every sampled packet would be lost. The
-	// daemon learns ITRs and locator-status bits only from the packets
-	// the program leaves to it until the program reports them as events.
+	// daemon learns ITRs and locator-status bits from the program's record
+	// of the senders instead (kernelSenders).
 	if err := dec.SetSampleInterval(0); err != nil {
 		enc.Close()
 		dec.Close()
@@ -300,6 +304,7 @@ func (k *kernelPath) fold(p netip.Prefix, in *mirrorEntry, now uint32) {
 // local locators and installs their addresses.
 func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf func(string, ...any)) {
 	want := map[netip.Addr]kpath.DecapEntry{}
+	links := map[int]bool{}
 	for _, l := range ls {
 		a := l.Addr.Unmap()
 		if !a.Is4() {
@@ -307,6 +312,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 		}
 		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, CheckIID: iid != 0, InstanceID: iid}
 		link := l.link()
+		links[link] = link > 0
 		if link > 0 && !k.uplinks[link] {
 			if err := k.dec.Attach(link); err != nil {
 				k.failed(now, logf, "kernel path: attach to uplink %d ingress: %v", link, err)
@@ -314,6 +320,17 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 				k.uplinks[link] = true
 			}
 		}
+	}
+	// An uplink no IPv4 locator is on any more (its address gone, the
+	// locator removed): take the program off it.
+	for link := range k.uplinks {
+		if links[link] {
+			continue
+		}
+		if err := k.dec.Detach(link); err != nil {
+			k.failed(now, logf, "kernel path: detach from uplink %d: %v", link, err)
+		}
+		delete(k.uplinks, link)
 	}
 	for a, e := range k.locals {
 		if w, ok := want[a]; ok && w == e {
@@ -402,12 +419,13 @@ func (p *Plane) mirrorConfig() mirrorConfig {
 }
 
 // kernelSync brings the kernel's maps to the map-cache's state; fold says
-// whether to fold the counters of all entries (the once-a-second pass).
+// whether to fold the counters of all entries and the senders the
+// decapsulating program recorded (the once-a-second pass).
 func (p *Plane) kernelSync(fold bool) {
 	k := p.kern
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.closed {
+		k.mu.Unlock()
 		return
 	}
 	c := p.mirrorConfig()
@@ -416,6 +434,67 @@ func (p *Plane) kernelSync(fold bool) {
 	ls := p.localLocs
 	p.localMu.Unlock()
 	k.syncDecap(ls, p.opts.InstanceID, c.now, p.logf)
+	var ss []kpath.Sender
+	if fold {
+		ss = k.newSenders(c.now, p.logf)
+	}
+	k.mu.Unlock()
+	p.kernelSenders(ss) // LSBChanged is called without k.mu
+}
+
+// newSenders returns the senders the decapsulating program recorded since
+// the last call (a sender rewritten since, or new).
+func (k *kernelPath) newSenders(now uint32, logf func(string, ...any)) []kpath.Sender {
+	ss, err := k.dec.Senders(nil)
+	if err != nil {
+		k.failed(now, logf, "kernel path: read the senders: %v", err)
+	}
+	seen := make(map[netip.Addr]uint64, len(ss))
+	fresh := ss[:0]
+	for _, s := range ss {
+		if at, ok := k.applied[s.ITR]; !ok || at != s.At {
+			fresh = append(fresh, s)
+		}
+		seen[s.ITR] = s.At
+	}
+	k.applied = seen // the ones the map evicted go
+	return fresh
+}
+
+// senderFresh is how recently the decapsulating program must have recorded
+// a sender for the once-a-second fold to take it: a sender that keeps
+// sending is rewritten every kpath.SenderRefresh, so this covers the
+// second since the last fold, with room for a late one.
+const senderFresh = 2 * time.Second
+
+// kernelSenders hands the ITRs the decapsulating program recorded lately
+// to the bookkeeping of the packets lispd decapsulates itself (noteITR):
+// the recent ITRs, which Solicit-Map-Requests go to, and the
+// locator-status bits received per sending site. The oldest record comes
+// first, so that the newest bits of a site (which may have come from
+// another of its ITRs, after an uplink failed there) are the ones kept.
+func (p *Plane) kernelSenders(ss []kpath.Sender) {
+	// Oldest first: an insertion sort (a few records a second; a generic
+	// sort of this type would cost ~13 KB of binary).
+	for i := 1; i < len(ss); i++ {
+		for j := i; j > 0 && ss[j].Age > ss[j-1].Age; j-- {
+			ss[j], ss[j-1] = ss[j-1], ss[j]
+		}
+	}
+	now := p.cache.now.Load()
+	for _, s := range ss {
+		if s.Age > senderFresh {
+			continue
+		}
+		seen := now
+		if d := uint32(s.Age / time.Second); d < now {
+			seen = now - d
+		}
+		p.itrs.note(s.ITR, seen)
+		if s.HasLSBs {
+			p.noteLSB(s.ITR, s.Src, s.LSBs)
+		}
+	}
 }
 
 // kernelLoop is the mirror goroutine: a resync per change signal, and a

@@ -5,6 +5,7 @@ package fwd
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -77,15 +78,27 @@ func (f *fakeEncap) get(p netip.Prefix) (kpath.EncapEntry, bool) {
 func (f *fakeEncap) Stats() (kpath.Stats, error) { return kpath.Stats{kpath.StatEncapMiss: 7}, nil }
 func (f *fakeEncap) Close() error                { return nil }
 
-// fakeDecap records attaches and local RLOCs.
+// fakeDecap records attaches, detaches and local RLOCs, and returns the
+// senders the test sets.
 type fakeDecap struct {
 	attached []int
+	detached []int
 	locals   map[netip.Addr]kpath.DecapEntry
+	senders  []kpath.Sender
 }
 
 func (f *fakeDecap) Attach(ifindex int) error {
 	f.attached = append(f.attached, ifindex)
 	return nil
+}
+
+func (f *fakeDecap) Detach(ifindex int) error {
+	f.detached = append(f.detached, ifindex)
+	return nil
+}
+
+func (f *fakeDecap) Senders(dst []kpath.Sender) ([]kpath.Sender, error) {
+	return append(dst, f.senders...), nil
 }
 
 func (f *fakeDecap) SetLocal(a netip.Addr, e kpath.DecapEntry) error {
@@ -421,5 +434,124 @@ func TestKernelPathFallback(t *testing.T) {
 			p.SetLocalLocators([]LocalLocator{{Addr: kLocal4, Up: true}}) // no mirror: must not block
 			p.SetLocatorStatusBits(3)
 		})
+	}
+}
+
+// TestKernelSenders: the senders the decapsulating program recorded reach
+// the same bookkeeping as the packets lispd decapsulates itself, in the
+// once-a-second fold: recent ITRs (SMR targets) and received
+// locator-status bits, the newest record of a site winning.
+func TestKernelSenders(t *testing.T) {
+	_, dw, _ := batchFixture(t)
+	p := dw.p
+	p.cache.Tick(time.Now())
+	type change struct {
+		itr, src netip.Addr
+		old, new uint32
+	}
+	var got []change
+	p.opts.LSBChanged = func(itr, src netip.Addr, old, new uint32) { got = append(got, change{itr, src, old, new}) }
+	dec := &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}
+	p.kern = newKernelPathWith(newFakeEncap(), dec, 42)
+	src := netip.MustParseAddr("198.51.100.200") // in the mapping 198.51.100.128/25
+	itr1, itr2, itr3 := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.4")
+	stale := netip.MustParseAddr("192.0.2.9")
+	lsbs := func() uint64 {
+		m, ok := p.MapCache().Lookup(0, src)
+		if !ok {
+			t.Fatal("no mapping")
+		}
+		return m.lsbs.Load()
+	}
+	recent := func() []netip.Addr {
+		r := p.RecentITRs(time.Minute)
+		slices.SortFunc(r, netip.Addr.Compare)
+		return r
+	}
+
+	dec.senders = []kpath.Sender{
+		{ITR: itr1, Src: src, LSBs: 3, HasLSBs: true, Age: 300 * time.Millisecond, At: 10},
+		{ITR: stale, Src: src, LSBs: 1, HasLSBs: true, Age: 10 * time.Second, At: 1},
+	}
+	p.kernelSync(true)
+	if r := recent(); !slices.Equal(r, []netip.Addr{itr1}) {
+		t.Fatalf("recent ITRs %v, want [%v] (not the stale one)", r, itr1)
+	}
+	if l := lsbs(); l != lsbPresent|3 || len(got) != 0 {
+		t.Fatalf("bits %#x, changes %+v: want 3 recorded, nothing reported", l, got)
+	}
+	// Only the once-a-second pass reads the senders.
+	dec.senders = []kpath.Sender{{ITR: itr3, Src: src, LSBs: 3, HasLSBs: true, At: 11}}
+	p.kernelSync(false)
+	if r := recent(); slices.Contains(r, itr3) {
+		t.Errorf("senders read outside the fold: %v", r)
+	}
+	// The site failed over to another ITR address with bit 1 cleared:
+	// the newer record wins, whatever the order read, reported once
+	// (the older ITR's record, read again, is not news).
+	dec.senders = []kpath.Sender{
+		{ITR: itr2, Src: src, LSBs: 1, HasLSBs: true, Age: 100 * time.Millisecond, At: 20},
+		{ITR: itr1, Src: src, LSBs: 3, HasLSBs: true, Age: 500 * time.Millisecond, At: 12},
+	}
+	p.kernelSync(true)
+	dec.senders[1].Age = 1500 * time.Millisecond
+	p.kernelSync(true)
+	if l := lsbs(); l != lsbPresent|1 {
+		t.Errorf("bits %#x, want 1", l)
+	}
+	if want := []change{{itr2, src, 3, 1}}; !slices.Equal(got, want) {
+		t.Errorf("changes %+v, want %+v", got, want)
+	}
+	if r := recent(); !slices.Equal(r, []netip.Addr{itr1, itr2}) {
+		t.Errorf("recent ITRs %v, want [%v %v]", r, itr1, itr2)
+	}
+	// Without the L bit the bits mean nothing.
+	dec.senders = []kpath.Sender{{ITR: itr2, Src: src, LSBs: 0, At: 21}}
+	p.kernelSync(true)
+	if l := lsbs(); l != lsbPresent|1 || len(got) != 1 {
+		t.Errorf("bits %#x, %d changes after a packet without L", l, len(got))
+	}
+}
+
+// TestMirrorDetach: the decapsulating program leaves an uplink once no
+// IPv4 locator is on it (removed, or its address gone: no interface).
+func TestMirrorDetach(t *testing.T) {
+	dec := &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}
+	k := newKernelPathWith(newFakeEncap(), dec, 42)
+	second := netip.MustParseAddr("192.0.2.11")
+	ls := []LocalLocator{
+		{Addr: kLocal4, Priority: 1, Up: true, Link: 7},
+		{Addr: second, Priority: 2, Up: true, IfIndex: 8, Link: 8},
+		{Addr: kLocal6, Priority: 1, Up: true, Link: 9}, // IPv6: never attached
+	}
+	k.syncDecap(ls, 0, 0, t.Logf)
+	k.syncDecap(ls, 0, 0, t.Logf)
+	if !slices.Equal(dec.attached, []int{7, 8}) || len(dec.detached) != 0 {
+		t.Fatalf("attached %v, detached %v; want [7 8], none", dec.attached, dec.detached)
+	}
+	// A locator down keeps its uplink: it comes back.
+	ls[1].Up = false
+	k.syncDecap(ls, 0, 0, t.Logf)
+	if len(dec.detached) != 0 {
+		t.Fatalf("detached %v from a locator that is only down", dec.detached)
+	}
+	// The address left interface 8.
+	ls[1].IfIndex, ls[1].Link = 0, 0
+	k.syncDecap(ls, 0, 0, t.Logf)
+	if !slices.Equal(dec.detached, []int{8}) || len(k.uplinks) != 1 || !k.uplinks[7] {
+		t.Fatalf("detached %v, uplinks %v; want [8], {7}", dec.detached, k.uplinks)
+	}
+	if _, ok := dec.locals[second]; !ok {
+		t.Errorf("the local RLOC of an address-less locator went: %v", dec.locals)
+	}
+	// It comes back on interface 8; then the first locator is removed.
+	ls[1].IfIndex, ls[1].Link = 8, 8
+	k.syncDecap(ls, 0, 0, t.Logf)
+	k.syncDecap(ls[1:], 0, 0, t.Logf)
+	if !slices.Equal(dec.attached, []int{7, 8, 8}) || !slices.Equal(dec.detached, []int{8, 7}) {
+		t.Errorf("attached %v, detached %v; want [7 8 8], [8 7]", dec.attached, dec.detached)
+	}
+	if _, ok := dec.locals[kLocal4]; ok || len(k.uplinks) != 1 || !k.uplinks[8] {
+		t.Errorf("locals %v, uplinks %v after the first locator went", dec.locals, k.uplinks)
 	}
 }

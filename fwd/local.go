@@ -170,7 +170,8 @@ type recentITRs struct {
 	n       int
 }
 
-// note records a packet from itr at coarse time now.
+// note records a packet from itr at coarse time now (a time before the
+// one recorded already changes nothing).
 func (t *recentITRs) note(itr netip.Addr, now uint32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -192,10 +193,13 @@ func (t *recentITRs) note(itr netip.Addr, now uint32) {
 					e = &t.entries[i]
 				}
 			}
+			if e.seen > now {
+				return // older than every entry
+			}
 		}
-		e.itr = itr
+		e.itr, e.seen = itr, now
 	}
-	e.seen = now
+	e.seen = max(e.seen, now)
 }
 
 // since returns the ITRs seen at or after coarse time from.
@@ -254,6 +258,13 @@ func (p *Plane) noteITR(m *itrMemo, itr, src netip.Addr, lsb uint32, hasL bool) 
 		return
 	}
 	s.lsb, s.lsbAt = lsb, now
+	p.noteLSB(itr, src, lsb)
+}
+
+// noteLSB records the locator-status bits lsb that itr sent in a packet
+// from the EID src in the sending site's map-cache entry, and reports bits
+// that went from 1 to 0 (LSBFunc).
+func (p *Plane) noteLSB(itr, src netip.Addr, lsb uint32) {
 	mp := p.cache.snap.Load().lookup(p.opts.InstanceID, src)
 	if mp == nil || mp.State != StateComplete {
 		return

@@ -72,6 +72,80 @@ const (
 // SetSampleInterval changes it.
 const DefaultSampleInterval = 100 * time.Millisecond
 
+// Sender map layout (an LRU hash of MaxSenders entries): key the outer
+// source address of decapsulated packets, the sending ITR's IPv4 RLOC (4
+// bytes, network order); value SenderEntryLen bytes, as of the last packet
+// that rewrote the entry:
+//
+//	0  the LISP header's second word as received: instance-id and LSBs, or LSBs
+//	4  the LISP header's first byte masked to the L and I flags
+//	5  the inner packet's IP version, 4 or 6
+//	6  zero
+//	8  when, in bpf_ktime_get_coarse_ns (CLOCK_MONOTONIC_COARSE), uint64
+//	16 the inner source address: 4 bytes IPv4 then zeros, or 16 bytes IPv6
+//
+// The programs rewrite an entry when its flags or second word differ from
+// the packet's, or when it is SenderRefresh old: not per packet.
+const (
+	SenderKeyLen   = 4
+	SenderEntryLen = 32
+)
+
+// MaxSenders is how many ITRs the senders map holds; the least recently
+// recorded makes room for a new one (the daemon remembers 64: fwd's
+// RecentITRCap).
+const MaxSenders = 512
+
+// SenderRefresh is how old a sender's entry gets before a packet with the
+// same flags and LSBs rewrites it (its time and inner source): the daemon,
+// reading the map once a second, sees every ITR that sent in that second.
+const SenderRefresh = 250 * time.Millisecond
+
+// flagL is the LISP header's L bit (fwd.FlagL): the LSBs are meaningful.
+const flagL = 0x40
+
+// Sender is an ITR the decapsulating programs decapsulated packets from,
+// as they last recorded it (see Decap.Senders): what the daemon's own ETR
+// notes per packet, for Solicit-Map-Requests (RFC 9301 section 6.6.2) and
+// the received locator-status bits (RFC 9300 section 10).
+type Sender struct {
+	ITR     netip.Addr    // the outer source address: the ITR's RLOC
+	Src     netip.Addr    // the inner source address of the packet recorded
+	LSBs    uint32        // its locator-status bits: 8 with the I flag, else 32
+	HasLSBs bool          // its L flag: the LSBs are meaningful
+	Age     time.Duration // how long before the read it was recorded
+	// At is when it was recorded (bpf_ktime_get_coarse_ns): a new value
+	// means a new record.
+	At uint64
+}
+
+// decodeSender decodes a senders map entry read at now
+// (CLOCK_MONOTONIC_COARSE ns); false when it does not hold a sender.
+func decodeSender(key, v []byte, now uint64) (Sender, bool) {
+	if len(key) != SenderKeyLen || len(v) != SenderEntryLen {
+		return Sender{}, false
+	}
+	s := Sender{ITR: netip.AddrFrom4([4]byte(key))}
+	switch v[5] {
+	case 4:
+		s.Src = netip.AddrFrom4([4]byte(v[16:20]))
+	case 6:
+		s.Src = netip.AddrFrom16([16]byte(v[16:32]))
+	default:
+		return Sender{}, false
+	}
+	s.LSBs = binary.BigEndian.Uint32(v[0:4])
+	if v[4]&flagI != 0 {
+		s.LSBs &= 0xff
+	}
+	s.HasLSBs = v[4]&flagL != 0
+	s.At = binary.NativeEndian.Uint64(v[8:16])
+	if now > s.At {
+		s.Age = time.Duration(now - s.At)
+	}
+	return s, true
+}
+
 // XDP verdicts and the xdp_md offsets the program uses.
 const (
 	xdpDrop    = 1

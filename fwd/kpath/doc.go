@@ -10,9 +10,10 @@
 // 4").
 //
 // Scope today: IPv4 RLOCs; IPv4 and IPv6 EIDs; one RLOC per mapping; TCX
-// hooks on Linux 6.6+, cls_bpf filters on a clsact qdisc before (5.10+ for
-// bpf_redirect_neigh; 6.3+ for decapsulating inner IPv6 — older kernels
-// leave those packets to the daemon, counted as StatDecapError).
+// hooks on Linux 6.6+, cls_bpf filters on a clsact qdisc before (5.11+ for
+// bpf_redirect_neigh and the decapsulating program's coarse clock; 6.3+ for
+// decapsulating inner IPv6 — older kernels leave those packets to the
+// daemon, counted as StatDecapError).
 //
 // Files:
 //

@@ -19,6 +19,7 @@ const (
 	MapHash        MapType = 1
 	MapArray       MapType = 2
 	MapPerCPUArray MapType = 6
+	MapLRUHash     MapType = 9
 	MapLPMTrie     MapType = 11
 )
 
@@ -136,7 +137,14 @@ var errMapClosed = errors.New("map closed")
 
 func (m *Map) elem(cmd int, name string, key, value []byte, flags uint64) error {
 	op := "map " + m.spec.Name + ": " + name
-	if len(key) != int(m.spec.KeySize) || value != nil && len(value) != m.ValueLen() {
+	klen, vlen := len(key), m.ValueLen()
+	if cmd == cmdMapGetNextKey { // value is the next key; key nil: the first
+		vlen = int(m.spec.KeySize)
+		if key == nil {
+			klen = vlen
+		}
+	}
+	if klen != int(m.spec.KeySize) || value != nil && len(value) != vlen {
 		return errors.New(op + ": wrong key or value length")
 	}
 	m.mu.Lock()
@@ -170,6 +178,14 @@ func (m *Map) Lookup(key, value []byte) error {
 // unix.ENOENT.
 func (m *Map) Delete(key []byte) error {
 	return m.elem(cmdMapDeleteElem, "delete", key, nil, 0)
+}
+
+// NextKey copies the key that follows key into next (BPF_MAP_GET_NEXT_KEY;
+// key nil: the first key). After the last key it gives an error that
+// matches unix.ENOENT. A hash map restarts from its first key when key is
+// no longer in it.
+func (m *Map) NextKey(key, next []byte) error {
+	return m.elem(cmdMapGetNextKey, "next key", key, next, 0)
 }
 
 // nCPUs caches PossibleCPUs (0: not read yet).

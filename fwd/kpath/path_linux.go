@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stats are the per-CPU counters of packets the programs did not handle,
@@ -175,6 +178,8 @@ type Decap struct {
 	xdp    *Program // loaded by the first AttachXDP
 	links  []*Link
 	eids   []netip.Prefix // what SetLocalEIDs installed
+
+	senders *Map // the ITRs decapsulated from (LRU hash, see Sender)
 }
 
 // MaxLocalEIDs is how many local EID prefixes (per family) SetLocalEIDs
@@ -203,6 +208,10 @@ func NewDecap(maxLocals int) (*Decap, error) {
 		d.sample, err = NewMap(MapSpec{Name: "lisp_decap_sm", Type: MapPerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2})
 	}
 	if err == nil {
+		d.senders, err = NewMap(MapSpec{Name: "lisp_decap_snd", Type: MapLRUHash, KeySize: SenderKeyLen,
+			ValueSize: SenderEntryLen, MaxEntries: MaxSenders})
+	}
+	if err == nil {
 		err = d.SetSampleInterval(DefaultSampleInterval)
 	}
 	if err == nil {
@@ -218,44 +227,62 @@ func NewDecap(maxLocals int) (*Decap, error) {
 
 // fds returns the maps' descriptors in the order the images take them.
 func (d *Decap) fds() []int {
-	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.sample.FD()}
+	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.sample.FD(), d.senders.FD()}
 }
 
 // SetLocalEIDs replaces the site's EID prefixes (IPv4 and IPv6, at most
 // MaxLocalEIDs per family): the programs decapsulate only packets whose
 // inner destination is inside one of them and leave the others to the
 // stack (and the daemon, which drops them). Until it is called nothing is
-// decapsulated in the kernel. Not safe for concurrent use with itself.
+// decapsulated in the kernel. When it fails, the prefixes it added are
+// taken out again: the maps keep the previous set (and d tracks whatever a
+// failed deletion left in them). Not safe for concurrent use with itself.
 func (d *Decap) SetLocalEIDs(prefixes []netip.Prefix) error {
 	want := make(map[netip.Prefix]bool, len(prefixes))
 	for _, p := range prefixes {
+		if !p.IsValid() {
+			return errors.New("decap: set local EIDs: invalid prefix")
+		}
 		want[p.Masked()] = true
 	}
-	one := []byte{1, 0, 0, 0}
-	for p := range want {
-		k, err := AppendEncapKey(nil, p)
-		if err != nil {
-			return err
-		}
-		if err := d.eidMap(p).Update(k, one, UpdateAny); err != nil {
-			return wrap("decap: set local EID "+p.String(), err)
-		}
-	}
-	kept := d.eids[:0]
+	have := make(map[netip.Prefix]bool, len(d.eids))
 	for _, p := range d.eids {
-		if want[p] {
+		have[p] = true
+	}
+	var added []netip.Prefix
+	var err error
+	for p := range want {
+		if have[p] {
 			continue
 		}
 		k, _ := AppendEncapKey(nil, p)
-		if err := d.eidMap(p).Delete(k); err != nil {
-			kept = append(kept, p)
+		if err = d.eidMap(p).Update(k, []byte{1, 0, 0, 0}, UpdateAny); err != nil {
+			err = wrap("decap: set local EID "+p.String(), err)
+			break
+		}
+		have[p] = true
+		added = append(added, p)
+	}
+	drop := added // on failure: back to the previous set
+	if err == nil {
+		drop = drop[:0]
+		for p := range have {
+			if !want[p] {
+				drop = append(drop, p)
+			}
 		}
 	}
-	for p := range want {
-		kept = append(kept, p)
+	for _, p := range drop {
+		k, _ := AppendEncapKey(nil, p)
+		if d.eidMap(p).Delete(k) == nil {
+			delete(have, p)
+		}
 	}
-	d.eids = kept
-	return nil
+	d.eids = d.eids[:0]
+	for p := range have {
+		d.eids = append(d.eids, p)
+	}
+	return err
 }
 
 func (d *Decap) eidMap(p netip.Prefix) *Map {
@@ -286,6 +313,27 @@ func (d *Decap) Attach(ifindex int) error {
 	}
 	d.links = append(d.links, l)
 	return nil
+}
+
+// Detach detaches the programs Attach and AttachXDP attached to the
+// interface ifindex (in the calling thread's network namespace, for a
+// cls_bpf filter). An interface that is gone took them with it: not an
+// error.
+func (d *Decap) Detach(ifindex int) error {
+	var err error
+	kept := d.links[:0]
+	for _, l := range d.links {
+		if l.ifindex != ifindex {
+			kept = append(kept, l)
+			continue
+		}
+		if e := l.Close(); e != nil && !errors.Is(e, unix.ENODEV) {
+			err = firstErr(err, wrap("decap: detach from ifindex "+strconv.Itoa(ifindex), e))
+		}
+	}
+	clear(d.links[len(kept):])
+	d.links = kept
+	return err
 }
 
 // AttachXDP attaches the XDP variant of the program (see DecapXDPInsns in
@@ -348,6 +396,40 @@ func (d *Decap) Counters(rloc netip.Addr) (Counters, error) {
 // Stats returns the counters of packets left to the stack.
 func (d *Decap) Stats() (Stats, error) { return readStats(d.stats) }
 
+// Senders appends to dst the ITRs the programs decapsulated packets from,
+// as they last recorded them (at most MaxSenders: the least recently
+// recorded made room for newer ones), each with its age.
+func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
+		return dst, wrap("decap: senders: clock", err)
+	}
+	now := uint64(ts.Nano())
+	var prev []byte
+	key, next := make([]byte, SenderKeyLen), make([]byte, SenderKeyLen)
+	v := make([]byte, SenderEntryLen)
+	// Bounded: a hash map's walk starts over when the key it stands on
+	// was evicted meanwhile (the reader may then see an ITR twice).
+	for range 2 * MaxSenders {
+		err := d.senders.NextKey(prev, next)
+		if errors.Is(err, unix.ENOENT) {
+			break
+		}
+		if err != nil {
+			return dst, err
+		}
+		copy(key, next)
+		prev = key
+		if d.senders.Lookup(key, v) != nil {
+			continue // evicted meanwhile
+		}
+		if s, ok := decodeSender(key, v, now); ok {
+			dst = append(dst, s)
+		}
+	}
+	return dst, nil
+}
+
 // Close detaches the program and releases the maps.
 func (d *Decap) Close() error {
 	var err error
@@ -356,5 +438,5 @@ func (d *Decap) Close() error {
 	}
 	d.links = nil
 	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
-		d.eids4.Close(), d.eids6.Close(), d.sample.Close())
+		d.eids4.Close(), d.eids6.Close(), d.sample.Close(), d.senders.Close())
 }

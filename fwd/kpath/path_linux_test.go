@@ -246,6 +246,25 @@ func testKernelPath(t *testing.T, hook string) {
 	if s1[StatEncapError] != 0 {
 		t.Errorf("xTR1: %d packets dropped by helper failures", s1[StatEncapError])
 	}
+	// Each decapsulating side recorded the other's RLOC as its one
+	// sender, with the LSBs the encapsulating side writes (1, 8 bits with
+	// the instance-id) and a source EID of its site.
+	for _, x := range []struct {
+		d        *Decap
+		itr      netip.Addr
+		eid4     netip.Prefix
+		eid6     netip.Prefix
+		receiver string
+	}{{k.x2.Decap, k.RLOC1v4, lab.Site1v4, lab.Site1v6, "xTR2"}, {k.x1.Decap, k.RLOC2v4, lab.Site2v4, lab.Site2v6, "xTR1"}} {
+		ss, err := x.d.Senders(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) != 1 || ss[0].ITR != x.itr || ss[0].LSBs != 1 || !ss[0].HasLSBs ||
+			!(x.eid4.Contains(ss[0].Src) || x.eid6.Contains(ss[0].Src)) || ss[0].Age > time.Minute {
+			t.Errorf("%s: senders %+v, want %v with LSBs 1 from an EID of %v or %v", x.receiver, ss, x.itr, x.eid4, x.eid6)
+		}
+	}
 
 	// The inner TCP's sequence analysis is off: under load tcpdump misses
 	// frames, and the analysis would flag the gaps; the inner checksums are

@@ -13,6 +13,7 @@ const (
 	cmdMapLookupElem = 1
 	cmdMapUpdateElem = 2
 	cmdMapDeleteElem = 3
+	cmdMapGetNextKey = 4
 	cmdProgLoad      = 5
 	cmdLinkCreate    = 28
 )

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"testing"
@@ -137,15 +138,33 @@ func TestKernelPathFailover(t *testing.T) {
 // priority-1 uplink goes down, then up) with the kernel path on both xTRs:
 // xTR1's kernel entries must move to the other uplink's source address and
 // interface at once (the outage bounds of TestMultihomingLocalFailover,
-// uplinks counted by their link statistics), and the kernel must have
-// carried the A → B flow.
+// uplinks counted by their link statistics), the kernel must have
+// carried the A → B flow, and, with the kernel decapsulating both flows,
+// xTR1 must still send SMRs to xTR2 and xTR2 still see the
+// locator-status bit of P1 go down (learned from the kernel's record of
+// the senders, kpath.Sender).
 func TestKernelPathLocalFailover(t *testing.T) {
-	x1 := localFailover(t, "auto")
+	x1, x2 := localFailover(t, "auto")
 	ks := readStats(t, x1)
 	kEnc, uEnc := ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
 	t.Logf("xtr1: kernel encapsulated %d packets, lispd %d", kEnc, uEnc)
 	if kEnc < 300 || uEnc > kEnc/10 { // the flow runs 100 datagrams a second for over 4 s
 		t.Errorf("xtr1: kernel encapsulated %d packets, lispd %d: want the A → B flow in the kernel", kEnc, uEnc)
+	}
+	kernelLearned(t, ks, "xtr1")
+	kernelLearned(t, readStats(t, x2), "xtr2")
+}
+
+// kernelLearned checks, for the SMRs and locator-status bits that
+// localFailover asserts, that the daemon learned them from the kernel's
+// record of the senders: the kernel decapsulated the flow toward it and
+// lispd itself not a single data packet.
+func kernelLearned(t *testing.T, ks daemonStats, name string) {
+	t.Helper()
+	kDec, uDec := ks.get(t, admin.GroupKernelPath, "decap-packets"), ks.get(t, admin.GroupDataPlane, "decap-packets")
+	t.Logf("%s: kernel decapsulated %d packets, lispd %d", name, kDec, uDec)
+	if kDec < 300 || uDec != 0 {
+		t.Errorf("%s: kernel decapsulated %d packets, lispd %d: want the flow in the kernel, none in lispd", name, kDec, uDec)
 	}
 }
 
@@ -193,5 +212,69 @@ func TestKernelPathLeavesIPv6RLOCsToLispd(t *testing.T) {
 		if m != 0 || k != 0 || u < 8 {
 			t.Errorf("%s: %d mappings mirrored, kernel encapsulated %d, lispd %d: want all in lispd", d.Name, m, k, u)
 		}
+	}
+}
+
+// TestKernelPathDetachesUplink: xTR1 has two uplinks with the kernel path,
+// each with the decapsulating program attached. When P1's address leaves
+// wan2, no locator is on wan2 any more and lispd takes the program off it
+// (`show stats` uplinks 2 → 1): pings from the core to another address of
+// wan2 then no longer pass through it (the program's decap-pass counter
+// stands still), where they did before. P1's address back, it is attached
+// again.
+func TestKernelPathDetachesUplink(t *testing.T) {
+	m := startMultihomedWith(t, mhOptions{prio1: 1, weight1: 100, prio2: 2, weight2: 100, kernelPath: "auto"})
+	l := m.Lab
+	uplinks := func(want uint64, what string) {
+		t.Helper()
+		eventually(t, 5*time.Second, what, func() error {
+			if u := counter(t, m.X1, admin.GroupKernelPath, "uplinks"); u != want {
+				return fmt.Errorf("xTR1: %d uplinks with the program, want %d", u, want)
+			}
+			return nil
+		})
+	}
+	// Pings to an address of wan2 that is no locator: xTR1 answers ARP
+	// for it only there (lab.AddXTR1Uplink), so they come in on wan2. It
+	// stays when P1's address, wan2's primary one, goes.
+	if err := l.XTR1.Sysctl("net.ipv4.conf.wan2.promote_secondaries=1"); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParsePrefix("192.0.2.111/24")
+	if err := m.wan2.AddAddr(other); err != nil {
+		t.Fatal(err)
+	}
+	const pings = 100
+	passed := func() uint64 {
+		t.Helper()
+		before := counter(t, m.X1, admin.GroupKernelPath, "decap-pass")
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		if out, err := l.MS.CombinedOutput(ctx, "ping", "-c", strconv.Itoa(pings), "-i", "0.01", "-W", "2", other.Addr().String()); err != nil {
+			t.Fatalf("ping %v: %v\n%s", other.Addr(), err, out)
+		}
+		time.Sleep(1500 * time.Millisecond) // the kernel's counters are read once a second
+		return counter(t, m.X1, admin.GroupKernelPath, "decap-pass") - before
+	}
+	uplinks(2, "the program on both uplinks")
+	if n := passed(); n < pings {
+		t.Fatalf("attached to wan2, the program saw %d packets of %d pings", n, pings)
+	}
+	p1 := netip.PrefixFrom(m.p1, 24)
+	if err := l.XTR1.IP("addr", "del", p1.String(), "dev", "wan2"); err != nil {
+		t.Fatal(err)
+	}
+	uplinks(1, "the program off wan2 once P1's address left it")
+	if n := passed(); n >= pings {
+		t.Errorf("detached from wan2, the program still saw %d packets of %d pings", n, pings)
+	} else {
+		t.Logf("detached from wan2: %d packets counted during %d pings (the other uplink's)", n, pings)
+	}
+	if err := l.XTR1.IP("addr", "add", p1.String(), "dev", "wan2"); err != nil {
+		t.Fatal(err)
+	}
+	uplinks(2, "the program back on wan2 with P1's address")
+	if n := passed(); n < pings {
+		t.Errorf("attached to wan2 again, the program saw %d packets of %d pings", n, pings)
 	}
 }
