@@ -310,7 +310,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 		if !a.Is4() {
 			continue
 		}
-		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, CheckIID: iid != 0, InstanceID: iid}
+		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, InstanceID: iid}
 		link := l.link()
 		links[link] = link > 0
 		if link > 0 && !k.uplinks[link] {

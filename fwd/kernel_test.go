@@ -357,7 +357,7 @@ func TestMirrorSync(t *testing.T) {
 	if len(dec.attached) != 1 || dec.attached[0] != 7 {
 		t.Errorf("attached to %v, want [7]", dec.attached)
 	}
-	if e := dec.locals[kLocal4]; e.TUNIfIndex != 42 || !e.CheckIID || e.InstanceID != 9 || len(dec.locals) != 1 {
+	if e := dec.locals[kLocal4]; e.TUNIfIndex != 42 || e.InstanceID != 9 || len(dec.locals) != 1 {
 		t.Errorf("locals %v", dec.locals)
 	}
 	ls = ls[1:]

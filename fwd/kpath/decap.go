@@ -11,8 +11,8 @@ import (
 // DecapEntryLen bytes:
 //
 //	0  ifindex of the TUN device the inner packets enter, uint32
-//	4  flags, uint32: DecapCheckIID
-//	8  instance-id the LISP header must carry (with DecapCheckIID), uint32
+//	4  zero
+//	8  instance-id the packets must carry, uint32 (see DecapEntry)
 //	12 zero
 //	16 packets decapsulated, uint64
 //	24 bytes decapsulated, uint64 (inner bytes)
@@ -21,14 +21,12 @@ const (
 	DecapEntryLen = 32
 )
 
-// DecapCheckIID makes the decapsulating program accept only packets whose
-// LISP header has the I bit and the entry's instance-id.
-const DecapCheckIID = 1
-
 // DecapEntry is one local RLOC as the decapsulating program uses it.
 type DecapEntry struct {
-	TUNIfIndex int    // where inner packets enter (as received there)
-	CheckIID   bool   // require the I bit and InstanceID
+	TUNIfIndex int // where inner packets enter (as received there)
+	// InstanceID is the only instance-id the program decapsulates, as the
+	// userspace ETR: the LISP header's with the I bit, 0 without it.
+	// Packets with another are left to the stack (StatDecapBad).
 	InstanceID uint32 // 24 bits
 }
 
@@ -46,12 +44,8 @@ func AppendDecapKey(b []byte, rloc netip.Addr) ([]byte, error) {
 
 // AppendValue appends the map value of e (counters zero).
 func (e DecapEntry) AppendValue(b []byte) []byte {
-	var flags uint32
-	if e.CheckIID {
-		flags |= DecapCheckIID
-	}
 	b = binary.NativeEndian.AppendUint32(b, uint32(e.TUNIfIndex))
-	b = binary.NativeEndian.AppendUint32(b, flags)
+	b = binary.NativeEndian.AppendUint32(b, 0)
 	b = binary.NativeEndian.AppendUint32(b, e.InstanceID&0xffffff)
 	return append(b, make([]byte, 20)...)
 }

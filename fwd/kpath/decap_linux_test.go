@@ -76,7 +76,7 @@ func TestDecapVerdicts(t *testing.T) {
 	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, CheckIID: true, InstanceID: 7}); err != nil {
+	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, InstanceID: 7}); err != nil {
 		t.Fatal(err)
 	}
 	// The inner packets go to 198.51.100.138 and 2001:db8:2::10; a first
@@ -129,6 +129,7 @@ func TestDecapVerdicts(t *testing.T) {
 	nl := [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}   // N, L, nonce, LSBs
 	iid7 := [8]byte{0xc8, 1, 2, 3, 0, 0, 7, 1} // N, L, I, iid 7
 	iid8 := [8]byte{0xc8, 1, 2, 3, 0, 0, 8, 1} // iid 8
+	iid0 := [8]byte{0xc8, 1, 2, 3, 0, 0, 0, 1} // I bit, iid 0
 	const redirected = -1
 	tests := []struct {
 		name  string
@@ -138,7 +139,8 @@ func TestDecapVerdicts(t *testing.T) {
 	}{
 		{"LISP data to a local RLOC", func() []byte { return lispFrame(t, testRLOC, DataPort, nl, inner) }, ActRedirect, redirected},
 		{"instance-id as required", func() []byte { return lispFrame(t, testRLOCIID, DataPort, iid7, inner) }, ActRedirect, redirected},
-		{"instance-id not required, present", func() []byte { return lispFrame(t, testRLOC, DataPort, iid8, inner) }, ActRedirect, redirected},
+		{"instance-id 8 where 0 is configured", func() []byte { return lispFrame(t, testRLOC, DataPort, iid8, inner) }, ActOK, StatDecapBad},
+		{"I bit with instance-id 0 where 0 is configured", func() []byte { return lispFrame(t, testRLOC, DataPort, iid0, inner) }, ActRedirect, redirected},
 		{"wrong instance-id", func() []byte { return lispFrame(t, testRLOCIID, DataPort, iid8, inner) }, ActOK, StatDecapBad},
 		{"no instance-id where required", func() []byte { return lispFrame(t, testRLOCIID, DataPort, nl, inner) }, ActOK, StatDecapBad},
 		{"N and V", func() []byte { return lispFrame(t, testRLOC, DataPort, [8]byte{0x90}, inner) }, ActOK, StatDecapBad},

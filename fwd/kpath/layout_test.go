@@ -30,8 +30,8 @@ func TestMapLayouts(t *testing.T) {
 		}, cat([]byte{192, 0, 2, 1, 192, 0, 2, 2}, ne(3), ne(1500), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, 16))},
 		{"decap key", func() ([]byte, error) { return AppendDecapKey(nil, dst) }, []byte{192, 0, 2, 2}},
 		{"decap value", func() ([]byte, error) {
-			return DecapEntry{TUNIfIndex: 9, CheckIID: true, InstanceID: 0x1234567}.AppendValue(nil), nil
-		}, cat(ne(9), ne(DecapCheckIID), ne(0x234567), make([]byte, 20))},
+			return DecapEntry{TUNIfIndex: 9, InstanceID: 0x1234567}.AppendValue(nil), nil
+		}, cat(ne(9), ne(0), ne(0x234567), make([]byte, 20))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -126,17 +126,17 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		Mov64Reg(R3, R2),
 		ALU64Imm(And, R3, 0xa0),
 		JumpImm(JEq, R3, 0x20, "bad"),
-		LoadMem(W, R3, R9, 4),
-		ALU64Imm(And, R3, DecapCheckIID),
-		JumpImm(JEq, R3, 0, "iid"),
+		// The instance-id: the header's with the I bit, 0 without
+		// (the userspace ETR's rule), must be the entry's.
+		Mov64Imm(R3, 0),
 		ALU64Imm(And, R2, flagI),
-		JumpImm(JEq, R2, 0, "bad"),
+		JumpImm(JEq, R2, 0, "iid"),
 		LoadMem(W, R3, R7, 46),
 		HostToBE(R3, 32),
 		ALU64Imm(Rsh, R3, 8),
+		Label("iid"),
 		LoadMem(W, R4, R9, 8),
 		JumpReg(JNE, R3, R4, "bad"),
-		Label("iid"),
 		// The inner packet's version decides the protocol it gets; R8
 		// (data_end) is not needed any more and keeps the flags.
 		LoadMem(B, R2, R7, 14+Overhead4),

@@ -31,7 +31,7 @@ func newTestDecap(t *testing.T) *Decap {
 	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, CheckIID: true, InstanceID: 7}); err != nil {
+	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, InstanceID: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
@@ -142,7 +142,7 @@ func TestDecapSenders(t *testing.T) {
 	}{
 		{"LSBs changed", frame(nl(2), in4), Sender{ITR: itr, Src: want.Src, LSBs: 2, HasLSBs: true}},
 		{"L flag clear", frame([8]byte{0x80, 1, 2, 3, 0, 0, 0, 2}, in4), Sender{ITR: itr, Src: want.Src, LSBs: 2}},
-		{"instance-id: 8 LSBs", frame([8]byte{0xc8, 1, 2, 3, 0, 0, 8, 0x81}, in4), Sender{ITR: itr, Src: want.Src, LSBs: 0x81, HasLSBs: true}},
+		{"instance-id: 8 LSBs", frame([8]byte{0xc8, 1, 2, 3, 0, 0, 0, 0x81}, in4), Sender{ITR: itr, Src: want.Src, LSBs: 0x81, HasLSBs: true}},
 		{"32 LSBs", frame([8]byte{0xc0, 1, 2, 3, 0x80, 0, 0, 1}, in4), Sender{ITR: itr, Src: want.Src, LSBs: 0x80000001, HasLSBs: true}},
 		{"inner IPv6", frame(nl(5), in6), Sender{ITR: itr, Src: netip.MustParseAddr("2001:db8:1::10"), LSBs: 5, HasLSBs: true}},
 	} {

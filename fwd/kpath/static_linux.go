@@ -78,8 +78,7 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 			return nil, err
 		}
 	}
-	if err := s.Decap.SetLocal(c.Local, DecapEntry{TUNIfIndex: tun.Index, CheckIID: c.InstanceID != 0,
-		InstanceID: c.InstanceID}); err != nil {
+	if err := s.Decap.SetLocal(c.Local, DecapEntry{TUNIfIndex: tun.Index, InstanceID: c.InstanceID}); err != nil {
 		s.Close()
 		return nil, err
 	}
