@@ -53,6 +53,9 @@ type KernelSnapshot struct {
 	// Uplinks are the interfaces the decapsulating program is attached to;
 	// Locals the local RLOCs it decapsulates for.
 	Uplinks, Locals uint64
+	// DecapGRO says whether the uplinks' XDP hooks decapsulate too, so
+	// that inner flows are GRO-merged: "xdp", or "off (why)".
+	DecapGRO string
 	// Packets and inner bytes encapsulated and decapsulated in the kernel.
 	EncapPackets, EncapBytes uint64
 	DecapPackets, DecapBytes uint64

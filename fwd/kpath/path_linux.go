@@ -289,9 +289,11 @@ func (d *Decap) Attach(ifindex int) error {
 }
 
 // AttachXDP attaches the XDP variant of the program (see DecapXDPInsns in
-// prog_decap_test.go) to the
-// interface ifindex instead: inner packets are GRO-merged and enter the
-// stack on that interface rather than the TUN.
+// prog_decap_test.go) to the interface ifindex, in addition to Attach: it
+// decapsulates before GRO, so inner flows are GRO-merged, and marks the
+// packets, which the TC program then moves into the TUN. Without Attach on
+// the same interface (the bench's kpath-xdp experiment) the inner packets
+// enter the stack on that interface, not the TUN.
 func (d *Decap) AttachXDP(ifindex int) error {
 	if d.xdp == nil {
 		p, err := LoadProgram(ProgSpec{Name: "lisp_decap_xdp", Type: ProgXDP, License: "GPL",
