@@ -33,12 +33,14 @@ const testIID = 7
 
 // newKpathLab builds the lab with the programs attached as hook says: "tcx",
 // "xdp" (decapsulating at XDP alone), "gro" (at XDP and TCX, as the daemon
-// does) or "cls" (cls_bpf filters, the pre-6.6 fallback).
+// does; "gro-partial" the same with tx checksum offload on in the core, so
+// that the veths hand packets on with the inner checksum still partial) or
+// "cls" (cls_bpf filters, the pre-6.6 fallback).
 func newKpathLab(t *testing.T, hook string) *kpathLab {
 	t.Helper()
 	needBPF(t)
 	topo := netns.New(t)
-	l, err := lab.Build(topo, lab.Options{Core: lab.CoreDirect, WireLike: true, TxChecksumOff: true})
+	l, err := lab.Build(topo, lab.Options{Core: lab.CoreDirect, WireLike: true, TxChecksumOff: hook != "gro-partial"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func newKpathLab(t *testing.T, hook string) *kpathLab {
 			}
 			*s.out, err = AttachStatic(StaticConfig{TUN: "lisp0", WAN: s.wan.Name, Local: s.local, Remote: s.remote,
 				EIDs: []netip.Prefix{s.peer4, s.peer6}, LocalEIDs: []netip.Prefix{s.own4, s.own6},
-				InstanceID: testIID, LSBs: 1, DecapXDP: hook == "xdp", DecapGRO: hook == "gro", CLS: hook == "cls"})
+				InstanceID: testIID, LSBs: 1, DecapXDP: hook == "xdp", DecapGRO: hook == "gro" || hook == "gro-partial", CLS: hook == "cls"})
 			return err
 		}); err != nil {
 			if tun != nil {

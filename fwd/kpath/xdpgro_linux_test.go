@@ -9,13 +9,16 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/lispd/lispd/fwd/netio"
 	"github.com/lispd/lispd/internal/sock"
+	"github.com/lispd/lispd/testing/lab"
 	"github.com/lispd/lispd/testing/netns"
 )
 
@@ -152,8 +155,29 @@ func plainFrame(p []byte) []byte {
 // enter the stack on the TUN, counted once; packets it leaves alone (an
 // outer CE) reach the stack on the uplink whole; and inner packets sent
 // plain to the uplink, which carry no metadata, must never be moved into
-// the TUN. nftables counters at prerouting tell where each entered.
+// the TUN. nftables counters at prerouting tell where each entered. In the
+// driver's XDP (veth's, before GRO) and in generic XDP (after it, as on
+// drivers without XDP support: still marked and moved).
 func TestDecapMarkMovesIntoTUN(t *testing.T) {
+	for _, mode := range []string{"native", "generic"} {
+		t.Run(mode, func(t *testing.T) { testDecapMarkMovesIntoTUN(t, mode == "generic") })
+	}
+}
+
+// xdpFlagsSKBMode is XDP_FLAGS_SKB_MODE: generic XDP.
+const xdpFlagsSKBMode = 2
+
+// attachXDPGeneric attaches prog to ifindex's XDP hook in generic mode.
+func attachXDPGeneric(prog *Program, ifindex int) (*Link, error) {
+	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(XDP), flags: xdpFlagsSKBMode}
+	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return nil, wrap("attach generic XDP", err)
+	}
+	return &Link{fd: fd, ifindex: ifindex, typ: XDP}, nil
+}
+
+func testDecapMarkMovesIntoTUN(t *testing.T, generic bool) {
 	needBPF(t)
 	topo := netns.New(t)
 	snd, err := topo.Host("snd")
@@ -201,6 +225,13 @@ func TestDecapMarkMovesIntoTUN(t *testing.T) {
 		if err := d.Attach(wi.Index); err != nil {
 			return err
 		}
+		if generic {
+			l, err := attachXDPGeneric(loadXDP(t, d), wi.Index)
+			if err == nil {
+				d.links = append(d.links, l)
+			}
+			return err
+		}
 		return d.AttachXDP(wi.Index)
 	}); err != nil {
 		if tun != nil {
@@ -217,6 +248,10 @@ func TestDecapMarkMovesIntoTUN(t *testing.T) {
 	})
 	if err := etr.IP("link", "set", "lisp0", "up"); err != nil {
 		t.Fatal(err)
+	}
+	if out, err := etr.Output(context.Background(), "ip", "link", "show", "dev", l.B.Name); err != nil ||
+		strings.Contains(out, " xdpgeneric ") != generic || !strings.Contains(out, " xdp") {
+		t.Fatalf("uplink %s, want XDP attached (generic %v): %v", out, generic, err)
 	}
 	ruleset := fmt.Sprintf(`table inet kp {
 	counter tun {}
@@ -338,4 +373,36 @@ func sendFrames(ifname string, dst [6]byte, frames [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// TestDecapGROPartialChecksums transfers over the kernel path with decap
+// GRO where the core's veths keep transmit checksum offload on: the
+// encapsulated segments cross the core with the inner TCP checksum still
+// partial (CHECKSUM_PARTIAL), the XDP program strips the outer headers of
+// an skb the veth may rebuild for XDP, GRO merges the inner flow and the
+// TC program moves it into the TUN. The receiver must get every byte
+// intact (a checksum the receiving host rejects would stall the transfer),
+// all of it entering on the TUN.
+func TestDecapGROPartialChecksums(t *testing.T) {
+	k := newKpathLab(t, "gro-partial")
+	if err := nftApply(k.XTR2, fmt.Sprintf(`table inet kp {
+	counter tun {}
+	chain pre {
+		type filter hook prerouting priority -300;
+		iifname "lisp0" ip daddr %v counter name "tun"
+	}
+}`, lab.HostB4)); err != nil {
+		t.Fatal(err)
+	}
+	const size = 24 << 20
+	k.transfer(t, size)
+	d, err := k.x2.Decap.Counters(k.RLOC2v4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tunP, tunB := nftCounter(t, k.XTR2, "tun")
+	t.Logf("xTR2 decapsulated %+v; %d packets, %d bytes entered on the TUN", d, tunP, tunB)
+	if d.Bytes < size || tunB < size || tunP >= d.Packets {
+		t.Errorf("xTR2 decapsulated %+v, %d packets with %d bytes entered on the TUN; want ≥ %d bytes both, fewer packets (GRO)", d, tunP, tunB, size)
+	}
 }
