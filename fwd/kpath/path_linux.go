@@ -294,6 +294,10 @@ func (d *Decap) Attach(ifindex int) error {
 // packets, which the TC program then moves into the TUN. Without Attach on
 // the same interface (the bench's kpath-xdp experiment) the inner packets
 // enter the stack on that interface, not the TUN.
+//
+// Only in the driver's own XDP: generic XDP runs after GRO (nothing to
+// gain) and copies every packet of the interface that lacks its headroom;
+// a driver without native XDP fails the attach.
 func (d *Decap) AttachXDP(ifindex int) error {
 	if d.xdp == nil {
 		p, err := LoadProgram(ProgSpec{Name: "lisp_decap_xdp", Type: ProgXDP, License: "GPL",
@@ -303,7 +307,7 @@ func (d *Decap) AttachXDP(ifindex int) error {
 		}
 		d.xdp = p
 	}
-	l, err := AttachXDP(d.xdp, ifindex)
+	l, err := attachXDP(d.xdp, ifindex, xdpFlagsDrvMode)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,7 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -156,25 +156,12 @@ func plainFrame(p []byte) []byte {
 // outer CE) reach the stack on the uplink whole; and inner packets sent
 // plain to the uplink, which carry no metadata, must never be moved into
 // the TUN. nftables counters at prerouting tell where each entered. In the
-// driver's XDP (veth's, before GRO) and in generic XDP (after it, as on
-// drivers without XDP support: still marked and moved).
+// driver's XDP (veth's, before GRO) and in generic XDP (after GRO; the
+// daemon does not use it, but the mark and the move must hold there too).
 func TestDecapMarkMovesIntoTUN(t *testing.T) {
 	for _, mode := range []string{"native", "generic"} {
 		t.Run(mode, func(t *testing.T) { testDecapMarkMovesIntoTUN(t, mode == "generic") })
 	}
-}
-
-// xdpFlagsSKBMode is XDP_FLAGS_SKB_MODE: generic XDP.
-const xdpFlagsSKBMode = 2
-
-// attachXDPGeneric attaches prog to ifindex's XDP hook in generic mode.
-func attachXDPGeneric(prog *Program, ifindex int) (*Link, error) {
-	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(XDP), flags: xdpFlagsSKBMode}
-	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
-	if err != nil {
-		return nil, wrap("attach generic XDP", err)
-	}
-	return &Link{fd: fd, ifindex: ifindex, typ: XDP}, nil
 }
 
 func testDecapMarkMovesIntoTUN(t *testing.T, generic bool) {
@@ -226,7 +213,7 @@ func testDecapMarkMovesIntoTUN(t *testing.T, generic bool) {
 			return err
 		}
 		if generic {
-			l, err := attachXDPGeneric(loadXDP(t, d), wi.Index)
+			l, err := attachXDP(loadXDP(t, d), wi.Index, xdpFlagsSKBMode)
 			if err == nil {
 				d.links = append(d.links, l)
 			}
@@ -405,4 +392,38 @@ func TestDecapGROPartialChecksums(t *testing.T) {
 	if d.Bytes < size || tunB < size || tunP >= d.Packets {
 		t.Errorf("xTR2 decapsulated %+v, %d packets with %d bytes entered on the TUN; want ≥ %d bytes both, fewer packets (GRO)", d, tunP, tunB, size)
 	}
+}
+
+// TestDecapXDPDriverOnly checks that Decap.AttachXDP takes only the
+// driver's own XDP: on a device without it (a bridge) the attach fails,
+// saying so, rather than falling back to generic XDP, which would run
+// after GRO and copy the interface's packets for nothing.
+func TestDecapXDPDriverOnly(t *testing.T) {
+	needBPF(t)
+	h, err := netns.New(t).Host("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Bridge("br0"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecap(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = h.Do(func() error {
+		bi, err := net.InterfaceByName("br0")
+		if err != nil {
+			return err
+		}
+		if err := d.Attach(bi.Index); err != nil {
+			return err
+		}
+		return d.AttachXDP(bi.Index)
+	})
+	if !errors.Is(err, errNoNativeXDP) {
+		t.Fatalf("XDP attach to a bridge: %v, want %v", err, errNoNativeXDP)
+	}
+	t.Log(err)
 }
