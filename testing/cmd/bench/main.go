@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/testing/lab"
 	"github.com/lispd/lispd/testing/netns"
 )
@@ -269,9 +270,31 @@ func (b *bench) startLispd(offload, kernelPath string) (func() error, []*lab.Dae
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
+			log.Printf("%s: decap GRO %s", name, decapGRO(d))
 		}
 	}
 	return stopAll, ds, nil
+}
+
+// decapGRO returns what d's show stats says of decap GRO at its uplinks'
+// XDP hooks, once it has attached to one (within a few seconds).
+func decapGRO(d *lab.Daemon) string {
+	var last string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st := &admin.Stats{}
+		err := d.ShowJSON(ctx, st, "stats")
+		cancel()
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		if k := st.KernelPath; k != nil && k.DecapGRO != "" {
+			return k.DecapGRO
+		}
+		last = "not reported"
+	}
+	return "unknown (" + last + ")"
 }
 
 // startKpath runs testing/cmd/kpathxtr on both xTRs: fwd/kpath's programs
