@@ -357,8 +357,10 @@ func (d *Decap) Stats() (Stats, error) { return readStats(d.stats) }
 // Close detaches the program and releases the maps.
 func (d *Decap) Close() error {
 	var err error
-	for _, l := range d.links {
-		err = firstErr(err, l.Close())
+	// Last attached first: an XDP program goes before the TC program
+	// behind it, so that no packet it decapsulated enters on the uplink.
+	for i := len(d.links) - 1; i >= 0; i-- {
+		err = firstErr(err, d.links[i].Close())
 	}
 	d.links = nil
 	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
