@@ -88,11 +88,14 @@ func newKpathLab(t *testing.T, hook string) *kpathLab {
 
 // transfer sends n random bytes from host A to host B over TCP and
 // reports whether B received them intact.
-func (k *kpathLab) transfer(t *testing.T, n int) {
+func (k *kpathLab) transfer(t *testing.T, n int) { k.transferTo(t, lab.HostB4, n) }
+
+// transferTo is transfer to B's address dst (IPv4 or IPv6).
+func (k *kpathLab) transferTo(t *testing.T, dst netip.Addr, n int) {
 	t.Helper()
 	var ln net.Listener
 	if err := k.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(lab.HostB4, 0).String())
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -121,7 +124,7 @@ func (k *kpathLab) transfer(t *testing.T, n int) {
 	}()
 	var c net.Conn
 	if err := k.A.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		return err
 	}); err != nil {
 		t.Fatal(err)

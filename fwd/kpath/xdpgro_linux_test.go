@@ -369,28 +369,38 @@ func sendFrames(ifname string, dst [6]byte, frames [][]byte) error {
 // an skb the veth may rebuild for XDP, GRO merges the inner flow and the
 // TC program moves it into the TUN. The receiver must get every byte
 // intact (a checksum the receiving host rejects would stall the transfer),
-// all of it entering on the TUN.
+// all of it entering on the TUN. Over inner IPv4, then inner IPv6.
 func TestDecapGROPartialChecksums(t *testing.T) {
 	k := newKpathLab(t, "gro-partial")
 	if err := nftApply(k.XTR2, fmt.Sprintf(`table inet kp {
 	counter tun {}
+	counter tun6 {}
 	chain pre {
 		type filter hook prerouting priority -300;
 		iifname "lisp0" ip daddr %v counter name "tun"
+		iifname "lisp0" ip6 daddr %v counter name "tun6"
 	}
-}`, lab.HostB4)); err != nil {
+}`, lab.HostB4, lab.HostB6)); err != nil {
 		t.Fatal(err)
 	}
 	const size = 24 << 20
-	k.transfer(t, size)
-	d, err := k.x2.Decap.Counters(k.RLOC2v4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tunP, tunB := nftCounter(t, k.XTR2, "tun")
-	t.Logf("xTR2 decapsulated %+v; %d packets, %d bytes entered on the TUN", d, tunP, tunB)
-	if d.Bytes < size || tunB < size || tunP >= d.Packets {
-		t.Errorf("xTR2 decapsulated %+v, %d packets with %d bytes entered on the TUN; want ≥ %d bytes both, fewer packets (GRO)", d, tunP, tunB, size)
+	var before Counters
+	for _, f := range []struct {
+		dst     netip.Addr
+		counter string
+	}{{lab.HostB4, "tun"}, {lab.HostB6, "tun6"}} {
+		k.transferTo(t, f.dst, size)
+		c, err := k.x2.Decap.Counters(k.RLOC2v4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Counters{c.Packets - before.Packets, c.Bytes - before.Bytes}
+		before = c
+		tunP, tunB := nftCounter(t, k.XTR2, f.counter)
+		t.Logf("to %v: xTR2 decapsulated %+v; %d packets, %d bytes entered on the TUN", f.dst, d, tunP, tunB)
+		if d.Bytes < size || tunB < size || tunP >= d.Packets {
+			t.Errorf("to %v: xTR2 decapsulated %+v, %d packets with %d bytes entered on the TUN; want ≥ %d bytes both, fewer packets (GRO)", f.dst, d, tunP, tunB, size)
+		}
 	}
 }
 
