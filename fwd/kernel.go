@@ -9,7 +9,9 @@ import (
 
 // The in-kernel data path (fwd/kpath, xtr.kernel_path): eBPF programs at
 // the TUN's egress that encapsulate, and at the uplinks' ingress that
-// decapsulate, for the map-cache entries the plane mirrors into their maps.
+// decapsulate (at their XDP hooks too where the driver has them, so that
+// inner flows are GRO-merged: KernelSnapshot.DecapGRO), for the map-cache
+// entries the plane mirrors into their maps.
 // The userspace path stays whole behind them: what the kernel does not
 // handle reaches the TUN (or the 4341 socket) as before.
 //
