@@ -458,10 +458,14 @@ func renderStats(w io.Writer, v *admin.Stats) error {
 	tw := newTable(w)
 	if k := v.KernelPath; k != nil {
 		if k.Reason != "" {
-			fmt.Fprintf(tw, "Kernel path: %s (%s)\n\n", k.State, k.Reason)
+			fmt.Fprintf(tw, "Kernel path: %s (%s)\n", k.State, k.Reason)
 		} else {
-			fmt.Fprintf(tw, "Kernel path: %s\n\n", k.State)
+			fmt.Fprintf(tw, "Kernel path: %s\n", k.State)
 		}
+		if k.DecapGRO != "" {
+			fmt.Fprintf(tw, "Decap GRO: %s\n", k.DecapGRO)
+		}
+		fmt.Fprintln(tw, "")
 	}
 	for i, g := range v.Groups {
 		if i > 0 {

@@ -10,7 +10,9 @@ import (
 
 // The in-kernel data path (fwd/kpath, xtr.kernel_path): eBPF programs at
 // the TUN's egress that encapsulate, and at the uplinks' ingress that
-// decapsulate, for the map-cache entries the plane mirrors into their maps.
+// decapsulate (at their XDP hooks too where the driver has them, so that
+// inner flows are GRO-merged: KernelSnapshot.DecapGRO), for the map-cache
+// entries the plane mirrors into their maps.
 // The userspace path stays whole behind them: what the kernel does not
 // handle reaches the TUN (or the 4341 socket) as before.
 //
@@ -59,6 +61,9 @@ type KernelSnapshot struct {
 	// Uplinks are the interfaces the decapsulating program is attached to;
 	// Locals the local RLOCs it decapsulates for.
 	Uplinks, Locals uint64
+	// DecapGRO says whether the uplinks' XDP hooks decapsulate too, so
+	// that inner flows are GRO-merged: "xdp", or "off (why)".
+	DecapGRO string
 	// Packets and inner bytes encapsulated and decapsulated in the kernel.
 	EncapPackets, EncapBytes uint64
 	DecapPackets, DecapBytes uint64

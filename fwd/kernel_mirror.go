@@ -27,6 +27,7 @@ type kernelEncap interface {
 // *kpath.Decap satisfies it.
 type kernelDecap interface {
 	Attach(ifindex int) error
+	AttachXDP(ifindex int) error
 	Detach(ifindex int) error
 	Senders(dst []kpath.Sender) ([]kpath.Sender, error)
 	SetLocal(rloc netip.Addr, ent kpath.DecapEntry) error
@@ -63,6 +64,9 @@ type kernelPath struct {
 	lastErr   uint32                // coarse time of the last logged error
 	closed    bool
 
+	xdpLinks map[int]bool // uplinks whose XDP hook decapsulates too
+	xdpErr   error        // why the last XDP attach failed
+
 	mirrored, punted          atomic.Uint64
 	encPkts, encBytes         atomic.Uint64
 	decPkts, decBytes, errors atomic.Uint64
@@ -78,6 +82,7 @@ func newKernelPathWith(enc kernelEncap, dec kernelDecap, tunIndex int) *kernelPa
 		localCnt:  map[netip.Addr]kpath.Counters{},
 		uplinks:   map[int]bool{},
 		applied:   map[netip.Addr]uint64{},
+		xdpLinks:  map[int]bool{},
 	}
 }
 
@@ -318,6 +323,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 				k.failed(now, logf, "kernel path: attach to uplink %d ingress: %v", link, err)
 			} else {
 				k.uplinks[link] = true
+				k.attachXDP(link, logf)
 			}
 		}
 	}
@@ -331,6 +337,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 			k.failed(now, logf, "kernel path: detach from uplink %d: %v", link, err)
 		}
 		delete(k.uplinks, link)
+		delete(k.xdpLinks, link)
 	}
 	for a, e := range k.locals {
 		if w, ok := want[a]; ok && w == e {
@@ -356,6 +363,36 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 		k.locals[a] = w
 	}
 	k.foldDecap()
+}
+
+// attachXDP adds the XDP variant of the decapsulating program to an uplink
+// whose TC ingress has the program (never alone: its packets would enter
+// the stack on the uplink), so that decapsulated flows are GRO-merged
+// before the TC program moves them into the TUN. Where the kernel or the
+// driver refuses (another XDP program, no XDP support), the TC program
+// decapsulates alone, as complete as before, and the snapshot says why.
+func (k *kernelPath) attachXDP(link int, logf func(string, ...any)) {
+	if err := k.dec.AttachXDP(link); err != nil {
+		k.xdpErr = err
+		if logf != nil {
+			logf("kernel path: decapsulating at uplink %d ingress without GRO (XDP attach: %v)", link, err)
+		}
+		return
+	}
+	k.xdpLinks[link] = true
+}
+
+// decapGRO describes KernelSnapshot.DecapGRO (k.mu held).
+func (k *kernelPath) decapGRO() string {
+	switch {
+	case len(k.uplinks) == 0:
+		return ""
+	case len(k.xdpLinks) == len(k.uplinks):
+		return "xdp"
+	case len(k.xdpLinks) > 0:
+		return fmt.Sprintf("xdp on %d of %d uplinks (%v)", len(k.xdpLinks), len(k.uplinks), k.xdpErr)
+	}
+	return fmt.Sprintf("off (%v)", k.xdpErr)
 }
 
 // foldDecap refreshes the decapsulated totals.
@@ -391,6 +428,7 @@ func (k *kernelPath) snapshot() KernelSnapshot {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s.Uplinks, s.Locals = uint64(len(k.uplinks)), uint64(len(k.locals))
+	s.DecapGRO = k.decapGRO()
 	if k.closed {
 		return s
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,10 +80,13 @@ func (f *fakeEncap) Stats() (kpath.Stats, error) { return kpath.Stats{kpath.Stat
 func (f *fakeEncap) Close() error                { return nil }
 
 // fakeDecap records attaches, detaches and local RLOCs, and returns the
-// senders the test sets.
+// senders the test sets; with failXDP it refuses XDP attaches as a driver
+// without XDP would.
 type fakeDecap struct {
 	attached []int
 	detached []int
+	xdp      []int
+	failXDP  bool
 	locals   map[netip.Addr]kpath.DecapEntry
 	senders  []kpath.Sender
 }
@@ -99,6 +103,14 @@ func (f *fakeDecap) Detach(ifindex int) error {
 
 func (f *fakeDecap) Senders(dst []kpath.Sender) ([]kpath.Sender, error) {
 	return append(dst, f.senders...), nil
+}
+
+func (f *fakeDecap) AttachXDP(ifindex int) error {
+	if f.failXDP {
+		return errors.New("fake: XDP refused")
+	}
+	f.xdp = append(f.xdp, ifindex)
+	return nil
 }
 
 func (f *fakeDecap) SetLocal(a netip.Addr, e kpath.DecapEntry) error {
@@ -357,6 +369,9 @@ func TestMirrorSync(t *testing.T) {
 	if len(dec.attached) != 1 || dec.attached[0] != 7 {
 		t.Errorf("attached to %v, want [7]", dec.attached)
 	}
+	if len(dec.xdp) != 1 || dec.xdp[0] != 7 || k.snapshot().DecapGRO != "xdp" {
+		t.Errorf("XDP attached to %v (decap GRO %q), want [7] (xdp)", dec.xdp, k.snapshot().DecapGRO)
+	}
 	if e := dec.locals[kLocal4]; e.TUNIfIndex != 42 || e.InstanceID != 9 || len(dec.locals) != 1 {
 		t.Errorf("locals %v", dec.locals)
 	}
@@ -367,6 +382,31 @@ func TestMirrorSync(t *testing.T) {
 	}
 	if k.decPkts.Load() != 3 {
 		t.Errorf("decapsulated %d, want the 3 counted before the locator went", k.decPkts.Load())
+	}
+}
+
+// TestMirrorDecapWithoutXDP checks that an uplink whose XDP hook refuses
+// the program keeps the TC program (a complete decap on its own), without
+// an error, and that the snapshot says why decapsulated flows are not
+// GRO-merged.
+func TestMirrorDecapWithoutXDP(t *testing.T) {
+	dec := &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}, failXDP: true}
+	k := newKernelPathWith(newFakeEncap(), dec, 42)
+	if g := k.snapshot().DecapGRO; g != "" {
+		t.Errorf("decap GRO %q before any uplink", g)
+	}
+	k.syncDecap([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}}, 0, 0, t.Logf)
+	s := k.snapshot()
+	if len(dec.attached) != 1 || len(dec.xdp) != 0 || s.Uplinks != 1 || s.Errors != 0 {
+		t.Errorf("TC on %v, XDP on %v, %d uplinks, %d errors; want TC on [7] alone, no error", dec.attached, dec.xdp, s.Uplinks, s.Errors)
+	}
+	if want := "off (fake: XDP refused)"; s.DecapGRO != want {
+		t.Errorf("decap GRO %q, want %q", s.DecapGRO, want)
+	}
+	dec.failXDP = false
+	k.syncDecap([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.9"), Up: true, Link: 8}}, 0, 0, t.Logf)
+	if s := k.snapshot(); len(dec.xdp) != 1 || dec.xdp[0] != 8 || !strings.HasPrefix(s.DecapGRO, "xdp on 1 of 2 uplinks") {
+		t.Errorf("XDP on %v, decap GRO %q; want [8], on 1 of 2", dec.xdp, s.DecapGRO)
 	}
 }
 
@@ -540,6 +580,9 @@ func TestMirrorDetach(t *testing.T) {
 	k.syncDecap(ls, 0, 0, t.Logf)
 	if !slices.Equal(dec.detached, []int{8}) || len(k.uplinks) != 1 || !k.uplinks[7] {
 		t.Fatalf("detached %v, uplinks %v; want [8], {7}", dec.detached, k.uplinks)
+	}
+	if g := k.snapshot().DecapGRO; g != "xdp" {
+		t.Errorf("decap GRO %q after the detach, want xdp (the XDP link left with the uplink)", g)
 	}
 	if _, ok := dec.locals[second]; !ok {
 		t.Errorf("the local RLOC of an address-less locator went: %v", dec.locals)

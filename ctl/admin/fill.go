@@ -187,7 +187,7 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 		}})
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataDrops, Counters: ordered(dp.Drops, func(i int) string { return fwd.DropReason(i).String() })})
 		k := dp.Kernel
-		out.KernelPath = &KernelPath{State: k.State, Reason: k.Reason}
+		out.KernelPath = &KernelPath{State: k.State, Reason: k.Reason, DecapGRO: k.DecapGRO}
 		if k.State == fwd.KernelOn {
 			cs := []Counter{
 				{Name: "mirrored-mappings", Value: k.Mirrored}, {Name: "punt-entries", Value: k.Punted},

@@ -185,11 +185,14 @@ func TestStatsOf(t *testing.T) {
 	if k := StatsOf(&dp, nil).KernelPath; k == nil || k.State != fwd.KernelFallback || k.Reason != "no TCX" {
 		t.Errorf("kernel path %+v, want the fallback and its reason", k)
 	}
-	dp.Kernel = fwd.KernelSnapshot{State: fwd.KernelOn, Mirrored: 2, EncapPackets: 5, DecapBytes: 7}
+	dp.Kernel = fwd.KernelSnapshot{State: fwd.KernelOn, Mirrored: 2, EncapPackets: 5, DecapBytes: 7, DecapGRO: "xdp"}
 	dp.Kernel.EncapStats[kpath.StatEncapSkip] = 3
 	dp.Kernel.DecapStats[kpath.StatDecapGRO] = 4
 	dp.Kernel.EncapStats[kpath.StatDecapGRO] = 99 // not the encapsulating program's slot
 	v = StatsOf(&dp, nil)
+	if k := v.KernelPath; k == nil || k.DecapGRO != "xdp" {
+		t.Errorf("kernel path %+v, want decap GRO xdp", k)
+	}
 	for name, want := range map[string]uint64{"mirrored-mappings": 2, "encap-packets": 5, "decap-bytes": 7, "encap-skip": 3, "decap-gro": 4} {
 		if got, ok := v.Get(GroupKernelPath, name); !ok || got != want {
 			t.Errorf("%s/%s = %d, %v; want %d", GroupKernelPath, name, got, ok, want)

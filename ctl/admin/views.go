@@ -227,6 +227,9 @@ type KernelPath struct {
 
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
+	// DecapGRO says whether the uplinks' XDP hooks decapsulate too, so
+	// that inner flows are GRO-merged: "xdp", or "off (why)".
+	DecapGRO string `json:"decap_gro,omitempty"`
 }
 
 // Counter group names used by StatsOf.

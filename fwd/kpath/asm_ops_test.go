@@ -132,6 +132,7 @@ const (
 	FnL3CsumReplace  = 10
 	FnSkbChangeProto = 31
 	FnXDPAdjustHead  = 44
+	FnXDPAdjustMeta  = 54
 )
 
 // Assemble resolves the labels of insns into jump offsets and returns the

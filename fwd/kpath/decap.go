@@ -142,8 +142,23 @@ func decodeSender(key, v []byte, now uint64) (Sender, bool) {
 
 // XDP verdicts and the xdp_md offsets the program uses.
 const (
-	xdpDrop    = 1
-	xdpPass    = 2
-	xdpData    = 0
-	xdpDataEnd = 4
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpData     = 0
+	xdpDataEnd  = 4
+	xdpDataMeta = 8
+)
+
+// skbDataMeta is the offset of data_meta in struct __sk_buff: where the
+// metadata an XDP program left in front of the packet starts.
+const skbDataMeta = 140
+
+// The mark the XDP program leaves in the metadata of a packet it
+// decapsulated, for the TC program behind it: decapMark (a host-order
+// 32-bit word, "LISP" on a big-endian host), then the local RLOC the packet
+// was sent to (network order), decapMarkLen bytes in all. GRO merges only
+// packets with equal metadata: a flow's packets carry the same mark.
+const (
+	decapMark    = 0x4c495350
+	decapMarkLen = 8
 )

@@ -1,8 +1,9 @@
 // Package kpath is an in-kernel LISP data path: eBPF programs that
 // encapsulate packets leaving the TUN device (TCX egress) and decapsulate
-// LISP data packets arriving on an RLOC interface (TCX ingress, or XDP as
-// an experiment), fed from BPF maps that a daemon would fill from its
-// map-cache.
+// LISP data packets arriving on an RLOC interface (TCX ingress; with the
+// XDP hook in front where it attaches: decapsulated there, before GRO, and
+// marked, so that the TC program moves the merged inner packets into the
+// TUN), fed from BPF maps that a daemon would fill from its map-cache.
 //
 // The daemon mirrors its map-cache into it (fwd/kernel.go,
 // xtr.kernel_path); the tests and the bench path (testing/cmd/kpathxtr,

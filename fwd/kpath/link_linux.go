@@ -90,10 +90,25 @@ func (l *Link) Close() error {
 // AttachXDP attaches the XDP program prog to the interface ifindex (in the
 // network namespace of the calling thread), in the driver's mode where it
 // has one.
-func AttachXDP(prog *Program, ifindex int) (*Link, error) {
-	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(XDP)}
+func AttachXDP(prog *Program, ifindex int) (*Link, error) { return attachXDP(prog, ifindex, 0) }
+
+// XDP attach flags (XDP_FLAGS_*): generic (skb) mode, driver (native) mode.
+const (
+	xdpFlagsSKBMode = 1 << 1
+	xdpFlagsDrvMode = 1 << 2
+)
+
+// errNoNativeXDP says that the driver has no XDP of its own.
+var errNoNativeXDP = errors.New("driver without native XDP")
+
+// attachXDP is AttachXDP with XDP_FLAGS_* flags.
+func attachXDP(prog *Program, ifindex int, flags uint32) (*Link, error) {
+	a := linkCreateAttr{progFD: uint32(prog.FD()), targetIfindex: uint32(ifindex), attachType: uint32(XDP), flags: flags}
 	fd, err := bpf(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	if err != nil {
+		if flags&xdpFlagsDrvMode != 0 && errors.Is(err, unix.EOPNOTSUPP) {
+			return nil, &opError{op: attachOp(prog, "xdp", ifindex), err: err, cause: errNoNativeXDP}
+		}
 		return nil, wrap(attachOp(prog, "xdp", ifindex), err)
 	}
 	unix.CloseOnExec(fd)

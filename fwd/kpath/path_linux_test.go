@@ -32,13 +32,15 @@ type kpathLab struct {
 const testIID = 7
 
 // newKpathLab builds the lab with the programs attached as hook says: "tcx",
-// "xdp" (decapsulating at XDP) or "cls" (cls_bpf filters, the pre-6.6
-// fallback).
+// "xdp" (decapsulating at XDP alone), "gro" (at XDP and TCX, as the daemon
+// does; "gro-partial" the same with tx checksum offload on in the core, so
+// that the veths hand packets on with the inner checksum still partial) or
+// "cls" (cls_bpf filters, the pre-6.6 fallback).
 func newKpathLab(t *testing.T, hook string) *kpathLab {
 	t.Helper()
 	needBPF(t)
 	topo := netns.New(t)
-	l, err := lab.Build(topo, lab.Options{Core: lab.CoreDirect, WireLike: true, TxChecksumOff: true})
+	l, err := lab.Build(topo, lab.Options{Core: lab.CoreDirect, WireLike: true, TxChecksumOff: hook != "gro-partial"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func newKpathLab(t *testing.T, hook string) *kpathLab {
 			}
 			*s.out, err = AttachStatic(StaticConfig{TUN: "lisp0", WAN: s.wan.Name, Local: s.local, Remote: s.remote,
 				EIDs: []netip.Prefix{s.peer4, s.peer6}, LocalEIDs: []netip.Prefix{s.own4, s.own6},
-				InstanceID: testIID, LSBs: 1, DecapXDP: hook == "xdp", CLS: hook == "cls"})
+				InstanceID: testIID, LSBs: 1, DecapXDP: hook == "xdp", DecapGRO: hook == "gro" || hook == "gro-partial", CLS: hook == "cls"})
 			return err
 		}); err != nil {
 			if tun != nil {
@@ -86,11 +88,14 @@ func newKpathLab(t *testing.T, hook string) *kpathLab {
 
 // transfer sends n random bytes from host A to host B over TCP and
 // reports whether B received them intact.
-func (k *kpathLab) transfer(t *testing.T, n int) {
+func (k *kpathLab) transfer(t *testing.T, n int) { k.transferTo(t, lab.HostB4, n) }
+
+// transferTo is transfer to B's address dst (IPv4 or IPv6).
+func (k *kpathLab) transferTo(t *testing.T, dst netip.Addr, n int) {
 	t.Helper()
 	var ln net.Listener
 	if err := k.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(lab.HostB4, 0).String())
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -119,7 +124,7 @@ func (k *kpathLab) transfer(t *testing.T, n int) {
 	}()
 	var c net.Conn
 	if err := k.A.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -155,9 +160,10 @@ func ping(t *testing.T, h *netns.Host, dst netip.Addr, extra ...string) {
 // transfer through the encapsulating and decapsulating programs alone
 // (nobody reads the TUNs), checks the counters, and has tshark decode a
 // capture of the core; with the programs at TCX hooks, with the
-// decapsulating one at the XDP hook, and as cls_bpf filters.
+// decapsulating one at the XDP hook alone, at both (the inner packets
+// GRO-merged and moved into the TUN), and as cls_bpf filters.
 func TestKernelPath(t *testing.T) {
-	for _, hook := range []string{"tcx", "xdp", "cls"} {
+	for _, hook := range []string{"tcx", "xdp", "gro", "cls"} {
 		t.Run(hook, func(t *testing.T) { testKernelPath(t, hook) })
 	}
 }
@@ -169,6 +175,20 @@ func testKernelPath(t *testing.T, hook string) {
 	capt, err := k.XTR1.Capture(k.XTR1WAN.Name, pcap, "udp")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hook == "gro" {
+		// Where xTR2's decapsulated packets enter its stack.
+		if err := nftApply(k.XTR2, fmt.Sprintf(`table inet kp {
+	counter tun {}
+	counter wan {}
+	chain pre {
+		type filter hook prerouting priority -300;
+		iifname "lisp0" ip daddr %v counter name "tun"
+		iifname %q ip daddr %v counter name "wan"
+	}
+}`, lab.HostB4, k.XTR2WAN.Name, lab.HostB4)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ping(t, k.A, lab.HostB4, "-Q", "0xb8") // DSCP EF: the outer TOS must copy it
 	ping(t, k.B, lab.HostA4)
@@ -239,6 +259,19 @@ func testKernelPath(t *testing.T, hook string) {
 	}
 	if s2[StatDecapBad] != 0 || s2[StatDecapError] != 0 {
 		t.Errorf("xTR2 refused %d packets and failed on %d", s2[StatDecapBad], s2[StatDecapError])
+	}
+	if hook == "gro" {
+		// Every packet decapsulated at XDP entered on the TUN (GRO-merged:
+		// fewer, bigger packets), none on the uplink.
+		tunP, tunB := nftCounter(t, k.XTR2, "tun")
+		wanP, _ := nftCounter(t, k.XTR2, "wan")
+		t.Logf("xTR2: %d packets, %d bytes to %v entered on the TUN, %d on the uplink", tunP, tunB, lab.HostB4, wanP)
+		if tunB < size || wanP != 0 {
+			t.Errorf("xTR2: %d bytes to %v entered on the TUN, %d packets on the uplink; want ≥ %d and 0", tunB, lab.HostB4, wanP, size)
+		}
+		if tunP >= d2.Packets {
+			t.Errorf("xTR2: %d packets entered on the TUN for %d decapsulated: nothing GRO-merged", tunP, d2.Packets)
+		}
 	}
 	if s1[StatEncapGSO] == 0 {
 		t.Errorf("xTR1's encapsulating program saw no GSO packet (TUN without TSO?)")

@@ -16,6 +16,12 @@ package kpath
 // else goes on (TC_ACT_OK) to the stack and the daemon's socket, GRO
 // packets (gso_segs > 1) included: a coalesced UDP super-packet holds one
 // LISP header per segment, which one adjust_room cannot strip.
+//
+// A packet that DecapXDPInsns decapsulated carries its mark in the skb's
+// metadata (a packet from the wire never carries any): the program looks
+// the marked RLOC up and redirects the packet, as it is (a GRO
+// super-packet, usually), to the entry's TUN, without counting it again; a
+// marked packet for an RLOC no longer local is dropped.
 func DecapInsns(m decapMaps, big bool) []Insn { return decapProgram(m, false, big) }
 
 // DecapXDPInsns returns the decapsulating program for the XDP hook of an
@@ -23,9 +29,16 @@ func DecapInsns(m decapMaps, big bool) []Insn { return decapProgram(m, false, bi
 // headers (moving the Ethernet header up, bpf_xdp_adjust_head) before the
 // kernel builds or coalesces the packet, so the inner TCP segments of a
 // flow are GRO-merged by the interface's NAPI poll as if they had arrived
-// plain. The inner packet then enters the stack on the RLOC interface, not
-// the TUN: its firewall zone is the uplink's. An experiment measured by the
-// bench (kpath-xdp), not a replacement for DecapInsns.
+// plain. It marks each packet it decapsulated with XDP metadata
+// (decapMark and the local RLOC, bpf_xdp_adjust_meta) and counts it; the
+// TC program behind it (DecapInsns) moves marked packets into the TUN, so
+// that they enter the stack there, and decapsulates what this one left
+// alone. Everything it does not decapsulate goes on unchanged, unmarked and
+// uncounted (XDP_PASS): the TC program sees it whole, decides again and
+// counts it once. Sampling included: a packet due for the daemon is left to
+// the TC program, which takes the sample. Without the TC program (the
+// bench's kpath-xdp experiment) the inner packets enter the stack on the
+// RLOC interface.
 func DecapXDPInsns(m decapMaps, big bool) []Insn { return decapProgram(m, true, big) }
 
 // decapMaps are the file descriptors of the maps the decapsulating
@@ -65,6 +78,32 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	} else {
 		add(
 			Mov64Reg(R6, R1),
+			// Marked at XDP: decapsulated and counted there.
+			LoadMem(W, R2, R6, skbDataMeta),
+			LoadMem(W, R3, R6, skbData),
+			Mov64Reg(R4, R2),
+			ALU64Imm(Add, R4, decapMarkLen),
+			JumpReg(JGT, R4, R3, "unmarked"),
+			LoadMem(W, R4, R2, 0),
+			JumpImm(JNE, R4, decapMark, "unmarked"),
+			LoadMem(W, R4, R2, 4),
+			StoreMem(W, R10, -4, R4),
+			LoadMapFD(R1, locals),
+			Mov64Reg(R2, R10),
+			ALU64Imm(Add, R2, -4),
+			CallHelper(FnMapLookupElem),
+			JumpImm(JEq, R0, 0, "orphan"),
+			LoadMem(W, R1, R0, 0),
+			Mov64Imm(R2, redirectIngress),
+			CallHelper(FnRedirect),
+			Return(),
+			Label("orphan"),
+		)
+		add(countStat(stats, StatDecapError, "orphan")...)
+		add(
+			Mov64Imm(R0, ActShot),
+			Return(),
+			Label("unmarked"),
 			LoadMem(W, R2, R6, skbProtocol),
 			JumpImm(JNE, R2, be16(0x0800, big), "pass"),
 			LoadMem(W, R2, R6, skbGSOSegs),
@@ -235,8 +274,13 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		ALU64Reg(Sub, R3, R1),
 		LoadMem(DW, R4, R10, -72),
 		JumpReg(JLT, R3, R4, "nosample"),
-		StoreMem(DW, R0, 0, R2),
-		Goto("sample"),
+	)
+	if xdp {
+		add(Goto("sample")) // the TC program takes it (and the time)
+	} else {
+		add(StoreMem(DW, R0, 0, R2), Goto("sample"))
+	}
+	add(
 		Label("nosample"),
 		// Write the TTL / hop limit.
 		LoadMem(B, R3, R10, -88),
@@ -287,6 +331,24 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	)
 	if xdp {
 		add(
+			// Room for the mark first: where the driver has no metadata
+			// (or headroom) the packet goes to the TC program whole.
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, -decapMarkLen),
+			CallHelper(FnXDPAdjustMeta),
+			JumpImm(JNE, R0, 0, "pass"),
+			LoadMem(W, R2, R6, xdpDataMeta),
+			LoadMem(W, R7, R6, xdpData),
+			LoadMem(W, R8, R6, xdpDataEnd),
+			Mov64Reg(R3, R2),
+			ALU64Imm(Add, R3, decapMarkLen),
+			JumpReg(JGT, R3, R7, "xdperror"),
+			Mov64Reg(R3, R7),
+			ALU64Imm(Add, R3, decapHdrs),
+			JumpReg(JGT, R3, R8, "xdperror"),
+			StoreImm(W, R2, 0, decapMark),
+			LoadMem(W, R3, R10, -4), // the local RLOC, the lookup's key
+			StoreMem(W, R2, 4, R3),
 			// Count: the inner bytes are the UDP payload after the LISP
 			// header.
 			LoadMem(H, R2, R7, 38),
@@ -308,6 +370,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			LoadMem(W, R2, R7, 0), StoreMem(W, R7, Overhead4, R2),
 			LoadMem(W, R2, R7, 4), StoreMem(W, R7, Overhead4+4, R2),
 			LoadMem(W, R2, R7, 8), StoreMem(W, R7, Overhead4+8, R2),
+			// bpf_xdp_adjust_head moves the metadata along.
 			Mov64Reg(R1, R6),
 			Mov64Imm(R2, Overhead4),
 			CallHelper(FnXDPAdjustHead),
@@ -316,6 +379,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			Return(),
 			Label("xdperror"),
 		)
+		// Cannot happen (the lengths were checked): a packet half
+		// rewritten, or with an unwritten mark, must not go on.
 		add(countStat(stats, StatDecapError, "xdp")...)
 		add(Mov64Imm(R0, xdpDrop), Return())
 	} else {
@@ -349,7 +414,13 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			continue // TC only
 		}
 		add(Label(s.label))
-		add(countStat(stats, s.slot, "")...)
+		if !xdp {
+			add(countStat(stats, s.slot, "")...)
+			add(Mov64Imm(R0, pass), Return())
+		}
+	}
+	if xdp {
+		// Left to the TC program, which counts it.
 		add(Mov64Imm(R0, pass), Return())
 	}
 	return p

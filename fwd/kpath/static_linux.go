@@ -31,6 +31,11 @@ type StaticConfig struct {
 	// DecapXDP decapsulates at WAN's XDP hook (Decap.AttachXDP) instead
 	// of its TCX ingress: inner packets are GRO-merged and enter on WAN.
 	DecapXDP bool
+	// DecapGRO attaches the decapsulating program to WAN's TCX ingress
+	// and its XDP variant to WAN's XDP hook, as the daemon does: inner
+	// packets decapsulated at XDP are GRO-merged and moved into the TUN
+	// by the TC program.
+	DecapGRO bool
 	// CLS attaches the TC programs as cls_bpf filters (AttachCLS), the
 	// fallback for kernels before 6.6, even where TCX works.
 	CLS bool
@@ -105,6 +110,12 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 	if err := attach(wan.Index); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if c.DecapGRO && !c.DecapXDP {
+		if err := s.Decap.AttachXDP(wan.Index); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }

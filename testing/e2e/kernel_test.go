@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/fwd"
 	"github.com/lispd/lispd/testing/lab"
+	"github.com/lispd/lispd/testing/netns"
 	"github.com/lispd/lispd/testing/tshark"
 )
 
@@ -44,11 +47,15 @@ func startKernel(t *testing.T, opt lab.Options) *setup {
 // the kernel path, on the wire-like core; `show stats` must show that the
 // kernel carried the traffic (its counters ≈ the transfer, lispd's own
 // encapsulation ≈ nothing), and a capture on the core must decode as clean
-// LISP data with no frame above the MTU.
+// LISP data with no frame above the MTU. The uplinks' XDP hooks decapsulate
+// too (decap GRO): the inner packets must enter xTR2's stack on its TUN,
+// GRO-merged, none on the uplink.
 func TestKernelPathTransfer(t *testing.T) {
 	tshark.Require(t)
 	const size = 24 << 20
 	s := startKernel(t, lab.Options{Core: lab.CoreRouter, WireLike: true, TxChecksumOff: true})
+	requireDecapGRO(t, s.X1, s.X2)
+	entered := countEntry(t, s.XTR2, lab.HostB4, s.C2.TUNName(), s.XTR2WAN.Name)
 	pingWorks(t, s.A, lab.HostB4)
 	pingWorks(t, s.A, lab.HostB6)
 	pingWorks(t, s.B, lab.HostA4)
@@ -91,6 +98,15 @@ func TestKernelPathTransfer(t *testing.T) {
 	}
 	if kAck == 0 {
 		t.Errorf("xtr2: the ACKs were not encapsulated in the kernel")
+	}
+	tunP, tunB := entered(s.C2.TUNName())
+	wanP, _ := entered(s.XTR2WAN.Name)
+	t.Logf("xtr2: %d packets, %d bytes to %v entered on the TUN, %d on the uplink", tunP, tunB, lab.HostB4, wanP)
+	if tunB < size || wanP != 0 {
+		t.Errorf("xtr2: %d bytes to %v entered on the TUN, %d packets on the uplink; want ≥ %d and 0", tunB, lab.HostB4, wanP, size)
+	}
+	if tunP >= kDec {
+		t.Errorf("xtr2: %d packets entered on the TUN for %d decapsulated: nothing GRO-merged", tunP, kDec)
 	}
 	// The kernel's counters are folded into the mapping's.
 	e, ok := mapCacheEntry(t, s.X1, lab.HostB4)
@@ -167,6 +183,73 @@ func kernelLearned(t *testing.T, ks daemonStats, name string) {
 		t.Errorf("%s: kernel decapsulated %d packets, lispd %d: want the flow in the kernel, none in lispd", name, kDec, uDec)
 	}
 }
+
+// requireDecapGRO checks that every daemon ds decapsulates at its uplinks'
+// XDP hooks too (veth has native XDP: a refusal here is a bug).
+func requireDecapGRO(t *testing.T, ds ...*lab.Daemon) {
+	t.Helper()
+	for _, d := range ds {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st := &admin.Stats{}
+		err := d.ShowJSON(ctx, st, "stats")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := st.KernelPath; k == nil || k.DecapGRO != "xdp" {
+			t.Fatalf("%s: kernel path %+v, want decap GRO at XDP", d.Name, k)
+		}
+	}
+}
+
+// countEntry counts, in h's prerouting, the packets to dst entering on
+// each of the interfaces ifaces, and returns a function that reads the
+// packets and bytes of one.
+func countEntry(t *testing.T, h *netns.Host, dst netip.Addr, ifaces ...string) func(iface string) (packets, bytes uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const table = "entry"
+	cmds := [][]string{
+		{"nft", "add", "table", "inet", table},
+		{"nft", "add", "chain", "inet", table, "pre", "{ type filter hook prerouting priority -300 ; policy accept ; }"},
+	}
+	for i, name := range ifaces {
+		c := "c" + strconv.Itoa(i)
+		cmds = append(cmds,
+			[]string{"nft", "add", "counter", "inet", table, c},
+			[]string{"nft", "add", "rule", "inet", table, "pre", "iifname", name, "ip", "daddr", dst.String(), "counter", "name", c})
+	}
+	for _, argv := range cmds {
+		if err := h.Run(ctx, argv...); err != nil {
+			t.Fatalf("entry counters in %s: %v", h, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Run(ctx, "nft", "delete", "table", "inet", table)
+	})
+	return func(iface string) (uint64, uint64) {
+		t.Helper()
+		i := slices.Index(ifaces, iface)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := h.Output(ctx, "nft", "list", "counter", "inet", table, "c"+strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nftPacketsBytes.FindStringSubmatch(out)
+		if i < 0 || m == nil {
+			t.Fatalf("entry counter of %s: %q", iface, out)
+		}
+		p, _ := strconv.ParseUint(m[1], 10, 64)
+		b, _ := strconv.ParseUint(m[2], 10, 64)
+		return p, b
+	}
+}
+
+var nftPacketsBytes = regexp.MustCompile(`packets (\d+) bytes (\d+)`)
 
 // requireKernelPath skips (fails with CI=true) unless the kernel path runs
 // on every daemon ds.

@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/testing/lab"
 	"github.com/lispd/lispd/testing/netns"
 )
@@ -42,7 +43,7 @@ var (
 	pings     = flag.Int("pings", 50, "pings per RTT measurement (interval 10 ms)")
 	runs      = flag.Int("runs", 1, "measure every path this many times, interleaved; cells are medians, ratios medians of the per-run ratios")
 	tcpOnly   = flag.Bool("tcp-only", false, "measure TCP only (no UDP, no RTT)")
-	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, lispd-kernel, kpath, kpath-xdp)")
+	paths     = flag.String("paths", "plain,vxlan,lispd,lispd-off", "comma-separated paths to measure (plain, vxlan, lispd, lispd-off, lispd-kernel, kpath, kpath-xdp, kpath-gro)")
 	perfDir   = flag.String("perf", "", "record `DIR`/PATH-xtrN-RUN.data with perf record -g for each lispd during iperf3")
 	perfStat  = flag.String("perf-stat", "", "with -perf: perf stat -e `EVENTS` per lispd instead of perf record")
 	perfAll   = flag.Bool("perf-all", false, "with -perf: one system-wide recording (perf record -a) per path instead")
@@ -175,6 +176,7 @@ func run(topo *netns.Topology) error {
 		{"lispd-kernel", func() (func() error, []*lab.Daemon, error) { return b.startLispd("auto", "auto") }},
 		{"kpath", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath(); return u, nil, err }},
 		{"kpath-xdp", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath("-decap-xdp"); return u, nil, err }},
+		{"kpath-gro", func() (func() error, []*lab.Daemon, error) { u, err := b.startKpath("-decap-gro"); return u, nil, err }},
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*paths, ",") {
@@ -268,9 +270,31 @@ func (b *bench) startLispd(offload, kernelPath string) (func() error, []*lab.Dae
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
+			log.Printf("%s: decap GRO %s", name, decapGRO(d))
 		}
 	}
 	return stopAll, ds, nil
+}
+
+// decapGRO returns what d's show stats says of decap GRO at its uplinks'
+// XDP hooks, once it has attached to one (within a few seconds).
+func decapGRO(d *lab.Daemon) string {
+	var last string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st := &admin.Stats{}
+		err := d.ShowJSON(ctx, st, "stats")
+		cancel()
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		if k := st.KernelPath; k != nil && k.DecapGRO != "" {
+			return k.DecapGRO
+		}
+		last = "not reported"
+	}
+	return "unknown (" + last + ")"
 }
 
 // startKpath runs testing/cmd/kpathxtr on both xTRs: fwd/kpath's programs
@@ -685,12 +709,12 @@ func (b *bench) iperf() (bytes int64, bps float64, retr int, err error) {
 }
 
 // column letters of the paths, in the order of -paths' default.
-var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e", "kpath-xdp": "f", "lispd-kernel": "g"}
+var letters = map[string]string{"plain": "a", "vxlan": "b", "lispd": "c", "lispd-off": "d", "kpath": "e", "kpath-xdp": "f", "lispd-kernel": "g", "kpath-gro": "h"}
 
 // ratioPairs are the ratio columns printed when both paths were measured:
 // lispd (offloads) and lispd-off (plain TUN path) against plain routing
 // and the kernel's VXLAN, and the offload path against the plain TUN path.
-var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}, {"kpath-xdp", "vxlan"}, {"lispd-kernel", "vxlan"}, {"lispd-kernel", "kpath"}}
+var ratioPairs = [][2]string{{"lispd", "plain"}, {"lispd", "vxlan"}, {"lispd-off", "vxlan"}, {"lispd", "lispd-off"}, {"kpath", "vxlan"}, {"kpath", "lispd"}, {"kpath-xdp", "vxlan"}, {"kpath-gro", "vxlan"}, {"lispd-kernel", "vxlan"}, {"lispd-kernel", "kpath"}}
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -716,7 +740,10 @@ func printTable(names []string, rs map[string][]*result, sizes []int) {
 		fmt.Println("(f) kpath-xdp: (e) decapsulating at XDP instead (inner packets GRO-merged, entering on the uplink)")
 	}
 	if len(rs["lispd-kernel"]) > 0 {
-		fmt.Println("(g) lispd-kernel: lispd with kernel_path = \"auto\" (its map-cache mirrored into fwd/kpath's programs)")
+		fmt.Println("(g) lispd-kernel: lispd with kernel_path = \"auto\" (its map-cache mirrored into fwd/kpath's programs; decap at XDP and TC)")
+	}
+	if len(rs["kpath-gro"]) > 0 {
+		fmt.Println("(h) kpath-gro: (e) decapsulating at XDP and TC as lispd does (GRO-merged, moved into the TUN)")
 	}
 	if *quick {
 		fmt.Println("(-quick: short runs, unlimited UDP load only)")

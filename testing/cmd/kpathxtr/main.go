@@ -36,15 +36,16 @@ func main() {
 	iid := flag.Uint("iid", 0, "instance-id (0: none)")
 	plain := flag.Bool("plain-tun", false, "open the TUN without offloads")
 	xdp := flag.Bool("decap-xdp", false, "decapsulate at the RLOC interface's XDP hook (inner packets GRO-merged, entering on that interface) instead of its TCX ingress")
+	gro := flag.Bool("decap-gro", false, "decapsulate at the RLOC interface's XDP hook and TCX ingress, as lispd does: inner packets GRO-merged, then moved into the TUN")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("kpathxtr: ")
-	if err := run(*tun, *mtu, *wan, *local, *remote, *eids, uint32(*iid), *plain, *xdp); err != nil {
+	if err := run(*tun, *mtu, *wan, *local, *remote, *eids, uint32(*iid), *plain, *xdp, *gro); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(tunName string, mtu int, wan, local, remote, eids string, iid uint32, plain, xdp bool) error {
+func run(tunName string, mtu int, wan, local, remote, eids string, iid uint32, plain, xdp, gro bool) error {
 	l, err := netip.ParseAddr(local)
 	if err != nil {
 		return fmt.Errorf("-local: %w", err)
@@ -72,7 +73,7 @@ func run(tunName string, mtu int, wan, local, remote, eids string, iid uint32, p
 		return err
 	}
 	defer t.Close()
-	s, err := kpath.AttachStatic(kpath.StaticConfig{TUN: t.Name(), WAN: wan, Local: l, Remote: r, EIDs: ps, InstanceID: iid, DecapXDP: xdp})
+	s, err := kpath.AttachStatic(kpath.StaticConfig{TUN: t.Name(), WAN: wan, Local: l, Remote: r, EIDs: ps, InstanceID: iid, DecapXDP: xdp, DecapGRO: gro})
 	if err != nil {
 		return err
 	}
