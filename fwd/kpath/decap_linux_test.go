@@ -63,31 +63,44 @@ func wantInnerTTL(p []byte, outer byte) {
 	binary.BigEndian.PutUint16(p[10:], tshark.Checksum(p[:20], 0))
 }
 
-// TestDecapVerdicts runs the decapsulating program over crafted frames
-// (BPF_PROG_TEST_RUN) and checks its verdict, the packet it leaves and the
-// counter it moves.
-func TestDecapVerdicts(t *testing.T) {
+// newTestDecap returns a Decap with testRLOC (instance-id 0) and
+// testRLOCIID (instance-id 7) local, the site's EID prefixes
+// 198.51.100.128/25 and 2001:db8:2::/48, and sampling off; it is closed
+// when the test ends.
+func newTestDecap(t *testing.T) *Decap {
+	t.Helper()
 	needBPF(t)
 	d, err := NewDecap(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, InstanceID: 7}); err != nil {
 		t.Fatal(err)
 	}
-	// The inner packets go to 198.51.100.138 and 2001:db8:2::10; a first
-	// set is replaced, so that SetLocalEIDs's deletions are exercised too.
-	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}); err != nil {
-		t.Fatal(err)
-	}
 	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.SetSampleInterval(0); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestDecapVerdicts runs the decapsulating program over crafted frames
+// (BPF_PROG_TEST_RUN) and checks its verdict, the packet it leaves and the
+// counter it moves.
+func TestDecapVerdicts(t *testing.T) {
+	d := newTestDecap(t)
+	// The inner packets go to 198.51.100.138 and 2001:db8:2::10; another
+	// set and back, so that SetLocalEIDs's deletions are exercised too.
+	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
 		t.Fatal(err)
 	}
 	inner := innerPacket(t, false)

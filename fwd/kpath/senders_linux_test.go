@@ -18,31 +18,6 @@ import (
 	"github.com/lispd/lispd/testing/tshark"
 )
 
-// newTestDecap returns a Decap with the local RLOCs and EID prefixes of
-// TestDecapVerdicts, sampling off.
-func newTestDecap(t *testing.T) *Decap {
-	t.Helper()
-	needBPF(t)
-	d, err := NewDecap(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, InstanceID: 7}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetSampleInterval(0); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // fromITR sets the outer source of frame f.
 func fromITR(f []byte, itr netip.Addr) []byte {
 	a := itr.As4()

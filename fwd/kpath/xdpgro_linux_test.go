@@ -40,24 +40,7 @@ func loadXDP(t *testing.T, d *Decap) *Program {
 // counted once, in its entry; every other one goes on as it came, without
 // metadata and uncounted, for the TC program to decide on and count.
 func TestDecapXDPMark(t *testing.T) {
-	needBPF(t)
-	d, err := NewDecap(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetLocal(testRLOCIID, DecapEntry{TUNIfIndex: 1, InstanceID: 7}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetSampleInterval(0); err != nil {
-		t.Fatal(err)
-	}
+	d := newTestDecap(t)
 	xdp := loadXDP(t, d)
 	nl := [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}
 	iid7 := [8]byte{0xc8, 1, 2, 3, 0, 0, 7, 1}
