@@ -18,13 +18,15 @@ import (
 //
 // A mapping is mirrored (Encap.Set) when the encapsulating program would do
 // exactly what Encapsulator.forward does with it: a complete, unexpired
-// entry of the plane's instance-id whose prefix lies in eid_space, with
-// exactly one usable RLOC (the selection is single), IPv4 on port 4341,
-// and exactly one usable IPv4 local locator with a known interface to send
-// from. The entry carries that source and interface, the path MTU (a packet
-// that would not fit is left to the TUN, where it gets its ICMP too-big),
-// and the LISP header's flags, instance-id and locator-status bits as
-// forward writes them.
+// entry of the plane's instance-id whose prefix lies in eid_space, whose
+// usable RLOCs (one, or up to kpath.MaxEncapRLOCs sharing the load) are
+// all IPv4 on port 4341, and exactly one usable IPv4 local locator with a
+// known interface to send from. The entry carries that source and
+// interface, each RLOC with its path MTU (a packet that would not fit is
+// left to the TUN, where it gets its ICMP too-big), the selection table's
+// slots (the kernel's flow hash picks a slot, so flows are shared in the
+// weights' proportions, each flow on one RLOC), and the LISP header's
+// flags, instance-id and locator-status bits as forward writes them.
 //
 // A mapping that is not eligible but lies under a mirrored, less specific
 // one gets a punt entry (MTU 0: every packet is "too big" for it and goes

@@ -18,10 +18,14 @@ import (
 type kernelEncap interface {
 	Set(p netip.Prefix, ent kpath.EncapEntry) error
 	Delete(p netip.Prefix) error
-	Counters(p netip.Prefix) (kpath.Counters, error)
+	RLOCCounters(p netip.Prefix) ([kpath.MaxEncapRLOCs]kpath.Counters, error)
 	Stats() (kpath.Stats, error)
 	Close() error
 }
+
+// The kernel's slot table is the selection table: a mirrored mapping
+// shares its flows among its RLOCs in the same proportions.
+const _ = uint(kpath.EncapSlots-selSlots) + uint(selSlots-kpath.EncapSlots)
 
 // kernelDecap is the decapsulating program as the mirror uses it;
 // *kpath.Decap satisfies it.
@@ -41,10 +45,15 @@ type kernelDecap interface {
 // or as installed.
 type mirrorEntry struct {
 	ent  kpath.EncapEntry
-	m    *Mapping // nil for a punt entry
-	r    *RLOC
-	pkts uint64 // kernel counters already folded into m and r
-	byts uint64
+	m    *Mapping                    // nil for a punt entry
+	rs   [kpath.MaxEncapRLOCs]*RLOC  // the RLOCs of ent (ent.RLOC(i)), nil where unused
+	pkts [kpath.MaxEncapRLOCs]uint64 // per RLOC, kernel counters already folded into m and rs
+	byts [kpath.MaxEncapRLOCs]uint64
+}
+
+// same reports whether the entry w wants is the one in installed.
+func (w *mirrorEntry) same(in *mirrorEntry) bool {
+	return in != nil && w.ent == in.ent && w.m == in.m && w.rs == in.rs
 }
 
 // kernelPath is the in-kernel path of a Plane: the programs and what the
@@ -169,27 +178,67 @@ func (c *mirrorConfig) inEIDSpace(p netip.Prefix) bool {
 	return false
 }
 
-// eligible returns the kernel entry for m and the RLOC it sends to, or
-// ok false when m must stay on the userspace path.
-func (c *mirrorConfig) eligible(m *Mapping) (kpath.EncapEntry, *RLOC, bool) {
+// eligible returns the kernel entry for m and the RLOCs it sends to (in
+// the entry's order), or ok false when m must stay on the userspace path.
+// The RLOCs are those the selection table hands flows to: one, or up to
+// kpath.MaxEncapRLOCs sharing the load, whose slots the entry copies.
+func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.MaxEncapRLOCs]*RLOC, ok bool) {
 	if m.InstanceID != c.iid || m.State != StateComplete || m.expired(c.now) || !c.inEIDSpace(m.Prefix) {
-		return kpath.EncapEntry{}, nil, false
+		return ent, rs, false
 	}
 	s := m.sel.Load()
-	if s == nil || s.single == nil {
-		return kpath.EncapEntry{}, nil, false // none usable, or load sharing
-	}
-	r := s.single
-	if !r.Addr.Addr().Is4() || r.Addr.Port() != DataPort {
-		return kpath.EncapEntry{}, nil, false
+	switch {
+	case s == nil:
+		return ent, rs, false
+	case s.single != nil:
+		rs[0] = s.single
+	case len(s.slots) == selSlots:
+		// The kernel's RLOC index of each of m.RLOCs, in the order of
+		// m.RLOCs (so that a rebuild that moves slots rewrites the
+		// slot table alone).
+		var used [256]bool
+		var idx [256]uint8
+		for _, i := range s.slots {
+			used[i] = true
+		}
+		n := 0
+		for i := range m.RLOCs {
+			if i >= len(used) || !used[i] {
+				continue
+			}
+			if n == len(rs) {
+				return ent, rs, false // more RLOCs than an entry holds
+			}
+			idx[i] = uint8(n)
+			rs[n] = m.RLOCs[i]
+			n++
+		}
+		for j, i := range s.slots {
+			ent.Slots[j] = idx[i]
+		}
+	default:
+		return ent, rs, false // none usable
 	}
 	src, ifindex, ok := c.source()
 	if !ok {
-		return kpath.EncapEntry{}, nil, false
+		return ent, rs, false
 	}
-	mtu := int(r.pmtu.Load())
-	if mtu == 0 {
-		mtu = c.pathMTU
+	for i, r := range rs {
+		if r == nil {
+			break
+		}
+		if !r.Addr.Addr().Is4() || r.Addr.Port() != DataPort {
+			return ent, rs, false
+		}
+		mtu := int(r.pmtu.Load())
+		if mtu == 0 {
+			mtu = c.pathMTU
+		}
+		if i == 0 {
+			ent.Dst, ent.MTU = r.Addr.Addr(), mtu
+		} else {
+			ent.Alt[i-1] = kpath.EncapRLOC{Dst: r.Addr.Addr(), MTU: mtu}
+		}
 	}
 	flags := uint8(FlagN | FlagL)
 	lsbs := c.lsbs
@@ -197,8 +246,8 @@ func (c *mirrorConfig) eligible(m *Mapping) (kpath.EncapEntry, *RLOC, bool) {
 		flags |= FlagI
 		lsbs &= 0xff
 	}
-	return kpath.EncapEntry{Src: src, Dst: r.Addr.Addr(), IfIndex: ifindex, MTU: mtu,
-		Flags: flags, InstanceID: c.iid, LSBs: lsbs}, r, true
+	ent.Src, ent.IfIndex, ent.Flags, ent.InstanceID, ent.LSBs = src, ifindex, flags, c.iid, lsbs
+	return ent, rs, true
 }
 
 // puntEntry sends every packet of its prefix to the TUN: MTU 0, nothing
@@ -211,8 +260,8 @@ func (c *mirrorConfig) wanted(s *snapshot) map[netip.Prefix]*mirrorEntry {
 	want := map[netip.Prefix]*mirrorEntry{}
 	var rest []*Mapping
 	s.each(func(m *Mapping) {
-		if ent, r, ok := c.eligible(m); ok {
-			want[m.Prefix] = &mirrorEntry{ent: ent, m: m, r: r}
+		if ent, rs, ok := c.eligible(m); ok {
+			want[m.Prefix] = &mirrorEntry{ent: ent, m: m, rs: rs}
 		} else if m.InstanceID == c.iid {
 			rest = append(rest, m)
 		}
@@ -238,7 +287,7 @@ func (c *mirrorConfig) wanted(s *snapshot) map[netip.Prefix]*mirrorEntry {
 func (k *kernelPath) syncEncap(want map[netip.Prefix]*mirrorEntry, now uint32, fold bool, logf func(string, ...any)) {
 	for p, in := range k.installed {
 		w := want[p]
-		if w != nil && w.ent == in.ent && w.m == in.m && w.r == in.r {
+		if w != nil && w.same(in) {
 			if fold {
 				k.fold(p, in, now)
 			}
@@ -254,7 +303,7 @@ func (k *kernelPath) syncEncap(want map[netip.Prefix]*mirrorEntry, now uint32, f
 	}
 	for p, w := range want {
 		in := k.installed[p]
-		if in != nil && w.ent == in.ent && w.m == in.m && w.r == in.r {
+		if w.same(in) {
 			continue
 		}
 		if err := k.enc.Set(p, w.ent); err != nil {
@@ -267,7 +316,7 @@ func (k *kernelPath) syncEncap(want map[netip.Prefix]*mirrorEntry, now uint32, f
 			}
 			continue
 		}
-		k.installed[p] = &mirrorEntry{ent: w.ent, m: w.m, r: w.r}
+		k.installed[p] = &mirrorEntry{ent: w.ent, m: w.m, rs: w.rs}
 	}
 	var mirrored, punted uint64
 	for _, in := range k.installed {
@@ -282,24 +331,33 @@ func (k *kernelPath) syncEncap(want map[netip.Prefix]*mirrorEntry, now uint32, f
 }
 
 // fold adds what the kernel counted for p since the last fold to the
-// mapping's and the RLOC's counters and marks the mapping used.
+// mapping's and each RLOC's counters and marks the mapping used.
 func (k *kernelPath) fold(p netip.Prefix, in *mirrorEntry, now uint32) {
 	if in.m == nil {
 		return
 	}
-	c, err := k.enc.Counters(p)
-	if err != nil || c.Packets < in.pkts {
+	cs, err := k.enc.RLOCCounters(p)
+	if err != nil {
 		return
 	}
-	dp, db := c.Packets-in.pkts, c.Bytes-in.byts
+	var dp, db uint64
+	for i, r := range in.rs {
+		c := cs[i]
+		if r == nil || c.Packets <= in.pkts[i] || c.Bytes < in.byts[i] {
+			continue
+		}
+		rp, rb := c.Packets-in.pkts[i], c.Bytes-in.byts[i]
+		in.pkts[i], in.byts[i] = c.Packets, c.Bytes
+		r.Packets.Add(rp)
+		r.Bytes.Add(rb)
+		dp += rp
+		db += rb
+	}
 	if dp == 0 {
 		return
 	}
-	in.pkts, in.byts = c.Packets, c.Bytes
 	in.m.Packets.Add(dp)
 	in.m.Bytes.Add(db)
-	in.r.Packets.Add(dp)
-	in.r.Bytes.Add(db)
 	in.m.touch(now)
 	k.encPkts.Add(dp)
 	k.encBytes.Add(db)

@@ -19,13 +19,13 @@ import (
 type fakeEncap struct {
 	mu      sync.Mutex
 	entries map[netip.Prefix]kpath.EncapEntry
-	cnt     map[netip.Prefix]kpath.Counters
+	cnt     map[netip.Prefix][kpath.MaxEncapRLOCs]kpath.Counters
 	sets    int
 	failSet bool
 }
 
 func newFakeEncap() *fakeEncap {
-	return &fakeEncap{entries: map[netip.Prefix]kpath.EncapEntry{}, cnt: map[netip.Prefix]kpath.Counters{}}
+	return &fakeEncap{entries: map[netip.Prefix]kpath.EncapEntry{}, cnt: map[netip.Prefix][kpath.MaxEncapRLOCs]kpath.Counters{}}
 }
 
 func (f *fakeEncap) Set(p netip.Prefix, e kpath.EncapEntry) error {
@@ -39,7 +39,7 @@ func (f *fakeEncap) Set(p netip.Prefix, e kpath.EncapEntry) error {
 	}
 	f.sets++
 	f.entries[p] = e
-	f.cnt[p] = kpath.Counters{}
+	f.cnt[p] = [kpath.MaxEncapRLOCs]kpath.Counters{}
 	return nil
 }
 
@@ -51,7 +51,7 @@ func (f *fakeEncap) Delete(p netip.Prefix) error {
 	return nil
 }
 
-func (f *fakeEncap) Counters(p netip.Prefix) (kpath.Counters, error) {
+func (f *fakeEncap) RLOCCounters(p netip.Prefix) ([kpath.MaxEncapRLOCs]kpath.Counters, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.cnt[p]
@@ -61,12 +61,17 @@ func (f *fakeEncap) Counters(p netip.Prefix) (kpath.Counters, error) {
 	return c, nil
 }
 
-// count adds what the program would for packets to p.
-func (f *fakeEncap) count(p netip.Prefix, pkts, bytes uint64) {
+// count adds what the program would for packets to p's first RLOC.
+func (f *fakeEncap) count(p netip.Prefix, pkts, bytes uint64) { f.countRLOC(p, 0, pkts, bytes) }
+
+// countRLOC adds what the program would for packets to p's RLOC i.
+func (f *fakeEncap) countRLOC(p netip.Prefix, i int, pkts, bytes uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.cnt[p]
-	f.cnt[p] = kpath.Counters{Packets: c.Packets + pkts, Bytes: c.Bytes + bytes}
+	c[i].Packets += pkts
+	c[i].Bytes += bytes
+	f.cnt[p] = c
 }
 
 func (f *fakeEncap) get(p netip.Prefix) (kpath.EncapEntry, bool) {
@@ -172,7 +177,6 @@ func TestMirrorEligibility(t *testing.T) {
 		{name: "backup RLOC of a worse priority is not load sharing", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false), rl(kRLOC2, 2, false)}}, local: one, lsbs: 1, want: &base},
 		{name: "failover to the backup", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true), rl(kRLOC2, 2, false)}}, local: one, lsbs: 1,
 			want: ptr(with(func(e *kpath.EncapEntry) { e.Dst = kRLOC2 }))},
-		{name: "load sharing", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false), rl(kRLOC2, 1, false)}}, local: one},
 		{name: "all RLOCs down", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true)}}, local: one},
 		{name: "IPv6 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: one},
 		{name: "NAT port", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Port: 4500, Priority: 1}}}, local: one},
@@ -221,8 +225,8 @@ func TestMirrorEligibility(t *testing.T) {
 				t.Fatalf("not mirrored, want %+v", *tt.want)
 			case tt.want != nil && got.ent != *tt.want:
 				t.Fatalf("entry %+v, want %+v", got.ent, *tt.want)
-			case tt.want != nil && (got.m != m || got.r == nil || got.r.Addr.Addr() != got.ent.Dst):
-				t.Fatalf("entry for the wrong mapping or RLOC: %v %v", got.m, got.r)
+			case tt.want != nil && (got.m != m || got.rs[0] == nil || got.rs[0].Addr.Addr() != got.ent.Dst || got.rs[1] != nil):
+				t.Fatalf("entry for the wrong mapping or RLOC: %v %v", got.m, got.rs)
 			}
 			if tt.want != nil {
 				// The value the program reads: what fwd/encap.go writes.
@@ -230,8 +234,8 @@ func TestMirrorEligibility(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if v[16] != got.ent.Flags {
-					t.Errorf("flags byte %#x, want %#x", v[16], got.ent.Flags)
+				if v[8] != got.ent.Flags {
+					t.Errorf("flags byte %#x, want %#x", v[8], got.ent.Flags)
 				}
 			}
 		})
@@ -254,7 +258,7 @@ func TestMirrorPunt(t *testing.T) {
 	cover := netip.MustParsePrefix("10.0.0.0/8")
 	must(MappingSpec{Prefix: cover, RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}}})
 	must(MappingSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Action: ActionDrop})
-	must(MappingSpec{Prefix: netip.MustParsePrefix("10.2.0.0/16"), RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}, {Addr: kRLOC2, Priority: 1}}})
+	must(MappingSpec{Prefix: netip.MustParsePrefix("10.2.0.0/16"), RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1}, {Addr: kRLOC6, Priority: 1}}})
 	must(MappingSpec{Prefix: netip.MustParsePrefix("172.16.0.0/12"), Action: ActionDrop})
 	mc := mirrorConfig{pathMTU: DefaultPathMTU, lsbs: 1, now: c.now.Load(), local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 3}})}
 	want := mc.wanted(c.snap.Load())
@@ -596,5 +600,198 @@ func TestMirrorDetach(t *testing.T) {
 	}
 	if _, ok := dec.locals[kLocal4]; ok || len(k.uplinks) != 1 || !k.uplinks[8] {
 		t.Errorf("locals %v, uplinks %v after the first locator went", dec.locals, k.uplinks)
+	}
+}
+
+// checkSlots checks that the kernel entry w sends each slot's flows to the
+// RLOC the userspace selection table gives that slot.
+func checkSlots(t *testing.T, m *Mapping, w *mirrorEntry) {
+	t.Helper()
+	s := m.sel.Load()
+	for j := range kpath.EncapSlots {
+		want := m.RLOC(uint32(j)) // RLOC(hash) takes slot hash%64
+		i := int(w.ent.Slots[j])
+		dst, _ := w.ent.RLOC(i)
+		if w.rs[i] != want || dst != want.Addr.Addr() {
+			t.Fatalf("slot %d: kernel RLOC %d (%v), userspace %v (table %v)", j, i, dst, want.Addr, s.slots)
+		}
+	}
+}
+
+// TestMirrorLoadSharing checks which load-sharing mappings are mirrored,
+// and that their entries carry every usable RLOC with its MTU and the
+// userspace selection's slot table.
+func TestMirrorLoadSharing(t *testing.T) {
+	pfx := netip.MustParsePrefix("203.0.113.0/24")
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}) }
+	rls := func(weights ...uint8) []RLOCSpec {
+		var rs []RLOCSpec
+		for i, w := range weights {
+			rs = append(rs, RLOCSpec{Addr: addr(i + 1), Priority: 1, Weight: w})
+		}
+		return rs
+	}
+	tests := []struct {
+		name   string
+		rlocs  []RLOCSpec
+		down   []int // RLOCs (index) set down
+		pmtu   int   // learned path MTU of RLOC 1
+		n      int   // RLOCs in the entry, 0: not mirrored
+		shares []int // slots per entry RLOC
+	}{
+		{name: "50/50", rlocs: rls(50, 50), n: 2, shares: []int{32, 32}},
+		{name: "75/25", rlocs: rls(75, 25), n: 2, shares: []int{48, 16}},
+		{name: "learned path MTU of the second", rlocs: rls(50, 50), pmtu: 1400, n: 2, shares: []int{32, 32}},
+		{name: "four, the most an entry holds", rlocs: rls(1, 1, 1, 1), n: 4, shares: []int{16, 16, 16, 16}},
+		{name: "five", rlocs: rls(1, 1, 1, 1, 1)},
+		{name: "five, one down", rlocs: rls(1, 1, 1, 1, 1), down: []int{2}, n: 4, shares: []int{16, 16, 16, 16}},
+		{name: "a backup of a worse priority is left out", rlocs: append(rls(10, 30), RLOCSpec{Addr: addr(9), Priority: 2, Weight: 100}),
+			n: 2, shares: []int{16, 48}},
+		{name: "IPv4 and IPv6", rlocs: append(rls(50), RLOCSpec{Addr: kRLOC6, Priority: 1, Weight: 50})},
+		{name: "one behind a NAT port", rlocs: append(rls(50), RLOCSpec{Addr: addr(7), Port: 4500, Priority: 1, Weight: 50})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewMapCache(16)
+			c.Tick(time.Now())
+			m, err := c.Insert(MappingSpec{Prefix: pfx, RLOCs: tt.rlocs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range tt.down {
+				m.RLOCs[i].SetUp(false)
+			}
+			if tt.pmtu > 0 {
+				m.RLOCs[1].SetPathMTU(tt.pmtu)
+			}
+			mc := mirrorConfig{pathMTU: 1500, lsbs: 3, now: c.now.Load(),
+				local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}})}
+			w := mc.wanted(c.snap.Load())[pfx]
+			if tt.n == 0 {
+				if w != nil {
+					t.Fatalf("mirrored as %+v, want it left to userspace", w.ent)
+				}
+				return
+			}
+			if w == nil || w.m != m {
+				t.Fatalf("not mirrored: %+v", w)
+			}
+			e := w.ent
+			if e.Src != kLocal4 || e.IfIndex != 7 || e.Flags != FlagN|FlagL || e.LSBs != 3 {
+				t.Errorf("shared fields %+v", e)
+			}
+			shares := make([]int, kpath.MaxEncapRLOCs)
+			for _, i := range e.Slots {
+				shares[i]++
+			}
+			for i := range kpath.MaxEncapRLOCs {
+				dst, mtu := e.RLOC(i)
+				if (i < tt.n) != (w.rs[i] != nil) || (i < tt.n) != dst.IsValid() {
+					t.Fatalf("RLOC %d: %v (%v); want %d RLOCs", i, dst, w.rs[i], tt.n)
+				}
+				if i >= tt.n {
+					continue
+				}
+				if shares[i] != tt.shares[i] {
+					t.Errorf("RLOC %d (%v): %d slots, want %d", i, dst, shares[i], tt.shares[i])
+				}
+				wantMTU := 1500
+				if tt.pmtu > 0 && w.rs[i] == m.RLOCs[1] {
+					wantMTU = tt.pmtu
+				}
+				if mtu != wantMTU {
+					t.Errorf("RLOC %d (%v): MTU %d, want %d", i, dst, mtu, wantMTU)
+				}
+			}
+			checkSlots(t, m, w)
+			if _, err := e.AppendValue(nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestMirrorLoadSharingSync follows a two-RLOC mapping through the mirror:
+// counters folded into each RLOC, the entry rewritten to the remaining RLOC
+// when one goes down (what it counted before folded first), and back to
+// both, with the userspace table, when it comes back.
+func TestMirrorLoadSharingSync(t *testing.T) {
+	c := NewMapCache(16)
+	c.Tick(time.Now())
+	pfx := netip.MustParsePrefix("203.0.113.0/24")
+	m, err := c.Insert(MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1, Weight: 75}, {Addr: kRLOC2, Priority: 1, Weight: 25}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, dec := newFakeEncap(), &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}
+	k := newKernelPathWith(enc, dec, 42)
+	mc := mirrorConfig{pathMTU: 1500, lsbs: 3, now: c.now.Load(),
+		local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}})}
+	sync := func(fold bool) {
+		mc.now = c.now.Load()
+		k.syncEncap(mc.wanted(c.snap.Load()), mc.now, fold, t.Logf)
+	}
+	sync(true)
+	e, ok := enc.get(pfx)
+	if !ok || e.Dst != kRLOC1 || e.Alt[0].Dst != kRLOC2 {
+		t.Fatalf("entry %+v %v, want %v and %v", e, ok, kRLOC1, kRLOC2)
+	}
+	checkSlots(t, m, k.installed[pfx])
+	if k.mirrored.Load() != 1 {
+		t.Errorf("mirrored %d", k.mirrored.Load())
+	}
+	// Per-RLOC counters fold into their RLOCs, the sum into the mapping.
+	enc.countRLOC(pfx, 0, 30, 3000)
+	enc.countRLOC(pfx, 1, 10, 1000)
+	sync(true)
+	sync(true)
+	r1, r2 := m.RLOCs[0], m.RLOCs[1]
+	if r1.Packets.Load() != 30 || r1.Bytes.Load() != 3000 || r2.Packets.Load() != 10 || r2.Bytes.Load() != 1000 ||
+		m.Packets.Load() != 40 || m.Bytes.Load() != 4000 || k.encPkts.Load() != 40 {
+		t.Errorf("folded %d/%d and %d/%d, mapping %d/%d, total %d; want 30/3000, 10/1000, 40/4000, 40",
+			r1.Packets.Load(), r1.Bytes.Load(), r2.Packets.Load(), r2.Bytes.Load(), m.Packets.Load(), m.Bytes.Load(), k.encPkts.Load())
+	}
+	// The second RLOC goes down: one RLOC left, every slot on it; what
+	// the old entry counted since the last fold is folded first.
+	enc.countRLOC(pfx, 1, 2, 200)
+	sets := enc.sets
+	r2.SetUp(false)
+	sync(false)
+	e, _ = enc.get(pfx)
+	if e.Dst != kRLOC1 || e.Alt[0].Dst.IsValid() || e.Slots != [kpath.EncapSlots]uint8{} || enc.sets != sets+1 {
+		t.Fatalf("after RLOC 2 went down: %+v (%d writes), want %v alone", e, enc.sets-sets, kRLOC1)
+	}
+	if r2.Packets.Load() != 12 || m.Packets.Load() != 42 {
+		t.Errorf("RLOC 2 counted %d, mapping %d; want 12, 42", r2.Packets.Load(), m.Packets.Load())
+	}
+	enc.countRLOC(pfx, 0, 1, 100)
+	sync(true)
+	if r1.Packets.Load() != 31 || r2.Packets.Load() != 12 {
+		t.Errorf("RLOCs counted %d and %d, want 31 and 12", r1.Packets.Load(), r2.Packets.Load())
+	}
+	// Back up: both again, with the table userspace rebuilt.
+	r2.SetUp(true)
+	sync(false)
+	e, _ = enc.get(pfx)
+	if e.Dst != kRLOC1 || e.Alt[0].Dst != kRLOC2 {
+		t.Fatalf("after RLOC 2 came back: %+v", e)
+	}
+	checkSlots(t, m, k.installed[pfx])
+	// A change of the slots alone (a rebuild that moves flows) rewrites
+	// the entry too: the RLOCs swap their weights.
+	sets = enc.sets
+	m.RLOCs[0].Weight, m.RLOCs[1].Weight = 25, 75
+	m.rebuild(nil)
+	sync(false)
+	if enc.sets != sets+1 {
+		t.Errorf("%d writes after the table changed, want 1", enc.sets-sets)
+	}
+	checkSlots(t, m, k.installed[pfx])
+	n := 0
+	for _, i := range k.installed[pfx].ent.Slots {
+		n += int(i)
+	}
+	if n != 48 {
+		t.Errorf("RLOC 2 has %d slots after the weights swapped, want 48", n)
 	}
 }

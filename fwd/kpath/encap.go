@@ -3,6 +3,7 @@ package kpath
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 )
 
@@ -58,30 +59,76 @@ const (
 
 // Encap map layout: two LPM maps, one per inner family, with keys
 // {prefixlen uint32 (host order), address (4 or 16 bytes)} and values of
-// EncapEntryLen bytes:
+// EncapEntryLen bytes, one layout for one remote RLOC and for several
+// (load sharing; one RLOC is the case where every slot is RLOC 0):
 //
 //	0  outer source (local RLOC), 4 bytes
-//	4  outer destination (remote RLOC), 4 bytes
-//	8  ifindex to send from, uint32
-//	12 MTU: largest outer packet toward the RLOC, uint32
-//	16 first byte of the LISP header (flags); 17-19 zero
-//	20 second word of the LISP header: instance-id and LSBs, network order
-//	24 packets encapsulated, uint64 (inner packets; a GSO packet counts its segments)
-//	32 bytes encapsulated, uint64 (inner bytes)
+//	4  ifindex to send from, uint32
+//	8  first byte of the LISP header (flags); 9-11 zero
+//	12 second word of the LISP header: instance-id and LSBs, network order
+//	16 slot table, EncapSlots bytes: the RLOC (index) of each flow-hash
+//	   slot; the program takes slot hash&(EncapSlots-1), and the index
+//	   modulo MaxEncapRLOCs
+//	80 MaxEncapRLOCs remote RLOCs of encapRLOCLen bytes, RLOC i at 80+32*i:
+//	   +0  outer destination (remote RLOC), 4 bytes
+//	   +4  MTU: largest outer packet toward the RLOC, uint32 (0: nothing
+//	       fits, every packet goes to the TUN)
+//	   +8  packets encapsulated, uint64 (inner packets; a GSO packet counts
+//	       its segments)
+//	   +16 bytes encapsulated, uint64 (inner bytes)
+//	   +24 zero
+//
+// One layout rather than a second map for the load-sharing mappings: one
+// lookup and one code path in the program, and the single-RLOC entry costs
+// only the unused bytes (the maps do not preallocate).
 const (
 	EncapKeyLen4  = 4 + 4
 	EncapKeyLen6  = 4 + 16
-	EncapEntryLen = 40
+	EncapEntryLen = encapRLOCs + MaxEncapRLOCs*encapRLOCLen
+
+	// EncapSlots is the size of the slot table: the userspace selection
+	// table's (fwd's selSlots), so that weights are honoured alike.
+	EncapSlots = 64
+	// MaxEncapRLOCs is how many remote RLOCs an entry shares the flows
+	// among (a power of two: the program bounds the index with a mask).
+	MaxEncapRLOCs = 4
+
+	encapSlotTable = 16
+	encapRLOCs     = encapSlotTable + EncapSlots
+	encapRLOCLen   = 32 // a power of two: the program shifts the index
+	encapRLOCShift = 5
 )
 
-// EncapEntry is one mapping as the encapsulating program uses it.
+// EncapRLOC is a remote RLOC of an entry beyond the first (EncapEntry.Dst).
+type EncapRLOC struct {
+	Dst netip.Addr // IPv4
+	MTU int        // the path MTU toward Dst (outer packets)
+}
+
+// EncapEntry is one mapping as the encapsulating program uses it: one
+// remote RLOC (Dst), or with load sharing up to MaxEncapRLOCs (Dst and
+// Alt) among which Slots shares the flows. The type is comparable.
 type EncapEntry struct {
-	Src, Dst   netip.Addr // IPv4 RLOCs: local (outer source) and remote
-	IfIndex    int        // the interface toward Dst
+	Src, Dst   netip.Addr // IPv4 RLOCs: local (outer source) and remote (RLOC 0)
+	IfIndex    int        // the interface toward the remote RLOCs
 	MTU        int        // the path MTU toward Dst (outer packets)
 	Flags      uint8      // LISP flags byte (fwd.FlagN|fwd.FlagL, |fwd.FlagI with an instance-id)
 	InstanceID uint32     // 24 bits, written when Flags has I
 	LSBs       uint32     // locator-status-bits: 8 bits with I, else 32
+	// Alt are the further remote RLOCs: RLOC i is Alt[i-1]; unused ones
+	// are zero.
+	Alt [MaxEncapRLOCs - 1]EncapRLOC
+	// Slots is the RLOC of each flow-hash slot (0 is Dst, i is Alt[i-1]);
+	// all zero sends every flow to Dst.
+	Slots [EncapSlots]uint8
+}
+
+// RLOC returns remote RLOC i (0 is Dst) and its MTU.
+func (e *EncapEntry) RLOC(i int) (netip.Addr, int) {
+	if i == 0 {
+		return e.Dst, e.MTU
+	}
+	return e.Alt[i-1].Dst, e.Alt[i-1].MTU
 }
 
 // flagI is the LISP header's I bit (fwd.FlagI).
@@ -96,23 +143,49 @@ func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 	return append(b, p.Masked().Addr().AsSlice()...), nil
 }
 
-// AppendValue appends the map value of e (counters zero).
+// AppendValue appends the map value of e (counters zero). Every RLOC a
+// slot names must be IPv4, as Src.
 func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 	if !e.Src.Is4() || !e.Dst.Is4() {
 		return b, errIPv4RLOCs
 	}
 	var v [EncapEntryLen]byte
 	*(*[4]byte)(v[0:]) = e.Src.As4()
-	*(*[4]byte)(v[4:]) = e.Dst.As4()
-	binary.NativeEndian.PutUint32(v[8:], uint32(e.IfIndex))
-	binary.NativeEndian.PutUint32(v[12:], uint32(e.MTU))
-	v[16] = e.Flags
+	binary.NativeEndian.PutUint32(v[4:], uint32(e.IfIndex))
+	v[8] = e.Flags
 	w := e.LSBs
 	if e.Flags&flagI != 0 {
 		w = e.InstanceID<<8 | e.LSBs&0xff
 	}
-	binary.BigEndian.PutUint32(v[20:], w)
+	binary.BigEndian.PutUint32(v[12:], w)
+	copy(v[encapSlotTable:], e.Slots[:])
+	for i := range MaxEncapRLOCs {
+		dst, mtu := e.RLOC(i)
+		if !dst.IsValid() {
+			continue
+		}
+		if !dst.Is4() {
+			return b, errIPv4RLOCs
+		}
+		r := v[encapRLOCs+i*encapRLOCLen:]
+		*(*[4]byte)(r[0:]) = dst.As4()
+		binary.NativeEndian.PutUint32(r[4:], uint32(mtu))
+	}
+	for _, i := range e.Slots {
+		if int(i) >= MaxEncapRLOCs {
+			return b, fmt.Errorf("kpath: slot names RLOC %d of %d", i, MaxEncapRLOCs)
+		}
+		if dst, _ := e.RLOC(int(i)); !dst.IsValid() {
+			return b, fmt.Errorf("kpath: slot names RLOC %d, which is not set", i)
+		}
+	}
 	return append(b, v[:]...), nil
+}
+
+// encapCounters reads RLOC i's counters from a map value.
+func encapCounters(v []byte, i int) Counters {
+	r := v[encapRLOCs+i*encapRLOCLen:]
+	return Counters{binary.NativeEndian.Uint64(r[8:]), binary.NativeEndian.Uint64(r[16:])}
 }
 
 // Counters are the packets and bytes a program handled for one map entry.

@@ -24,10 +24,21 @@ func TestMapLayouts(t *testing.T) {
 			cat(ne(48), netip.MustParseAddr("2001:db8:2::").AsSlice())},
 		{"encap value with instance-id", func() ([]byte, error) {
 			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 1}.AppendValue(nil)
-		}, cat([]byte{192, 0, 2, 1, 192, 0, 2, 2}, ne(3), ne(1500), []byte{0xc8, 0, 0, 0, 0x12, 0x34, 0x56, 1}, make([]byte, 16))},
+		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc8, 0, 0, 0, 0x12, 0x34, 0x56, 1}, make([]byte, EncapSlots),
+			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32))},
 		{"encap value without", func() ([]byte, error) {
 			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 0x80000001}.AppendValue(nil)
-		}, cat([]byte{192, 0, 2, 1, 192, 0, 2, 2}, ne(3), ne(1500), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, 16))},
+		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, EncapSlots),
+			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32))},
+		{"encap value with two RLOCs", func() ([]byte, error) {
+			e := EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 3}
+			e.Alt[0] = EncapRLOC{Dst: netip.MustParseAddr("192.0.2.9"), MTU: 1400}
+			for i := range e.Slots {
+				e.Slots[i] = uint8(i % 2)
+			}
+			return e.AppendValue(nil)
+		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc0, 0, 0, 0, 0, 0, 0, 3}, bytes.Repeat([]byte{0, 1}, EncapSlots/2),
+			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), []byte{192, 0, 2, 9}, ne(1400), make([]byte, 24), make([]byte, 2*32))},
 		{"decap key", func() ([]byte, error) { return AppendDecapKey(nil, dst) }, []byte{192, 0, 2, 2}},
 		{"decap value", func() ([]byte, error) {
 			return DecapEntry{TUNIfIndex: 9, InstanceID: 0x1234567}.AppendValue(nil), nil
@@ -49,6 +60,21 @@ func TestMapLayouts(t *testing.T) {
 	}
 	if _, err := (EncapEntry{Src: netip.MustParseAddr("2001:db8::1"), Dst: dst}).AppendValue(nil); err == nil {
 		t.Error("an IPv6 RLOC was accepted")
+	}
+	bad := []struct {
+		name string
+		f    func(*EncapEntry)
+	}{
+		{"IPv6 second RLOC", func(e *EncapEntry) { e.Alt[0].Dst = netip.MustParseAddr("2001:db8::2"); e.Slots[1] = 1 }},
+		{"slot names an unset RLOC", func(e *EncapEntry) { e.Slots[5] = 2 }},
+		{"slot beyond MaxEncapRLOCs", func(e *EncapEntry) { e.Slots[63] = MaxEncapRLOCs }},
+	}
+	for _, b := range bad {
+		e := EncapEntry{Src: src, Dst: dst, MTU: 1500}
+		b.f(&e)
+		if _, err := e.AppendValue(nil); err == nil {
+			t.Errorf("%s: accepted", b.name)
+		}
 	}
 	if _, err := AppendDecapKey(nil, netip.MustParseAddr("2001:db8::1")); err == nil {
 		t.Error("an IPv6 local RLOC was accepted")

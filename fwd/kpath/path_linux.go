@@ -120,17 +120,34 @@ func (e *Encap) Delete(p netip.Prefix) error {
 	return e.entries(p).Delete(k)
 }
 
-// Counters returns the packets and bytes encapsulated for p since Set.
+// Counters returns the packets and bytes encapsulated for p since Set,
+// summed over its remote RLOCs.
 func (e *Encap) Counters(p netip.Prefix) (Counters, error) {
+	cs, err := e.RLOCCounters(p)
+	var c Counters
+	for _, r := range cs {
+		c.Packets += r.Packets
+		c.Bytes += r.Bytes
+	}
+	return c, err
+}
+
+// RLOCCounters returns the packets and bytes encapsulated for p since Set
+// per remote RLOC (index 0 is EncapEntry.Dst, i is Alt[i-1]).
+func (e *Encap) RLOCCounters(p netip.Prefix) ([MaxEncapRLOCs]Counters, error) {
+	var cs [MaxEncapRLOCs]Counters
 	k, err := AppendEncapKey(nil, p)
 	if err != nil {
-		return Counters{}, err
+		return cs, err
 	}
 	v := make([]byte, EncapEntryLen)
 	if err := e.entries(p).Lookup(k, v); err != nil {
-		return Counters{}, err
+		return cs, err
 	}
-	return Counters{binary.NativeEndian.Uint64(v[24:]), binary.NativeEndian.Uint64(v[32:])}, nil
+	for i := range cs {
+		cs[i] = encapCounters(v, i)
+	}
+	return cs, nil
 }
 
 // Stats returns the counters of packets left to the TUN or dropped.

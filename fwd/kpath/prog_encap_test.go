@@ -55,10 +55,13 @@ func foldCsum() []Insn {
 // headers (GSO packets stay GSO, marked as UDP tunnel, segmented later by
 // the kernel with their gso_size unchanged), bpf_skb_change_head adds an
 // Ethernet header for bpf_redirect_neigh to replace — and sent from the
-// entry's interface to its neighbour. Everything else goes on to the TUN
-// (TC_ACT_OK) for the daemon: misses, other protocols, IPv4 with options or
-// fragments, packets that would not fit the entry's MTU, GSO packets other
-// than TCP without extension headers.
+// entry's interface to its neighbour. The remote RLOC is the one the
+// entry's slot table names for the flow (the kernel's flow hash picks the
+// slot: a flow stays on one RLOC), and the RLOC's MTU and counters are
+// the ones used. Everything else goes on to the TUN (TC_ACT_OK) for the
+// daemon: misses, other protocols, IPv4 with options or fragments, packets
+// that would not fit the RLOC's MTU, GSO packets other than TCP without
+// extension headers.
 func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 	var p []Insn
 	add := func(in ...Insn) { p = append(p, in...) }
@@ -82,7 +85,7 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 			Label(label),
 		)
 	}
-	// fits checks that the packet fits the entry's MTU (R9 + 12) with the
+	// fits checks that the packet fits the RLOC's MTU (R9 + 4) with the
 	// outer headers: a plain packet by its length, a GSO packet by its
 	// segments (l3 bytes of IP header, then the TCP header, plus gso_size).
 	// proto is the register holding the transport protocol.
@@ -93,7 +96,7 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 			JumpImm(JNE, R2, 0, gso),
 			LoadMem(W, R3, R6, skbLen),
 			ALU64Imm(Add, R3, Overhead4),
-			LoadMem(W, R4, R9, 12),
+			LoadMem(W, R4, R9, 4),
 			JumpReg(JGT, R3, R4, "skip"),
 			Goto(done),
 			Label(gso),
@@ -110,9 +113,39 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 			LoadMem(W, R2, R6, skbGSOSize),
 			ALU64Reg(Add, R3, R2),
 			ALU64Imm(Add, R3, l3+Overhead4),
-			LoadMem(W, R4, R9, 12),
+			LoadMem(W, R4, R9, 4),
 			JumpReg(JGT, R3, R4, "skip"),
 			Label(done),
+		)
+	}
+	// pick chooses the remote RLOC of the entry in R9 for this flow and
+	// points R9 at it: the slot hash&(EncapSlots-1) of the entry's table
+	// names the RLOC (bounded by a mask: the verifier sees at most
+	// MaxEncapRLOCs). The shared fields go to the stack first (-40:
+	// source and ifindex, -48: flags and the second LISP word, as in the
+	// entry), the outer source port, from the same hash, to -14.
+	pick := func() {
+		add(
+			LoadMem(DW, R2, R9, 0),
+			StoreMem(DW, R10, -40, R2),
+			LoadMem(DW, R2, R9, 8),
+			StoreMem(DW, R10, -48, R2),
+			Mov64Reg(R1, R6),
+			CallHelper(FnGetHashRecalc),
+			Mov64Reg(R2, R0),
+			ALU64Imm(Rsh, R2, 7),
+			ALU64Imm(And, R2, 0x3fff),
+			ALU64Imm(Or, R2, sourcePortMin),
+			HostToBE(R2, 16),
+			StoreMem(H, R10, -14, R2),
+			ALU64Imm(And, R0, EncapSlots-1),
+			Mov64Reg(R1, R9),
+			ALU64Reg(Add, R1, R0),
+			LoadMem(B, R2, R1, encapSlotTable),
+			ALU64Imm(And, R2, MaxEncapRLOCs-1),
+			ALU64Imm(Lsh, R2, encapRLOCShift),
+			ALU64Imm(Add, R2, encapRLOCs),
+			ALU64Reg(Add, R9, R2),
 		)
 	}
 	add(
@@ -138,6 +171,9 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		CallHelper(FnMapLookupElem),
 		JumpImm(JEq, R0, 0, "miss"),
 		Mov64Reg(R9, R0),
+	)
+	pick()
+	add(
 		LoadMem(B, R5, R7, 9),
 	)
 	fits("4", 20, R5)
@@ -166,6 +202,9 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		CallHelper(FnMapLookupElem),
 		JumpImm(JEq, R0, 0, "miss"),
 		Mov64Reg(R9, R0),
+	)
+	pick()
+	add(
 		LoadMem(B, R5, R7, 6), // next header: TCP right after the fixed header for GSO
 	)
 	fits("6", 40, R5)
@@ -190,18 +229,10 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		Mov64Imm(R2, 1),
 		Label("segs"),
 		StoreMem(W, R10, -20, R2),
-		// Outer source port from the flow hash.
-		Mov64Reg(R1, R6),
-		CallHelper(FnGetHashRecalc),
-		ALU64Imm(Rsh, R0, 7),
-		ALU64Imm(And, R0, 0x3fff),
-		ALU64Imm(Or, R0, sourcePortMin),
-		HostToBE(R0, 16),
-		StoreMem(H, R10, -14, R0),
 		// First word of the LISP header: flags and a random nonce.
 		CallHelper(FnGetPrandomU32),
 		ALU64Imm(And, R0, 0xffffff),
-		LoadMem(B, R2, R9, 16),
+		LoadMem(B, R2, R10, -48),
 		ALU64Imm(Lsh, R2, 24),
 		ALU64Reg(Or, R0, R2),
 		HostToBE(R0, 32),
@@ -240,9 +271,9 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		StoreMem(B, R7, 22, R2),
 		StoreImm(B, R7, 23, 17),
 		StoreImm(H, R7, 24, 0),
-		LoadMem(W, R2, R9, 0),
+		LoadMem(W, R2, R10, -40),
 		StoreMem(W, R7, 26, R2),
-		LoadMem(W, R2, R9, 4),
+		LoadMem(W, R2, R9, 0),
 		StoreMem(W, R7, 30, R2),
 		// UDP header, checksum zero (RFC 9300 section 5.3).
 		LoadMem(H, R2, R10, -14),
@@ -256,7 +287,7 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		// LISP header.
 		LoadMem(W, R2, R10, -28),
 		StoreMem(W, R7, 42, R2),
-		LoadMem(W, R2, R9, 20),
+		LoadMem(W, R2, R10, -44),
 		StoreMem(W, R7, 46, R2),
 		// IPv4 header checksum.
 		Mov64Imm(R1, 0),
@@ -272,10 +303,10 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		StoreMem(H, R7, 24, R0),
 		// Count and send.
 		LoadMem(W, R2, R10, -20),
-		AtomicAdd(DW, R9, 24, R2),
+		AtomicAdd(DW, R9, 8, R2),
 		LoadMem(W, R2, R10, -24),
-		AtomicAdd(DW, R9, 32, R2),
-		LoadMem(W, R1, R9, 8),
+		AtomicAdd(DW, R9, 16, R2),
+		LoadMem(W, R1, R10, -36),
 		Mov64Imm(R2, 0),
 		Mov64Imm(R3, 0),
 		Mov64Imm(R4, 0),
