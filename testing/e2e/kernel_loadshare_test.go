@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/ctl/admin"
+	"github.com/lispd/lispd/testing/lab"
+	"github.com/lispd/lispd/testing/netns"
+)
+
+// TestKernelPathLoadSharing: site 1 is multihomed over two uplinks, RLOCs
+// P1 (192.0.2.11) and P2 (192.0.2.1) of one priority and equal weights,
+// registered through the Map-Server; xTR2 runs the kernel path. Several
+// UDP flows from B to A must all arrive, be encapsulated by xTR2's kernel
+// (lispd's own encapsulation ≈ nothing: the mapping with both RLOCs is
+// mirrored), and reach both RLOCs: each RLOC's counters in xTR2's
+// map-cache, folded from the kernel's per-RLOC counters, must exceed all
+// that lispd encapsulated itself.
+func TestKernelPathLoadSharing(t *testing.T) {
+	skipIfNotWired(t)
+	topo := netns.New(t)
+	bin := lispdBinary(t)
+	l, err := lab.Build(topo, lab.Options{Core: lab.CoreBridge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wan2, err := l.AddXTR1Uplink(11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := wan2.Addr4(), l.RLOC1v4
+
+	s := &ctlSetup{Lab: l, Bin: bin}
+	s.MSConfig, err = l.WriteConfig("ms", l.MapServerTOMLWith(lab.MapServerConfig{RegistrationTimeout: registrationTimeout.String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.MS = startMapServer(t, s)
+	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: fastXTR, KernelPath: "auto"}
+	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: fastXTR, KernelPath: "auto"}
+	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: p1, Priority: 1, Weight: 50}, {Addr: p2, Priority: 1, Weight: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
+	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, l.XTRTOML(s.C2))
+	requireKernelPath(t, s.X1, s.X2)
+	waitRegistered(t, s.X1, s.X2)
+
+	// 16 flows (ports 9000-9015): the chance that all hash onto one RLOC
+	// is 2^-15.
+	const nflows = 16
+	var flows []*seqFlow
+	for i := range nflows {
+		flows = append(flows, startSeqFlow(t, l.B, l.A, lab.HostA4, uint16(9000+i)))
+	}
+	for i, f := range flows {
+		f.flowing(t, 0, 15*time.Second, fmt.Sprintf("B → A flow %d", i))
+	}
+	eventually(t, 10*time.Second, "xTR2 mirrors site 1's mapping with both RLOCs", func() error {
+		r1, r2, err := locators(t, s.X2, lab.HostA4, p1, p2)
+		if err != nil {
+			return err
+		}
+		if !r1.Up || !r2.Up || r1.Priority != r2.Priority {
+			return fmt.Errorf("P1 %+v, P2 %+v: want both up, of one priority", r1, r2)
+		}
+		ks := readStats(t, s.X2)
+		if m := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"); m < 1 {
+			return fmt.Errorf("%d mappings mirrored", m)
+		}
+		return nil
+	})
+	b := readStats(t, s.X2)
+	b1, b2, err := locators(t, s.X2, lab.HostA4, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // ~300 datagrams a flow; counters folded once a second
+	for i, f := range flows {
+		end := int(f.sent.Load()) - 10
+		if got := f.received(end-200, end); got < 190 {
+			t.Errorf("flow %d: %d of its last 200 datagrams arrived", i, got)
+		}
+	}
+	a := readStats(t, s.X2)
+	a1, a2, err := locators(t, s.X2, lab.HostA4, p1, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kEnc := a.get(t, admin.GroupKernelPath, "encap-packets") - b.get(t, admin.GroupKernelPath, "encap-packets")
+	uEnc := a.get(t, admin.GroupDataPlane, "encap-packets") - b.get(t, admin.GroupDataPlane, "encap-packets")
+	d1, d2 := a1.Packets-b1.Packets, a2.Packets-b2.Packets
+	t.Logf("xtr2 over 3 s: kernel encapsulated %d packets, lispd %d; P1 %d packets, P2 %d", kEnc, uEnc, d1, d2)
+	if kEnc < nflows*200 || uEnc > kEnc/100 {
+		t.Errorf("xtr2: kernel encapsulated %d packets, lispd %d: want the %d flows (~%d datagrams) in the kernel", kEnc, uEnc, nflows, nflows*300)
+	}
+	if d1 <= uEnc || d2 <= uEnc || d1+d2 < kEnc {
+		t.Errorf("xtr2: P1 counted %d packets, P2 %d, for %d from the kernel and %d from lispd: want both RLOCs used by the kernel", d1, d2, kEnc, uEnc)
+	}
+}
