@@ -3,7 +3,6 @@ package kpath
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 )
 
@@ -159,7 +158,8 @@ func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(v[12:], w)
 	copy(v[encapSlotTable:], e.Slots[:])
-	for i := range MaxEncapRLOCs {
+	var set [MaxEncapRLOCs]bool
+	for i := range set {
 		dst, mtu := e.RLOC(i)
 		if !dst.IsValid() {
 			continue
@@ -167,26 +167,21 @@ func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 		if !dst.Is4() {
 			return b, errIPv4RLOCs
 		}
+		set[i] = true
 		r := v[encapRLOCs+i*encapRLOCLen:]
 		*(*[4]byte)(r[0:]) = dst.As4()
 		binary.NativeEndian.PutUint32(r[4:], uint32(mtu))
 	}
 	for _, i := range e.Slots {
-		if int(i) >= MaxEncapRLOCs {
-			return b, fmt.Errorf("kpath: slot names RLOC %d of %d", i, MaxEncapRLOCs)
-		}
-		if dst, _ := e.RLOC(int(i)); !dst.IsValid() {
-			return b, fmt.Errorf("kpath: slot names RLOC %d, which is not set", i)
+		if int(i) >= len(set) || !set[i] {
+			return b, errSlotRLOC
 		}
 	}
 	return append(b, v[:]...), nil
 }
 
-// encapCounters reads RLOC i's counters from a map value.
-func encapCounters(v []byte, i int) Counters {
-	r := v[encapRLOCs+i*encapRLOCLen:]
-	return Counters{binary.NativeEndian.Uint64(r[8:]), binary.NativeEndian.Uint64(r[16:])}
-}
+// errSlotRLOC refuses a slot table that names an RLOC the entry lacks.
+var errSlotRLOC = errors.New("kpath: a slot names an RLOC the entry does not have")
 
 // Counters are the packets and bytes a program handled for one map entry.
 type Counters struct {

@@ -145,7 +145,8 @@ func (e *Encap) RLOCCounters(p netip.Prefix) ([MaxEncapRLOCs]Counters, error) {
 		return cs, err
 	}
 	for i := range cs {
-		cs[i] = encapCounters(v, i)
+		r := v[encapRLOCs+i*encapRLOCLen:]
+		cs[i] = Counters{binary.NativeEndian.Uint64(r[8:]), binary.NativeEndian.Uint64(r[16:])}
 	}
 	return cs, nil
 }
