@@ -193,9 +193,9 @@ func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.Max
 	case s.single != nil:
 		rs[0] = s.single
 	case len(s.slots) == selSlots:
-		// The kernel's RLOC index of each of m.RLOCs, in the order of
-		// m.RLOCs (so that a rebuild that moves slots rewrites the
-		// slot table alone).
+		// The kernel's RLOC index of each of m.RLOCs the slots name,
+		// in the order of m.RLOCs: a rebuild that only moves slots
+		// keeps every RLOC at its index (and its counters there).
 		var used [256]bool
 		var idx [256]uint8
 		for _, i := range s.slots {
