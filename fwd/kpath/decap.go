@@ -154,9 +154,12 @@ const (
 const skbDataMeta = 140
 
 // The mark the XDP program leaves in the metadata of a packet it
-// decapsulated, for the TC program behind it: decapMark (a host-order
-// 32-bit word, "LISP" on a big-endian host), then the local RLOC the packet
-// was sent to (network order), decapMarkLen bytes in all. GRO merges only
+// decapsulated, for the TC program behind it: decapMark as two host-order
+// 16-bit words, high half first ("LISP" on a big-endian host), then the
+// local RLOC the packet was sent to (network order), decapMarkLen bytes in
+// all. The programs access the metadata 16 bits at a time: it sits 2
+// bytes past a word boundary (NET_IP_ALIGN), where a kernel without
+// efficient unaligned access (MIPS) refuses word accesses. GRO merges only
 // packets with equal metadata: a flow's packets carry the same mark.
 const (
 	decapMark    = 0x4c495350

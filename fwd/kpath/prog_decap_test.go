@@ -84,10 +84,17 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			Mov64Reg(R4, R2),
 			ALU64Imm(Add, R4, decapMarkLen),
 			JumpReg(JGT, R4, R3, "unmarked"),
-			LoadMem(W, R4, R2, 0),
-			JumpImm(JNE, R4, decapMark, "unmarked"),
-			LoadMem(W, R4, R2, 4),
-			StoreMem(W, R10, -4, R4),
+			// In 16-bit halves: the metadata sits 2 bytes past a word
+			// (NET_IP_ALIGN), where a kernel without efficient unaligned
+			// access (MIPS) refuses word accesses.
+			LoadMem(H, R4, R2, 0),
+			JumpImm(JNE, R4, decapMark>>16, "unmarked"),
+			LoadMem(H, R4, R2, 2),
+			JumpImm(JNE, R4, decapMark&0xffff, "unmarked"),
+			LoadMem(H, R4, R2, 4),
+			StoreMem(H, R10, -4, R4),
+			LoadMem(H, R4, R2, 6),
+			StoreMem(H, R10, -2, R4),
 			LoadMapFD(R1, locals),
 			Mov64Reg(R2, R10),
 			ALU64Imm(Add, R2, -4),
@@ -346,9 +353,13 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			Mov64Reg(R3, R7),
 			ALU64Imm(Add, R3, decapHdrs),
 			JumpReg(JGT, R3, R8, "xdperror"),
-			StoreImm(W, R2, 0, decapMark),
-			LoadMem(W, R3, R10, -4), // the local RLOC, the lookup's key
-			StoreMem(W, R2, 4, R3),
+			// In 16-bit halves, as the TC program reads them.
+			StoreImm(H, R2, 0, decapMark>>16),
+			StoreImm(H, R2, 2, decapMark&0xffff),
+			LoadMem(H, R3, R10, -4), // the local RLOC, the lookup's key
+			StoreMem(H, R2, 4, R3),
+			LoadMem(H, R3, R10, -2),
+			StoreMem(H, R2, 6, R3),
 			// Count: the inner bytes are the UDP payload after the LISP
 			// header.
 			LoadMem(H, R2, R7, 38),
@@ -367,9 +378,12 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			JumpImm(JEq, R2, 4, "eth"),
 			StoreImm(H, R7, Overhead4+12, be16(0x86dd, big)),
 			Label("eth"),
-			LoadMem(W, R2, R7, 0), StoreMem(W, R7, Overhead4, R2),
-			LoadMem(W, R2, R7, 4), StoreMem(W, R7, Overhead4+4, R2),
-			LoadMem(W, R2, R7, 8), StoreMem(W, R7, Overhead4+8, R2),
+			LoadMem(H, R2, R7, 0), StoreMem(H, R7, Overhead4, R2),
+			LoadMem(H, R2, R7, 2), StoreMem(H, R7, Overhead4+2, R2),
+			LoadMem(H, R2, R7, 4), StoreMem(H, R7, Overhead4+4, R2),
+			LoadMem(H, R2, R7, 6), StoreMem(H, R7, Overhead4+6, R2),
+			LoadMem(H, R2, R7, 8), StoreMem(H, R7, Overhead4+8, R2),
+			LoadMem(H, R2, R7, 10), StoreMem(H, R7, Overhead4+10, R2),
 			// bpf_xdp_adjust_head moves the metadata along.
 			Mov64Reg(R1, R6),
 			Mov64Imm(R2, Overhead4),

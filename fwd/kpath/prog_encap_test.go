@@ -163,8 +163,11 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		ALU64Imm(And, R2, be16(0x3fff, big)),
 		JumpImm(JNE, R2, 0, "skip"), // MF or a fragment offset
 		StoreImm(W, R10, -8, 32),
-		LoadMem(W, R2, R7, 16),
-		StoreMem(W, R10, -4, R2),
+		// The address in halves: the IP header starts 2 bytes past a word
+		// (NET_IP_ALIGN), and a kernel without efficient unaligned access
+		// (MIPS) refuses a word load there.
+		LoadMem(H, R2, R7, 16), StoreMem(H, R10, -4, R2),
+		LoadMem(H, R2, R7, 18), StoreMem(H, R10, -2, R2),
 		LoadMapFD(R1, entries4),
 		Mov64Reg(R2, R10),
 		ALU64Imm(Add, R2, -8),
@@ -192,10 +195,14 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		ALU64Imm(Rsh, R2, 4),
 		JumpImm(JNE, R2, 6, "skip"),
 		StoreImm(W, R10, -24, 128),
-		LoadMem(W, R2, R7, 24), StoreMem(W, R10, -20, R2),
-		LoadMem(W, R2, R7, 28), StoreMem(W, R10, -16, R2),
-		LoadMem(W, R2, R7, 32), StoreMem(W, R10, -12, R2),
-		LoadMem(W, R2, R7, 36), StoreMem(W, R10, -8, R2),
+		LoadMem(H, R2, R7, 24), StoreMem(H, R10, -20, R2),
+		LoadMem(H, R2, R7, 26), StoreMem(H, R10, -18, R2),
+		LoadMem(H, R2, R7, 28), StoreMem(H, R10, -16, R2),
+		LoadMem(H, R2, R7, 30), StoreMem(H, R10, -14, R2),
+		LoadMem(H, R2, R7, 32), StoreMem(H, R10, -12, R2),
+		LoadMem(H, R2, R7, 34), StoreMem(H, R10, -10, R2),
+		LoadMem(H, R2, R7, 36), StoreMem(H, R10, -8, R2),
+		LoadMem(H, R2, R7, 38), StoreMem(H, R10, -6, R2),
 		LoadMapFD(R1, entries6),
 		Mov64Reg(R2, R10),
 		ALU64Imm(Add, R2, -24),

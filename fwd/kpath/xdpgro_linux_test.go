@@ -107,7 +107,7 @@ func TestDecapXDPMark(t *testing.T) {
 			if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead4) {
 				t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead4)
 			}
-			mark := binary.NativeEndian.AppendUint32(nil, decapMark)
+			mark := binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, decapMark>>16), decapMark&0xffff)
 			mark = append(mark, local.AsSlice()...)
 			want := append(append(mark, in[:12]...), in[12+Overhead4:]...)
 			want[decapMarkLen+12], want[decapMarkLen+13] = 0x08, 0x00
