@@ -7,7 +7,6 @@ import (
 
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/testing/lab"
-	"github.com/lispd/lispd/testing/netns"
 )
 
 // TestKernelPathLoadSharing: site 1 is multihomed over two uplinks, RLOCs
@@ -19,35 +18,8 @@ import (
 // map-cache, folded from the kernel's per-RLOC counters, must exceed all
 // that lispd encapsulated itself.
 func TestKernelPathLoadSharing(t *testing.T) {
-	skipIfNotWired(t)
-	topo := netns.New(t)
-	bin := lispdBinary(t)
-	l, err := lab.Build(topo, lab.Options{Core: lab.CoreBridge})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wan2, err := l.AddXTR1Uplink(11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p1, p2 := wan2.Addr4(), l.RLOC1v4
-
-	s := &ctlSetup{Lab: l, Bin: bin}
-	s.MSConfig, err = l.WriteConfig("ms", l.MapServerTOMLWith(lab.MapServerConfig{RegistrationTimeout: registrationTimeout.String()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.MS = startMapServer(t, s)
-	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: fastXTR, KernelPath: "auto"}
-	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: fastXTR, KernelPath: "auto"}
-	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: p1, Priority: 1, Weight: 50}, {Addr: p2, Priority: 1, Weight: 50}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
-	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, l.XTRTOML(s.C2))
-	requireKernelPath(t, s.X1, s.X2)
-	waitRegistered(t, s.X1, s.X2)
+	m := startMultihomedWith(t, mhOptions{prio1: 1, weight1: 50, prio2: 1, weight2: 50, kernelPath: "auto"})
+	l, s, p1, p2 := m.Lab, m.ctlSetup, m.p1, m.p2
 
 	// 16 flows (ports 9000-9015): the chance that all hash onto one RLOC
 	// is 2^-15.

@@ -195,38 +195,8 @@ func TestMultihomingRemoteFailover(t *testing.T) { remoteFailover(t, "") }
 // xtr.kernel_path set to kernelPath (when not empty). It returns the
 // daemons and how many datagrams the flow sent.
 func remoteFailover(t *testing.T, kernelPath string) (x1, x2 *lab.Daemon, sent int) {
-	skipIfNotWired(t)
-	topo := netns.New(t) // skips without root before building anything
-	bin := lispdBinary(t)
-	l, err := lab.Build(topo, lab.Options{Core: lab.CoreBridge})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wan2, err := l.AddXTR1Uplink(11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p1, p2 := wan2.Addr4(), l.RLOC1v4
-
-	s := &ctlSetup{Lab: l, Bin: bin}
-	s.MSConfig, err = l.WriteConfig("ms", l.MapServerTOMLWith(lab.MapServerConfig{RegistrationTimeout: registrationTimeout.String()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.MS = startMapServer(t, s)
-	extra := fastXTR + fmt.Sprintf("\nidle_timeout = %q", mhIdleTimeout)
-	s.C1 = lab.XTRConfig{Side: 1, MapServer: true, Extra: extra, KernelPath: kernelPath}
-	s.C2 = lab.XTRConfig{Side: 2, MapServer: true, Extra: extra, KernelPath: kernelPath}
-	text1, err := l.XTRTOMLWithRLOCs(s.C1, []lab.LocalLocator{{Addr: p1, Priority: 1, Weight: 100}, {Addr: p2, Priority: 2, Weight: 100}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.X1 = startXTRDaemon(t, l, l.XTR1, "xtr1", bin, text1)
-	s.X2 = startXTRDaemon(t, l, l.XTR2, "xtr2", bin, l.XTRTOML(s.C2))
-	if kernelPath != "" {
-		requireKernelPath(t, s.X1, s.X2)
-	}
-	waitRegistered(t, s.X1, s.X2)
+	m := startMultihomedWith(t, mhOptions{prio1: 1, weight1: 100, prio2: 2, weight2: 100, kernelPath: kernelPath})
+	l, s, p1, p2 := m.Lab, m.ctlSetup, m.p1, m.p2
 
 	// B → A, resolved through the Map-Server; xTR2 uses P1 only.
 	f := startSeqFlow(t, l.B, l.A, lab.HostA4, 9000)
