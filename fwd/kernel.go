@@ -80,7 +80,7 @@ type KernelSnapshot struct {
 var kernelStatNames = [...]string{
 	"encap-miss", "encap-skip", "encap-error", "encap-gso",
 	"decap-pass", "decap-gro", "decap-bad", "decap-error", "decap-not-ip",
-	"decap-foreign", "decap-ttl", "decap-ecn", "decap-sample",
+	"decap-foreign", "decap-ttl", "decap-ecn",
 }
 
 // KernelStatName returns the name `show stats` gives the kpath.Stat* slot

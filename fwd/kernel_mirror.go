@@ -123,17 +123,6 @@ func openKernelPath(tunIndex, maxEntries int, localEIDs []netip.Prefix) (*kernel
 		dec.Close()
 		return nil, fmt.Errorf("kernel path: local EID prefixes: %w", err)
 	}
-	// No sampled packets for the daemon: a packet that a kernel ITR sent
-	// with its inner checksum still partial (veth and virtio carry it so)
-	// reaches a socket reader with that checksum unfinished, and the
-	// daemon cannot finish it, so every sampled packet would be lost. The
-	// daemon learns ITRs and locator-status bits from the program's record
-	// of the senders instead (kernelSenders).
-	if err := dec.SetSampleInterval(0); err != nil {
-		enc.Close()
-		dec.Close()
-		return nil, fmt.Errorf("kernel path: sampling: %w", err)
-	}
 	return newKernelPathWith(enc, dec, tunIndex), nil
 }
 

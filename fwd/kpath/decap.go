@@ -61,11 +61,6 @@ const (
 	decapHdrs6 = 14 + Overhead4 + 40
 )
 
-// DefaultSampleInterval is how often (per CPU) the decapsulating program
-// hands a packet it could decapsulate to the daemon instead, until
-// SetSampleInterval changes it.
-const DefaultSampleInterval = 100 * time.Millisecond
-
 // Sender map layout (an LRU hash of MaxSenders entries): key the outer
 // source address of decapsulated packets, the sending ITR's IPv4 RLOC (4
 // bytes, network order); value SenderEntryLen bytes, as of the last packet

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"runtime"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/lispd/lispd/testing/tshark"
 )
@@ -65,8 +61,7 @@ func wantInnerTTL(p []byte, outer byte) {
 
 // newTestDecap returns a Decap with testRLOC (instance-id 0) and
 // testRLOCIID (instance-id 7) local, the site's EID prefixes
-// 198.51.100.128/25 and 2001:db8:2::/48, and sampling off; it is closed
-// when the test ends.
+// 198.51.100.128/25 and 2001:db8:2::/48; it is closed when the test ends.
 func newTestDecap(t *testing.T) *Decap {
 	t.Helper()
 	needBPF(t)
@@ -82,9 +77,6 @@ func newTestDecap(t *testing.T) *Decap {
 		t.Fatal(err)
 	}
 	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetSampleInterval(0); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -282,96 +274,5 @@ func TestDecapVerdicts(t *testing.T) {
 				t.Errorf("packet changed on a pass")
 			}
 		})
-	}
-}
-
-// TestDecapSample checks that with a sampling interval the first packet a
-// CPU could decapsulate goes to the stack (the daemon) and is counted, and
-// that the next ones within the interval are decapsulated; with 0 none is
-// sampled.
-func TestDecapSample(t *testing.T) {
-	needBPF(t)
-	// BPF_PROG_TEST_RUN runs on the calling CPU: keep the runs on one.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var cpus unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.SchedSetaffinity(0, &cpus)
-	var one unix.CPUSet
-	for c := 0; c < 1024; c++ {
-		if cpus.IsSet(c) {
-			one.Set(c)
-			break
-		}
-	}
-	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDecap(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.SetLocal(testRLOC, DecapEntry{TUNIfIndex: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25")}); err != nil {
-		t.Fatal(err)
-	}
-	// An outer TTL below the inner one: decapsulated packets get it, a
-	// sampled one must reach the daemon as it came.
-	frame := lispFrame(t, testRLOC, DataPort, [8]byte{0xc0, 1, 2, 3, 0, 0, 0, 1}, innerPacket(t, false))
-	frame[22] = 9
-	fixIPCsum(frame)
-	run := func() uint32 {
-		t.Helper()
-		out := make([]byte, 2048)
-		ret, n, err := d.prog.TestRun(frame, out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ret == ActOK && !bytes.Equal(out[:n], frame) {
-			t.Errorf("a sampled packet changed:\n% x\nwas\n% x", out[:n], frame)
-		}
-		return ret
-	}
-	for _, c := range []struct {
-		name     string
-		interval time.Duration
-		want     []uint32
-		sampled  uint64
-	}{
-		// NewDecap's default interval: the first packet is sampled.
-		{"default", -1, []uint32{ActOK, ActRedirect, ActRedirect}, 1},
-		{"never", 0, []uint32{ActRedirect, ActRedirect, ActRedirect}, 0},
-		{"an hour", time.Hour, []uint32{ActOK, ActRedirect, ActRedirect}, 1},
-	} {
-		if c.interval >= 0 {
-			if err := d.SetSampleInterval(c.interval); err != nil {
-				t.Fatal(err)
-			}
-			// Forget the last sample (slot 1) on every CPU.
-			if err := d.sample.Update([]byte{1, 0, 0, 0}, make([]byte, d.sample.ValueLen()), UpdateAny); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s0, err := d.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, want := range c.want {
-			if got := run(); got != want {
-				t.Errorf("%s: packet %d: verdict %d, want %d", c.name, i, got, want)
-			}
-		}
-		s1, err := d.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := s1[StatDecapSample] - s0[StatDecapSample]; got != c.sampled {
-			t.Errorf("%s: %d sampled, want %d", c.name, got, c.sampled)
-		}
 	}
 }

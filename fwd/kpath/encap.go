@@ -52,7 +52,6 @@ const (
 	StatDecapForeign        // inner destination not a local EID (SetLocalEIDs): left to the stack
 	StatDecapTTL            // inner TTL or hop limit would be 0 (min of inner and outer): left to the stack
 	StatDecapECN            // outer ECN changes the inner one (RFC 6040: CE, or ECT(1) over ECT(0)): left to the stack
-	StatDecapSample         // decapsulatable, handed to the daemon (one per SetSampleInterval per CPU)
 	NumStats
 )
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -191,7 +190,6 @@ type Decap struct {
 	stats  *Map
 	eids4  *Map // local EID prefixes, LPM keys as the encap maps'
 	eids6  *Map
-	sample *Map // per-CPU: slot 0 the interval in ns, slot 1 the last sample
 	prog   *Program
 	xdp    *Program // loaded by the first AttachXDP
 	links  []*Link
@@ -223,14 +221,8 @@ func NewDecap(maxLocals int) (*Decap, error) {
 			ValueSize: 4, MaxEntries: MaxLocalEIDs, Flags: FlagNoPrealloc})
 	}
 	if err == nil {
-		d.sample, err = NewMap(MapSpec{Name: "lisp_decap_sm", Type: MapPerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2})
-	}
-	if err == nil {
 		d.senders, err = NewMap(MapSpec{Name: "lisp_decap_snd", Type: MapLRUHash, KeySize: SenderKeyLen,
 			ValueSize: SenderEntryLen, MaxEntries: MaxSenders})
-	}
-	if err == nil {
-		err = d.SetSampleInterval(DefaultSampleInterval)
 	}
 	if err == nil {
 		d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
@@ -245,7 +237,7 @@ func NewDecap(maxLocals int) (*Decap, error) {
 
 // fds returns the maps' descriptors in the order the images take them.
 func (d *Decap) fds() []int {
-	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.sample.FD(), d.senders.FD()}
+	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD()}
 }
 
 // SetLocalEIDs replaces the site's EID prefixes (IPv4 and IPv6, at most
@@ -308,18 +300,6 @@ func (d *Decap) eidMap(p netip.Prefix) *Map {
 		return d.eids4
 	}
 	return d.eids6
-}
-
-// SetSampleInterval sets how often, per CPU, the programs hand a packet
-// they could decapsulate to the daemon instead (counted as
-// StatDecapSample), so that it still sees the ITRs it should send SMRs to
-// and the senders' locator-status bits; 0 never does.
-func (d *Decap) SetSampleInterval(iv time.Duration) error {
-	v := make([]byte, d.sample.ValueLen())
-	for c := 0; c+8 <= len(v); c += 8 {
-		binary.NativeEndian.PutUint64(v[c:], uint64(max(iv, 0)))
-	}
-	return d.sample.Update([]byte{0, 0, 0, 0}, v, UpdateAny)
 }
 
 // Attach attaches the program to the TCX ingress of the interface ifindex
@@ -470,5 +450,5 @@ func (d *Decap) Close() error {
 	}
 	d.links = nil
 	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
-		d.eids4.Close(), d.eids6.Close(), d.sample.Close(), d.senders.Close())
+		d.eids4.Close(), d.eids6.Close(), d.senders.Close())
 }

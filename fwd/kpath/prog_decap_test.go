@@ -35,24 +35,24 @@ func DecapInsns(m decapMaps, big bool) []Insn { return decapProgram(m, false, bi
 // that they enter the stack there, and decapsulates what this one left
 // alone. Everything it does not decapsulate goes on unchanged, unmarked and
 // uncounted (XDP_PASS): the TC program sees it whole, decides again and
-// counts it once. Sampling included: a packet due for the daemon is left to
-// the TC program, which takes the sample. Without the TC program (the
+// counts it once. Without the TC program (the
 // bench's kpath-xdp experiment) the inner packets enter the stack on the
 // RLOC interface.
 func DecapXDPInsns(m decapMaps, big bool) []Insn { return decapProgram(m, true, big) }
 
 // decapMaps are the file descriptors of the maps the decapsulating
 // programs use: local RLOCs (hash), stats (per-CPU array), local EID
-// prefixes per inner family (LPM tries), the sampling state (per-CPU
-// array: slot 0 the interval in ns, slot 1 the last sample's time) and the
-// senders (LRU hash, see Sender in decap.go).
+// prefixes per inner family (LPM tries) and the senders (LRU hash, see
+// Sender in decap.go).
 type decapMaps struct {
-	locals, stats, eids4, eids6, sample, senders int
+	locals, stats, eids4, eids6, senders int
 }
 
 // noSenderRecord leaves recordSender out of the programs (the cost
-// benchmark's baseline).
-var noSenderRecord = false
+// benchmark's baseline); stopAfterRecord makes them leave every packet to
+// the stack right after it (so that the benchmark's repeated runs see the
+// same packet). Both are for BenchmarkDecapRecord's own builds only.
+var noSenderRecord, stopAfterRecord = false, false
 
 // bpfFRecomputeCsum is bpf_skb_store_bytes's BPF_F_RECOMPUTE_CSUM.
 const bpfFRecomputeCsum = 1
@@ -235,9 +235,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// TTL / hop limit: min(inner, outer), as the daemon does (the ITR
 		// copied the inner one, the underlay's routers decremented it); 0
 		// goes to the daemon, which drops and counts it. The new value
-		// waits at -88 (R3 holds the outer, R4 the inner one) until the
-		// sampling below has had its say, so that a sampled packet reaches
-		// the daemon unchanged.
+		// waits at -88 (R3 holds the outer, R4 the inner one) while the
+		// sender is recorded.
 		LoadMem(B, R3, R7, 22),
 		LoadMem(B, R4, R7, in+8),
 		JumpImm(JEq, R8, 0, "ttlv"),
@@ -254,41 +253,12 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	if !noSenderRecord {
 		add(recordSender(m.senders)...)
 	}
-	add(
-		// One decapsulatable packet per interval and CPU goes to the
-		// daemon instead, which learns from it the ITRs to send SMRs to
-		// and the sender's locator-status bits.
-		StoreImm(W, R10, -60, 0),
-		LoadMapFD(R1, m.sample),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -60),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "nosample"),
-		LoadMem(DW, R1, R0, 0),
-		JumpImm(JEq, R1, 0, "nosample"),
-		StoreMem(DW, R10, -72, R1),
-		CallHelper(FnKtimeGetNS),
-		StoreMem(DW, R10, -80, R0),
-		StoreImm(W, R10, -60, 1),
-		LoadMapFD(R1, m.sample),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -60),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "nosample"),
-		LoadMem(DW, R1, R0, 0),
-		LoadMem(DW, R2, R10, -80),
-		Mov64Reg(R3, R2),
-		ALU64Reg(Sub, R3, R1),
-		LoadMem(DW, R4, R10, -72),
-		JumpReg(JLT, R3, R4, "nosample"),
-	)
-	if xdp {
-		add(Goto("sample")) // the TC program takes it (and the time)
-	} else {
-		add(StoreMem(DW, R0, 0, R2), Goto("sample"))
+	if stopAfterRecord {
+		// Always taken, but conditional: the verifier refuses code that
+		// an unconditional jump leaves unreachable.
+		add(JumpImm(JGE, R8, 0, "pass"))
 	}
 	add(
-		Label("nosample"),
 		// Write the TTL / hop limit.
 		LoadMem(B, R3, R10, -88),
 		JumpImm(JNE, R8, 0, "ttl6"),
@@ -423,7 +393,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		label string
 		slot  int32
 	}{{"pass", StatDecapPass}, {"gro", StatDecapGRO}, {"bad", StatDecapBad}, {"error", StatDecapError}, {"notip", StatDecapNotIP},
-		{"foreign", StatDecapForeign}, {"ttl", StatDecapTTL}, {"ecn", StatDecapECN}, {"sample", StatDecapSample}} {
+		{"foreign", StatDecapForeign}, {"ttl", StatDecapTTL}, {"ecn", StatDecapECN}} {
 		if xdp && (s.label == "gro" || s.label == "error") {
 			continue // TC only
 		}

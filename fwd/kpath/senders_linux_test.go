@@ -360,8 +360,8 @@ func testRunRepeat(p *Program, in []byte, repeat uint32) (time.Duration, uint32,
 
 // BenchmarkDecapRecord measures what recordSender adds per packet: the
 // decapsulating program with and without it over a packet that passes
-// every check and is then handed to the stack by the sampling (interval
-// 1 ns), so that the repeated runs see the same packet (a decapsulated one
+// every check and is then handed to the stack (stopAfterRecord), so that
+// the repeated runs see the same packet (a decapsulated one
 // would be changed in place for the next run). ns/run is the kernel's
 // mean.
 func BenchmarkDecapRecord(b *testing.B) {
@@ -379,14 +379,11 @@ func BenchmarkDecapRecord(b *testing.B) {
 	if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25")}); err != nil {
 		b.Fatal(err)
 	}
-	if err := d.SetSampleInterval(1); err != nil {
-		b.Fatal(err)
-	}
 	// Both from the builder (the baseline cannot come from zprograms.go).
 	load := func(record bool) *Program {
-		noSenderRecord = !record
-		defer func() { noSenderRecord = false }()
-		code, err := assemble(DecapInsns(decapMaps{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.sample.FD(), d.senders.FD()}, bigEndian), bigEndian)
+		noSenderRecord, stopAfterRecord = !record, true
+		defer func() { noSenderRecord, stopAfterRecord = false, false }()
+		code, err := assemble(DecapInsns(decapMaps{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD()}, bigEndian), bigEndian)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/lispd/lispd/internal/sock"
 )
@@ -21,13 +20,10 @@ type StaticConfig struct {
 	// LocalEIDs are this site's EID prefixes, the only inner destinations
 	// decapsulated (Decap.SetLocalEIDs); nil takes every destination
 	// (0.0.0.0/0 and ::/0), for benches without a site to name.
-	LocalEIDs []netip.Prefix
-	// SampleInterval is Decap.SetSampleInterval's: 0 (the default here,
-	// where no daemon listens) decapsulates every packet in the kernel.
-	SampleInterval time.Duration
-	PathMTU        int    // toward Remote; 0 = WAN's MTU
-	InstanceID     uint32 // 0: no I bit, and none required
-	LSBs           uint32 // locator-status-bits to send
+	LocalEIDs  []netip.Prefix
+	PathMTU    int    // toward Remote; 0 = WAN's MTU
+	InstanceID uint32 // 0: no I bit, and none required
+	LSBs       uint32 // locator-status-bits to send
 	// DecapXDP decapsulates at WAN's XDP hook (Decap.AttachXDP) instead
 	// of its TCX ingress: inner packets are GRO-merged and enter on WAN.
 	DecapXDP bool
@@ -92,10 +88,6 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 		local = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 	}
 	if err := s.Decap.SetLocalEIDs(local); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.Decap.SetSampleInterval(c.SampleInterval); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -189,9 +189,6 @@ func testDecapMarkMovesIntoTUN(t *testing.T, generic bool) {
 		if err := d.SetLocalEIDs([]netip.Prefix{netip.MustParsePrefix("198.51.100.128/25"), netip.MustParsePrefix("2001:db8:2::/48")}); err != nil {
 			return err
 		}
-		if err := d.SetSampleInterval(0); err != nil {
-			return err
-		}
 		if err := d.Attach(wi.Index); err != nil {
 			return err
 		}
