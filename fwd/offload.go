@@ -2,7 +2,6 @@ package fwd
 
 import (
 	"github.com/lispd/lispd/fwd/netio"
-
 	"github.com/lispd/lispd/internal/nocmp"
 )
 

@@ -142,15 +142,16 @@ func TestAttachCountsPings(t *testing.T) {
 	}
 }
 
-func testAttachCountsPings(t *testing.T, attach func(*Program, int, AttachType) (*Link, error)) {
-	needBPF(t)
+// twoHosts returns hosts a and b (network namespaces) joined by a veth
+// pair, a's veth0 192.0.2.1/24 and b's veth1 192.0.2.2/24.
+func twoHosts(t *testing.T) (a, b *netns.Host) {
+	t.Helper()
 	topo := netns.New(t)
-	a, err := topo.Host("a")
-	if err != nil {
+	var err error
+	if a, err = topo.Host("a"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := topo.Host("b")
-	if err != nil {
+	if b, err = topo.Host("b"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := topo.Link(a, b, netns.LinkOptions{NameA: "veth0", NameB: "veth1",
@@ -158,6 +159,12 @@ func testAttachCountsPings(t *testing.T, attach func(*Program, int, AttachType) 
 		AddrB: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
 		t.Fatal(err)
 	}
+	return a, b
+}
+
+func testAttachCountsPings(t *testing.T, attach func(*Program, int, AttachType) (*Link, error)) {
+	needBPF(t)
+	a, b := twoHosts(t)
 	m, err := NewMap(MapSpec{Name: "t_count", Type: MapArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
 		t.Fatal(err)

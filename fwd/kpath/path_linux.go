@@ -317,21 +317,24 @@ func (d *Decap) Attach(ifindex int) error {
 // interface ifindex (in the calling thread's network namespace, for a
 // cls_bpf filter). An interface that is gone took them with it: not an
 // error.
-func (d *Decap) Detach(ifindex int) error {
+func (d *Decap) Detach(ifindex int) error { return d.closeLinks(ifindex) }
+
+// closeLinks closes the links on the interface ifindex (every link when
+// ifindex < 0), last attached first: an XDP program goes before the TC
+// program behind it, so that no packet it decapsulated enters on the
+// uplink. A link whose interface is gone went with it: not an error.
+func (d *Decap) closeLinks(ifindex int) error {
 	var err error
-	// Last attached first, as Close: an XDP program goes before the TC
-	// program behind it, so that no packet it decapsulated enters on the
-	// uplink.
 	for i := len(d.links) - 1; i >= 0; i-- {
-		if l := d.links[i]; l.ifindex == ifindex {
+		if l := d.links[i]; ifindex < 0 || l.ifindex == ifindex {
 			if e := l.Close(); e != nil && !errors.Is(e, unix.ENODEV) {
-				err = firstErr(err, wrap("decap: detach from ifindex "+strconv.Itoa(ifindex), e))
+				err = firstErr(err, wrap("decap: detach from ifindex "+strconv.Itoa(l.ifindex), e))
 			}
 		}
 	}
 	kept := d.links[:0]
 	for _, l := range d.links {
-		if l.ifindex != ifindex {
+		if ifindex >= 0 && l.ifindex != ifindex {
 			kept = append(kept, l)
 		}
 	}
@@ -442,13 +445,7 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 
 // Close detaches the program and releases the maps.
 func (d *Decap) Close() error {
-	var err error
-	// Last attached first: an XDP program goes before the TC program
-	// behind it, so that no packet it decapsulated enters on the uplink.
-	for i := len(d.links) - 1; i >= 0; i-- {
-		err = firstErr(err, d.links[i].Close())
-	}
-	d.links = nil
+	err := d.closeLinks(-1)
 	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
 		d.eids4.Close(), d.eids6.Close(), d.senders.Close())
 }

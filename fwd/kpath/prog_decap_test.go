@@ -152,16 +152,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		CallHelper(FnMapLookupElem),
 		JumpImm(JEq, R0, 0, "pass"),
 		Mov64Reg(R9, R0),
-		// The outer header checksum: the stack has not looked at it yet.
-		Mov64Imm(R1, 0),
-		Mov64Imm(R2, 0),
-		Mov64Reg(R3, R7),
-		ALU64Imm(Add, R3, 14),
-		Mov64Imm(R4, 20),
-		Mov64Imm(R5, 0),
-		CallHelper(FnCsumDiff),
 	)
-	add(foldCsum()...)
+	add(ipv4HeaderCsum()...) // the outer header's: the stack has not looked at it yet
 	add(
 		JumpImm(JNE, R0, 0, "bad"),
 		// LISP flags: not N with V, not E without N.

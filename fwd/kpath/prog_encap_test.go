@@ -44,6 +44,22 @@ func foldCsum() []Insn {
 	}
 }
 
+// ipv4HeaderCsum leaves in R0 the checksum of the 20-byte IPv4 header at
+// offset 14 of the packet at R7 (behind an Ethernet header): 0 when the
+// header holds a right one, the value to store when its checksum field is
+// zero (clobbers R1-R5).
+func ipv4HeaderCsum() []Insn {
+	return append([]Insn{
+		Mov64Imm(R1, 0),
+		Mov64Imm(R2, 0),
+		Mov64Reg(R3, R7),
+		ALU64Imm(Add, R3, 14),
+		Mov64Imm(R4, 20),
+		Mov64Imm(R5, 0),
+		CallHelper(FnCsumDiff),
+	}, foldCsum()...)
+}
+
 // EncapInsns returns the encapsulating program for the TCX egress hook of a
 // TUN device (an L3 device: packets start at the IP header). entries4 and
 // entries6 are the file descriptors of the LPM maps for IPv4 and IPv6
@@ -296,16 +312,8 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		StoreMem(W, R7, 42, R2),
 		LoadMem(W, R2, R10, -44),
 		StoreMem(W, R7, 46, R2),
-		// IPv4 header checksum.
-		Mov64Imm(R1, 0),
-		Mov64Imm(R2, 0),
-		Mov64Reg(R3, R7),
-		ALU64Imm(Add, R3, 14),
-		Mov64Imm(R4, 20),
-		Mov64Imm(R5, 0),
-		CallHelper(FnCsumDiff),
 	)
-	add(foldCsum()...)
+	add(ipv4HeaderCsum()...)
 	add(
 		StoreMem(H, R7, 24, R0),
 		// Count and send.

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lispd/lispd/testing/netns"
 	"github.com/lispd/lispd/testing/tshark"
 )
 
@@ -221,20 +220,7 @@ func TestDecapDetach(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d := newTestDecap(t)
 			d.cls = cls
-			topo := netns.New(t)
-			a, err := topo.Host("a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := topo.Host("b")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := topo.Link(a, b, netns.LinkOptions{NameA: "veth0", NameB: "veth1",
-				AddrA: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
-				AddrB: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}}); err != nil {
-				t.Fatal(err)
-			}
+			a, b := twoHosts(t)
 			var ifindex int
 			if err := b.Do(func() error {
 				ifi, err := net.InterfaceByName("veth1")

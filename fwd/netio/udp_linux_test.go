@@ -275,6 +275,32 @@ func TestUDPCloseUnblocksRead(t *testing.T) {
 	}
 }
 
+// roundTripAllocs returns the allocations of one WriteBatch of out on tx
+// and the ReadBatch calls on rx that take all of in, averaged over 50
+// rounds.
+func roundTripAllocs(t *testing.T, tx, rx *UDPConn, out, in []Message) float64 {
+	t.Helper()
+	var werr, rerr error
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := tx.WriteBatch(out); err != nil {
+			werr = err
+			return
+		}
+		for got := 0; got < len(in); {
+			n, err := rx.ReadBatch(in[got:])
+			if err != nil {
+				rerr = err
+				return
+			}
+			got += n
+		}
+	})
+	if werr != nil || rerr != nil {
+		t.Fatalf("write %v, read %v", werr, rerr)
+	}
+	return allocs
+}
+
 // TestUDPAllocs asserts that a batch round trip allocates nothing, with and
 // without per-message control data.
 func TestUDPAllocs(t *testing.T) {
@@ -293,24 +319,7 @@ func TestUDPAllocs(t *testing.T) {
 					}
 				}
 				in := newMsgs(64, 2048)
-				var werr, rerr error
-				allocs := testing.AllocsPerRun(50, func() {
-					if _, err := tx.WriteBatch(out); err != nil {
-						werr = err
-						return
-					}
-					for got := 0; got < len(in); {
-						n, err := rx.ReadBatch(in[got:])
-						if err != nil {
-							rerr = err
-							return
-						}
-						got += n
-					}
-				})
-				if werr != nil || rerr != nil {
-					t.Fatalf("write %v, read %v", werr, rerr)
-				}
+				allocs := roundTripAllocs(t, tx, rx, out, in)
 				if allocs != 0 {
 					t.Errorf("%v allocations per WriteBatch+ReadBatch of 64, want 0", allocs)
 				}
@@ -498,24 +507,7 @@ func TestSendOnlyAllocs(t *testing.T) {
 				out[i].Addr = rx.LocalAddr()
 			}
 			in := newMsgs(44, 2048)
-			var werr, rerr error
-			allocs := testing.AllocsPerRun(50, func() {
-				if _, err := so.WriteBatch(out); err != nil {
-					werr = err
-					return
-				}
-				for got := 0; got < len(in); {
-					n, err := rx.ReadBatch(in[got:])
-					if err != nil {
-						rerr = err
-						return
-					}
-					got += n
-				}
-			})
-			if werr != nil || rerr != nil {
-				t.Fatalf("write %v, read %v", werr, rerr)
-			}
+			allocs := roundTripAllocs(t, so, rx, out, in)
 			if allocs != 0 {
 				t.Errorf("%v allocations per WriteBatch of 44 on a send-only conn, want 0", allocs)
 			}
