@@ -79,6 +79,12 @@ type ListenConfig struct {
 	// datagram: 44 per GSO message); a send that finds the socket buffer
 	// full waits in poll(2) instead of the poller.
 	SendOnly bool
+	// ZeroChecksum6 makes an IPv6 conn accept datagrams whose UDP checksum
+	// is zero (UDP_NO_CHECK6_RX), which the kernel otherwise drops. RFC
+	// 9300 section 5.3 lets ITRs send zero over IPv6 too (RFC 6935, 6936)
+	// and requires ETRs to accept it: the data port's receive sockets set
+	// it. Nothing on an IPv4 conn (zero there already means "no checksum").
+	ZeroChecksum6 bool
 }
 
 // ErrSendOnly is returned by ReadBatch on a conn opened with
@@ -162,9 +168,10 @@ type writeState struct {
 }
 
 // ListenUDP opens a UDPConn on laddr (IPv4 or IPv6 by its address family; an
-// IPv6 conn is IPV6_V6ONLY) with the default ListenConfig and RecvTOSTTL.
+// IPv6 conn is IPV6_V6ONLY) as a LISP data port's receive socket: the
+// default ListenConfig with RecvTOSTTL and ZeroChecksum6.
 func ListenUDP(laddr netip.AddrPort) (*UDPConn, error) {
-	return ListenConfig{RecvTOSTTL: true}.Listen(laddr)
+	return ListenConfig{RecvTOSTTL: true, ZeroChecksum6: true}.Listen(laddr)
 }
 
 // Listen opens a UDPConn on laddr as c says.
@@ -258,6 +265,11 @@ func (c ListenConfig) setsockopts(fd int, v6 bool) error {
 		}
 		if err := set(unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, c.PMTU.sockopt(), "IPV6_MTU_DISCOVER"); err != nil {
 			return err
+		}
+		if c.ZeroChecksum6 {
+			if err := set(unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_RX, 1, "UDP_NO_CHECK6_RX"); err != nil {
+				return err
+			}
 		}
 		if c.RecvTOSTTL {
 			if err := set(unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1, "IPV6_RECVTCLASS"); err != nil {

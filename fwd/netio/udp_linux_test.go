@@ -514,3 +514,59 @@ func TestSendOnlyAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPZeroChecksum6 sends IPv6 datagrams with a zero UDP checksum (as RFC
+// 9300 lets ITRs do) from a raw socket: a conn from ListenUDP (the data
+// port's receive socket) takes them, a conn without ZeroChecksum6 does not
+// (the kernel drops them; a datagram with a checksum sent after it is the
+// first to arrive).
+func TestUDPZeroChecksum6(t *testing.T) {
+	requireRoot(t)
+	lo := netip.MustParseAddr("::1")
+	for _, tc := range []struct {
+		name string
+		open func(netip.AddrPort) (*UDPConn, error)
+		want bool
+	}{
+		{"ListenUDP", ListenUDP, true},
+		{"default", ListenConfig{}.Listen, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rx, err := tc.open(netip.AddrPortFrom(lo, 0))
+			if errors.Is(err, unix.EADDRNOTAVAIL) {
+				t.Skipf("no IPv6 loopback: %v", err)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_UDP)
+			if err != nil {
+				t.Fatalf("raw socket: %v", err)
+			}
+			defer unix.Close(fd)
+			payload := []byte("zero checksum")
+			udp := make([]byte, 8+len(payload))
+			binary.BigEndian.PutUint16(udp[0:], 4341)
+			binary.BigEndian.PutUint16(udp[2:], rx.LocalAddr().Port())
+			binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+			copy(udp[8:], payload) // checksum udp[6:8] stays zero
+			if err := unix.Sendto(fd, udp, 0, &unix.SockaddrInet6{Addr: lo.As16()}); err != nil {
+				t.Fatalf("send zero-checksum datagram: %v", err)
+			}
+			tx, err := ListenConfig{}.Listen(netip.AddrPortFrom(lo, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Close()
+			if _, err := tx.WriteBatch([]Message{{Buf: []byte("with checksum"), Addr: rx.LocalAddr()}}); err != nil {
+				t.Fatal(err)
+			}
+			in := newMsgs(1, 64)
+			readN(t, rx, in, 1)
+			got := string(in[0].Buf[:in[0].N])
+			if want := map[bool]string{true: "zero checksum", false: "with checksum"}[tc.want]; got != want {
+				t.Errorf("first datagram %q, want %q", got, want)
+			}
+		})
+	}
+}
