@@ -2,6 +2,7 @@ package fwd
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -227,8 +228,8 @@ func TestEncapFlowsSpread(t *testing.T) {
 
 // TestEncapLookupAllocs: the packet path's map-cache lookups allocate
 // nothing, on every architecture, for a working set of destinations that
-// fits the destination cache. (On 32-bit targets a cache miss costs one 4-
-// or 16-byte allocation inside bart; on 64-bit ones nothing.)
+// fits the destination cache, and for one that does not (on 32-bit CPUs
+// only when built with the release PGO profile: checkLookupAllocs).
 func TestEncapLookupAllocs(t *testing.T) {
 	f := newEncapFixture(t, 0, nil)
 	var pkts [][]byte
@@ -262,6 +263,25 @@ func TestEncapLookupAllocs(t *testing.T) {
 	if res.Dst.Addr().String() != "192.0.2.77" {
 		t.Fatalf("after replace, sent to %v", res.Dst)
 	}
+
+	// Three times as many destinations as the destination cache holds:
+	// most lookups miss it and go to the map-cache's table.
+	many := make([][]byte, 3*dstCacheSize)
+	for i := range many {
+		many[i] = buildPacket(t, pktSpec{src: "2001:db8:1::1", dst: fmt.Sprintf("2001:db8:2::%x", i+1), proto: protoUDP})
+	}
+	sweep := func() {
+		f.enc.Begin()
+		for _, p := range many {
+			copy(buf[HeaderLen:], p)
+			if f.enc.Encap(buf, HeaderLen, len(p), reply, &res) != VerdictSend {
+				panic("not sent")
+			}
+		}
+		f.enc.End()
+	}
+	sweep()
+	checkLookupAllocs(t, fmt.Sprintf("Encap of %d destinations", len(many)), testing.AllocsPerRun(5, sweep))
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

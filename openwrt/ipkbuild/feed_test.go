@@ -62,6 +62,20 @@ func TestFeedMakefile(t *testing.T) {
 			t.Errorf("%s:=%s does not match %s", name, v, want)
 		}
 	}
+	// The release PGO profile, as `make ipk` uses it (the top Makefile's PGO).
+	if v := fd.Vars["LISPD_PGO"]; v != "$(PKG_BUILD_DIR)/fwd/lookup.pgo" {
+		t.Errorf("LISPD_PGO:=%s, want $(PKG_BUILD_DIR)/fwd/lookup.pgo", v)
+	} else if _, err := os.Stat(filepath.Join(repoRoot(t), "fwd", "lookup.pgo")); err != nil {
+		t.Errorf("LISPD_PGO: %v", err)
+	}
+	if !strings.Contains(fd.Defines["Build/Compile"], " -pgo=$(LISPD_PGO))") {
+		t.Error("Build/Compile does not pass -pgo=$(LISPD_PGO) to the go build")
+	}
+	if top, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile")); err != nil {
+		t.Fatal(err)
+	} else if !strings.Contains(string(top), "PGO         := -pgo=$(CURDIR)/fwd/lookup.pgo\n") {
+		t.Error("the top Makefile's PGO is not -pgo=$(CURDIR)/fwd/lookup.pgo")
+	}
 	if !strings.Contains(text, "define Package/lispd/config\nconfig LISPD_KERNEL_PATH\n") {
 		t.Error("no menuconfig option LISPD_KERNEL_PATH (Package/lispd/config)")
 	}
