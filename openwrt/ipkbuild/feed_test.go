@@ -321,13 +321,22 @@ func TestInitScript(t *testing.T) {
 		j := strings.Index(s[i:], "\n}\n")
 		return s[i : i+j]
 	}
-	r := body("reload_service")
-	if strings.Contains(r, "restart") {
-		t.Error("reload_service restarts")
+	// uci_load_validate keeps the options in its own locals: start and
+	// reload do their work in its callback (TestInitScriptRun runs them
+	// against a uci_load_validate that behaves so).
+	if !strings.Contains(body("start_service"), "validate_lispd_section main start_main") {
+		t.Error("start_service does not work in the validation callback start_main")
 	}
-	iPrep, iSig := strings.Index(r, "prepare_config ||"), strings.Index(r, "procd_send_signal lispd '*' HUP")
+	if !strings.Contains(body("reload_service"), "validate_lispd_section main reload_main") {
+		t.Error("reload_service does not work in the validation callback reload_main")
+	}
+	r := body("reload_main")
+	if strings.Contains(r+body("reload_service"), "restart") {
+		t.Error("reload restarts")
+	}
+	iPrep, iSig := strings.Index(r, "prepare_config debug ||"), strings.Index(r, "procd_send_signal lispd '*' HUP")
 	if iPrep < 0 || iSig < 0 || iSig < iPrep {
-		t.Error("reload_service must render and check (prepare_config) before it sends SIGHUP")
+		t.Error("reload_main must render and check (prepare_config) before it sends SIGHUP")
 	}
 	if strings.Contains(body("service_triggers"), "restart") {
 		t.Error("a trigger restarts")

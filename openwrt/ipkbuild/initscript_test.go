@@ -20,7 +20,7 @@ type initHarness struct {
 
 const harnessNetworkSh = `network_flush_cache() { :; }
 network_get_device() { eval "$1=\$(cat \"\$HARNESS/dev_$2\" 2>/dev/null)"; eval "[ -n \"\$$1\" ]"; }
-network_get_physdev() { eval "$1="; return 1; }
+network_get_physdev() { eval "$1=\$(cat \"\$HARNESS/physdev_$2\" 2>/dev/null)"; eval "[ -n \"\$$1\" ]"; }
 `
 
 func newInitHarness(t *testing.T, store string) *initHarness {
@@ -156,6 +156,16 @@ func TestInitScriptRun(t *testing.T) {
 		t.Errorf("reload stopped or restarted the daemon:\n%s", calls)
 	}
 
+	// A PPPoE reconnect: while wan is down it has no layer-3 device, and
+	// its configured device (eth0.2) must not replace pppoe-wan there and
+	// back: a changed locator restarts the xTR and empties its map-cache.
+	h.set("dev_wan", "")
+	h.set("physdev_wan", "eth0.2")
+	h.run("reload")
+	if conf := h.runConf(); !strings.Contains(conf, `interface = "pppoe-wan"`) {
+		t.Errorf("reload while wan is down changed its device:\n%s", conf)
+	}
+
 	// An invalid value: no signal, the running configuration stays.
 	before := h.runConf()
 	store, _ := os.ReadFile(filepath.Join(h.dir, "store"))
@@ -164,11 +174,30 @@ func TestInitScriptRun(t *testing.T) {
 	if strings.Contains(calls, "procd_send_signal") {
 		t.Errorf("reload signalled a configuration that does not validate:\n%s", calls)
 	}
-	if !strings.Contains(syslog, "lispd.m1.key_type: must be sha1 or sha256") {
+	// Validation catches it first (uci-render would too: TestRender*); what
+	// validate_data says reaches syslog, not a stderr nobody reads.
+	if !strings.Contains(syslog, "lispd.m1.key_type='md5'") {
 		t.Errorf("syslog does not name the invalid option:\n%s", syslog)
 	}
 	if h.runConf() != before {
 		t.Error("an invalid configuration replaced the running one")
+	}
+}
+
+// TestInitScriptWANDown: a WAN that was never up renders with its configured
+// device (lispd follows it when it comes up).
+func TestInitScriptWANDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds lispd; skipped with -short")
+	}
+	h := newInitHarness(t, harnessStore)
+	h.set("physdev_wan", "eth0.2")
+	calls, _ := h.run("start")
+	if !strings.Contains(calls, "procd_open_instance") {
+		t.Fatalf("no instance started:\n%s", calls)
+	}
+	if conf := h.runConf(); !strings.Contains(conf, `interface = "eth0.2"`) {
+		t.Errorf("rendered configuration:\n%s", conf)
 	}
 }
 
