@@ -76,6 +76,13 @@ lint:
 unit:
 	LISPD_E2E_REQUIRE=1 $(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -tags nokernelpath ./fwd/ .
+	LISPD_E2E_REQUIRE=1 LISPD_TUN_OFFLOAD=off $(GO) test -count=1 -run '$(E2E_PLAIN)' ./testing/e2e/
+
+# The end-to-end tests run again on the plain TUN path (tun_offload = "off"),
+# the path of kernels and devices without offloads: a transfer, 100 MB with
+# its counters (no super-packets, no GSO), path MTU, a clean capture and a
+# local failover.
+E2E_PLAIN := ^(TestTCPTransfer|TestOffloadTCPTransfer100MB|TestPathMTU|TestCoreCaptureIsLISPData|TestMultihomingLocalFailover)$$
 
 # Codec, config and data-plane tests on big-endian 32-bit MIPS and on ARM,
 # under qemu-user. Tests that build network namespaces (TestNetns*) stay on
