@@ -37,7 +37,17 @@ func TestOffloadTCPTransfer100MB(t *testing.T) {
 		on, supers, segs, gso, st("encap-packets"))
 	st2 := dataStats(t, s.X2)
 	coal, joined := st2("tun-coalesced"), st2("tun-coalesced-packets")
-	t.Logf("xtr2: tun-coalesced %d carrying %d packets, decap packets %d", coal, joined, st2("decap-packets"))
+	groMsgs, groDgrams := st2("udp-gro-messages"), st2("udp-gro-datagrams")
+	t.Logf("xtr2: tun-coalesced %d carrying %d packets, decap packets %d, udp-gro messages %d carrying %d datagrams",
+		coal, joined, st2("decap-packets"), groMsgs, groDgrams)
+	// The kernel's UDP GRO hands the socket coalesced messages (the
+	// segment size in a control message): more datagrams than messages.
+	if offloadWanted() && (groMsgs == 0 || groDgrams < 2*groMsgs) {
+		t.Errorf("tun_offload auto: xtr2 received no coalesced UDP_GRO message (%d messages, %d datagrams)", groMsgs, groDgrams)
+	}
+	if !offloadWanted() && groMsgs != 0 {
+		t.Errorf("tun_offload off: xtr2 received %d UDP_GRO messages", groMsgs)
+	}
 	if offloadWanted() && (coal == 0 || joined < 2*coal) {
 		t.Errorf("tun_offload auto: xtr2 coalesced no TCP super-packet (%d, %d packets)", coal, joined)
 	}
