@@ -188,8 +188,8 @@ func (c *mirrorConfig) locals(prev *kpath.EncapLocals) kpath.EncapLocals {
 			}
 		}
 	}
-	for k := range cs {
-		for pass := 0; idx[k] < 0; pass++ {
+	for k := range cs { // len(cs) <= len(prev.Locals): the second pass finds one
+		for pass := 0; idx[k] < 0 && pass < 2; pass++ {
 			for i, p := range prev.Locals {
 				if !taken[i] && (pass > 0 || p.IfIndex == 0) {
 					idx[k], taken[i] = i, true
