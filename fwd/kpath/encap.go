@@ -41,7 +41,7 @@ const (
 // handle (the handled ones are counted in the map entries).
 const (
 	StatEncapMiss    = iota // no entry for the destination: left to the TUN reader
-	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, no local RLOC, GSO other than TCP
 	StatEncapError          // a helper failed after the packet was changed: dropped
 	StatEncapGSO            // GSO packets seen with an entry (encapsulated unless counted as skipped too)
 	StatDecapPass           // not a LISP data packet to a local RLOC: left to the stack
