@@ -68,7 +68,8 @@ func TestKernelPathLocalLoadSharing(t *testing.T) {
 		uEnc := a.get(t, admin.GroupDataPlane, "encap-packets") - b.get(t, admin.GroupDataPlane, "encap-packets")
 		t.Logf("%s, xtr1 over 3 s: the flows sent %d datagrams, the kernel encapsulated %d packets (folded once a second), lispd %d; wan2 sent %d, %s %d",
 			phase, flowSent, kEnc, uEnc, d["tx_wan2"], wan, d["tx_"+wan])
-		if kEnc < nflows*200 || uEnc > kEnc/100 {
+		// Folded once a second: 3 s hold 2 to 4 folds.
+		if kEnc < nflows*150 || uEnc > kEnc/100 {
 			t.Errorf("%s: kernel encapsulated %d packets, lispd %d: want the %d flows (~%d datagrams) in the kernel", phase, kEnc, uEnc, nflows, nflows*300)
 		}
 		var out uint64
