@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 // *kpath.Encap satisfies it.
 type kernelEncap interface {
 	Set(p netip.Prefix, ent kpath.EncapEntry) error
+	SetLocals(l kpath.EncapLocals) error
 	Delete(p netip.Prefix) error
 	RLOCCounters(p netip.Prefix) ([kpath.MaxEncapRLOCs]kpath.Counters, error)
 	Stats() (kpath.Stats, error)
@@ -24,7 +26,8 @@ type kernelEncap interface {
 }
 
 // The kernel's slot table is the selection table: a mirrored mapping
-// shares its flows among its RLOCs in the same proportions.
+// shares its flows among its RLOCs in the same proportions, the locals
+// table among the local locators.
 const _ = uint(kpath.EncapSlots-selSlots) + uint(selSlots-kpath.EncapSlots)
 
 // kernelDecap is the decapsulating program as the mirror uses it;
@@ -66,6 +69,8 @@ type kernelPath struct {
 
 	mu        sync.Mutex // serializes sync; guards the fields below
 	installed map[netip.Prefix]*mirrorEntry
+	srcs      kpath.EncapLocals // the locals table as installed
+	srcsSet   bool              // srcs was written (else the map holds zeros)
 	locals    map[netip.Addr]kpath.DecapEntry
 	localCnt  map[netip.Addr]kpath.Counters // decapsulated by entries since removed or replaced
 	uplinks   map[int]bool
@@ -145,12 +150,73 @@ type mirrorConfig struct {
 	now      uint32
 }
 
-// source returns the single usable IPv4 local locator and its interface.
-func (c *mirrorConfig) source() (netip.Addr, int, bool) {
-	if c.local == nil || len(c.local.v4) != 1 || c.local.v4[0].link <= 0 {
-		return netip.Addr{}, 0, false
+// sources reports whether the kernel can send from the IPv4 local locators
+// the userspace path picks among (localSel.v4: the up ones of the best
+// priority): one to kpath.MaxEncapLocals, each with its interface known.
+func (c *mirrorConfig) sources() bool {
+	if c.local == nil || len(c.local.v4) == 0 || len(c.local.v4) > kpath.MaxEncapLocals {
+		return false
 	}
-	return c.local.v4[0].addr, c.local.v4[0].link, true
+	for _, l := range c.local.v4 {
+		if l.link <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// locals returns the locals table for the local locators, the empty one
+// (every packet to the TUN) when !c.sources(). prev is the table
+// installed: a locator in it keeps its index (so that a packet read during
+// the write pairs an address with its own interface) and the slots it
+// still has a share for (so that its flows stay on their uplink); a new
+// one takes a free index, one unused in prev if there is one.
+func (c *mirrorConfig) locals(prev *kpath.EncapLocals) kpath.EncapLocals {
+	var t kpath.EncapLocals
+	if !c.sources() {
+		return t
+	}
+	cs := c.local.v4
+	idx := make([]int, len(cs)) // the table index of each of cs
+	var taken [kpath.MaxEncapLocals]bool
+	for k, l := range cs {
+		idx[k] = -1
+		for i, p := range prev.Locals {
+			if !taken[i] && p.IfIndex == l.link && p.Src == l.addr {
+				idx[k], taken[i] = i, true
+				break
+			}
+		}
+	}
+	for k := range cs { // len(cs) <= len(prev.Locals): the second pass finds one
+		for pass := 0; idx[k] < 0 && pass < 2; pass++ {
+			for i, p := range prev.Locals {
+				if !taken[i] && (pass > 0 || p.IfIndex == 0) {
+					idx[k], taken[i] = i, true
+					break
+				}
+			}
+		}
+	}
+	weights := make([]int, len(cs))
+	var seed [selSlots]int
+	for k, l := range cs {
+		weights[k] = int(l.cum)
+		if k > 0 {
+			weights[k] -= int(cs[k-1].cum)
+		}
+		t.Locals[idx[k]] = kpath.EncapLocal{Src: l.addr, IfIndex: l.link}
+	}
+	for j, i := range prev.Slots {
+		seed[j] = -1
+		if i := int(i) % kpath.MaxEncapLocals; prev.Locals[i].IfIndex > 0 && prev.Locals[i] == t.Locals[i] {
+			seed[j] = slices.Index(idx, i)
+		}
+	}
+	for j, k := range shareSlots(weights, &seed) {
+		t.Slots[j] = uint8(idx[k])
+	}
+	return t
 }
 
 // inEIDSpace reports whether every address of p is in eid_space (as the
@@ -208,8 +274,7 @@ func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.Max
 	default:
 		return ent, rs, false // none usable
 	}
-	src, ifindex, ok := c.source()
-	if !ok {
+	if !c.sources() {
 		return ent, rs, false
 	}
 	for i, r := range rs {
@@ -235,13 +300,13 @@ func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.Max
 		flags |= FlagI
 		lsbs &= 0xff
 	}
-	ent.Src, ent.IfIndex, ent.Flags, ent.InstanceID, ent.LSBs = src, ifindex, flags, c.iid, lsbs
+	ent.Flags, ent.InstanceID, ent.LSBs = flags, c.iid, lsbs
 	return ent, rs, true
 }
 
 // puntEntry sends every packet of its prefix to the TUN: MTU 0, nothing
 // fits.
-var puntEntry = kpath.EncapEntry{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
+var puntEntry = kpath.EncapEntry{Dst: netip.IPv4Unspecified()}
 
 // wanted computes the entries the encapsulating program's maps should
 // hold for snapshot s.
@@ -268,6 +333,35 @@ func (c *mirrorConfig) wanted(s *snapshot) map[netip.Prefix]*mirrorEntry {
 		}
 	}
 	return want
+}
+
+// syncLocals writes the locals table when it changed and reports whether
+// the map holds it. It goes before the entries (syncEncap): new entries
+// find their sources in place, and when the locators can no longer be
+// mirrored the emptied table sends every packet to the TUN before the
+// entries go.
+func (k *kernelPath) syncLocals(t kpath.EncapLocals, now uint32, logf func(string, ...any)) bool {
+	if k.srcsSet && t == k.srcs {
+		return true
+	}
+	if err := k.enc.SetLocals(t); err != nil {
+		k.failed(now, logf, "kernel path: set the local RLOCs: %v", err)
+		return false
+	}
+	k.srcs, k.srcsSet = t, true
+	return true
+}
+
+// syncMirror brings the encapsulating program's maps to the snapshot s
+// and the local locators of c: the locals table first, then the entries.
+func (k *kernelPath) syncMirror(c *mirrorConfig, s *snapshot, fold bool, logf func(string, ...any)) {
+	want := c.wanted(s)
+	if !k.syncLocals(c.locals(&k.srcs), c.now, logf) {
+		// The kernel would send from stale local locators: every
+		// mapping to userspace until a write succeeds.
+		want = nil
+	}
+	k.syncEncap(want, c.now, fold, logf)
 }
 
 // syncEncap brings the maps to want, folding the counters of entries it
@@ -514,7 +608,7 @@ func (p *Plane) kernelSync(fold bool) {
 		return
 	}
 	c := p.mirrorConfig()
-	k.syncEncap(c.wanted(p.cache.snap.Load()), c.now, fold, p.logf)
+	k.syncMirror(&c, p.cache.snap.Load(), fold, p.logf)
 	p.localMu.Lock()
 	ls := p.localLocs
 	p.localMu.Unlock()

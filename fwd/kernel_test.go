@@ -22,6 +22,11 @@ type fakeEncap struct {
 	cnt     map[netip.Prefix][kpath.MaxEncapRLOCs]kpath.Counters
 	sets    int
 	failSet bool
+
+	locals     kpath.EncapLocals // the locals table
+	localSets  int
+	failLocals bool
+	ops        []string // "set", "delete", "locals": the writes in order
 }
 
 func newFakeEncap() *fakeEncap {
@@ -38,6 +43,7 @@ func (f *fakeEncap) Set(p netip.Prefix, e kpath.EncapEntry) error {
 		return err
 	}
 	f.sets++
+	f.ops = append(f.ops, "set")
 	f.entries[p] = e
 	f.cnt[p] = [kpath.MaxEncapRLOCs]kpath.Counters{}
 	return nil
@@ -46,8 +52,24 @@ func (f *fakeEncap) Set(p netip.Prefix, e kpath.EncapEntry) error {
 func (f *fakeEncap) Delete(p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ops = append(f.ops, "delete")
 	delete(f.entries, p)
 	delete(f.cnt, p)
+	return nil
+}
+
+func (f *fakeEncap) SetLocals(l kpath.EncapLocals) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failLocals {
+		return errors.New("fake: locals refused")
+	}
+	if _, err := l.AppendValue(nil); err != nil {
+		return err
+	}
+	f.localSets++
+	f.ops = append(f.ops, "locals")
+	f.locals = l
 	return nil
 }
 
@@ -149,7 +171,7 @@ func TestMirrorEligibility(t *testing.T) {
 	rl := func(a netip.Addr, prio uint8, down bool) RLOCSpec {
 		return RLOCSpec{Addr: a, Priority: prio, Weight: 50, Down: down}
 	}
-	base := kpath.EncapEntry{Src: kLocal4, Dst: kRLOC1, IfIndex: 7, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
+	base := kpath.EncapEntry{Dst: kRLOC1, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
 	with := func(f func(*kpath.EncapEntry)) kpath.EncapEntry {
 		e := base
 		f(&e)
@@ -191,8 +213,12 @@ func TestMirrorEligibility(t *testing.T) {
 			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true}}},
 		{name: "IfIndex stands for Link", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1,
 			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, IfIndex: 7}}, want: &base},
-		{name: "two IPv4 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}},
-			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Weight: 50, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.2"), Priority: 1, Weight: 50, Up: true, Link: 8}}},
+		{name: "two IPv4 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1,
+			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Weight: 50, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.2"), Priority: 1, Weight: 50, Up: true, Link: 8}}, want: &base},
+		{name: "four IPv4 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1, local: locals4(4), want: &base},
+		{name: "five IPv4 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: locals4(5)},
+		{name: "one of two local locators without interface", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}},
+			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Weight: 50, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.2"), Priority: 1, Weight: 50, Up: true}}},
 		{name: "backup local locator does not count", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1,
 			local: []LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}, {Addr: netip.MustParseAddr("192.0.2.2"), Priority: 2, Up: true, Link: 8}, {Addr: kLocal6, Priority: 1, Up: true, Link: 9}}, want: &base},
 		{name: "only an IPv6 local locator", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}},
@@ -677,7 +703,7 @@ func TestMirrorLoadSharing(t *testing.T) {
 				t.Fatalf("not mirrored: %+v", w)
 			}
 			e := w.ent
-			if e.Src != kLocal4 || e.IfIndex != 7 || e.Flags != FlagN|FlagL || e.LSBs != 3 {
+			if e.Flags != FlagN|FlagL || e.LSBs != 3 {
 				t.Errorf("shared fields %+v", e)
 			}
 			shares := make([]int, kpath.MaxEncapRLOCs)

@@ -1,5 +1,7 @@
 package fwd
 
+import "slices"
+
 // Locator choice (RFC 9300 section 6 with RFC 9301 priorities and weights).
 //
 // Each Mapping holds an immutable selection table, rebuilt (under the
@@ -44,11 +46,9 @@ func (m *Mapping) rebuild(prev *Mapping) {
 		}
 	}
 	var usable []int
-	total := 0
 	for i, r := range m.RLOCs {
 		if r.Up() && int(r.Priority) == best {
 			usable = append(usable, i)
-			total += int(r.Weight)
 		}
 	}
 	switch len(usable) {
@@ -60,35 +60,8 @@ func (m *Mapping) rebuild(prev *Mapping) {
 		return
 	}
 
-	// Shares by largest remainder.
-	quota := make(map[int]int, len(usable))
-	type rem struct{ idx, r int }
-	var rems []rem
-	given := 0
-	for _, i := range usable {
-		w, t := int(m.RLOCs[i].Weight), total
-		if total == 0 {
-			w, t = 1, len(usable)
-		}
-		q := selSlots * w / t
-		quota[i] = q
-		given += q
-		rems = append(rems, rem{i, selSlots * w % t})
-	}
-	for given < selSlots {
-		bi := 0
-		for j := range rems {
-			if rems[j].r > rems[bi].r {
-				bi = j
-			}
-		}
-		quota[rems[bi].idx]++
-		rems[bi].r = -1
-		given++
-	}
-
 	// Seed from the previous table: this mapping's own, or the replaced one's
-	// translated by RLOC address.
+	// translated by RLOC address; then by candidate (position in usable).
 	var seed [selSlots]int
 	for j := range seed {
 		seed[j] = -1
@@ -127,27 +100,77 @@ func (m *Mapping) rebuild(prev *Mapping) {
 			}
 		}
 	}
-
-	slots := make([]uint8, selSlots)
-	count := make(map[int]int, len(usable))
-	free := make([]int, 0, selSlots)
+	weights := make([]int, len(usable))
+	for k, i := range usable {
+		weights[k] = int(m.RLOCs[i].Weight)
+	}
 	for j, i := range seed {
-		if i >= 0 && count[i] < quota[i] {
-			slots[j] = uint8(i)
-			count[i]++
+		seed[j] = slices.Index(usable, i) // -1 when not usable
+	}
+	shared := shareSlots(weights, &seed)
+	slots := make([]uint8, selSlots)
+	for j, k := range shared {
+		slots[j] = uint8(usable[k])
+	}
+	m.sel.Store(&selection{slots: slots})
+}
+
+// shareSlots shares the selSlots slots of a table among candidates in
+// proportion to their weights (largest remainder; all weights zero: equal
+// shares) and returns each slot's candidate (index into weights). seed is
+// the previous table by candidate (-1: none): a slot keeps its candidate
+// while that one is within its share, and only the remaining slots are
+// handed out again, so a flow moves only when its candidate loses share.
+// There must be at least one candidate, and at most 256.
+func shareSlots(weights []int, seed *[selSlots]int) (slots [selSlots]uint8) {
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	// Shares by largest remainder.
+	quota := make([]int, len(weights))
+	rems := make([]int, len(weights))
+	given := 0
+	for k, w := range weights {
+		t := total
+		if total == 0 {
+			w, t = 1, len(weights)
+		}
+		quota[k] = selSlots * w / t
+		rems[k] = selSlots * w % t
+		given += quota[k]
+	}
+	for given < selSlots {
+		bi := 0
+		for k := range rems {
+			if rems[k] > rems[bi] {
+				bi = k
+			}
+		}
+		quota[bi]++
+		rems[bi] = -1
+		given++
+	}
+
+	count := make([]int, len(weights))
+	free := make([]int, 0, selSlots)
+	for j, k := range seed {
+		if k >= 0 && k < len(weights) && count[k] < quota[k] {
+			slots[j] = uint8(k)
+			count[k]++
 			continue
 		}
 		free = append(free, j)
 	}
 	for _, j := range free {
-		bi, bd := -1, 0
-		for _, i := range usable {
-			if d := quota[i] - count[i]; d > bd {
-				bi, bd = i, d
+		bk, bd := -1, 0
+		for k := range weights {
+			if d := quota[k] - count[k]; d > bd {
+				bk, bd = k, d
 			}
 		}
-		slots[j] = uint8(bi)
-		count[bi]++
+		slots[j] = uint8(bk)
+		count[bk]++
 	}
-	m.sel.Store(&selection{slots: slots})
+	return slots
 }

@@ -3,6 +3,7 @@ package fwd
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -129,4 +130,73 @@ func BenchmarkLocatorChoice(b *testing.B) {
 		h += 0x9e3779b9
 	}
 	_ = sink
+}
+
+// TestShareSlots checks the slot sharing of the RLOCs' and the local
+// locators' tables: shares in proportion to the weights, and a seeded
+// slot kept by its candidate while that one is within its share.
+func TestShareSlots(t *testing.T) {
+	none := func() *[selSlots]int {
+		var s [selSlots]int
+		for j := range s {
+			s[j] = -1
+		}
+		return &s
+	}
+	all := func(k int) *[selSlots]int {
+		var s [selSlots]int
+		for j := range s {
+			s[j] = k
+		}
+		return &s
+	}
+	halves := func() *[selSlots]int {
+		var s [selSlots]int
+		for j := range s {
+			s[j] = j % 2
+		}
+		return &s
+	}
+	tests := []struct {
+		name    string
+		weights []int
+		seed    *[selSlots]int
+		shares  []int
+		kept    []int // candidates whose seeded slots must all be theirs still
+	}{
+		{"one", []int{5}, none(), []int{64}, nil},
+		{"50/50", []int{50, 50}, none(), []int{32, 32}, nil},
+		{"3:1", []int{75, 25}, none(), []int{48, 16}, nil},
+		{"all zero: equal", []int{0, 0, 0, 0}, none(), []int{16, 16, 16, 16}, nil},
+		{"a zero weight beside others", []int{0, 1}, none(), []int{0, 64}, nil},
+		{"largest remainder", []int{1, 1, 1}, none(), []int{22, 21, 21}, nil},
+		{"seeded, unchanged", []int{1, 1}, halves(), []int{32, 32}, []int{0, 1}},
+		{"seeded, a third joins", []int{1, 1, 1}, halves(), []int{22, 21, 21}, nil},
+		{"seeded, one grows", []int{3, 1}, halves(), []int{48, 16}, []int{0}},
+		{"seeded by one that takes less now", []int{1, 1}, all(0), []int{32, 32}, nil},
+		{"seed beyond the candidates", []int{1, 1}, all(7), []int{32, 32}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seed := *tt.seed
+			slots := shareSlots(tt.weights, tt.seed)
+			shares := make([]int, len(tt.weights))
+			for _, k := range slots {
+				if int(k) >= len(shares) {
+					t.Fatalf("slot names candidate %d of %d", k, len(shares))
+				}
+				shares[k]++
+			}
+			if !slices.Equal(shares, tt.shares) {
+				t.Errorf("shares %v, want %v", shares, tt.shares)
+			}
+			for _, k := range tt.kept {
+				for j, s := range seed {
+					if s == k && int(slots[j]) != k {
+						t.Errorf("slot %d moved from candidate %d to %d", j, k, slots[j])
+					}
+				}
+			}
+		})
+	}
 }

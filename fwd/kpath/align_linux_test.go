@@ -64,7 +64,7 @@ func TestProgramsLoadWithStrictAlignment(t *testing.T) {
 		typ  ProgType
 		code []byte
 	}{
-		{"lisp_encap", ProgSchedCLS, encapImage.render(bigEndian, e.entries4.FD(), e.entries6.FD(), e.stats.FD())},
+		{"lisp_encap", ProgSchedCLS, encapImage.render(bigEndian, e.fds()...)},
 		{"lisp_decap", ProgSchedCLS, decapImage.render(bigEndian, d.fds()...)},
 		{"lisp_decap_xdp", ProgXDP, decapXDPImage.render(bigEndian, d.fds()...)},
 	} {

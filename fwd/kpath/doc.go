@@ -11,11 +11,12 @@
 // 4").
 //
 // Scope today: IPv4 RLOCs; IPv4 and IPv6 EIDs; up to MaxEncapRLOCs RLOCs
-// per mapping, flows shared by a slot table (EncapEntry.Slots); TCX
-// hooks on Linux 6.6+, cls_bpf filters on a clsact qdisc before (5.11+ for
-// bpf_redirect_neigh and the decapsulating program's coarse clock; 6.3+ for
-// decapsulating inner IPv6 — older kernels leave those packets to the
-// daemon, counted as StatDecapError).
+// per mapping, flows shared by a slot table (EncapEntry.Slots), and up to
+// MaxEncapLocals local RLOCs (uplinks) for all, shared alike
+// (EncapLocals); TCX hooks on Linux 6.6+, cls_bpf filters on a clsact
+// qdisc before (5.11+ for bpf_redirect_neigh and the decapsulating
+// program's coarse clock; 6.3+ for decapsulating inner IPv6 — older
+// kernels leave those packets to the daemon, counted as StatDecapError).
 //
 // Files:
 //

@@ -41,7 +41,7 @@ const (
 // handle (the handled ones are counted in the map entries).
 const (
 	StatEncapMiss    = iota // no entry for the destination: left to the TUN reader
-	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, GSO other than TCP
+	StatEncapSkip           // not handled: not IPv4, options, fragment, too big, no local RLOC, GSO other than TCP
 	StatEncapError          // a helper failed after the packet was changed: dropped
 	StatEncapGSO            // GSO packets seen with an entry (encapsulated unless counted as skipped too)
 	StatDecapPass           // not a LISP data packet to a local RLOC: left to the stack
@@ -60,8 +60,7 @@ const (
 // EncapEntryLen bytes, one layout for one remote RLOC and for several
 // (load sharing; one RLOC is the case where every slot is RLOC 0):
 //
-//	0  outer source (local RLOC), 4 bytes
-//	4  ifindex to send from, uint32
+//	0  zero (the outer source and the interface are the locals table's)
 //	8  first byte of the LISP header (flags); 9-11 zero
 //	12 second word of the LISP header: instance-id and LSBs, network order
 //	16 slot table, EncapSlots bytes: the RLOC (index) of each flow-hash
@@ -79,6 +78,25 @@ const (
 // One layout rather than a second map for the load-sharing mappings: one
 // lookup and one code path in the program, and the single-RLOC entry costs
 // only the unused bytes (the maps do not preallocate).
+//
+// The locals table, an array map of one EncapLocalsLen-byte value (key 0),
+// holds the local RLOCs the packets leave from, for every entry alike
+// (multihoming: the flows shared among up to MaxEncapLocals uplinks):
+//
+//	0  MaxEncapLocals local RLOCs of 8 bytes, local i at 8*i:
+//	   +0 outer source address, 4 bytes
+//	   +4 ifindex to send from, uint32 (0: unset, its packets go to the TUN)
+//	32 slot table, EncapSlots bytes: the local (index) of each slot; the
+//	   program takes slot hash>>26 (bits apart from the remote RLOC's
+//	   slot, hash&63, and from the outer source port's), and the index
+//	   modulo MaxEncapLocals
+//
+// One table rather than a source in every entry: a change of the local
+// locators (an uplink down, an address gone, new weights) is one write,
+// not a rewrite of every mapping. The program reads a local's address and
+// ifindex as one 8-byte word, and the mirror keeps each local at its
+// index while it stays, so that a packet read during a write pairs a
+// source with its own interface.
 const (
 	EncapKeyLen4  = 4 + 4
 	EncapKeyLen6  = 4 + 16
@@ -95,6 +113,18 @@ const (
 	encapRLOCs     = encapSlotTable + EncapSlots
 	encapRLOCLen   = 32 // a power of two: the program shifts the index
 	encapRLOCShift = 5
+
+	// MaxEncapLocals is how many local RLOCs the locals table shares the
+	// flows among (a power of two: the program bounds the index with a
+	// mask).
+	MaxEncapLocals = 4
+	// EncapLocalsLen is the size of the locals table's value.
+	EncapLocalsLen = encapLocalSlots + EncapSlots
+
+	encapLocalLen   = 8 // a local's address and ifindex: one word
+	encapLocalShift = 3
+	encapLocalSlots = MaxEncapLocals * encapLocalLen
+	encapLocalHash  = 32 - 6 // the slot is the hash's top 6 bits
 )
 
 // EncapRLOC is a remote RLOC of an entry beyond the first (EncapEntry.Dst).
@@ -105,10 +135,11 @@ type EncapRLOC struct {
 
 // EncapEntry is one mapping as the encapsulating program uses it: one
 // remote RLOC (Dst), or with load sharing up to MaxEncapRLOCs (Dst and
-// Alt) among which Slots shares the flows. The type is comparable.
+// Alt) among which Slots shares the flows. The outer source and the
+// interface come from the locals table (EncapLocals). The type is
+// comparable.
 type EncapEntry struct {
-	Src, Dst   netip.Addr // IPv4 RLOCs: local (outer source) and remote (RLOC 0)
-	IfIndex    int        // the interface toward the remote RLOCs
+	Dst        netip.Addr // the remote RLOC 0, IPv4
 	MTU        int        // the path MTU toward Dst (outer packets)
 	Flags      uint8      // LISP flags byte (fwd.FlagN|fwd.FlagL, |fwd.FlagI with an instance-id)
 	InstanceID uint32     // 24 bits, written when Flags has I
@@ -142,14 +173,12 @@ func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 }
 
 // AppendValue appends the map value of e (counters zero). Every RLOC a
-// slot names must be IPv4, as Src.
+// slot names must be IPv4.
 func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
-	if !e.Src.Is4() || !e.Dst.Is4() {
+	if !e.Dst.Is4() {
 		return b, errIPv4RLOCs
 	}
 	var v [EncapEntryLen]byte
-	*(*[4]byte)(v[0:]) = e.Src.As4()
-	binary.NativeEndian.PutUint32(v[4:], uint32(e.IfIndex))
 	v[8] = e.Flags
 	w := e.LSBs
 	if e.Flags&flagI != 0 {
@@ -181,6 +210,47 @@ func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 
 // errSlotRLOC refuses a slot table that names an RLOC the entry lacks.
 var errSlotRLOC = errors.New("kpath: a slot names an RLOC the entry does not have")
+
+// EncapLocal is a local RLOC the encapsulating program sends from.
+type EncapLocal struct {
+	Src     netip.Addr // the outer source address, IPv4
+	IfIndex int        // the uplink holding Src, sent from (0: unset)
+}
+
+// EncapLocals is the encapsulating program's locals table: the local
+// RLOCs (up to MaxEncapLocals) and the slot table that shares the flows
+// among them (the kernel's flow hash picks a slot, so a flow keeps its
+// uplink). A packet whose slot names an unset local goes to the TUN: the
+// zero value sends every packet there. The type is comparable.
+type EncapLocals struct {
+	Locals [MaxEncapLocals]EncapLocal
+	// Slots is the local (index into Locals) of each flow-hash slot.
+	Slots [EncapSlots]uint8
+}
+
+// AppendValue appends the map value of l. A set local (IfIndex > 0) must
+// have an IPv4 source.
+func (l EncapLocals) AppendValue(b []byte) ([]byte, error) {
+	var v [EncapLocalsLen]byte
+	for i, s := range l.Locals {
+		if s.IfIndex == 0 {
+			continue
+		}
+		if !s.Src.Is4() || s.IfIndex < 0 {
+			return b, errors.New("kpath: a local RLOC needs an IPv4 source and an ifindex")
+		}
+		r := v[i*encapLocalLen:]
+		*(*[4]byte)(r[0:]) = s.Src.As4()
+		binary.NativeEndian.PutUint32(r[4:], uint32(s.IfIndex))
+	}
+	for j, i := range l.Slots {
+		if int(i) >= MaxEncapLocals {
+			return b, errors.New("kpath: a slot names a local RLOC beyond MaxEncapLocals")
+		}
+		v[encapLocalSlots+j] = i
+	}
+	return append(b, v[:]...), nil
+}
 
 // Counters are the packets and bytes a program handled for one map entry.
 type Counters struct {

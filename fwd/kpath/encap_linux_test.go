@@ -59,7 +59,7 @@ func encapFlow(t *testing.T, v6 bool, i int) []byte {
 // sharedEntry returns an entry over the first n of encRLOCs, with the
 // slots shared out as slot(i) says.
 func sharedEntry(n int, slot func(i int) uint8) EncapEntry {
-	e := EncapEntry{Src: encSrc, Dst: encRLOCs[0], IfIndex: 1, MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 3}
+	e := EncapEntry{Dst: encRLOCs[0], MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 3}
 	for i := 1; i < n; i++ {
 		e.Alt[i-1] = EncapRLOC{Dst: encRLOCs[i], MTU: 1500}
 	}
@@ -69,9 +69,13 @@ func sharedEntry(n int, slot func(i int) uint8) EncapEntry {
 	return e
 }
 
-// newTestEncap returns an Encap with ent set for encEID4 and encEID6,
-// closed when the test ends.
-func newTestEncap(t *testing.T, ent EncapEntry) *Encap {
+// oneLocal is the locals table of a site with one uplink: encSrc, sent
+// from ifindex 1.
+var oneLocal = EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: encSrc, IfIndex: 1}}}
+
+// newTestEncap returns an Encap with ent set for encEID4 and encEID6 and
+// the locals table locs, closed when the test ends.
+func newTestEncap(t *testing.T, ent EncapEntry, locs EncapLocals) *Encap {
 	t.Helper()
 	needBPF(t)
 	e, err := NewEncap(4)
@@ -84,18 +88,24 @@ func newTestEncap(t *testing.T, ent EncapEntry) *Encap {
 			t.Fatal(err)
 		}
 	}
+	if err := e.SetLocals(locs); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
 // encapOut is what checkEncap found in an output frame.
 type encapOut struct {
 	rloc    int    // index of the outer destination in the entry
+	local   int    // index of the outer source in the locals table
 	srcPort uint16 // outer UDP source port
+	ifindex uint32 // the redirect's (recordingEncap; else the mark, 0)
 }
 
 // checkEncap checks the frame out that the program made of inner with
-// entry ent, header by header, and returns the RLOC it went to.
-func checkEncap(t *testing.T, ent EncapEntry, inner, out []byte) encapOut {
+// entry ent and the locals table locs, header by header, and returns the
+// RLOC it went to and the local it came from.
+func checkEncap(t *testing.T, ent EncapEntry, locs EncapLocals, inner, out []byte) encapOut {
 	t.Helper()
 	if len(out) != 14+Overhead4+len(inner) {
 		t.Fatalf("output of %d bytes for an inner packet of %d", len(out), len(inner))
@@ -115,10 +125,16 @@ func checkEncap(t *testing.T, ent EncapEntry, inner, out []byte) encapOut {
 	if tshark.Checksum(ip, 0) != 0 {
 		t.Errorf("outer IPv4 header checksum wrong: % x", ip)
 	}
-	if s := netip.AddrFrom4([4]byte(ip[12:16])); s != ent.Src {
-		t.Errorf("outer source %v, want %v", s, ent.Src)
+	o := encapOut{rloc: -1, local: -1}
+	s := netip.AddrFrom4([4]byte(ip[12:16]))
+	for i, l := range locs.Locals {
+		if l.IfIndex > 0 && l.Src == s {
+			o.local = i
+		}
 	}
-	o := encapOut{rloc: -1}
+	if o.local < 0 {
+		t.Errorf("outer source %v is none of the local RLOCs %v", s, locs.Locals)
+	}
 	d := netip.AddrFrom4([4]byte(ip[16:20]))
 	for i := range MaxEncapRLOCs {
 		if r, _ := ent.RLOC(i); r == d {
@@ -147,17 +163,19 @@ func checkEncap(t *testing.T, ent EncapEntry, inner, out []byte) encapOut {
 
 // runEncap test-runs prog over inner and checks that it was encapsulated
 // and redirected.
-func runEncap(t *testing.T, prog *Program, ent EncapEntry, inner []byte, mark uint32) encapOut {
+func runEncap(t *testing.T, prog *Program, ent EncapEntry, locs EncapLocals, inner []byte, mark uint32) encapOut {
 	t.Helper()
 	out := make([]byte, 2048)
-	ret, n, err := testRunMark(prog, inner, out, mark)
+	ret, n, markOut, err := testRunMark(prog, inner, out, mark)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ret != ActRedirect {
 		t.Fatalf("verdict %d, want %d (redirect)", ret, ActRedirect)
 	}
-	return checkEncap(t, ent, inner, out[:n])
+	o := checkEncap(t, ent, locs, inner, out[:n])
+	o.ifindex = markOut
+	return o
 }
 
 // TestEncapLoadSharing spreads many flows over the RLOCs of an entry with
@@ -179,17 +197,17 @@ func TestEncapLoadSharing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ent := sharedEntry(tt.n, tt.slot)
-			e := newTestEncap(t, ent)
+			e := newTestEncap(t, ent, oneLocal)
 			var nflows, pkts, byts [MaxEncapRLOCs]uint64
 			for i := range flows {
 				inner := encapFlow(t, true, i)
-				first := runEncap(t, e.prog, ent, inner, 0)
+				first := runEncap(t, e.prog, ent, oneLocal, inner, 0)
 				nflows[first.rloc]++
 				pkts[first.rloc]++
 				byts[first.rloc] += uint64(len(inner))
 				if i%64 == 0 { // a flow stays where it is
 					for range 8 {
-						if o := runEncap(t, e.prog, ent, inner, 0); o != first {
+						if o := runEncap(t, e.prog, ent, oneLocal, inner, 0); o != first {
 							t.Fatalf("flow %d went to RLOC %d port %d, then to RLOC %d port %d", i, first.rloc, first.srcPort, o.rloc, o.srcPort)
 						}
 						pkts[first.rloc]++
@@ -255,9 +273,11 @@ func hashSetter(t *testing.T, progs *Map) *Program {
 	return p
 }
 
-// testRunMark is Program.TestRun with the skb's mark set.
-func testRunMark(p *Program, in, out []byte, mark uint32) (uint32, int, error) {
-	var ctx [12]byte // struct __sk_buff up to mark
+// testRunMark is Program.TestRun with the skb's mark set; it returns the
+// mark as the program left it too.
+func testRunMark(p *Program, in, out []byte, mark uint32) (uint32, int, uint32, error) {
+	var ctx [12]byte     // struct __sk_buff up to mark
+	var ctxOut [256]byte // room for the whole struct __sk_buff
 	binary.NativeEndian.PutUint32(ctx[8:], mark)
 	a := progTestRunAttr{
 		progFD:      uint32(p.fd),
@@ -268,15 +288,18 @@ func testRunMark(p *Program, in, out []byte, mark uint32) (uint32, int, error) {
 		repeat:      1,
 		ctxSizeIn:   uint32(len(ctx)),
 		ctxIn:       uint64(uintptr(unsafe.Pointer(&ctx[0]))),
+		ctxSizeOut:  uint32(len(ctxOut)),
+		ctxOut:      uint64(uintptr(unsafe.Pointer(&ctxOut[0]))),
 	}
 	_, err := bpf(cmdProgTestRun, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	runtime.KeepAlive(in)
 	runtime.KeepAlive(out)
 	runtime.KeepAlive(&ctx)
+	runtime.KeepAlive(&ctxOut)
 	if err != nil {
-		return 0, 0, fmt.Errorf("test run: %w", err)
+		return 0, 0, 0, fmt.Errorf("test run: %w", err)
 	}
-	return a.retval, int(a.dataSizeOut), nil
+	return a.retval, int(a.dataSizeOut), binary.NativeEndian.Uint32(ctxOut[8:]), nil
 }
 
 // TestEncapSlotTable sets the flow hash of each packet (through a program
@@ -287,7 +310,7 @@ func testRunMark(p *Program, in, out []byte, mark uint32) (uint32, int, error) {
 func TestEncapSlotTable(t *testing.T) {
 	ent := sharedEntry(3, func(i int) uint8 { return uint8(i*7%11) % 3 })
 	ent.Alt[1].MTU = 60 // nothing fits toward RLOC 2: left to the TUN
-	e := newTestEncap(t, ent)
+	e := newTestEncap(t, ent, oneLocal)
 	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +330,7 @@ func TestEncapSlotTable(t *testing.T) {
 				r := int(ent.Slots[s])
 				if r == 2 {
 					out := make([]byte, 2048)
-					ret, n, err := testRunMark(setter, inner, out, hash)
+					ret, n, _, err := testRunMark(setter, inner, out, hash)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -317,7 +340,7 @@ func TestEncapSlotTable(t *testing.T) {
 					skipped++
 					continue
 				}
-				o := runEncap(t, setter, ent, inner, hash)
+				o := runEncap(t, setter, ent, oneLocal, inner, hash)
 				if o.rloc != r {
 					t.Errorf("v6=%v hash %#x: RLOC %d, the table says %d", v6, hash, o.rloc, r)
 				}
@@ -347,5 +370,218 @@ func TestEncapSlotTable(t *testing.T) {
 	}
 	if st[StatEncapSkip] != uint64(skipped) || skipped == 0 {
 		t.Errorf("%d packets counted as skipped, %d left to the TUN", st[StatEncapSkip], skipped)
+	}
+}
+
+// skbMark is the offset of mark in struct __sk_buff.
+const skbMark = 8
+
+// recordingEncap loads the encapsulating program over e's maps with one
+// instruction more: before bpf_redirect_neigh, the ifindex it is given
+// (R1) goes to skb->mark, which testRunMark returns (a test run does not
+// carry the redirect out). Closed when the test ends.
+func recordingEncap(t *testing.T, e *Encap) *Program {
+	t.Helper()
+	fds := e.fds()
+	var insns []Insn
+	calls := 0
+	for _, in := range EncapInsns(fds[0], fds[1], fds[2], fds[3], bigEndian) {
+		if in == CallHelper(FnRedirectNeigh) {
+			insns = append(insns, StoreMem(W, R6, skbMark, R1))
+			calls++
+		}
+		insns = append(insns, in)
+	}
+	if calls != 1 {
+		t.Fatalf("%d bpf_redirect_neigh calls in the program, want 1", calls)
+	}
+	p, err := LoadProgram(ProgSpec{Name: "t_encap_rec", Type: ProgSchedCLS, License: "GPL", Code: mustAssemble(t, insns)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// localsOf returns a locals table over n local RLOCs 192.0.2.11... on
+// ifindex 11..., with the slots shared out as slot(i) says.
+func localsOf(n int, slot func(i int) uint8) EncapLocals {
+	var l EncapLocals
+	for i := range n {
+		l.Locals[i] = EncapLocal{Src: netip.AddrFrom4([4]byte{192, 0, 2, byte(11 + i)}), IfIndex: 11 + i}
+	}
+	for i := range l.Slots {
+		l.Slots[i] = slot(i)
+	}
+	return l
+}
+
+// checkLocal fails unless the redirect's ifindex is that of the local
+// RLOC the outer source address is.
+func checkLocal(t *testing.T, locs EncapLocals, o encapOut) {
+	t.Helper()
+	if o.local >= 0 && o.ifindex != uint32(locs.Locals[o.local].IfIndex) {
+		t.Fatalf("outer source %v (local %d, ifindex %d) redirected to ifindex %d",
+			locs.Locals[o.local].Src, o.local, locs.Locals[o.local].IfIndex, o.ifindex)
+	}
+}
+
+// TestEncapLocalSharing spreads many flows over the local RLOCs of the
+// locals table (multihoming: the uplinks) with the kernel's flow hash, and
+// checks the shares against the table, that a flow keeps its local RLOC,
+// that each packet leaves by the interface of its outer source address,
+// that a local RLOC without slots (a priority-2 backup beside an up
+// priority-1 one) carries nothing, and that the choice of the local RLOC
+// does not follow that of the remote one.
+func TestEncapLocalSharing(t *testing.T) {
+	const flows = 1024
+	tests := []struct {
+		name   string
+		rlocs  int
+		locs   EncapLocals
+		lo, hi []float64 // bounds of each local RLOC's share of the flows
+	}{
+		{"50/50", 1, localsOf(2, func(i int) uint8 { return uint8(i % 2) }), []float64{0.4, 0.4}, []float64{0.6, 0.6}},
+		{"3:1", 1, localsOf(2, func(i int) uint8 { return uint8(i / 48) }), []float64{0.65, 0.15}, []float64{0.85, 0.35}},
+		{"priority-2 local without slots", 1, localsOf(2, func(int) uint8 { return 0 }), []float64{1, 0}, []float64{1, 0}},
+		{"three locals 1/2/1", 1, localsOf(3, func(i int) uint8 { return []uint8{0, 1, 1, 2}[i%4] }), []float64{0.15, 0.4, 0.15}, []float64{0.35, 0.6, 0.35}},
+		{"50/50 over two remote RLOCs 50/50", 2, localsOf(2, func(i int) uint8 { return uint8(i % 2) }), []float64{0.4, 0.4}, []float64{0.6, 0.6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ent := sharedEntry(tt.rlocs, func(i int) uint8 { return uint8(i % tt.rlocs) })
+			e := newTestEncap(t, ent, tt.locs)
+			prog := recordingEncap(t, e)
+			var nflows [MaxEncapLocals]int
+			var pairs [MaxEncapLocals][MaxEncapRLOCs]int
+			for i := range flows {
+				inner := encapFlow(t, true, i)
+				first := runEncap(t, prog, ent, tt.locs, inner, 0)
+				checkLocal(t, tt.locs, first)
+				nflows[first.local]++
+				pairs[first.local][first.rloc]++
+				if i%64 == 0 { // a flow stays where it is
+					for range 8 {
+						if o := runEncap(t, prog, ent, tt.locs, inner, 0); o != first {
+							t.Fatalf("flow %d went %+v, then %+v", i, first, o)
+						}
+					}
+				}
+			}
+			t.Logf("flows per local RLOC: %v; per local and remote RLOC: %v", nflows, pairs)
+			for i := range MaxEncapLocals {
+				lo, hi := 0.0, 0.0
+				if i < len(tt.lo) {
+					lo, hi = tt.lo[i], tt.hi[i]
+				}
+				if got := float64(nflows[i]) / flows; got < lo || got > hi {
+					t.Errorf("local RLOC %d took %.3f of the flows, want %.2f..%.2f", i, got, lo, hi)
+				}
+			}
+			if tt.rlocs == 2 {
+				// Independent choices: each of the four pairs about a
+				// quarter of the flows.
+				for l := range 2 {
+					for r := range 2 {
+						if got := float64(pairs[l][r]) / flows; got < 0.17 || got > 0.33 {
+							t.Errorf("local %d with remote RLOC %d: %.3f of the flows, want about 0.25", l, r, got)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestEncapLocalSlots sets the flow hash of each packet (as
+// TestEncapSlotTable) and checks that the locals table's slot hash>>26
+// picks the local RLOC (outer source and the redirect's ifindex) while
+// hash&63 still picks the remote one, for both inner families; that a slot
+// naming an unset local RLOC leaves the packet to the TUN; and that a new
+// table takes effect at the next packet, the empty one sending every
+// packet to the TUN.
+func TestEncapLocalSlots(t *testing.T) {
+	ent := sharedEntry(2, func(i int) uint8 { return uint8(i % 2) })
+	locs := localsOf(3, func(i int) uint8 { return uint8(i * 5 % 7 % 3) })
+	for i := 60; i < EncapSlots; i++ {
+		locs.Slots[i] = 3 // unset: to the TUN
+	}
+	e := newTestEncap(t, ent, locs)
+	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { progs.Close() })
+	rec := recordingEncap(t, e)
+	if err := progs.Update(make([]byte, 4), binary.NativeEndian.AppendUint32(nil, uint32(rec.FD())), UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	setter := hashSetter(t, progs)
+	toTUN := func(inner []byte, hash uint32) bool {
+		t.Helper()
+		out := make([]byte, 2048)
+		ret, n, _, err := testRunMark(setter, inner, out, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ret == ActOK && string(out[:n]) == string(inner)
+	}
+	var used [MaxEncapLocals]int
+	for _, v6 := range []bool{false, true} {
+		for s := range EncapSlots {
+			for k := range uint32(4) {
+				hash := uint32(s)<<encapLocalHash | k*0x9e3779b9&(1<<encapLocalHash-1)
+				inner := encapFlow(t, v6, s)
+				if locs.Slots[s] == 3 {
+					if !toTUN(inner, hash) {
+						t.Fatalf("v6=%v hash %#x: slot of an unset local RLOC, want the packet to the TUN unchanged", v6, hash)
+					}
+					continue
+				}
+				o := runEncap(t, setter, ent, locs, inner, hash)
+				checkLocal(t, locs, o)
+				if o.local != int(locs.Slots[s]) {
+					t.Errorf("v6=%v hash %#x: local RLOC %d, the table says %d", v6, hash, o.local, locs.Slots[s])
+				}
+				if r := int(ent.Slots[hash&(EncapSlots-1)]); o.rloc != r {
+					t.Errorf("v6=%v hash %#x: RLOC %d, the entry's table says %d", v6, hash, o.rloc, r)
+				}
+				used[o.local]++
+			}
+		}
+	}
+	if used[0] == 0 || used[1] == 0 || used[2] == 0 {
+		t.Errorf("packets per local RLOC %v: want all three used", used)
+	}
+	// The uplink of local 0 fails: its slots go to local 1, at once.
+	moved := locs
+	moved.Locals[0] = EncapLocal{}
+	for i, l := range moved.Slots {
+		if l == 0 {
+			moved.Slots[i] = 1
+		}
+	}
+	if err := e.SetLocals(moved); err != nil {
+		t.Fatal(err)
+	}
+	for s := range EncapSlots {
+		hash := uint32(s) << encapLocalHash
+		if locs.Slots[s] != 0 {
+			continue
+		}
+		o := runEncap(t, setter, ent, moved, encapFlow(t, false, s), hash)
+		checkLocal(t, moved, o)
+		if o.local != 1 {
+			t.Errorf("hash %#x: local RLOC %d after local 0 went, want 1", hash, o.local)
+		}
+	}
+	// No local RLOC: everything to the TUN.
+	if err := e.SetLocals(EncapLocals{}); err != nil {
+		t.Fatal(err)
+	}
+	for s := range EncapSlots {
+		if !toTUN(encapFlow(t, true, s), uint32(s)<<encapLocalHash) {
+			t.Fatalf("slot %d: with no local RLOC, want the packet to the TUN unchanged", s)
+		}
 	}
 }

@@ -23,22 +23,30 @@ func TestMapLayouts(t *testing.T) {
 		{"IPv6 key", func() ([]byte, error) { return AppendEncapKey(nil, netip.MustParsePrefix("2001:db8:2::1/48")) },
 			cat(ne(48), netip.MustParseAddr("2001:db8:2::").AsSlice())},
 		{"encap value with instance-id", func() ([]byte, error) {
-			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 1}.AppendValue(nil)
-		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc8, 0, 0, 0, 0x12, 0x34, 0x56, 1}, make([]byte, EncapSlots),
+			return EncapEntry{Dst: dst, MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 1}.AppendValue(nil)
+		}, cat(make([]byte, 8), []byte{0xc8, 0, 0, 0, 0x12, 0x34, 0x56, 1}, make([]byte, EncapSlots),
 			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32))},
 		{"encap value without", func() ([]byte, error) {
-			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 0x80000001}.AppendValue(nil)
-		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, EncapSlots),
+			return EncapEntry{Dst: dst, MTU: 1500, Flags: 0xc0, LSBs: 0x80000001}.AppendValue(nil)
+		}, cat(make([]byte, 8), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, EncapSlots),
 			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32))},
 		{"encap value with two RLOCs", func() ([]byte, error) {
-			e := EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 3}
+			e := EncapEntry{Dst: dst, MTU: 1500, Flags: 0xc0, LSBs: 3}
 			e.Alt[0] = EncapRLOC{Dst: netip.MustParseAddr("192.0.2.9"), MTU: 1400}
 			for i := range e.Slots {
 				e.Slots[i] = uint8(i % 2)
 			}
 			return e.AppendValue(nil)
-		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc0, 0, 0, 0, 0, 0, 0, 3}, bytes.Repeat([]byte{0, 1}, EncapSlots/2),
+		}, cat(make([]byte, 8), []byte{0xc0, 0, 0, 0, 0, 0, 0, 3}, bytes.Repeat([]byte{0, 1}, EncapSlots/2),
 			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), []byte{192, 0, 2, 9}, ne(1400), make([]byte, 24), make([]byte, 2*32))},
+		{"locals table", func() ([]byte, error) {
+			l := EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: src, IfIndex: 3}, {Src: dst, IfIndex: 9}}}
+			for i := range l.Slots {
+				l.Slots[i] = uint8(i % 2)
+			}
+			return l.AppendValue(nil)
+		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{192, 0, 2, 2}, ne(9), make([]byte, 2*8), bytes.Repeat([]byte{0, 1}, EncapSlots/2))},
+		{"empty locals table", func() ([]byte, error) { return EncapLocals{}.AppendValue(nil) }, make([]byte, EncapLocalsLen)},
 		{"decap key", func() ([]byte, error) { return AppendDecapKey(nil, dst) }, []byte{192, 0, 2, 2}},
 		{"decap value", func() ([]byte, error) {
 			return DecapEntry{TUNIfIndex: 9, InstanceID: 0x1234567}.AppendValue(nil), nil
@@ -58,7 +66,7 @@ func TestMapLayouts(t *testing.T) {
 	if n := len(tests[2].want); n != EncapEntryLen {
 		t.Errorf("encap value %d bytes, EncapEntryLen %d", n, EncapEntryLen)
 	}
-	if _, err := (EncapEntry{Src: netip.MustParseAddr("2001:db8::1"), Dst: dst}).AppendValue(nil); err == nil {
+	if _, err := (EncapEntry{Dst: netip.MustParseAddr("2001:db8::1")}).AppendValue(nil); err == nil {
 		t.Error("an IPv6 RLOC was accepted")
 	}
 	bad := []struct {
@@ -70,9 +78,24 @@ func TestMapLayouts(t *testing.T) {
 		{"slot beyond MaxEncapRLOCs", func(e *EncapEntry) { e.Slots[63] = MaxEncapRLOCs }},
 	}
 	for _, b := range bad {
-		e := EncapEntry{Src: src, Dst: dst, MTU: 1500}
+		e := EncapEntry{Dst: dst, MTU: 1500}
 		b.f(&e)
 		if _, err := e.AppendValue(nil); err == nil {
+			t.Errorf("%s: accepted", b.name)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		f    func(*EncapLocals)
+	}{
+		{"IPv6 local RLOC", func(l *EncapLocals) { l.Locals[1] = EncapLocal{Src: netip.MustParseAddr("2001:db8::2"), IfIndex: 4} }},
+		{"local RLOC without an address", func(l *EncapLocals) { l.Locals[1] = EncapLocal{IfIndex: 4} }},
+		{"negative ifindex", func(l *EncapLocals) { l.Locals[1] = EncapLocal{Src: dst, IfIndex: -1} }},
+		{"slot beyond MaxEncapLocals", func(l *EncapLocals) { l.Slots[63] = MaxEncapLocals }},
+	} {
+		l := EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: src, IfIndex: 3}}}
+		b.f(&l)
+		if _, err := l.AppendValue(nil); err == nil {
 			t.Errorf("%s: accepted", b.name)
 		}
 	}

@@ -41,6 +41,7 @@ type Encap struct {
 	entries4 *Map
 	entries6 *Map
 	stats    *Map
+	locals   *Map // the locals table (EncapLocals), one value at key 0
 	prog     *Program
 	link     *Link
 }
@@ -63,12 +64,36 @@ func NewEncap(maxEntries int) (*Encap, error) {
 		e.Close()
 		return nil, err
 	}
+	if e.locals, err = NewMap(MapSpec{Name: "lisp_encap_src", Type: MapArray, KeySize: 4,
+		ValueSize: EncapLocalsLen, MaxEntries: 1}); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if e.prog, err = LoadProgram(ProgSpec{Name: "lisp_encap", Type: ProgSchedCLS, License: "GPL",
-		Code: encapImage.render(bigEndian, e.entries4.FD(), e.entries6.FD(), e.stats.FD())}); err != nil {
+		Code: encapImage.render(bigEndian, e.fds()...)}); err != nil {
 		e.Close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// fds returns the maps' descriptors in the order the image takes them.
+func (e *Encap) fds() []int {
+	return []int{e.entries4.FD(), e.entries6.FD(), e.stats.FD(), e.locals.FD()}
+}
+
+// SetLocals replaces the locals table: the local RLOCs every entry's
+// packets leave from, and the share of the flows each takes. Until it is
+// called every packet goes to the TUN.
+func (e *Encap) SetLocals(l EncapLocals) error {
+	v, err := l.AppendValue(nil)
+	if err != nil {
+		return err
+	}
+	if err := e.locals.Update(make([]byte, 4), v, UpdateAny); err != nil {
+		return wrap("encap: set the local RLOCs", err)
+	}
+	return nil
 }
 
 // Attach attaches the program to the TCX egress of the TUN device tunIfIndex
@@ -157,7 +182,7 @@ func (e *Encap) Stats() (Stats, error) { return readStats(e.stats) }
 func (e *Encap) Close() error {
 	err := e.link.Close()
 	e.link = nil
-	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close())
+	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close(), e.locals.Close())
 }
 
 // attachTC attaches prog to a TC hook of ifindex: through TCX, or where

@@ -63,22 +63,26 @@ func ipv4HeaderCsum() []Insn {
 // EncapInsns returns the encapsulating program for the TCX egress hook of a
 // TUN device (an L3 device: packets start at the IP header). entries4 and
 // entries6 are the file descriptors of the LPM maps for IPv4 and IPv6
-// destinations, stats that of the per-CPU stats array; big selects the
-// byte order of the host that loads it.
+// destinations, stats that of the per-CPU stats array, locals that of the
+// locals table (EncapLocals); big selects the byte order of the host that
+// loads it.
 //
 // A packet whose destination has an entry is encapsulated in place —
 // bpf_skb_adjust_room grows the room for the outer IPv4, UDP and LISP
 // headers (GSO packets stay GSO, marked as UDP tunnel, segmented later by
 // the kernel with their gso_size unchanged), bpf_skb_change_head adds an
 // Ethernet header for bpf_redirect_neigh to replace — and sent from the
-// entry's interface to its neighbour. The remote RLOC is the one the
-// entry's slot table names for the flow (the kernel's flow hash picks the
-// slot: a flow stays on one RLOC), and the RLOC's MTU and counters are
-// the ones used. Everything else goes on to the TUN (TC_ACT_OK) for the
+// interface of the flow's local RLOC to its neighbour. The remote RLOC is
+// the one the entry's slot table names for the flow (the kernel's flow
+// hash picks the slot: a flow stays on one RLOC), and the RLOC's MTU and
+// counters are the ones used; the local RLOC (outer source and uplink) is
+// the one the locals table's slot table names for the flow, from other
+// bits of the same hash (a flow stays on one uplink, whichever remote
+// RLOC it goes to). Everything else goes on to the TUN (TC_ACT_OK) for the
 // daemon: misses, other protocols, IPv4 with options or fragments, packets
-// that would not fit the RLOC's MTU, GSO packets other than TCP without
-// extension headers.
-func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
+// that would not fit the RLOC's MTU or whose slot names no local RLOC, GSO
+// packets other than TCP without extension headers.
+func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 	var p []Insn
 	add := func(in ...Insn) { p = append(p, in...) }
 	// pull makes sure n bytes of headers are in the linear part, reloading
@@ -137,17 +141,17 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 	// pick chooses the remote RLOC of the entry in R9 for this flow and
 	// points R9 at it: the slot hash&(EncapSlots-1) of the entry's table
 	// names the RLOC (bounded by a mask: the verifier sees at most
-	// MaxEncapRLOCs). The shared fields go to the stack first (-40:
-	// source and ifindex, -48: flags and the second LISP word, as in the
-	// entry), the outer source port, from the same hash, to -14.
+	// MaxEncapRLOCs). The shared fields go to the stack first (-48:
+	// flags and the second LISP word, as in the entry), the outer source
+	// port, from the same hash, to -14, the hash to -52 (for the local
+	// RLOC's slot).
 	pick := func() {
 		add(
-			LoadMem(DW, R2, R9, 0),
-			StoreMem(DW, R10, -40, R2),
 			LoadMem(DW, R2, R9, 8),
 			StoreMem(DW, R10, -48, R2),
 			Mov64Reg(R1, R6),
 			CallHelper(FnGetHashRecalc),
+			StoreMem(W, R10, -52, R0),
 			Mov64Reg(R2, R0),
 			ALU64Imm(Rsh, R2, 7),
 			ALU64Imm(And, R2, 0x3fff),
@@ -243,6 +247,27 @@ func EncapInsns(entries4, entries6, stats int, big bool) []Insn {
 		LoadMem(B, R2, R7, 7),
 		StoreMem(B, R10, -15, R2), // hop limit
 		Label("encap"),
+		// The flow's local RLOC: the locals table's slot hash>>26 names
+		// it (bounded by a mask); its address and ifindex, one word, go
+		// to -40 (an unset one, ifindex 0: to the TUN).
+		StoreImm(W, R10, -56, 0),
+		LoadMapFD(R1, locals),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -56),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "skip"),
+		LoadMem(W, R2, R10, -52),
+		ALU64Imm(Rsh, R2, encapLocalHash),
+		Mov64Reg(R1, R0),
+		ALU64Reg(Add, R1, R2),
+		LoadMem(B, R2, R1, encapLocalSlots),
+		ALU64Imm(And, R2, MaxEncapLocals-1),
+		ALU64Imm(Lsh, R2, encapLocalShift),
+		ALU64Reg(Add, R0, R2),
+		LoadMem(DW, R2, R0, 0),
+		StoreMem(DW, R10, -40, R2),
+		LoadMem(W, R2, R10, -36),
+		JumpImm(JEq, R2, 0, "skip"),
 		// Keep what the counters need; the helpers below invalidate the
 		// packet pointers.
 		LoadMem(W, R2, R6, skbLen),

@@ -73,11 +73,15 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 		flags |= flagI
 	}
 	for _, p := range c.EIDs {
-		if err := s.Encap.Set(p, EncapEntry{Src: c.Local, Dst: c.Remote, IfIndex: wan.Index, MTU: mtu,
+		if err := s.Encap.Set(p, EncapEntry{Dst: c.Remote, MTU: mtu,
 			Flags: flags, InstanceID: c.InstanceID, LSBs: c.LSBs}); err != nil {
 			s.Close()
 			return nil, err
 		}
+	}
+	if err := s.Encap.SetLocals(EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: c.Local, IfIndex: wan.Index}}}); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if err := s.Decap.SetLocal(c.Local, DecapEntry{TUNIfIndex: tun.Index, InstanceID: c.InstanceID}); err != nil {
 		s.Close()
