@@ -27,12 +27,19 @@ const (
 // IPv4 RLOC: outer IPv4, UDP and LISP headers.
 const Overhead4 = 20 + 8 + 8
 
+// Overhead6 is what encapsulation adds in front of a packet (IPv4 or
+// IPv6) with an IPv6 RLOC: outer IPv6 (no extension headers), UDP and LISP
+// headers.
+const Overhead6 = 40 + 8 + 8
+
 // bpf_skb_adjust_room modes and flags.
 const (
 	adjRoomMAC      = 1
 	adjFixedGSO     = 1 << 0
 	adjEncapL3IPv4  = 1 << 1
+	adjEncapL3IPv6  = 1 << 2
 	adjEncapL4UDP   = 1 << 4
+	adjDecapL3IPv4  = 1 << 7 // Linux 6.3+: the packet's protocol becomes IPv4
 	adjDecapL3IPv6  = 1 << 8 // Linux 6.3+: the packet's protocol becomes IPv6
 	redirectIngress = 1      // BPF_F_INGRESS
 )
@@ -60,29 +67,43 @@ const (
 // EncapEntryLen bytes, one layout for one remote RLOC and for several
 // (load sharing; one RLOC is the case where every slot is RLOC 0):
 //
-//	0  outer source (local RLOC), 4 bytes
+//	0  outer source (local RLOC), 4 bytes (zero with IPv6 RLOCs)
 //	4  ifindex to send from, uint32
-//	8  first byte of the LISP header (flags); 9-11 zero
+//	8  first byte of the LISP header (flags)
+//	9  the RLOCs' family: 0 IPv4, 6 IPv6 (outer IPv6, encapRLOCs6)
+//	10-11 zero
 //	12 second word of the LISP header: instance-id and LSBs, network order
 //	16 slot table, EncapSlots bytes: the RLOC (index) of each flow-hash
 //	   slot; the program takes slot hash&(EncapSlots-1), and the index
 //	   modulo MaxEncapRLOCs
 //	80 MaxEncapRLOCs remote RLOCs of encapRLOCLen bytes, RLOC i at 80+32*i:
-//	   +0  outer destination (remote RLOC), 4 bytes
+//	   +0  outer destination (remote RLOC), 4 bytes (zero with IPv6 RLOCs)
 //	   +4  MTU: largest outer packet toward the RLOC, uint32 (0: nothing
 //	       fits, every packet goes to the TUN)
 //	   +8  packets encapsulated, uint64 (inner packets; a GSO packet counts
 //	       its segments)
 //	   +16 bytes encapsulated, uint64 (inner bytes)
 //	   +24 zero
+//	208 with IPv6 RLOCs (byte 9 is 6): the outer IPv6 source, 16 bytes
+//	224 with IPv6 RLOCs: MaxEncapRLOCs outer IPv6 destinations of 16
+//	   bytes, RLOC i's at 224+16*i (its MTU and counters stay in its
+//	   32-byte record above); zero with IPv4 RLOCs
 //
 // One layout rather than a second map for the load-sharing mappings: one
 // lookup and one code path in the program, and the single-RLOC entry costs
-// only the unused bytes (the maps do not preallocate).
+// only the unused bytes (the maps do not preallocate). The same goes for
+// IPv6 RLOCs, which widen the entry by an area of their own at the end
+// rather than get maps of their own: the mappings of both RLOC families
+// share one LPM trie per EID family, so one lookup still finds the
+// longest match (with a map per RLOC family the program would have to
+// look up both and could not tell which prefix is longer), the MTU,
+// counters and slot table keep their offsets (one code path up to the
+// outer header; RLOCCounters and the daemon's fold unchanged), and an
+// IPv4 entry's first 208 bytes are what they were.
 const (
 	EncapKeyLen4  = 4 + 4
 	EncapKeyLen6  = 4 + 16
-	EncapEntryLen = encapRLOCs + MaxEncapRLOCs*encapRLOCLen
+	EncapEntryLen = encapDsts6 + MaxEncapRLOCs*16
 
 	// EncapSlots is the size of the slot table: the userspace selection
 	// table's (fwd's selSlots), so that weights are honoured alike.
@@ -95,11 +116,15 @@ const (
 	encapRLOCs     = encapSlotTable + EncapSlots
 	encapRLOCLen   = 32 // a power of two: the program shifts the index
 	encapRLOCShift = 5
+	encapFamily    = 9                                       // 0 or encapOuter6
+	encapSrc6      = encapRLOCs + MaxEncapRLOCs*encapRLOCLen // 208
+	encapDsts6     = encapSrc6 + 16                          // 224
+	encapOuter6    = 6
 )
 
 // EncapRLOC is a remote RLOC of an entry beyond the first (EncapEntry.Dst).
 type EncapRLOC struct {
-	Dst netip.Addr // IPv4
+	Dst netip.Addr // IPv4 or IPv6, as the entry's Src
 	MTU int        // the path MTU toward Dst (outer packets)
 }
 
@@ -107,12 +132,14 @@ type EncapRLOC struct {
 // remote RLOC (Dst), or with load sharing up to MaxEncapRLOCs (Dst and
 // Alt) among which Slots shares the flows. The type is comparable.
 type EncapEntry struct {
-	Src, Dst   netip.Addr // IPv4 RLOCs: local (outer source) and remote (RLOC 0)
-	IfIndex    int        // the interface toward the remote RLOCs
-	MTU        int        // the path MTU toward Dst (outer packets)
-	Flags      uint8      // LISP flags byte (fwd.FlagN|fwd.FlagL, |fwd.FlagI with an instance-id)
-	InstanceID uint32     // 24 bits, written when Flags has I
-	LSBs       uint32     // locator-status-bits: 8 bits with I, else 32
+	// Src and Dst are the local RLOC (outer source) and remote RLOC 0:
+	// both IPv4, or both IPv6 (outer IPv6), as every other RLOC.
+	Src, Dst   netip.Addr
+	IfIndex    int    // the interface toward the remote RLOCs
+	MTU        int    // the path MTU toward Dst (outer packets)
+	Flags      uint8  // LISP flags byte (fwd.FlagN|fwd.FlagL, |fwd.FlagI with an instance-id)
+	InstanceID uint32 // 24 bits, written when Flags has I
+	LSBs       uint32 // locator-status-bits: 8 bits with I, else 32
 	// Alt are the further remote RLOCs: RLOC i is Alt[i-1]; unused ones
 	// are zero.
 	Alt [MaxEncapRLOCs - 1]EncapRLOC
@@ -141,14 +168,20 @@ func AppendEncapKey(b []byte, p netip.Prefix) ([]byte, error) {
 	return append(b, p.Masked().Addr().AsSlice()...), nil
 }
 
-// AppendValue appends the map value of e (counters zero). Every RLOC a
-// slot names must be IPv4, as Src.
+// AppendValue appends the map value of e (counters zero). Every RLOC
+// must be of Src's family: IPv4, or IPv6 (not IPv4-mapped).
 func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
-	if !e.Src.Is4() || !e.Dst.Is4() {
-		return b, errIPv4RLOCs
+	v6 := e.Src.Is6() && !e.Src.Is4In6()
+	if !v6 && !e.Src.Is4() || !sameFamily(e.Dst, v6) {
+		return b, errRLOCFamily
 	}
 	var v [EncapEntryLen]byte
-	*(*[4]byte)(v[0:]) = e.Src.As4()
+	if v6 {
+		v[encapFamily] = encapOuter6
+		*(*[16]byte)(v[encapSrc6:]) = e.Src.As16()
+	} else {
+		*(*[4]byte)(v[0:]) = e.Src.As4()
+	}
 	binary.NativeEndian.PutUint32(v[4:], uint32(e.IfIndex))
 	v[8] = e.Flags
 	w := e.LSBs
@@ -163,12 +196,16 @@ func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 		if !dst.IsValid() {
 			continue
 		}
-		if !dst.Is4() {
-			return b, errIPv4RLOCs
+		if !sameFamily(dst, v6) {
+			return b, errRLOCFamily
 		}
 		set[i] = true
 		r := v[encapRLOCs+i*encapRLOCLen:]
-		*(*[4]byte)(r[0:]) = dst.As4()
+		if v6 {
+			*(*[16]byte)(v[encapDsts6+16*i:]) = dst.As16()
+		} else {
+			*(*[4]byte)(r[0:]) = dst.As4()
+		}
 		binary.NativeEndian.PutUint32(r[4:], uint32(mtu))
 	}
 	for _, i := range e.Slots {
@@ -178,6 +215,18 @@ func (e EncapEntry) AppendValue(b []byte) ([]byte, error) {
 	}
 	return append(b, v[:]...), nil
 }
+
+// sameFamily reports whether a is an IPv6 address (not IPv4-mapped) when
+// v6, else an IPv4 one.
+func sameFamily(a netip.Addr, v6 bool) bool {
+	if v6 {
+		return a.Is6() && !a.Is4In6()
+	}
+	return a.Is4()
+}
+
+// errRLOCFamily refuses an entry whose RLOCs are not all of one family.
+var errRLOCFamily = errors.New("kpath: RLOCs of an entry must be all IPv4 or all IPv6")
 
 // errSlotRLOC refuses a slot table that names an RLOC the entry lacks.
 var errSlotRLOC = errors.New("kpath: a slot names an RLOC the entry does not have")

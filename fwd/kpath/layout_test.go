@@ -13,6 +13,8 @@ func TestMapLayouts(t *testing.T) {
 	ne := func(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	src6, dst6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	no6 := make([]byte, 16+MaxEncapRLOCs*16) // an IPv4 entry's IPv6 area
 	tests := []struct {
 		name string
 		got  func() ([]byte, error)
@@ -25,11 +27,11 @@ func TestMapLayouts(t *testing.T) {
 		{"encap value with instance-id", func() ([]byte, error) {
 			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc8, InstanceID: 0x123456, LSBs: 1}.AppendValue(nil)
 		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc8, 0, 0, 0, 0x12, 0x34, 0x56, 1}, make([]byte, EncapSlots),
-			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32))},
+			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32), no6)},
 		{"encap value without", func() ([]byte, error) {
 			return EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 0x80000001}.AppendValue(nil)
 		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc0, 0, 0, 0, 0x80, 0, 0, 1}, make([]byte, EncapSlots),
-			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32))},
+			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), make([]byte, 3*32), no6)},
 		{"encap value with two RLOCs", func() ([]byte, error) {
 			e := EncapEntry{Src: src, Dst: dst, IfIndex: 3, MTU: 1500, Flags: 0xc0, LSBs: 3}
 			e.Alt[0] = EncapRLOC{Dst: netip.MustParseAddr("192.0.2.9"), MTU: 1400}
@@ -38,7 +40,15 @@ func TestMapLayouts(t *testing.T) {
 			}
 			return e.AppendValue(nil)
 		}, cat([]byte{192, 0, 2, 1}, ne(3), []byte{0xc0, 0, 0, 0, 0, 0, 0, 3}, bytes.Repeat([]byte{0, 1}, EncapSlots/2),
-			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), []byte{192, 0, 2, 9}, ne(1400), make([]byte, 24), make([]byte, 2*32))},
+			[]byte{192, 0, 2, 2}, ne(1500), make([]byte, 24), []byte{192, 0, 2, 9}, ne(1400), make([]byte, 24), make([]byte, 2*32), no6)},
+		{"encap value with two IPv6 RLOCs", func() ([]byte, error) {
+			e := EncapEntry{Src: src6, Dst: dst6, IfIndex: 3, MTU: 1500, Flags: 0xc8, InstanceID: 7, LSBs: 3}
+			e.Alt[0] = EncapRLOC{Dst: netip.MustParseAddr("2001:db8::9"), MTU: 1400}
+			e.Slots[63] = 1
+			return e.AppendValue(nil)
+		}, cat(make([]byte, 4), ne(3), []byte{0xc8, 6, 0, 0, 0, 0, 7, 3}, make([]byte, EncapSlots-1), []byte{1},
+			make([]byte, 4), ne(1500), make([]byte, 24), make([]byte, 4), ne(1400), make([]byte, 24), make([]byte, 2*32),
+			src6.AsSlice(), dst6.AsSlice(), netip.MustParseAddr("2001:db8::9").AsSlice(), make([]byte, 2*16))},
 		{"decap key", func() ([]byte, error) { return AppendDecapKey(nil, dst) }, []byte{192, 0, 2, 2}},
 		{"decap value", func() ([]byte, error) {
 			return DecapEntry{TUNIfIndex: 9, InstanceID: 0x1234567}.AppendValue(nil), nil
@@ -58,14 +68,22 @@ func TestMapLayouts(t *testing.T) {
 	if n := len(tests[2].want); n != EncapEntryLen {
 		t.Errorf("encap value %d bytes, EncapEntryLen %d", n, EncapEntryLen)
 	}
-	if _, err := (EncapEntry{Src: netip.MustParseAddr("2001:db8::1"), Dst: dst}).AppendValue(nil); err == nil {
-		t.Error("an IPv6 RLOC was accepted")
+	for _, e := range []EncapEntry{{Src: src6, Dst: dst}, {Src: src, Dst: dst6}, {Src: netip.MustParseAddr("::ffff:192.0.2.1"), Dst: dst},
+		{Src: src6, Dst: netip.MustParseAddr("::ffff:192.0.2.2")}} {
+		if _, err := e.AppendValue(nil); err == nil {
+			t.Errorf("RLOCs %v and %v accepted", e.Src, e.Dst)
+		}
 	}
 	bad := []struct {
 		name string
 		f    func(*EncapEntry)
 	}{
 		{"IPv6 second RLOC", func(e *EncapEntry) { e.Alt[0].Dst = netip.MustParseAddr("2001:db8::2"); e.Slots[1] = 1 }},
+		{"IPv4 second RLOC of IPv6 ones", func(e *EncapEntry) {
+			e.Src, e.Dst = src6, dst6
+			e.Alt[0].Dst = netip.MustParseAddr("192.0.2.9")
+			e.Slots[1] = 1
+		}},
 		{"slot names an unset RLOC", func(e *EncapEntry) { e.Slots[5] = 2 }},
 		{"slot beyond MaxEncapRLOCs", func(e *EncapEntry) { e.Slots[63] = MaxEncapRLOCs }},
 	}
@@ -76,7 +94,12 @@ func TestMapLayouts(t *testing.T) {
 			t.Errorf("%s: accepted", b.name)
 		}
 	}
-	if _, err := AppendDecapKey(nil, netip.MustParseAddr("2001:db8::1")); err == nil {
-		t.Error("an IPv6 local RLOC was accepted")
+	if k, err := AppendDecapKey(nil, dst6); err != nil || !bytes.Equal(k, dst6.AsSlice()) {
+		t.Errorf("IPv6 decap key % x, %v", k, err)
+	}
+	for _, a := range []netip.Addr{{}, netip.MustParseAddr("::ffff:192.0.2.1")} {
+		if _, err := AppendDecapKey(nil, a); err == nil {
+			t.Errorf("local RLOC %v accepted", a)
+		}
 	}
 }

@@ -196,6 +196,8 @@ type Decap struct {
 	eids   []netip.Prefix // what SetLocalEIDs installed
 
 	senders *Map // the ITRs decapsulated from (LRU hash, see Sender)
+
+	locals6, senders6 *Map // the same keyed by IPv6 RLOCs
 }
 
 // MaxLocalEIDs is how many local EID prefixes (per family) SetLocalEIDs
@@ -209,6 +211,11 @@ func NewDecap(maxLocals int) (*Decap, error) {
 	var err error
 	if d.locals, err = NewMap(MapSpec{Name: "lisp_decap", Type: MapHash, KeySize: DecapKeyLen,
 		ValueSize: DecapEntryLen, MaxEntries: uint32(maxLocals)}); err != nil {
+		return nil, err
+	}
+	if d.locals6, err = NewMap(MapSpec{Name: "lisp_decap6", Type: MapHash, KeySize: DecapKeyLen6,
+		ValueSize: DecapEntryLen, MaxEntries: uint32(maxLocals)}); err != nil {
+		d.Close()
 		return nil, err
 	}
 	if d.stats, err = newStatsMap("lisp_decap_st"); err != nil {
@@ -225,6 +232,10 @@ func NewDecap(maxLocals int) (*Decap, error) {
 			ValueSize: SenderEntryLen, MaxEntries: MaxSenders})
 	}
 	if err == nil {
+		d.senders6, err = NewMap(MapSpec{Name: "lisp_decap_snd6", Type: MapLRUHash, KeySize: SenderKeyLen6,
+			ValueSize: SenderEntryLen, MaxEntries: MaxSenders})
+	}
+	if err == nil {
 		d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
 			Code: decapImage.render(bigEndian, d.fds()...)})
 	}
@@ -237,7 +248,7 @@ func NewDecap(maxLocals int) (*Decap, error) {
 
 // fds returns the maps' descriptors in the order the images take them.
 func (d *Decap) fds() []int {
-	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD()}
+	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD(), d.locals6.FD(), d.senders6.FD()}
 }
 
 // SetLocalEIDs replaces the site's EID prefixes (IPv4 and IPv6, at most
@@ -370,14 +381,22 @@ func (d *Decap) AttachXDP(ifindex int) error {
 	return nil
 }
 
+// localMap returns the map of local RLOCs of rloc's family.
+func (d *Decap) localMap(rloc netip.Addr) *Map {
+	if rloc.Is4() {
+		return d.locals
+	}
+	return d.locals6
+}
+
 // SetLocal installs (or replaces, resetting its counters) the local RLOC
-// rloc.
+// rloc (IPv4 or IPv6).
 func (d *Decap) SetLocal(rloc netip.Addr, ent DecapEntry) error {
 	k, err := AppendDecapKey(nil, rloc)
 	if err != nil {
 		return err
 	}
-	if err := d.locals.Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
+	if err := d.localMap(rloc).Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
 		return wrap("decap: set "+rloc.String(), err)
 	}
 	return nil
@@ -389,7 +408,7 @@ func (d *Decap) DeleteLocal(rloc netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	return d.locals.Delete(k)
+	return d.localMap(rloc).Delete(k)
 }
 
 // Counters returns the packets and bytes decapsulated for rloc since
@@ -400,7 +419,7 @@ func (d *Decap) Counters(rloc netip.Addr) (Counters, error) {
 		return Counters{}, err
 	}
 	v := make([]byte, DecapEntryLen)
-	if err := d.locals.Lookup(k, v); err != nil {
+	if err := d.localMap(rloc).Lookup(k, v); err != nil {
 		return Counters{}, err
 	}
 	return Counters{binary.NativeEndian.Uint64(v[16:]), binary.NativeEndian.Uint64(v[24:])}, nil
@@ -418,13 +437,22 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 		return dst, wrap("decap: senders: clock", err)
 	}
 	now := uint64(ts.Nano())
+	dst, err := readSenders(dst, d.senders, SenderKeyLen, now)
+	if err != nil {
+		return dst, err
+	}
+	return readSenders(dst, d.senders6, SenderKeyLen6, now)
+}
+
+// readSenders appends the senders in m, whose keys are keyLen bytes.
+func readSenders(dst []Sender, m *Map, keyLen int, now uint64) ([]Sender, error) {
 	var prev []byte
-	key, next := make([]byte, SenderKeyLen), make([]byte, SenderKeyLen)
+	key, next := make([]byte, keyLen), make([]byte, keyLen)
 	v := make([]byte, SenderEntryLen)
 	// Bounded: a hash map's walk starts over when the key it stands on
 	// was evicted meanwhile (the reader may then see an ITR twice).
 	for range 2 * MaxSenders {
-		err := d.senders.NextKey(prev, next)
+		err := m.NextKey(prev, next)
 		if errors.Is(err, unix.ENOENT) {
 			break
 		}
@@ -433,7 +461,7 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 		}
 		copy(key, next)
 		prev = key
-		if d.senders.Lookup(key, v) != nil {
+		if m.Lookup(key, v) != nil {
 			continue // evicted meanwhile
 		}
 		if s, ok := decodeSender(key, v, now); ok {
@@ -447,5 +475,5 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 func (d *Decap) Close() error {
 	err := d.closeLinks(-1)
 	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
-		d.eids4.Close(), d.eids6.Close(), d.senders.Close())
+		d.eids4.Close(), d.eids6.Close(), d.senders.Close(), d.locals6.Close(), d.senders6.Close())
 }

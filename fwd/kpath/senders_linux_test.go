@@ -369,7 +369,7 @@ func BenchmarkDecapRecord(b *testing.B) {
 	load := func(record bool) *Program {
 		noSenderRecord, stopAfterRecord = !record, true
 		defer func() { noSenderRecord, stopAfterRecord = false, false }()
-		code, err := assemble(DecapInsns(decapMaps{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD()}, bigEndian), bigEndian)
+		code, err := assemble(DecapInsns(decapMaps{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD(), d.locals6.FD(), d.senders6.FD()}, bigEndian), bigEndian)
 		if err != nil {
 			b.Fatal(err)
 		}
