@@ -153,6 +153,15 @@ func (c *mirrorConfig) source() (netip.Addr, int, bool) {
 	return c.local.v4[0].addr, c.local.v4[0].link, true
 }
 
+// source6 returns the single usable IPv6 local locator and its interface:
+// the outer source toward IPv6 RLOCs.
+func (c *mirrorConfig) source6() (netip.Addr, int, bool) {
+	if c.local == nil || len(c.local.v6) != 1 || c.local.v6[0].link <= 0 {
+		return netip.Addr{}, 0, false
+	}
+	return c.local.v6[0].addr, c.local.v6[0].link, true
+}
+
 // inEIDSpace reports whether every address of p is in eid_space (as the
 // userspace path checks per destination).
 func (c *mirrorConfig) inEIDSpace(p netip.Prefix) bool {
@@ -170,7 +179,9 @@ func (c *mirrorConfig) inEIDSpace(p netip.Prefix) bool {
 // eligible returns the kernel entry for m and the RLOCs it sends to (in
 // the entry's order), or ok false when m must stay on the userspace path.
 // The RLOCs are those the selection table hands flows to: one, or up to
-// kpath.MaxEncapRLOCs sharing the load, whose slots the entry copies.
+// kpath.MaxEncapRLOCs sharing the load, whose slots the entry copies; all
+// IPv4 (from the IPv4 source), or all IPv6 (from the IPv6 one: an outer
+// IPv6 header). A mapping whose RLOCs mix the families stays in userspace.
 func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.MaxEncapRLOCs]*RLOC, ok bool) {
 	if m.InstanceID != c.iid || m.State != StateComplete || m.expired(c.now) || !c.inEIDSpace(m.Prefix) {
 		return ent, rs, false
@@ -208,7 +219,11 @@ func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.Max
 	default:
 		return ent, rs, false // none usable
 	}
+	v6 := !rs[0].Addr.Addr().Is4()
 	src, ifindex, ok := c.source()
+	if v6 {
+		src, ifindex, ok = c.source6()
+	}
 	if !ok {
 		return ent, rs, false
 	}
@@ -216,7 +231,7 @@ func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.Max
 		if r == nil {
 			break
 		}
-		if !r.Addr.Addr().Is4() || r.Addr.Port() != DataPort {
+		if a := r.Addr.Addr(); a.Is4() == v6 || a.Is4In6() || r.Addr.Port() != DataPort {
 			return ent, rs, false
 		}
 		mtu := int(r.pmtu.Load())
@@ -352,14 +367,14 @@ func (k *kernelPath) fold(p netip.Prefix, in *mirrorEntry, now uint32) {
 	k.encBytes.Add(db)
 }
 
-// syncDecap attaches the decapsulating program to the uplinks of the IPv4
-// local locators and installs their addresses.
+// syncDecap attaches the decapsulating program to the uplinks of the local
+// locators (IPv4 and IPv6) and installs their addresses.
 func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf func(string, ...any)) {
 	want := map[netip.Addr]kpath.DecapEntry{}
 	links := map[int]bool{}
 	for _, l := range ls {
 		a := l.Addr.Unmap()
-		if !a.Is4() {
+		if !a.IsValid() {
 			continue
 		}
 		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, InstanceID: iid}
@@ -374,7 +389,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 			}
 		}
 	}
-	// An uplink no IPv4 locator is on any more (its address gone, the
+	// An uplink no locator is on any more (its address gone, the
 	// locator removed): take the program off it.
 	for link := range k.uplinks {
 		if links[link] {

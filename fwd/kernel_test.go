@@ -150,6 +150,8 @@ func TestMirrorEligibility(t *testing.T) {
 		return RLOCSpec{Addr: a, Priority: prio, Weight: 50, Down: down}
 	}
 	base := kpath.EncapEntry{Src: kLocal4, Dst: kRLOC1, IfIndex: 7, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
+	both := append([]LocalLocator{{Addr: kLocal6, Priority: 1, Weight: 100, Up: true, Link: 9}}, one...)
+	base6 := kpath.EncapEntry{Src: kLocal6, Dst: kRLOC6, IfIndex: 9, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
 	with := func(f func(*kpath.EncapEntry)) kpath.EncapEntry {
 		e := base
 		f(&e)
@@ -178,7 +180,13 @@ func TestMirrorEligibility(t *testing.T) {
 		{name: "failover to the backup", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true), rl(kRLOC2, 2, false)}}, local: one, lsbs: 1,
 			want: ptr(with(func(e *kpath.EncapEntry) { e.Dst = kRLOC2 }))},
 		{name: "all RLOCs down", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true)}}, local: one},
-		{name: "IPv6 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: one},
+		{name: "IPv6 RLOC without an IPv6 local locator", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: one},
+		{name: "IPv6 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: both, lsbs: 1, want: &base6},
+		{name: "IPv6 RLOC, inner IPv6", spec: MappingSpec{Prefix: pfx6, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: both, lsbs: 1, want: &base6},
+		{name: "IPv4 RLOC with both local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: both, lsbs: 1, want: &base},
+		{name: "IPv6 RLOC, two IPv6 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, lsbs: 1,
+			local: []LocalLocator{{Addr: kLocal6, Priority: 1, Weight: 50, Up: true, Link: 9}, {Addr: netip.MustParseAddr("2001:db8::2"), Priority: 1, Weight: 50, Up: true, Link: 8}}},
+		{name: "IPv4-mapped RLOC is IPv4", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(netip.MustParseAddr("::ffff:198.51.100.1"), 1, false)}}, local: both, lsbs: 1, want: &base},
 		{name: "NAT port", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Port: 4500, Priority: 1}}}, local: one},
 		{name: "negative", spec: MappingSpec{Prefix: pfx, Action: ActionNativelyForward}, local: one},
 		{name: "pending", spec: MappingSpec{Prefix: pfx, Pending: true}, local: one},
@@ -368,24 +376,28 @@ func TestMirrorSync(t *testing.T) {
 	if len(enc.entries) != 0 {
 		t.Errorf("entries %v after delete", enc.entries)
 	}
-	// Decapsulating side: attached once to the uplink, the IPv4 local
-	// RLOC installed with the TUN and instance-id.
+	// Decapsulating side: attached once to the uplink, the IPv4 and IPv6
+	// local RLOCs installed with the TUN and instance-id.
 	if len(dec.attached) != 1 || dec.attached[0] != 7 {
 		t.Errorf("attached to %v, want [7]", dec.attached)
 	}
 	if len(dec.xdp) != 1 || dec.xdp[0] != 7 || k.snapshot().DecapGRO != "xdp" {
 		t.Errorf("XDP attached to %v (decap GRO %q), want [7] (xdp)", dec.xdp, k.snapshot().DecapGRO)
 	}
-	if e := dec.locals[kLocal4]; e.TUNIfIndex != 42 || e.InstanceID != 9 || len(dec.locals) != 1 {
+	if e, e6 := dec.locals[kLocal4], dec.locals[kLocal6]; e.TUNIfIndex != 42 || e.InstanceID != 9 || e6 != e || len(dec.locals) != 2 {
 		t.Errorf("locals %v", dec.locals)
 	}
 	ls = ls[1:]
 	k.syncDecap(ls, 9, 0, t.Logf)
-	if len(dec.locals) != 0 {
+	if _, ok := dec.locals[kLocal6]; !ok || len(dec.locals) != 1 {
 		t.Errorf("locals %v after the IPv4 locator went", dec.locals)
 	}
-	if k.decPkts.Load() != 3 {
-		t.Errorf("decapsulated %d, want the 3 counted before the locator went", k.decPkts.Load())
+	if k.decPkts.Load() != 3+3 {
+		t.Errorf("decapsulated %d, want the 3 counted before the locator went and the IPv6 one's 3", k.decPkts.Load())
+	}
+	k.syncDecap(nil, 9, 0, t.Logf)
+	if len(dec.locals) != 0 || k.decPkts.Load() != 6 || !slices.Equal(dec.detached, []int{7}) {
+		t.Errorf("locals %v, decapsulated %d, detached %v after the IPv6 locator went; want none, 6, [7]", dec.locals, k.decPkts.Load(), dec.detached)
 	}
 }
 
@@ -558,7 +570,7 @@ func TestKernelSenders(t *testing.T) {
 }
 
 // TestMirrorDetach: the decapsulating program leaves an uplink once no
-// IPv4 locator is on it (removed, or its address gone: no interface).
+// locator is on it (removed, or its address gone: no interface).
 func TestMirrorDetach(t *testing.T) {
 	dec := &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}
 	k := newKernelPathWith(newFakeEncap(), dec, 42)
@@ -566,7 +578,6 @@ func TestMirrorDetach(t *testing.T) {
 	ls := []LocalLocator{
 		{Addr: kLocal4, Priority: 1, Up: true, Link: 7},
 		{Addr: second, Priority: 2, Up: true, IfIndex: 8, Link: 8},
-		{Addr: kLocal6, Priority: 1, Up: true, Link: 9}, // IPv6: never attached
 	}
 	k.syncDecap(ls, 0, 0, t.Logf)
 	k.syncDecap(ls, 0, 0, t.Logf)
@@ -638,6 +649,7 @@ func TestMirrorLoadSharing(t *testing.T) {
 		pmtu   int   // learned path MTU of RLOC 1
 		n      int   // RLOCs in the entry, 0: not mirrored
 		shares []int // slots per entry RLOC
+		v6     bool  // IPv6 RLOCs: from kLocal6
 	}{
 		{name: "50/50", rlocs: rls(50, 50), n: 2, shares: []int{32, 32}},
 		{name: "75/25", rlocs: rls(75, 25), n: 2, shares: []int{48, 16}},
@@ -648,6 +660,9 @@ func TestMirrorLoadSharing(t *testing.T) {
 		{name: "a backup of a worse priority is left out", rlocs: append(rls(10, 30), RLOCSpec{Addr: addr(9), Priority: 2, Weight: 100}),
 			n: 2, shares: []int{16, 48}},
 		{name: "IPv4 and IPv6", rlocs: append(rls(50), RLOCSpec{Addr: kRLOC6, Priority: 1, Weight: 50})},
+		{name: "IPv6 and IPv4", rlocs: []RLOCSpec{{Addr: kRLOC6, Priority: 1, Weight: 50}, {Addr: addr(1), Priority: 1, Weight: 50}}},
+		{name: "IPv6 75/25", rlocs: []RLOCSpec{{Addr: kRLOC6, Priority: 1, Weight: 75}, {Addr: kRLOC6.Next(), Priority: 1, Weight: 25}},
+			n: 2, shares: []int{48, 16}, v6: true},
 		{name: "one behind a NAT port", rlocs: append(rls(50), RLOCSpec{Addr: addr(7), Port: 4500, Priority: 1, Weight: 50})},
 	}
 	for _, tt := range tests {
@@ -665,7 +680,7 @@ func TestMirrorLoadSharing(t *testing.T) {
 				m.RLOCs[1].SetPathMTU(tt.pmtu)
 			}
 			mc := mirrorConfig{pathMTU: 1500, lsbs: 3, now: c.now.Load(),
-				local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}})}
+				local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}, {Addr: kLocal6, Priority: 1, Up: true, Link: 9}})}
 			w := mc.wanted(c.snap.Load())[pfx]
 			if tt.n == 0 {
 				if w != nil {
@@ -677,7 +692,11 @@ func TestMirrorLoadSharing(t *testing.T) {
 				t.Fatalf("not mirrored: %+v", w)
 			}
 			e := w.ent
-			if e.Src != kLocal4 || e.IfIndex != 7 || e.Flags != FlagN|FlagL || e.LSBs != 3 {
+			src, link := kLocal4, 7
+			if tt.v6 {
+				src, link = kLocal6, 9
+			}
+			if e.Src != src || e.IfIndex != link || e.Flags != FlagN|FlagL || e.LSBs != 3 {
 				t.Errorf("shared fields %+v", e)
 			}
 			shares := make([]int, kpath.MaxEncapRLOCs)
