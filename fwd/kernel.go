@@ -20,8 +20,9 @@ import (
 // exactly what Encapsulator.forward does with it: a complete, unexpired
 // entry of the plane's instance-id whose prefix lies in eid_space, whose
 // usable RLOCs (one, or up to kpath.MaxEncapRLOCs sharing the load) are
-// all IPv4 on port 4341, and exactly one usable IPv4 local locator with a
-// known interface to send from. The entry carries that source and
+// all IPv4 or all IPv6 on port 4341, and exactly one usable local locator
+// of that family with a known interface to send from (IPv6 RLOCs get an
+// outer IPv6 header with a zero UDP checksum, RFC 6935/6936). The entry carries that source and
 // interface, each RLOC with its path MTU (a packet that would not fit is
 // left to the TUN, where it gets its ICMP too-big), the selection table's
 // slots (the kernel's flow hash picks a slot, so flows are shared in the

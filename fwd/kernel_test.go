@@ -567,6 +567,17 @@ func TestKernelSenders(t *testing.T) {
 	if l := lsbs(); l != lsbPresent|1 || len(got) != 1 {
 		t.Errorf("bits %#x, %d changes after a packet without L", l, len(got))
 	}
+	// An ITR with an IPv6 RLOC (the decapsulating programs' second
+	// senders map) is learned alike.
+	itr6 := netip.MustParseAddr("2001:db8:ff::1")
+	dec.senders = []kpath.Sender{{ITR: itr6, Src: src, LSBs: 3, HasLSBs: true, At: 30}}
+	p.kernelSync(true)
+	if r := recent(); !slices.Contains(r, itr6) {
+		t.Errorf("recent ITRs %v, want %v among them", r, itr6)
+	}
+	if l := lsbs(); l != lsbPresent|3 {
+		t.Errorf("bits %#x after the IPv6 ITR's 3", l)
+	}
 }
 
 // TestMirrorDetach: the decapsulating program leaves an uplink once no
