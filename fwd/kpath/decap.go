@@ -117,8 +117,8 @@ type Sender struct {
 // decodeSender decodes a senders map entry read at now
 // (CLOCK_MONOTONIC_COARSE ns); false when it does not hold a sender.
 func decodeSender(key, v []byte, now uint64) (Sender, bool) {
-	itr, ok := netip.AddrFromSlice(key)
-	if !ok || len(key) != SenderKeyLen && len(key) != SenderKeyLen6 || len(v) != SenderEntryLen {
+	itr, ok := netip.AddrFromSlice(key) // SenderKeyLen or SenderKeyLen6 bytes
+	if !ok || len(v) != SenderEntryLen {
 		return Sender{}, false
 	}
 	s := Sender{ITR: itr}
