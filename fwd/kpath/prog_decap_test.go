@@ -176,7 +176,13 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	add(ipv4HeaderCsum()...) // the outer header's: the stack has not looked at it yet
 	add(
 		JumpImm(JNE, R0, 0, "bad"),
-		StoreImm(W, R10, -64, 0), // outer IPv4: no shift
+		// The outer header's extra length over IPv4's, which the code
+		// below branches on: a register spill, which every verifier
+		// since 5.x keeps as a known value (an immediate store, BPF_ST,
+		// only since 6.3: before, the IPv4 path would be checked with
+		// the IPv6 branches' offsets too, and refused).
+		Mov64Imm(R2, 0),
+		StoreMem(DW, R10, -64, R2), // outer IPv4: no shift
 		Goto("lisp"),
 		// Outer IPv6 without extension headers (those go to the stack),
 		// UDP to port 4341 of a local IPv6 RLOC. The UDP checksum is not
@@ -229,7 +235,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		CallHelper(FnMapLookupElem),
 		JumpImm(JEq, R0, 0, "pass"),
 		Mov64Reg(R9, R0),
-		StoreImm(W, R10, -64, outerShift6),
+		Mov64Imm(R2, outerShift6),
+		StoreMem(DW, R10, -64, R2),
 		ALU64Imm(Add, R7, outerShift6),
 		Label("lisp"),
 		// LISP flags: not N with V, not E without N.
@@ -263,7 +270,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// ECN (RFC 6040): an outer CE, or an outer ECT(1) over an inner
 		// ECT(0), changes the inner ECN field; the daemon combines or
 		// drops those. Otherwise the inner ECN stays as it is.
-		LoadMem(W, R3, R10, -64),
+		LoadMem(DW, R3, R10, -64),
 		JumpImm(JNE, R3, 0, "ecn6"),
 		LoadMem(B, R3, R7, 15), // IPv4 TOS
 		Goto("ecnouter"),
@@ -312,7 +319,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// goes to the daemon, which drops and counts it. The new value
 		// waits at -88 (R3 holds the outer, R4 the inner one) while the
 		// sender is recorded.
-		LoadMem(W, R3, R10, -64),
+		LoadMem(DW, R3, R10, -64),
 		JumpImm(JNE, R3, 0, "hops6"),
 		LoadMem(B, R3, R7, 22), // IPv4 TTL
 		Goto("hops"),
@@ -375,7 +382,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// skb->csum right (the packet pointers are not used again).
 		add(
 			Mov64Reg(R1, R6),
-			LoadMem(W, R2, R10, -64),
+			LoadMem(DW, R2, R10, -64),
 			ALU64Imm(Add, R2, in+7),
 			Mov64Reg(R3, R10),
 			ALU64Imm(Add, R3, -88),
@@ -394,7 +401,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			// (or headroom) the packet goes to the TC program whole.
 			Mov64Reg(R1, R6),
 			Mov64Imm(R2, -decapMarkLen),
-			LoadMem(W, R3, R10, -64),
+			LoadMem(DW, R3, R10, -64),
 			JumpImm(JEq, R3, 0, "meta"),
 			Mov64Imm(R2, -decapMark6Len),
 			Label("meta"),
@@ -404,7 +411,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			LoadMem(W, R7, R6, xdpData),
 			LoadMem(W, R8, R6, xdpDataEnd),
 			Mov64Reg(R5, R7), // the frame's start, for the Ethernet header
-			LoadMem(W, R3, R10, -64),
+			LoadMem(DW, R3, R10, -64),
 			JumpImm(JNE, R3, 0, "mark6"),
 			Mov64Reg(R3, R2),
 			ALU64Imm(Add, R3, decapMarkLen),
@@ -463,7 +470,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			LoadMem(H, R2, R5, 10), StoreMem(H, R7, Overhead4+10, R2),
 			// bpf_xdp_adjust_head moves the metadata along.
 			Mov64Reg(R1, R6),
-			LoadMem(W, R2, R10, -64),
+			LoadMem(DW, R2, R10, -64),
 			ALU64Imm(Add, R2, Overhead4),
 			CallHelper(FnXDPAdjustHead),
 			JumpImm(JNE, R0, 0, "xdperror"),
@@ -479,7 +486,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		add(
 			LoadMem(W, R2, R6, skbLen),
 			ALU64Imm(Sub, R2, 14+Overhead4),
-			LoadMem(W, R3, R10, -64),
+			LoadMem(DW, R3, R10, -64),
 			ALU64Reg(Sub, R2, R3),
 			StoreMem(W, R10, -8, R2),
 			// Strip the outer headers behind the MAC header. The
@@ -547,7 +554,7 @@ func recordSender(senders, senders6 int) []Insn {
 		StoreMem(DW, R10, -104, R0),
 		// The outer source is the key: an IPv4 one at -96 for senders,
 		// an IPv6 one at -176 for senders6.
-		LoadMem(W, R2, R10, -64),
+		LoadMem(DW, R2, R10, -64),
 		JumpImm(JNE, R2, 0, "skey6"),
 		LoadMem(W, R2, R7, 26),
 		StoreMem(W, R10, -96, R2),
@@ -606,7 +613,7 @@ func recordSender(senders, senders6 int) []Insn {
 		LoadMapFD(R1, senders),
 		Mov64Reg(R2, R10),
 		ALU64Imm(Add, R2, -96),
-		LoadMem(W, R3, R10, -64),
+		LoadMem(DW, R3, R10, -64),
 		JumpImm(JEq, R3, 0, "sset"),
 		LoadMapFD(R1, senders6),
 		Mov64Reg(R2, R10),
