@@ -85,7 +85,10 @@ func kernelLoadSharing(t *testing.T, rloc6 bool) {
 	if kDec < kEnc/2 || uDec > kDec/100 {
 		t.Errorf("xtr1: kernel decapsulated %d packets, lispd %d, of %d: want them in the kernel", kDec, uDec, kEnc)
 	}
-	if d1 <= uEnc || d2 <= uEnc || d1+d2 < kEnc {
+	// The RLOCs' counters and the kernel path's move together, once a
+	// second, but are read one after the other: a fold between the two
+	// reads skews the windows by up to a second of the ~3.
+	if d1 <= uEnc || d2 <= uEnc || d1+d2 < kEnc/2 {
 		t.Errorf("xtr2: P1 counted %d packets, P2 %d, for %d from the kernel and %d from lispd: want both RLOCs used by the kernel", d1, d2, kEnc, uEnc)
 	}
 }
