@@ -20,20 +20,23 @@ import (
 // exactly what Encapsulator.forward does with it: a complete, unexpired
 // entry of the plane's instance-id whose prefix lies in eid_space, whose
 // usable RLOCs (one, or up to kpath.MaxEncapRLOCs sharing the load) are
-// all IPv4 on port 4341, and one to kpath.MaxEncapLocals IPv4 local
-// locators to send from (those the userspace path picks among: up, of the
-// best priority), each with a known interface. The entry carries each RLOC
-// with its path MTU (a packet that would not fit is left to the TUN, where
-// it gets its ICMP too-big), the selection table's slots (the kernel's
-// flow hash picks a slot, so flows are shared in the weights' proportions,
-// each flow on one RLOC), and the LISP header's flags, instance-id and
+// all IPv4 or all IPv6 on port 4341, and one to kpath.MaxEncapLocals
+// local locators of that family to send from (those the userspace path
+// picks among: up, of the best priority), each with a known interface
+// (IPv6 RLOCs get an outer IPv6 header with a zero UDP checksum, RFC
+// 6935/6936). The entry carries the RLOCs' family, each RLOC with its
+// path MTU (a packet that would not fit is left to the TUN, where it gets
+// its ICMP too-big), the selection table's slots (the kernel's flow hash
+// picks a slot, so flows are shared in the weights' proportions, each
+// flow on one RLOC), and the LISP header's flags, instance-id and
 // locator-status bits as forward writes them. The local locators are one
-// table for all entries (kpath.EncapLocals): their addresses and
-// interfaces, and a slot table built from their weights as the RLOCs' is,
-// from other bits of the flow hash, so that multihomed sites share their
-// flows among their uplinks as the userspace path does (localSel), each
-// flow on one uplink; a change of the local locators rewrites that table
-// alone, before the entries.
+// table per family for all entries of that RLOC family
+// (kpath.EncapLocals): their addresses and interfaces, and a slot table
+// built from their weights as the RLOCs' is, from other bits of the flow
+// hash, so that multihomed sites share their flows among their uplinks
+// as the userspace path does (localSel), each flow on one uplink; a
+// change of the local locators rewrites that table alone, before the
+// entries. A mapping whose RLOCs mix the families stays in userspace.
 //
 // A mapping that is not eligible but lies under a mirrored, less specific
 // one gets a punt entry (MTU 0: every packet is "too big" for it and goes

@@ -21,6 +21,18 @@ func locals4(n int) []LocalLocator {
 	return ls
 }
 
+// locals6 returns n up IPv6 local locators of priority 1 and weight 50,
+// 2001:db8::11... on interfaces 21...
+func locals6(n int) []LocalLocator {
+	var ls []LocalLocator
+	for i := range n {
+		a := netip.MustParseAddr("2001:db8::").As16()
+		a[15] = byte(0x11 + i)
+		ls = append(ls, LocalLocator{Addr: netip.AddrFrom16(a), Priority: 1, Weight: 50, Up: true, Link: 21 + i})
+	}
+	return ls
+}
+
 // tableShares returns the slots of each local RLOC of the locals table t
 // by address, and fails on a slot that names an unset local or a local
 // whose interface is not the one of its locator in ls.
@@ -87,18 +99,18 @@ func TestMirrorLocals(t *testing.T) {
 			if tt.ls != nil {
 				mc.local = newLocalSel(tt.ls)
 			}
-			tab := mc.locals(&kpath.EncapLocals{})
+			tab := mc.locals(false, &kpath.EncapLocals{})
 			if _, err := tab.AppendValue(nil); err != nil {
 				t.Fatal(err)
 			}
 			if tt.shares == nil {
-				if tab != (kpath.EncapLocals{}) || mc.sources() {
-					t.Fatalf("table %+v (sources %v), want the empty one", tab, mc.sources())
+				if tab != (kpath.EncapLocals{}) || mc.sources(false) != nil {
+					t.Fatalf("table %+v (sources %v), want the empty one", tab, mc.sources(false))
 				}
 				return
 			}
-			if !mc.sources() {
-				t.Fatal("sources() false: no mapping would be mirrored")
+			if mc.sources(false) == nil {
+				t.Fatal("sources(false) nil: no mapping would be mirrored")
 			}
 			if got := tableShares(t, tab, tt.ls); !maps4Equal(got, tt.shares) {
 				t.Errorf("slots per local RLOC %v, want %v", got, tt.shares)
@@ -248,5 +260,97 @@ func TestMirrorLocalsSync(t *testing.T) {
 	}
 	if s := tableShares(t, enc.locals, ls); s[a] != 64 {
 		t.Errorf("slots per local RLOC %v, want all 64 on a", s)
+	}
+}
+
+// TestMirrorLocals6 follows a site with two IPv6 uplinks and one IPv4 one
+// through the mirror: a mapping with IPv6 RLOCs is mirrored with the IPv6
+// locals table written first, the two IPv6 locators sharing its slots
+// 32/32 each on its own interface, the IPv4 table holding the IPv4
+// locator alone; an IPv6 uplink failure rewrites the IPv6 table alone
+// (its slots to the other uplink, whose flows stay; no entry written, the
+// IPv4 table untouched); an IPv6 table the kernel refuses takes the
+// IPv6-RLOC mappings out, not the IPv4 ones.
+func TestMirrorLocals6(t *testing.T) {
+	c := NewMapCache(16)
+	c.Tick(time.Now())
+	pfx6 := netip.MustParsePrefix("2001:db8:99::/48")
+	pfx4 := netip.MustParsePrefix("203.0.113.0/24")
+	for _, spec := range []MappingSpec{
+		{Prefix: pfx6, RLOCs: []RLOCSpec{{Addr: kRLOC6, Priority: 1, Weight: 100}}},
+		{Prefix: pfx4, RLOCs: []RLOCSpec{{Addr: kRLOC1, Priority: 1, Weight: 100}}},
+	} {
+		if _, err := c.Insert(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc := newFakeEncap()
+	k := newKernelPathWith(enc, &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}, 42)
+	ls := append(locals6(2), locals4(1)...)
+	a, b := ls[0].Addr, ls[1].Addr
+	sync := func() {
+		t.Helper()
+		mc := mirrorConfig{pathMTU: 1500, lsbs: 1, now: c.now.Load(), local: newLocalSel(ls)}
+		k.syncMirror(&mc, c.snap.Load(), false, t.Logf)
+	}
+
+	sync()
+	e6, ok6 := enc.get(pfx6)
+	if _, ok4 := enc.get(pfx4); !ok6 || !ok4 || !e6.Dst.Is6() {
+		t.Fatalf("mirrored: IPv6 mapping %v (%+v), IPv4 mapping %v; want both", ok6, e6, ok4)
+	}
+	if i := slices.Index(enc.ops, "locals6"); i < 0 || i > slices.Index(enc.ops, "set") {
+		t.Errorf("writes %v, want the IPv6 locals table before the entries", enc.ops)
+	}
+	if s := tableShares(t, enc.locals6, ls); s[a] != 32 || s[b] != 32 {
+		t.Fatalf("IPv6 table: slots per local RLOC %v, want 32/32", s)
+	}
+	if s := tableShares(t, enc.locals, ls); s[ls[2].Addr] != 64 {
+		t.Fatalf("IPv4 table: slots per local RLOC %v, want all 64 on the IPv4 locator", s)
+	}
+	slotsB := []int{}
+	for j, i := range enc.locals6.Slots {
+		if enc.locals6.Locals[i].Src == b {
+			slotsB = append(slotsB, j)
+		}
+	}
+	v4, sets, localSets := enc.locals, enc.sets, enc.localSets
+
+	// Uplink a fails: one write of the IPv6 table, b takes every slot and
+	// keeps its own.
+	ls[0].Up = false
+	sync()
+	if s := tableShares(t, enc.locals6, ls); s[b] != 64 {
+		t.Errorf("with a down: slots per local RLOC %v, want all 64 on b", s)
+	}
+	for _, j := range slotsB {
+		if enc.locals6.Locals[enc.locals6.Slots[j]].Src != b {
+			t.Errorf("slot %d moved off b", j)
+		}
+	}
+	if enc.sets != sets || enc.localSets != localSets+1 || enc.locals != v4 {
+		t.Errorf("%d entry and %d table writes for an IPv6 uplink failure (want 0 and 1), IPv4 table %+v (was %+v)",
+			enc.sets-sets, enc.localSets-localSets, enc.locals, v4)
+	}
+	if _, ok := enc.get(pfx6); !ok {
+		t.Error("the IPv6 mapping left the kernel with one IPv6 uplink still up")
+	}
+
+	// The kernel refuses the next IPv6 table: the IPv6 mapping goes to
+	// userspace, the IPv4 one stays.
+	enc.fail6 = true
+	ls[0].Up = true
+	sync()
+	_, ok6 = enc.get(pfx6)
+	if _, ok4 := enc.get(pfx4); ok6 || !ok4 || k.errors.Load() == 0 {
+		t.Errorf("IPv6 table refused: IPv6 mapping kept %v, IPv4 mapping kept %v, errors %d; want false, true, >0", ok6, ok4, k.errors.Load())
+	}
+	enc.fail6 = false
+	sync()
+	if _, ok := enc.get(pfx6); !ok {
+		t.Error("IPv6 mapping not back once the table was written")
+	}
+	if s := tableShares(t, enc.locals6, ls); s[a] != 32 || s[b] != 32 {
+		t.Errorf("a back: slots per local RLOC %v, want 32/32", s)
 	}
 }

@@ -19,6 +19,7 @@ import (
 type kernelEncap interface {
 	Set(p netip.Prefix, ent kpath.EncapEntry) error
 	SetLocals(l kpath.EncapLocals) error
+	SetLocals6(l kpath.EncapLocals) error
 	Delete(p netip.Prefix) error
 	RLOCCounters(p netip.Prefix) ([kpath.MaxEncapRLOCs]kpath.Counters, error)
 	Stats() (kpath.Stats, error)
@@ -69,8 +70,8 @@ type kernelPath struct {
 
 	mu        sync.Mutex // serializes sync; guards the fields below
 	installed map[netip.Prefix]*mirrorEntry
-	srcs      kpath.EncapLocals // the locals table as installed
-	srcsSet   bool              // srcs was written (else the map holds zeros)
+	srcs      [2]kpath.EncapLocals // the locals tables as installed: [0] IPv4, [1] IPv6
+	srcsSet   [2]bool              // srcs[i] was written (else the map holds zeros)
 	locals    map[netip.Addr]kpath.DecapEntry
 	localCnt  map[netip.Addr]kpath.Counters // decapsulated by entries since removed or replaced
 	uplinks   map[int]bool
@@ -150,33 +151,43 @@ type mirrorConfig struct {
 	now      uint32
 }
 
-// sources reports whether the kernel can send from the IPv4 local locators
-// the userspace path picks among (localSel.v4: the up ones of the best
-// priority): one to kpath.MaxEncapLocals, each with its interface known.
-func (c *mirrorConfig) sources() bool {
-	if c.local == nil || len(c.local.v4) == 0 || len(c.local.v4) > kpath.MaxEncapLocals {
-		return false
-	}
-	for _, l := range c.local.v4 {
-		if l.link <= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// locals returns the locals table for the local locators, the empty one
-// (every packet to the TUN) when !c.sources(). prev is the table
-// installed: a locator in it keeps its index (so that a packet read during
-// the write pairs an address with its own interface) and the slots it
-// still has a share for (so that its flows stay on their uplink); a new
-// one takes a free index, one unused in prev if there is one.
-func (c *mirrorConfig) locals(prev *kpath.EncapLocals) kpath.EncapLocals {
-	var t kpath.EncapLocals
-	if !c.sources() {
-		return t
+// sources returns the local locators of one family (IPv6 when v6) the
+// kernel sends from: those the userspace path picks among (localSel.v4 or
+// v6: the up ones of the best priority), when they are one to
+// kpath.MaxEncapLocals, each with its interface known; else nil (the
+// mappings with RLOCs of that family stay in userspace).
+func (c *mirrorConfig) sources(v6 bool) []localChoice {
+	if c.local == nil {
+		return nil
 	}
 	cs := c.local.v4
+	if v6 {
+		cs = c.local.v6
+	}
+	if len(cs) == 0 || len(cs) > kpath.MaxEncapLocals {
+		return nil
+	}
+	for _, l := range cs {
+		if l.link <= 0 {
+			return nil
+		}
+	}
+	return cs
+}
+
+// locals returns the locals table of one family (IPv6 when v6) for the
+// local locators, the empty one (every packet to the TUN) when
+// c.sources(v6) is nil. prev is the table installed: a locator in it keeps
+// its index (so that a packet read during the write pairs an address with
+// its own interface) and the slots it still has a share for (so that its
+// flows stay on their uplink); a new one takes a free index, one unused in
+// prev if there is one.
+func (c *mirrorConfig) locals(v6 bool, prev *kpath.EncapLocals) kpath.EncapLocals {
+	var t kpath.EncapLocals
+	cs := c.sources(v6)
+	if cs == nil {
+		return t
+	}
 	idx := make([]int, len(cs)) // the table index of each of cs
 	var taken [kpath.MaxEncapLocals]bool
 	for k, l := range cs {
@@ -236,7 +247,9 @@ func (c *mirrorConfig) inEIDSpace(p netip.Prefix) bool {
 // eligible returns the kernel entry for m and the RLOCs it sends to (in
 // the entry's order), or ok false when m must stay on the userspace path.
 // The RLOCs are those the selection table hands flows to: one, or up to
-// kpath.MaxEncapRLOCs sharing the load, whose slots the entry copies.
+// kpath.MaxEncapRLOCs sharing the load, whose slots the entry copies; all
+// IPv4 (from the IPv4 source), or all IPv6 (from the IPv6 one: an outer
+// IPv6 header). A mapping whose RLOCs mix the families stays in userspace.
 func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.MaxEncapRLOCs]*RLOC, ok bool) {
 	if m.InstanceID != c.iid || m.State != StateComplete || m.expired(c.now) || !c.inEIDSpace(m.Prefix) {
 		return ent, rs, false
@@ -274,14 +287,15 @@ func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.Max
 	default:
 		return ent, rs, false // none usable
 	}
-	if !c.sources() {
+	v6 := !rs[0].Addr.Addr().Is4()
+	if c.sources(v6) == nil {
 		return ent, rs, false
 	}
 	for i, r := range rs {
 		if r == nil {
 			break
 		}
-		if !r.Addr.Addr().Is4() || r.Addr.Port() != DataPort {
+		if a := r.Addr.Addr(); a.Is4() == v6 || a.Is4In6() || r.Addr.Port() != DataPort {
 			return ent, rs, false
 		}
 		mtu := int(r.pmtu.Load())
@@ -335,31 +349,45 @@ func (c *mirrorConfig) wanted(s *snapshot) map[netip.Prefix]*mirrorEntry {
 	return want
 }
 
-// syncLocals writes the locals table when it changed and reports whether
-// the map holds it. It goes before the entries (syncEncap): new entries
-// find their sources in place, and when the locators can no longer be
-// mirrored the emptied table sends every packet to the TUN before the
-// entries go.
-func (k *kernelPath) syncLocals(t kpath.EncapLocals, now uint32, logf func(string, ...any)) bool {
-	if k.srcsSet && t == k.srcs {
-		return true
+// syncLocals writes the locals table of one family (IPv6 when v6) when
+// it changed and reports whether the map holds it. It goes before the
+// entries (syncEncap): new entries find their sources in place, and when
+// the locators can no longer be mirrored the emptied table sends every
+// packet to the TUN before the entries go.
+func (k *kernelPath) syncLocals(v6 bool, t kpath.EncapLocals, now uint32, logf func(string, ...any)) bool {
+	f := 0
+	set, what := k.enc.SetLocals, "IPv4"
+	if v6 {
+		f, set, what = 1, k.enc.SetLocals6, "IPv6"
 	}
-	if err := k.enc.SetLocals(t); err != nil {
-		k.failed(now, logf, "kernel path: set the local RLOCs: %v", err)
+	if t == k.srcs[f] && (k.srcsSet[f] || t == kpath.EncapLocals{}) {
+		return true // (a new map holds the empty table)
+	}
+	if err := set(t); err != nil {
+		k.failed(now, logf, "kernel path: set the %s local RLOCs: %v", what, err)
 		return false
 	}
-	k.srcs, k.srcsSet = t, true
+	k.srcs[f], k.srcsSet[f] = t, true
 	return true
 }
 
 // syncMirror brings the encapsulating program's maps to the snapshot s
-// and the local locators of c: the locals table first, then the entries.
+// and the local locators of c: the locals tables first (one per RLOC
+// family), then the entries.
 func (k *kernelPath) syncMirror(c *mirrorConfig, s *snapshot, fold bool, logf func(string, ...any)) {
 	want := c.wanted(s)
-	if !k.syncLocals(c.locals(&k.srcs), c.now, logf) {
+	for f, v6 := range []bool{false, true} {
+		if k.syncLocals(v6, c.locals(v6, &k.srcs[f]), c.now, logf) {
+			continue
+		}
 		// The kernel would send from stale local locators: every
-		// mapping to userspace until a write succeeds.
-		want = nil
+		// mapping with RLOCs of that family to userspace until a write
+		// succeeds.
+		for p, w := range want {
+			if w.m != nil && w.ent.Dst.Is6() == v6 {
+				delete(want, p)
+			}
+		}
 	}
 	k.syncEncap(want, c.now, fold, logf)
 }
@@ -446,14 +474,14 @@ func (k *kernelPath) fold(p netip.Prefix, in *mirrorEntry, now uint32) {
 	k.encBytes.Add(db)
 }
 
-// syncDecap attaches the decapsulating program to the uplinks of the IPv4
-// local locators and installs their addresses.
+// syncDecap attaches the decapsulating program to the uplinks of the local
+// locators (IPv4 and IPv6) and installs their addresses.
 func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf func(string, ...any)) {
 	want := map[netip.Addr]kpath.DecapEntry{}
 	links := map[int]bool{}
 	for _, l := range ls {
 		a := l.Addr.Unmap()
-		if !a.Is4() {
+		if !a.IsValid() {
 			continue
 		}
 		want[a] = kpath.DecapEntry{TUNIfIndex: k.tunIndex, InstanceID: iid}
@@ -468,7 +496,7 @@ func (k *kernelPath) syncDecap(ls []LocalLocator, iid uint32, now uint32, logf f
 			}
 		}
 	}
-	// An uplink no IPv4 locator is on any more (its address gone, the
+	// An uplink no locator is on any more (its address gone, the
 	// locator removed): take the program off it.
 	for link := range k.uplinks {
 		if links[link] {

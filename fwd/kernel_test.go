@@ -23,10 +23,12 @@ type fakeEncap struct {
 	sets    int
 	failSet bool
 
-	locals     kpath.EncapLocals // the locals table
-	localSets  int
-	failLocals bool
-	ops        []string // "set", "delete", "locals": the writes in order
+	locals     kpath.EncapLocals // the IPv4 locals table
+	locals6    kpath.EncapLocals // the IPv6 one
+	localSets  int               // writes of either
+	failLocals bool              // refuse both
+	fail6      bool              // refuse the IPv6 one
+	ops        []string          // "set", "delete", "locals", "locals6": the writes in order
 }
 
 func newFakeEncap() *fakeEncap {
@@ -70,6 +72,21 @@ func (f *fakeEncap) SetLocals(l kpath.EncapLocals) error {
 	f.localSets++
 	f.ops = append(f.ops, "locals")
 	f.locals = l
+	return nil
+}
+
+func (f *fakeEncap) SetLocals6(l kpath.EncapLocals) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failLocals || f.fail6 {
+		return errors.New("fake: IPv6 locals refused")
+	}
+	if _, err := l.AppendValue6(nil); err != nil {
+		return err
+	}
+	f.localSets++
+	f.ops = append(f.ops, "locals6")
+	f.locals6 = l
 	return nil
 }
 
@@ -172,6 +189,8 @@ func TestMirrorEligibility(t *testing.T) {
 		return RLOCSpec{Addr: a, Priority: prio, Weight: 50, Down: down}
 	}
 	base := kpath.EncapEntry{Dst: kRLOC1, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
+	both := append([]LocalLocator{{Addr: kLocal6, Priority: 1, Weight: 100, Up: true, Link: 9}}, one...)
+	base6 := kpath.EncapEntry{Dst: kRLOC6, MTU: 1500, Flags: FlagN | FlagL, LSBs: 1}
 	with := func(f func(*kpath.EncapEntry)) kpath.EncapEntry {
 		e := base
 		f(&e)
@@ -200,7 +219,19 @@ func TestMirrorEligibility(t *testing.T) {
 		{name: "failover to the backup", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true), rl(kRLOC2, 2, false)}}, local: one, lsbs: 1,
 			want: ptr(with(func(e *kpath.EncapEntry) { e.Dst = kRLOC2 }))},
 		{name: "all RLOCs down", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, true)}}, local: one},
-		{name: "IPv6 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: one},
+		{name: "IPv6 RLOC without an IPv6 local locator", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: one},
+		{name: "IPv6 RLOC", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: both, lsbs: 1, want: &base6},
+		{name: "IPv6 RLOC, inner IPv6", spec: MappingSpec{Prefix: pfx6, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: both, lsbs: 1, want: &base6},
+		{name: "IPv4 RLOC with both local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, local: both, lsbs: 1, want: &base},
+		{name: "IPv6 RLOC, two IPv6 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, lsbs: 1,
+			local: []LocalLocator{{Addr: kLocal6, Priority: 1, Weight: 50, Up: true, Link: 9}, {Addr: netip.MustParseAddr("2001:db8::2"), Priority: 1, Weight: 50, Up: true, Link: 8}}, want: &base6},
+		{name: "IPv6 RLOC, four IPv6 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, lsbs: 1, local: locals6(4), want: &base6},
+		{name: "IPv6 RLOC, five IPv6 local locators", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}}, local: append(locals6(5), one...)},
+		{name: "IPv6 RLOC, one of two IPv6 local locators without interface", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC6, 1, false)}},
+			local: []LocalLocator{{Addr: kLocal6, Priority: 1, Weight: 50, Up: true, Link: 9}, {Addr: netip.MustParseAddr("2001:db8::2"), Priority: 1, Weight: 50, Up: true}}},
+		{name: "IPv4 RLOC, five IPv6 local locators beside one IPv4", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(kRLOC1, 1, false)}}, lsbs: 1,
+			local: append(locals6(5), one...), want: &base},
+		{name: "IPv4-mapped RLOC is IPv4", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{rl(netip.MustParseAddr("::ffff:198.51.100.1"), 1, false)}}, local: both, lsbs: 1, want: &base},
 		{name: "NAT port", spec: MappingSpec{Prefix: pfx, RLOCs: []RLOCSpec{{Addr: kRLOC1, Port: 4500, Priority: 1}}}, local: one},
 		{name: "negative", spec: MappingSpec{Prefix: pfx, Action: ActionNativelyForward}, local: one},
 		{name: "pending", spec: MappingSpec{Prefix: pfx, Pending: true}, local: one},
@@ -394,24 +425,28 @@ func TestMirrorSync(t *testing.T) {
 	if len(enc.entries) != 0 {
 		t.Errorf("entries %v after delete", enc.entries)
 	}
-	// Decapsulating side: attached once to the uplink, the IPv4 local
-	// RLOC installed with the TUN and instance-id.
+	// Decapsulating side: attached once to the uplink, the IPv4 and IPv6
+	// local RLOCs installed with the TUN and instance-id.
 	if len(dec.attached) != 1 || dec.attached[0] != 7 {
 		t.Errorf("attached to %v, want [7]", dec.attached)
 	}
 	if len(dec.xdp) != 1 || dec.xdp[0] != 7 || k.snapshot().DecapGRO != "xdp" {
 		t.Errorf("XDP attached to %v (decap GRO %q), want [7] (xdp)", dec.xdp, k.snapshot().DecapGRO)
 	}
-	if e := dec.locals[kLocal4]; e.TUNIfIndex != 42 || e.InstanceID != 9 || len(dec.locals) != 1 {
+	if e, e6 := dec.locals[kLocal4], dec.locals[kLocal6]; e.TUNIfIndex != 42 || e.InstanceID != 9 || e6 != e || len(dec.locals) != 2 {
 		t.Errorf("locals %v", dec.locals)
 	}
 	ls = ls[1:]
 	k.syncDecap(ls, 9, 0, t.Logf)
-	if len(dec.locals) != 0 {
+	if _, ok := dec.locals[kLocal6]; !ok || len(dec.locals) != 1 {
 		t.Errorf("locals %v after the IPv4 locator went", dec.locals)
 	}
-	if k.decPkts.Load() != 3 {
-		t.Errorf("decapsulated %d, want the 3 counted before the locator went", k.decPkts.Load())
+	if k.decPkts.Load() != 3+3 {
+		t.Errorf("decapsulated %d, want the 3 counted before the locator went and the IPv6 one's 3", k.decPkts.Load())
+	}
+	k.syncDecap(nil, 9, 0, t.Logf)
+	if len(dec.locals) != 0 || k.decPkts.Load() != 6 || !slices.Equal(dec.detached, []int{7}) {
+		t.Errorf("locals %v, decapsulated %d, detached %v after the IPv6 locator went; want none, 6, [7]", dec.locals, k.decPkts.Load(), dec.detached)
 	}
 }
 
@@ -581,10 +616,21 @@ func TestKernelSenders(t *testing.T) {
 	if l := lsbs(); l != lsbPresent|1 || len(got) != 1 {
 		t.Errorf("bits %#x, %d changes after a packet without L", l, len(got))
 	}
+	// An ITR with an IPv6 RLOC (the decapsulating programs' second
+	// senders map) is learned alike.
+	itr6 := netip.MustParseAddr("2001:db8:ff::1")
+	dec.senders = []kpath.Sender{{ITR: itr6, Src: src, LSBs: 3, HasLSBs: true, At: 30}}
+	p.kernelSync(true)
+	if r := recent(); !slices.Contains(r, itr6) {
+		t.Errorf("recent ITRs %v, want %v among them", r, itr6)
+	}
+	if l := lsbs(); l != lsbPresent|3 {
+		t.Errorf("bits %#x after the IPv6 ITR's 3", l)
+	}
 }
 
 // TestMirrorDetach: the decapsulating program leaves an uplink once no
-// IPv4 locator is on it (removed, or its address gone: no interface).
+// locator is on it (removed, or its address gone: no interface).
 func TestMirrorDetach(t *testing.T) {
 	dec := &fakeDecap{locals: map[netip.Addr]kpath.DecapEntry{}}
 	k := newKernelPathWith(newFakeEncap(), dec, 42)
@@ -592,7 +638,6 @@ func TestMirrorDetach(t *testing.T) {
 	ls := []LocalLocator{
 		{Addr: kLocal4, Priority: 1, Up: true, Link: 7},
 		{Addr: second, Priority: 2, Up: true, IfIndex: 8, Link: 8},
-		{Addr: kLocal6, Priority: 1, Up: true, Link: 9}, // IPv6: never attached
 	}
 	k.syncDecap(ls, 0, 0, t.Logf)
 	k.syncDecap(ls, 0, 0, t.Logf)
@@ -664,6 +709,7 @@ func TestMirrorLoadSharing(t *testing.T) {
 		pmtu   int   // learned path MTU of RLOC 1
 		n      int   // RLOCs in the entry, 0: not mirrored
 		shares []int // slots per entry RLOC
+		v6     bool  // IPv6 RLOCs: from kLocal6
 	}{
 		{name: "50/50", rlocs: rls(50, 50), n: 2, shares: []int{32, 32}},
 		{name: "75/25", rlocs: rls(75, 25), n: 2, shares: []int{48, 16}},
@@ -674,6 +720,9 @@ func TestMirrorLoadSharing(t *testing.T) {
 		{name: "a backup of a worse priority is left out", rlocs: append(rls(10, 30), RLOCSpec{Addr: addr(9), Priority: 2, Weight: 100}),
 			n: 2, shares: []int{16, 48}},
 		{name: "IPv4 and IPv6", rlocs: append(rls(50), RLOCSpec{Addr: kRLOC6, Priority: 1, Weight: 50})},
+		{name: "IPv6 and IPv4", rlocs: []RLOCSpec{{Addr: kRLOC6, Priority: 1, Weight: 50}, {Addr: addr(1), Priority: 1, Weight: 50}}},
+		{name: "IPv6 75/25", rlocs: []RLOCSpec{{Addr: kRLOC6, Priority: 1, Weight: 75}, {Addr: kRLOC6.Next(), Priority: 1, Weight: 25}},
+			n: 2, shares: []int{48, 16}, v6: true},
 		{name: "one behind a NAT port", rlocs: append(rls(50), RLOCSpec{Addr: addr(7), Port: 4500, Priority: 1, Weight: 50})},
 	}
 	for _, tt := range tests {
@@ -691,7 +740,7 @@ func TestMirrorLoadSharing(t *testing.T) {
 				m.RLOCs[1].SetPathMTU(tt.pmtu)
 			}
 			mc := mirrorConfig{pathMTU: 1500, lsbs: 3, now: c.now.Load(),
-				local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}})}
+				local: newLocalSel([]LocalLocator{{Addr: kLocal4, Priority: 1, Up: true, Link: 7}, {Addr: kLocal6, Priority: 1, Up: true, Link: 9}})}
 			w := mc.wanted(c.snap.Load())[pfx]
 			if tt.n == 0 {
 				if w != nil {
@@ -703,7 +752,7 @@ func TestMirrorLoadSharing(t *testing.T) {
 				t.Fatalf("not mirrored: %+v", w)
 			}
 			e := w.ent
-			if e.Flags != FlagN|FlagL || e.LSBs != 3 {
+			if e.Flags != FlagN|FlagL || e.LSBs != 3 || e.Dst.Is6() != tt.v6 {
 				t.Errorf("shared fields %+v", e)
 			}
 			shares := make([]int, kpath.MaxEncapRLOCs)

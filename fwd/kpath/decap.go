@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Decap map layout: key a local IPv4 RLOC (4 bytes, network order), value
-// DecapEntryLen bytes:
+// Decap map layout: key a local IPv4 RLOC (4 bytes, network order), or in
+// a second map a local IPv6 RLOC (16 bytes); value DecapEntryLen bytes:
 //
 //	0  ifindex of the TUN device the inner packets enter, uint32
 //	4  zero
@@ -18,6 +18,7 @@ import (
 //	24 bytes decapsulated, uint64 (inner bytes)
 const (
 	DecapKeyLen   = 4
+	DecapKeyLen6  = 16
 	DecapEntryLen = 32
 )
 
@@ -30,16 +31,16 @@ type DecapEntry struct {
 	InstanceID uint32 // 24 bits
 }
 
-// errIPv4RLOCs refuses an IPv6 RLOC, which the programs do not handle yet.
-var errIPv4RLOCs = errors.New("kpath: IPv4 RLOCs only")
+// errRLOC refuses an address that is no RLOC the programs handle.
+var errRLOC = errors.New("kpath: a local RLOC must be IPv4 or IPv6 (not IPv4-mapped)")
 
-// AppendDecapKey appends the map key of a local RLOC.
+// AppendDecapKey appends the map key of a local RLOC: DecapKeyLen bytes
+// for an IPv4 one, DecapKeyLen6 for an IPv6 one (in the second map).
 func AppendDecapKey(b []byte, rloc netip.Addr) ([]byte, error) {
-	if !rloc.Is4() {
-		return b, errIPv4RLOCs
+	if !rloc.IsValid() || rloc.Is4In6() {
+		return b, errRLOC
 	}
-	a := rloc.As4()
-	return append(b, a[:]...), nil
+	return append(b, rloc.AsSlice()...), nil
 }
 
 // AppendValue appends the map value of e (counters zero).
@@ -52,19 +53,23 @@ func (e DecapEntry) AppendValue(b []byte) []byte {
 
 // decapHdrs is what the program needs in the linear part: Ethernet, outer
 // IPv4 (no options), UDP, LISP and an inner IPv4 header; an inner IPv6
-// packet needs decapHdrs6. Shorter packets go to the daemon. (Small
+// packet needs decapHdrs6; an outer IPv6 header outerShift6 bytes more
+// (decapHdrsO6 with an inner IPv4 one). Shorter packets go to the daemon. (Small
 // datagrams must not: a packet a kernel ITR sent with its inner checksum
 // still partial, as veth and virtio carry it, cannot be finished by a
 // daemon reading it from a socket.)
 const (
-	decapHdrs  = 14 + Overhead4 + 20
-	decapHdrs6 = 14 + Overhead4 + 40
+	decapHdrs   = 14 + Overhead4 + 20
+	decapHdrs6  = 14 + Overhead4 + 40
+	outerShift6 = Overhead6 - Overhead4
+	decapHdrsO6 = decapHdrs + outerShift6
 )
 
 // Sender map layout (an LRU hash of MaxSenders entries): key the outer
 // source address of decapsulated packets, the sending ITR's IPv4 RLOC (4
-// bytes, network order); value SenderEntryLen bytes, as of the last packet
-// that rewrote the entry:
+// bytes, network order; in a second map of the same size its IPv6 RLOC, 16
+// bytes); value SenderEntryLen bytes, as of the last packet that rewrote
+// the entry:
 //
 //	0  the LISP header's second word as received: instance-id and LSBs, or LSBs
 //	4  the LISP header's first byte masked to the L and I flags
@@ -77,6 +82,7 @@ const (
 // the packet's, or when it is SenderRefresh old: not per packet.
 const (
 	SenderKeyLen   = 4
+	SenderKeyLen6  = 16
 	SenderEntryLen = 32
 )
 
@@ -111,10 +117,11 @@ type Sender struct {
 // decodeSender decodes a senders map entry read at now
 // (CLOCK_MONOTONIC_COARSE ns); false when it does not hold a sender.
 func decodeSender(key, v []byte, now uint64) (Sender, bool) {
-	if len(key) != SenderKeyLen || len(v) != SenderEntryLen {
+	itr, ok := netip.AddrFromSlice(key) // SenderKeyLen or SenderKeyLen6 bytes
+	if !ok || len(v) != SenderEntryLen {
 		return Sender{}, false
 	}
-	s := Sender{ITR: netip.AddrFrom4([4]byte(key))}
+	s := Sender{ITR: itr}
 	switch v[5] {
 	case 4:
 		s.Src = netip.AddrFrom4([4]byte(v[16:20]))
@@ -156,7 +163,13 @@ const skbDataMeta = 140
 // bytes past a word boundary (NET_IP_ALIGN), where a kernel without
 // efficient unaligned access (MIPS) refuses word accesses. GRO merges only
 // packets with equal metadata: a flow's packets carry the same mark.
+//
+// A packet sent to a local IPv6 RLOC carries decapMark6 instead, then the
+// 16 bytes of that RLOC: decapMark6Len bytes (GRO keeps flows of the two
+// apart).
 const (
-	decapMark    = 0x4c495350
-	decapMarkLen = 8
+	decapMark     = 0x4c495350
+	decapMarkLen  = 8
+	decapMark6    = 0x4c495336 // "LIS6"
+	decapMark6Len = 4 + 16
 )

@@ -10,12 +10,15 @@
 // `bench -paths kpath`) measure what it gives (testing/BENCH.md, "Session
 // 4").
 //
-// Scope today: IPv4 RLOCs; IPv4 and IPv6 EIDs; up to MaxEncapRLOCs RLOCs
-// per mapping, flows shared by a slot table (EncapEntry.Slots), and up to
-// MaxEncapLocals local RLOCs (uplinks) for all, shared alike
-// (EncapLocals); TCX hooks on Linux 6.6+, cls_bpf filters on a clsact
-// qdisc before (5.11+ for bpf_redirect_neigh and the decapsulating
-// program's coarse clock; 6.3+ for decapsulating inner IPv6 — older
+// Scope today: IPv4 and IPv6 RLOCs (outer IPv6 without extension headers,
+// UDP checksum zero on the way out and not checked on the way in; one
+// family per mapping); IPv4 and IPv6 EIDs; up to MaxEncapRLOCs RLOCs per
+// mapping, flows shared by a slot table (EncapEntry.Slots), and up to
+// MaxEncapLocals local RLOCs (uplinks) of the mapping's RLOC family for
+// all, shared alike (EncapLocals, a table per family); TCX hooks on Linux
+// 6.6+, cls_bpf filters on a clsact qdisc before (5.11+ for
+// bpf_redirect_neigh and the decapsulating program's coarse clock; 6.3+
+// for decapsulating inner IPv6 under IPv4 and inner IPv4 under IPv6 — older
 // kernels leave those packets to the daemon, counted as StatDecapError).
 //
 // Files:

@@ -74,7 +74,8 @@ func sharedEntry(n int, slot func(i int) uint8) EncapEntry {
 var oneLocal = EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: encSrc, IfIndex: 1}}}
 
 // newTestEncap returns an Encap with ent set for encEID4 and encEID6 and
-// the locals table locs, closed when the test ends.
+// the locals table locs (the IPv6 one when ent has IPv6 RLOCs), closed
+// when the test ends.
 func newTestEncap(t *testing.T, ent EncapEntry, locs EncapLocals) *Encap {
 	t.Helper()
 	needBPF(t)
@@ -88,7 +89,11 @@ func newTestEncap(t *testing.T, ent EncapEntry, locs EncapLocals) *Encap {
 			t.Fatal(err)
 		}
 	}
-	if err := e.SetLocals(locs); err != nil {
+	set := e.SetLocals
+	if ent.Dst.Is6() {
+		set = e.SetLocals6
+	}
+	if err := set(locs); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -385,7 +390,7 @@ func recordingEncap(t *testing.T, e *Encap) *Program {
 	fds := e.fds()
 	var insns []Insn
 	calls := 0
-	for _, in := range EncapInsns(fds[0], fds[1], fds[2], fds[3], bigEndian) {
+	for _, in := range EncapInsns(fds[0], fds[1], fds[2], fds[3], fds[4], bigEndian) {
 		if in == CallHelper(FnRedirectNeigh) {
 			insns = append(insns, StoreMem(W, R6, skbMark, R1))
 			calls++

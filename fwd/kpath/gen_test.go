@@ -23,10 +23,12 @@ var generated = []struct {
 	maps  int
 	build func(fds []int, big bool) []Insn
 }{
-	{"encapImage", 4, func(f []int, big bool) []Insn { return EncapInsns(f[0], f[1], f[2], f[3], big) }},
-	{"decapImage", 5, func(f []int, big bool) []Insn { return DecapInsns(decapMaps{f[0], f[1], f[2], f[3], f[4]}, big) }},
-	{"decapXDPImage", 5, func(f []int, big bool) []Insn {
-		return DecapXDPInsns(decapMaps{f[0], f[1], f[2], f[3], f[4]}, big)
+	{"encapImage", 5, func(f []int, big bool) []Insn { return EncapInsns(f[0], f[1], f[2], f[3], f[4], big) }},
+	{"decapImage", 7, func(f []int, big bool) []Insn {
+		return DecapInsns(decapMaps{f[0], f[1], f[2], f[3], f[4], f[5], f[6]}, big)
+	}},
+	{"decapXDPImage", 7, func(f []int, big bool) []Insn {
+		return DecapXDPInsns(decapMaps{f[0], f[1], f[2], f[3], f[4], f[5], f[6]}, big)
 	}},
 }
 

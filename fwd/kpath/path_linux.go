@@ -41,7 +41,8 @@ type Encap struct {
 	entries4 *Map
 	entries6 *Map
 	stats    *Map
-	locals   *Map // the locals table (EncapLocals), one value at key 0
+	locals   *Map // the IPv4 locals table (EncapLocals), one value at key 0
+	locals6  *Map // the IPv6 one
 	prog     *Program
 	link     *Link
 }
@@ -69,6 +70,11 @@ func NewEncap(maxEntries int) (*Encap, error) {
 		e.Close()
 		return nil, err
 	}
+	if e.locals6, err = NewMap(MapSpec{Name: "lisp_encap_src6", Type: MapArray, KeySize: 4,
+		ValueSize: EncapLocalsLen6, MaxEntries: 1}); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if e.prog, err = LoadProgram(ProgSpec{Name: "lisp_encap", Type: ProgSchedCLS, License: "GPL",
 		Code: encapImage.render(bigEndian, e.fds()...)}); err != nil {
 		e.Close()
@@ -79,12 +85,12 @@ func NewEncap(maxEntries int) (*Encap, error) {
 
 // fds returns the maps' descriptors in the order the image takes them.
 func (e *Encap) fds() []int {
-	return []int{e.entries4.FD(), e.entries6.FD(), e.stats.FD(), e.locals.FD()}
+	return []int{e.entries4.FD(), e.entries6.FD(), e.stats.FD(), e.locals.FD(), e.locals6.FD()}
 }
 
-// SetLocals replaces the locals table: the local RLOCs every entry's
-// packets leave from, and the share of the flows each takes. Until it is
-// called every packet goes to the TUN.
+// SetLocals replaces the IPv4 locals table: the local RLOCs the packets
+// of every entry with IPv4 RLOCs leave from, and the share of the flows
+// each takes. Until it is called every such packet goes to the TUN.
 func (e *Encap) SetLocals(l EncapLocals) error {
 	v, err := l.AppendValue(nil)
 	if err != nil {
@@ -92,6 +98,19 @@ func (e *Encap) SetLocals(l EncapLocals) error {
 	}
 	if err := e.locals.Update(make([]byte, 4), v, UpdateAny); err != nil {
 		return wrap("encap: set the local RLOCs", err)
+	}
+	return nil
+}
+
+// SetLocals6 replaces the IPv6 locals table: as SetLocals for the entries
+// with IPv6 RLOCs.
+func (e *Encap) SetLocals6(l EncapLocals) error {
+	v, err := l.AppendValue6(nil)
+	if err != nil {
+		return err
+	}
+	if err := e.locals6.Update(make([]byte, 4), v, UpdateAny); err != nil {
+		return wrap("encap: set the IPv6 local RLOCs", err)
 	}
 	return nil
 }
@@ -182,7 +201,7 @@ func (e *Encap) Stats() (Stats, error) { return readStats(e.stats) }
 func (e *Encap) Close() error {
 	err := e.link.Close()
 	e.link = nil
-	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close(), e.locals.Close())
+	return firstErr(err, e.prog.Close(), e.entries4.Close(), e.entries6.Close(), e.stats.Close(), e.locals.Close(), e.locals6.Close())
 }
 
 // attachTC attaches prog to a TC hook of ifindex: through TCX, or where
@@ -221,6 +240,8 @@ type Decap struct {
 	eids   []netip.Prefix // what SetLocalEIDs installed
 
 	senders *Map // the ITRs decapsulated from (LRU hash, see Sender)
+
+	locals6, senders6 *Map // the same keyed by IPv6 RLOCs
 }
 
 // MaxLocalEIDs is how many local EID prefixes (per family) SetLocalEIDs
@@ -234,6 +255,11 @@ func NewDecap(maxLocals int) (*Decap, error) {
 	var err error
 	if d.locals, err = NewMap(MapSpec{Name: "lisp_decap", Type: MapHash, KeySize: DecapKeyLen,
 		ValueSize: DecapEntryLen, MaxEntries: uint32(maxLocals)}); err != nil {
+		return nil, err
+	}
+	if d.locals6, err = NewMap(MapSpec{Name: "lisp_decap6", Type: MapHash, KeySize: DecapKeyLen6,
+		ValueSize: DecapEntryLen, MaxEntries: uint32(maxLocals)}); err != nil {
+		d.Close()
 		return nil, err
 	}
 	if d.stats, err = newStatsMap("lisp_decap_st"); err != nil {
@@ -250,6 +276,10 @@ func NewDecap(maxLocals int) (*Decap, error) {
 			ValueSize: SenderEntryLen, MaxEntries: MaxSenders})
 	}
 	if err == nil {
+		d.senders6, err = NewMap(MapSpec{Name: "lisp_decap_snd6", Type: MapLRUHash, KeySize: SenderKeyLen6,
+			ValueSize: SenderEntryLen, MaxEntries: MaxSenders})
+	}
+	if err == nil {
 		d.prog, err = LoadProgram(ProgSpec{Name: "lisp_decap", Type: ProgSchedCLS, License: "GPL",
 			Code: decapImage.render(bigEndian, d.fds()...)})
 	}
@@ -262,7 +292,7 @@ func NewDecap(maxLocals int) (*Decap, error) {
 
 // fds returns the maps' descriptors in the order the images take them.
 func (d *Decap) fds() []int {
-	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD()}
+	return []int{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD(), d.locals6.FD(), d.senders6.FD()}
 }
 
 // SetLocalEIDs replaces the site's EID prefixes (IPv4 and IPv6, at most
@@ -395,14 +425,22 @@ func (d *Decap) AttachXDP(ifindex int) error {
 	return nil
 }
 
+// localMap returns the map of local RLOCs of rloc's family.
+func (d *Decap) localMap(rloc netip.Addr) *Map {
+	if rloc.Is4() {
+		return d.locals
+	}
+	return d.locals6
+}
+
 // SetLocal installs (or replaces, resetting its counters) the local RLOC
-// rloc.
+// rloc (IPv4 or IPv6).
 func (d *Decap) SetLocal(rloc netip.Addr, ent DecapEntry) error {
 	k, err := AppendDecapKey(nil, rloc)
 	if err != nil {
 		return err
 	}
-	if err := d.locals.Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
+	if err := d.localMap(rloc).Update(k, ent.AppendValue(nil), UpdateAny); err != nil {
 		return wrap("decap: set "+rloc.String(), err)
 	}
 	return nil
@@ -414,7 +452,7 @@ func (d *Decap) DeleteLocal(rloc netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	return d.locals.Delete(k)
+	return d.localMap(rloc).Delete(k)
 }
 
 // Counters returns the packets and bytes decapsulated for rloc since
@@ -425,7 +463,7 @@ func (d *Decap) Counters(rloc netip.Addr) (Counters, error) {
 		return Counters{}, err
 	}
 	v := make([]byte, DecapEntryLen)
-	if err := d.locals.Lookup(k, v); err != nil {
+	if err := d.localMap(rloc).Lookup(k, v); err != nil {
 		return Counters{}, err
 	}
 	return Counters{binary.NativeEndian.Uint64(v[16:]), binary.NativeEndian.Uint64(v[24:])}, nil
@@ -443,13 +481,22 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 		return dst, wrap("decap: senders: clock", err)
 	}
 	now := uint64(ts.Nano())
+	dst, err := readSenders(dst, d.senders, SenderKeyLen, now)
+	if err != nil {
+		return dst, err
+	}
+	return readSenders(dst, d.senders6, SenderKeyLen6, now)
+}
+
+// readSenders appends the senders in m, whose keys are keyLen bytes.
+func readSenders(dst []Sender, m *Map, keyLen int, now uint64) ([]Sender, error) {
 	var prev []byte
-	key, next := make([]byte, SenderKeyLen), make([]byte, SenderKeyLen)
+	key, next := make([]byte, keyLen), make([]byte, keyLen)
 	v := make([]byte, SenderEntryLen)
 	// Bounded: a hash map's walk starts over when the key it stands on
 	// was evicted meanwhile (the reader may then see an ITR twice).
 	for range 2 * MaxSenders {
-		err := d.senders.NextKey(prev, next)
+		err := m.NextKey(prev, next)
 		if errors.Is(err, unix.ENOENT) {
 			break
 		}
@@ -458,7 +505,7 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 		}
 		copy(key, next)
 		prev = key
-		if d.senders.Lookup(key, v) != nil {
+		if m.Lookup(key, v) != nil {
 			continue // evicted meanwhile
 		}
 		if s, ok := decodeSender(key, v, now); ok {
@@ -472,5 +519,5 @@ func (d *Decap) Senders(dst []Sender) ([]Sender, error) {
 func (d *Decap) Close() error {
 	err := d.closeLinks(-1)
 	return firstErr(err, d.prog.Close(), d.xdp.Close(), d.locals.Close(), d.stats.Close(),
-		d.eids4.Close(), d.eids6.Close(), d.senders.Close())
+		d.eids4.Close(), d.eids6.Close(), d.senders.Close(), d.locals6.Close(), d.senders6.Close())
 }

@@ -6,8 +6,8 @@ package kpath
 // stats array.
 //
 // A packet is decapsulated when it is IPv4 without options and not a
-// fragment, with a correct header checksum, UDP to port 4341 of a local
-// RLOC, a LISP header with sane flags (and the instance-id when the entry
+// fragment, with a correct header checksum, or IPv6 without extension
+// headers, UDP to port 4341 of a local RLOC (of the outer family's map), a LISP header with sane flags (and the instance-id when the entry
 // asks), and an inner IPv4 packet: bpf_skb_adjust_room removes the outer
 // headers and bpf_redirect hands the inner packet to the TUN's receive
 // path, as if the daemon had written it there. The outer UDP checksum is
@@ -46,6 +46,7 @@ func DecapXDPInsns(m decapMaps, big bool) []Insn { return decapProgram(m, true, 
 // Sender in decap.go).
 type decapMaps struct {
 	locals, stats, eids4, eids6, senders int
+	locals6, senders6                    int // the same for IPv6 RLOCs
 }
 
 // noSenderRecord leaves recordSender out of the programs (the cost
@@ -90,6 +91,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			LoadMem(H, R4, R2, 0),
 			JumpImm(JNE, R4, decapMark>>16, "unmarked"),
 			LoadMem(H, R4, R2, 2),
+			JumpImm(JEq, R4, decapMark6&0xffff, "marked6"),
 			JumpImm(JNE, R4, decapMark&0xffff, "unmarked"),
 			LoadMem(H, R4, R2, 4),
 			StoreMem(H, R10, -4, R4),
@@ -98,6 +100,21 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			LoadMapFD(R1, locals),
 			Mov64Reg(R2, R10),
 			ALU64Imm(Add, R2, -4),
+			Goto("marked"),
+			// An IPv6 RLOC's mark: decapMark6Len bytes.
+			Label("marked6"),
+			Mov64Reg(R4, R2),
+			ALU64Imm(Add, R4, decapMark6Len),
+			JumpReg(JGT, R4, R3, "unmarked"),
+		)
+		for i := int16(0); i < 16; i += 2 {
+			add(LoadMem(H, R4, R2, 4+i), StoreMem(H, R10, -160+i, R4))
+		}
+		add(
+			LoadMapFD(R1, m.locals6),
+			Mov64Reg(R2, R10),
+			ALU64Imm(Add, R2, -160),
+			Label("marked"),
 			CallHelper(FnMapLookupElem),
 			JumpImm(JEq, R0, 0, "orphan"),
 			LoadMem(W, R1, R0, 0),
@@ -112,7 +129,9 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			Return(),
 			Label("unmarked"),
 			LoadMem(W, R2, R6, skbProtocol),
-			JumpImm(JNE, R2, be16(0x0800, big), "pass"),
+			JumpImm(JEq, R2, be16(0x0800, big), "proto"),
+			JumpImm(JNE, R2, be16(0x86dd, big), "pass"),
+			Label("proto"),
 			LoadMem(W, R2, R6, skbGSOSegs),
 			JumpImm(JGT, R2, 1, "gro"),
 			LoadMem(W, R7, R6, skbData),
@@ -133,6 +152,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	add(
 		Label("hdr"),
 		LoadMem(H, R2, R7, 12),
+		JumpImm(JEq, R2, be16(0x86dd, big), "hdr6"),
 		JumpImm(JNE, R2, be16(0x0800, big), "pass"),
 		LoadMem(B, R2, R7, 14),
 		JumpImm(JNE, R2, 0x45, "pass"),
@@ -156,6 +176,69 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 	add(ipv4HeaderCsum()...) // the outer header's: the stack has not looked at it yet
 	add(
 		JumpImm(JNE, R0, 0, "bad"),
+		// The outer header's extra length over IPv4's, which the code
+		// below branches on: a register spill, which every verifier
+		// since 5.x keeps as a known value (an immediate store, BPF_ST,
+		// only since 6.3: before, the IPv4 path would be checked with
+		// the IPv6 branches' offsets too, and refused).
+		Mov64Imm(R2, 0),
+		StoreMem(DW, R10, -64, R2), // outer IPv4: no shift
+		Goto("lisp"),
+		// Outer IPv6 without extension headers (those go to the stack),
+		// UDP to port 4341 of a local IPv6 RLOC. The UDP checksum is not
+		// looked at (zero or not, as with IPv4: RFC 9300 section 5.3,
+		// RFC 6935). The rest of the program reads the packet through R7
+		// moved 20 bytes on, where the same offsets as behind an IPv4
+		// header find the UDP and LISP headers and the inner packet; -64
+		// holds that shift.
+		Label("hdr6"),
+	)
+	if xdp {
+		add(
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, decapHdrsO6),
+			JumpReg(JGT, R2, R8, "pass"),
+		)
+	} else {
+		add(
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, decapHdrsO6),
+			JumpReg(JLE, R2, R8, "hdr6ok"),
+			Mov64Reg(R1, R6),
+			Mov64Imm(R2, decapHdrsO6),
+			CallHelper(FnSkbPullData),
+			LoadMem(W, R7, R6, skbData),
+			LoadMem(W, R8, R6, skbDataEnd),
+			Mov64Reg(R2, R7),
+			ALU64Imm(Add, R2, decapHdrsO6),
+			JumpReg(JGT, R2, R8, "pass"),
+			Label("hdr6ok"),
+		)
+	}
+	add(
+		LoadMem(B, R2, R7, 14),
+		ALU64Imm(Rsh, R2, 4),
+		JumpImm(JNE, R2, 6, "pass"),
+		LoadMem(B, R2, R7, 20),
+		JumpImm(JNE, R2, 17, "pass"),
+		LoadMem(H, R2, R7, 56),
+		JumpImm(JNE, R2, be16(DataPort, big), "pass"),
+		// The destination, word by word (4-aligned behind an Ethernet
+		// header at NET_IP_ALIGN), is the key.
+		LoadMem(W, R2, R7, 38), StoreMem(W, R10, -160, R2),
+		LoadMem(W, R2, R7, 42), StoreMem(W, R10, -156, R2),
+		LoadMem(W, R2, R7, 46), StoreMem(W, R10, -152, R2),
+		LoadMem(W, R2, R7, 50), StoreMem(W, R10, -148, R2),
+		LoadMapFD(R1, m.locals6),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -160),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "pass"),
+		Mov64Reg(R9, R0),
+		Mov64Imm(R2, outerShift6),
+		StoreMem(DW, R10, -64, R2),
+		ALU64Imm(Add, R7, outerShift6),
+		Label("lisp"),
 		// LISP flags: not N with V, not E without N.
 		LoadMem(B, R2, R7, 42),
 		Mov64Reg(R3, R2),
@@ -187,7 +270,14 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// ECN (RFC 6040): an outer CE, or an outer ECT(1) over an inner
 		// ECT(0), changes the inner ECN field; the daemon combines or
 		// drops those. Otherwise the inner ECN stays as it is.
-		LoadMem(B, R3, R7, 15),
+		LoadMem(DW, R3, R10, -64),
+		JumpImm(JNE, R3, 0, "ecn6"),
+		LoadMem(B, R3, R7, 15), // IPv4 TOS
+		Goto("ecnouter"),
+		Label("ecn6"),
+		LoadMem(B, R3, R7, 15-outerShift6), // IPv6: the low nibble of the traffic class in the high one of byte 1
+		ALU64Imm(Rsh, R3, 4),
+		Label("ecnouter"),
 		ALU64Imm(And, R3, 3),
 		JumpImm(JEq, R3, 3, "ecn"),
 		JumpImm(JNE, R3, 1, "ecnok"),
@@ -229,7 +319,13 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// goes to the daemon, which drops and counts it. The new value
 		// waits at -88 (R3 holds the outer, R4 the inner one) while the
 		// sender is recorded.
-		LoadMem(B, R3, R7, 22),
+		LoadMem(DW, R3, R10, -64),
+		JumpImm(JNE, R3, 0, "hops6"),
+		LoadMem(B, R3, R7, 22), // IPv4 TTL
+		Goto("hops"),
+		Label("hops6"),
+		LoadMem(B, R3, R7, 21-outerShift6), // IPv6 hop limit
+		Label("hops"),
 		LoadMem(B, R4, R7, in+8),
 		JumpImm(JEq, R8, 0, "ttlv"),
 		LoadMem(B, R4, R7, in+7),
@@ -243,7 +339,7 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		Label("ttlok"),
 	)
 	if !noSenderRecord {
-		add(recordSender(m.senders)...)
+		add(recordSender(m.senders, m.senders6)...)
 	}
 	if stopAfterRecord {
 		// Always taken, but conditional: the verifier refuses code that
@@ -286,7 +382,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		// skb->csum right (the packet pointers are not used again).
 		add(
 			Mov64Reg(R1, R6),
-			Mov64Imm(R2, in+7),
+			LoadMem(DW, R2, R10, -64),
+			ALU64Imm(Add, R2, in+7),
 			Mov64Reg(R3, R10),
 			ALU64Imm(Add, R3, -88),
 			Mov64Imm(R4, 1),
@@ -304,11 +401,18 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			// (or headroom) the packet goes to the TC program whole.
 			Mov64Reg(R1, R6),
 			Mov64Imm(R2, -decapMarkLen),
+			LoadMem(DW, R3, R10, -64),
+			JumpImm(JEq, R3, 0, "meta"),
+			Mov64Imm(R2, -decapMark6Len),
+			Label("meta"),
 			CallHelper(FnXDPAdjustMeta),
 			JumpImm(JNE, R0, 0, "pass"),
 			LoadMem(W, R2, R6, xdpDataMeta),
 			LoadMem(W, R7, R6, xdpData),
 			LoadMem(W, R8, R6, xdpDataEnd),
+			Mov64Reg(R5, R7), // the frame's start, for the Ethernet header
+			LoadMem(DW, R3, R10, -64),
+			JumpImm(JNE, R3, 0, "mark6"),
 			Mov64Reg(R3, R2),
 			ALU64Imm(Add, R3, decapMarkLen),
 			JumpReg(JGT, R3, R7, "xdperror"),
@@ -322,6 +426,24 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			StoreMem(H, R2, 4, R3),
 			LoadMem(H, R3, R10, -2),
 			StoreMem(H, R2, 6, R3),
+			Goto("marked"),
+			// An IPv6 RLOC: decapMark6 and its 16 bytes.
+			Label("mark6"),
+			Mov64Reg(R3, R2),
+			ALU64Imm(Add, R3, decapMark6Len),
+			JumpReg(JGT, R3, R7, "xdperror"),
+			ALU64Imm(Add, R7, outerShift6),
+			Mov64Reg(R3, R7),
+			ALU64Imm(Add, R3, decapHdrs),
+			JumpReg(JGT, R3, R8, "xdperror"),
+			StoreImm(H, R2, 0, decapMark6>>16),
+			StoreImm(H, R2, 2, decapMark6&0xffff),
+		)
+		for i := int16(0); i < 16; i += 2 {
+			add(LoadMem(H, R3, R10, -160+i), StoreMem(H, R2, 4+i, R3))
+		}
+		add(
+			Label("marked"),
 			// Count: the inner bytes are the UDP payload after the LISP
 			// header.
 			LoadMem(H, R2, R7, 38),
@@ -340,15 +462,16 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			JumpImm(JEq, R2, 4, "eth"),
 			StoreImm(H, R7, Overhead4+12, be16(0x86dd, big)),
 			Label("eth"),
-			LoadMem(H, R2, R7, 0), StoreMem(H, R7, Overhead4, R2),
-			LoadMem(H, R2, R7, 2), StoreMem(H, R7, Overhead4+2, R2),
-			LoadMem(H, R2, R7, 4), StoreMem(H, R7, Overhead4+4, R2),
-			LoadMem(H, R2, R7, 6), StoreMem(H, R7, Overhead4+6, R2),
-			LoadMem(H, R2, R7, 8), StoreMem(H, R7, Overhead4+8, R2),
-			LoadMem(H, R2, R7, 10), StoreMem(H, R7, Overhead4+10, R2),
+			LoadMem(H, R2, R5, 0), StoreMem(H, R7, Overhead4, R2),
+			LoadMem(H, R2, R5, 2), StoreMem(H, R7, Overhead4+2, R2),
+			LoadMem(H, R2, R5, 4), StoreMem(H, R7, Overhead4+4, R2),
+			LoadMem(H, R2, R5, 6), StoreMem(H, R7, Overhead4+6, R2),
+			LoadMem(H, R2, R5, 8), StoreMem(H, R7, Overhead4+8, R2),
+			LoadMem(H, R2, R5, 10), StoreMem(H, R7, Overhead4+10, R2),
 			// bpf_xdp_adjust_head moves the metadata along.
 			Mov64Reg(R1, R6),
-			Mov64Imm(R2, Overhead4),
+			LoadMem(DW, R2, R10, -64),
+			ALU64Imm(Add, R2, Overhead4),
 			CallHelper(FnXDPAdjustHead),
 			JumpImm(JNE, R0, 0, "xdperror"),
 			Mov64Imm(R0, xdpPass),
@@ -363,12 +486,22 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 		add(
 			LoadMem(W, R2, R6, skbLen),
 			ALU64Imm(Sub, R2, 14+Overhead4),
+			LoadMem(DW, R3, R10, -64),
+			ALU64Reg(Sub, R2, R3),
 			StoreMem(W, R10, -8, R2),
-			// Strip the outer headers behind the MAC header.
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, -Overhead4),
-			Mov64Imm(R3, adjRoomMAC),
+			// Strip the outer headers behind the MAC header. The
+			// packet's protocol becomes the inner one's: IPv6 under
+			// IPv4 (R8), IPv4 under IPv6.
 			Mov64Reg(R4, R8),
+			JumpImm(JEq, R3, 0, "flags"),
+			Mov64Imm(R4, 0),
+			JumpImm(JNE, R8, 0, "flags"),
+			Mov64Imm(R4, adjDecapL3IPv4),
+			Label("flags"),
+			Mov64Imm(R2, -Overhead4),
+			ALU64Reg(Sub, R2, R3),
+			Mov64Reg(R1, R6),
+			Mov64Imm(R3, adjRoomMAC),
 			CallHelper(FnSkbAdjustRoom),
 			JumpImm(JNE, R0, 0, "error"),
 			Mov64Imm(R2, 1),
@@ -414,16 +547,30 @@ const FnKtimeGetCoarseNS = 160
 // packet on a VM's kvm-clock, this ~8 ns with the lookup. R7 is
 // the packet, R8 zero for an inner IPv4 packet (else IPv6, whose 40-byte
 // header was checked); R6-R9 are kept, the stack from -96 to -136 used.
-func recordSender(senders int) []Insn {
+func recordSender(senders, senders6 int) []Insn {
 	const in = 14 + Overhead4
 	return []Insn{
 		CallHelper(FnKtimeGetCoarseNS),
 		StoreMem(DW, R10, -104, R0),
-		LoadMem(W, R2, R7, 26), // the outer source
+		// The outer source is the key: an IPv4 one at -96 for senders,
+		// an IPv6 one at -176 for senders6.
+		LoadMem(DW, R2, R10, -64),
+		JumpImm(JNE, R2, 0, "skey6"),
+		LoadMem(W, R2, R7, 26),
 		StoreMem(W, R10, -96, R2),
 		LoadMapFD(R1, senders),
 		Mov64Reg(R2, R10),
 		ALU64Imm(Add, R2, -96),
+		Goto("skey"),
+		Label("skey6"),
+		LoadMem(W, R2, R7, 22-outerShift6), StoreMem(W, R10, -176, R2),
+		LoadMem(W, R2, R7, 26-outerShift6), StoreMem(W, R10, -172, R2),
+		LoadMem(W, R2, R7, 30-outerShift6), StoreMem(W, R10, -168, R2),
+		LoadMem(W, R2, R7, 34-outerShift6), StoreMem(W, R10, -164, R2),
+		LoadMapFD(R1, senders6),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -176),
+		Label("skey"),
 		CallHelper(FnMapLookupElem),
 		JumpImm(JEq, R0, 0, "sender"),
 		LoadMem(W, R2, R7, 46),
@@ -466,6 +613,12 @@ func recordSender(senders int) []Insn {
 		LoadMapFD(R1, senders),
 		Mov64Reg(R2, R10),
 		ALU64Imm(Add, R2, -96),
+		LoadMem(DW, R3, R10, -64),
+		JumpImm(JEq, R3, 0, "sset"),
+		LoadMapFD(R1, senders6),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -176),
+		Label("sset"),
 		Mov64Reg(R3, R10),
 		ALU64Imm(Add, R3, -136),
 		Mov64Imm(R4, UpdateAny),

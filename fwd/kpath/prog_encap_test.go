@@ -63,26 +63,29 @@ func ipv4HeaderCsum() []Insn {
 // EncapInsns returns the encapsulating program for the TCX egress hook of a
 // TUN device (an L3 device: packets start at the IP header). entries4 and
 // entries6 are the file descriptors of the LPM maps for IPv4 and IPv6
-// destinations, stats that of the per-CPU stats array, locals that of the
-// locals table (EncapLocals); big selects the byte order of the host that
-// loads it.
+// destinations, stats that of the per-CPU stats array, locals and locals6
+// those of the IPv4 and IPv6 locals tables (EncapLocals); big selects the
+// byte order of the host that loads it.
 //
 // A packet whose destination has an entry is encapsulated in place —
-// bpf_skb_adjust_room grows the room for the outer IPv4, UDP and LISP
-// headers (GSO packets stay GSO, marked as UDP tunnel, segmented later by
-// the kernel with their gso_size unchanged), bpf_skb_change_head adds an
-// Ethernet header for bpf_redirect_neigh to replace — and sent from the
-// interface of the flow's local RLOC to its neighbour. The remote RLOC is
-// the one the entry's slot table names for the flow (the kernel's flow
-// hash picks the slot: a flow stays on one RLOC), and the RLOC's MTU and
-// counters are the ones used; the local RLOC (outer source and uplink) is
-// the one the locals table's slot table names for the flow, from other
-// bits of the same hash (a flow stays on one uplink, whichever remote
-// RLOC it goes to). Everything else goes on to the TUN (TC_ACT_OK) for the
-// daemon: misses, other protocols, IPv4 with options or fragments, packets
-// that would not fit the RLOC's MTU or whose slot names no local RLOC, GSO
-// packets other than TCP without extension headers.
-func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
+// bpf_skb_adjust_room grows the room for the outer IPv4 (or, for an entry
+// with IPv6 RLOCs, IPv6: Overhead6, flow label from the flow hash, UDP
+// checksum zero as RFC 6935 allows tunnels), UDP and LISP headers (GSO
+// packets stay GSO, marked as UDP tunnel, segmented later by the kernel
+// with their gso_size unchanged), bpf_skb_change_head adds an Ethernet
+// header for bpf_redirect_neigh to replace — and sent from the interface
+// of the flow's local RLOC to its neighbour. The remote RLOC is the one
+// the entry's slot table names for the flow (the kernel's flow hash picks
+// the slot: a flow stays on one RLOC), and the RLOC's MTU and counters
+// are the ones used; the local RLOC (outer source and uplink) is the one
+// the slot table of the locals table of the entry's RLOC family names for
+// the flow, from other bits of the same hash (a flow stays on one uplink,
+// whichever remote RLOC it goes to). Everything else goes on to the TUN
+// (TC_ACT_OK) for the daemon: misses, other protocols, IPv4 with options
+// or fragments, packets that would not fit the RLOC's MTU or whose slot
+// names no local RLOC, GSO packets other than TCP without extension
+// headers.
+func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn {
 	var p []Insn
 	add := func(in ...Insn) { p = append(p, in...) }
 	// pull makes sure n bytes of headers are in the linear part, reloading
@@ -106,7 +109,7 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 		)
 	}
 	// fits checks that the packet fits the RLOC's MTU (R9 + 4) with the
-	// outer headers: a plain packet by its length, a GSO packet by its
+	// outer headers (their length at -56): a plain packet by its length, a GSO packet by its
 	// segments (l3 bytes of IP header, then the TCP header, plus gso_size).
 	// proto is the register holding the transport protocol.
 	fits := func(fam string, l3 int32, proto Reg) {
@@ -115,7 +118,8 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 			LoadMem(W, R2, R6, skbGSOSize),
 			JumpImm(JNE, R2, 0, gso),
 			LoadMem(W, R3, R6, skbLen),
-			ALU64Imm(Add, R3, Overhead4),
+			LoadMem(W, R4, R10, -56), // the outer headers' length
+			ALU64Reg(Add, R3, R4),
 			LoadMem(W, R4, R9, 4),
 			JumpReg(JGT, R3, R4, "skip"),
 			Goto(done),
@@ -132,7 +136,9 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 			ALU64Imm(Lsh, R3, 2),
 			LoadMem(W, R2, R6, skbGSOSize),
 			ALU64Reg(Add, R3, R2),
-			ALU64Imm(Add, R3, l3+Overhead4),
+			ALU64Imm(Add, R3, l3),
+			LoadMem(W, R4, R10, -56),
+			ALU64Reg(Add, R3, R4),
 			LoadMem(W, R4, R9, 4),
 			JumpReg(JGT, R3, R4, "skip"),
 			Label(done),
@@ -143,12 +149,20 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 	// names the RLOC (bounded by a mask: the verifier sees at most
 	// MaxEncapRLOCs). The shared fields go to the stack first (-48:
 	// flags and the second LISP word, as in the entry), the outer source
-	// port, from the same hash, to -14, the hash to -52 (for the local
-	// RLOC's slot).
-	pick := func() {
+	// port, from the same hash, to -14, the hash itself to -52 (the local
+	// RLOC's slot, an IPv6 outer header's flow label), the length of the
+	// outer headers (Overhead4 or Overhead6, from the entry's RLOC family)
+	// to -56, and the pointer to the RLOC's IPv6 address (used with IPv6
+	// RLOCs) to -64.
+	pick := func(fam string) {
 		add(
 			LoadMem(DW, R2, R9, 8),
 			StoreMem(DW, R10, -48, R2),
+			LoadMem(B, R2, R9, encapFamily),
+			StoreImm(W, R10, -56, Overhead4),
+			JumpImm(JEq, R2, 0, "outer4"+fam),
+			StoreImm(W, R10, -56, Overhead6),
+			Label("outer4"+fam),
 			Mov64Reg(R1, R6),
 			CallHelper(FnGetHashRecalc),
 			StoreMem(W, R10, -52, R0),
@@ -163,6 +177,11 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 			ALU64Reg(Add, R1, R0),
 			LoadMem(B, R2, R1, encapSlotTable),
 			ALU64Imm(And, R2, MaxEncapRLOCs-1),
+			Mov64Reg(R3, R2),
+			ALU64Imm(Lsh, R3, 4),
+			ALU64Reg(Add, R3, R9),
+			ALU64Imm(Add, R3, encapDsts6),
+			StoreMem(DW, R10, -64, R3),
 			ALU64Imm(Lsh, R2, encapRLOCShift),
 			ALU64Imm(Add, R2, encapRLOCs),
 			ALU64Reg(Add, R9, R2),
@@ -195,7 +214,7 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 		JumpImm(JEq, R0, 0, "miss"),
 		Mov64Reg(R9, R0),
 	)
-	pick()
+	pick("4")
 	add(
 		LoadMem(B, R5, R7, 9),
 	)
@@ -230,7 +249,7 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 		JumpImm(JEq, R0, 0, "miss"),
 		Mov64Reg(R9, R0),
 	)
-	pick()
+	pick("6")
 	add(
 		LoadMem(B, R5, R7, 6), // next header: TCP right after the fixed header for GSO
 	)
@@ -247,27 +266,6 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 		LoadMem(B, R2, R7, 7),
 		StoreMem(B, R10, -15, R2), // hop limit
 		Label("encap"),
-		// The flow's local RLOC: the locals table's slot hash>>26 names
-		// it (bounded by a mask); its address and ifindex, one word, go
-		// to -40 (an unset one, ifindex 0: to the TUN).
-		StoreImm(W, R10, -56, 0),
-		LoadMapFD(R1, locals),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -56),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "skip"),
-		LoadMem(W, R2, R10, -52),
-		ALU64Imm(Rsh, R2, encapLocalHash),
-		Mov64Reg(R1, R0),
-		ALU64Reg(Add, R1, R2),
-		LoadMem(B, R2, R1, encapLocalSlots),
-		ALU64Imm(And, R2, MaxEncapLocals-1),
-		ALU64Imm(Lsh, R2, encapLocalShift),
-		ALU64Reg(Add, R0, R2),
-		LoadMem(DW, R2, R0, 0),
-		StoreMem(DW, R10, -40, R2),
-		LoadMem(W, R2, R10, -36),
-		JumpImm(JEq, R2, 0, "skip"),
 		// Keep what the counters need; the helpers below invalidate the
 		// packet pointers.
 		LoadMem(W, R2, R6, skbLen),
@@ -285,6 +283,32 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 		ALU64Reg(Or, R0, R2),
 		HostToBE(R0, 32),
 		StoreMem(W, R10, -28, R0),
+		// The flow's local RLOC, from the locals table of the entry's RLOC
+		// family (the key 0 at -80; one branch on the family, which also
+		// picks the outer header): the table's slot hash>>26 names it
+		// (bounded by a mask). An unset one (ifindex 0) sends the packet
+		// to the TUN.
+		StoreImm(W, R10, -80, 0),
+		LoadMem(B, R2, R10, -47), // the RLOC family (the entry's byte 9)
+		JumpImm(JNE, R2, 0, "encap6"),
+		// IPv4: the local's address and ifindex, one word, to -40.
+		LoadMapFD(R1, locals),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -80),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "skip"),
+		LoadMem(W, R2, R10, -52),
+		ALU64Imm(Rsh, R2, encapLocalHash),
+		Mov64Reg(R1, R0),
+		ALU64Reg(Add, R1, R2),
+		LoadMem(B, R2, R1, encapLocalSlots),
+		ALU64Imm(And, R2, MaxEncapLocals-1),
+		ALU64Imm(Lsh, R2, encapLocalShift),
+		ALU64Reg(Add, R0, R2),
+		LoadMem(DW, R2, R0, 0),
+		StoreMem(DW, R10, -40, R2),
+		LoadMem(W, R2, R10, -36),
+		JumpImm(JEq, R2, 0, "skip"),
 		// Room for the outer headers behind the (empty) MAC header; the
 		// packet's protocol becomes IPv4.
 		Mov64Reg(R1, R6),
@@ -342,6 +366,7 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 	add(
 		StoreMem(H, R7, 24, R0),
 		// Count and send.
+		Label("send"),
 		LoadMem(W, R2, R10, -20),
 		AtomicAdd(DW, R9, 8, R2),
 		LoadMem(W, R2, R10, -24),
@@ -352,6 +377,92 @@ func EncapInsns(entries4, entries6, stats, locals int, big bool) []Insn {
 		Mov64Imm(R4, 0),
 		CallHelper(FnRedirectNeigh),
 		Return(),
+		// An IPv6 RLOC: the same with an outer IPv6 header (the packet's
+		// protocol becomes IPv6).
+		Label("encap6"),
+		// The IPv6 local: the pointer to its record (the outer source at
+		// +0) to -72, its ifindex to -36.
+		LoadMapFD(R1, locals6),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -80),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "skip"),
+		LoadMem(W, R2, R10, -52),
+		ALU64Imm(Rsh, R2, encapLocalHash),
+		Mov64Reg(R1, R0),
+		ALU64Reg(Add, R1, R2),
+		LoadMem(B, R2, R1, encapLocalSlots6),
+		ALU64Imm(And, R2, MaxEncapLocals-1),
+		ALU64Imm(Lsh, R2, encapLocal6Shift),
+		ALU64Reg(Add, R0, R2),
+		StoreMem(DW, R10, -72, R0),
+		LoadMem(W, R2, R0, encapLocal6If),
+		StoreMem(W, R10, -36, R2),
+		JumpImm(JEq, R2, 0, "skip"),
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, Overhead6),
+		Mov64Imm(R3, adjRoomMAC),
+		Mov64Imm(R4, adjFixedGSO|adjEncapL3IPv6|adjEncapL4UDP),
+		CallHelper(FnSkbAdjustRoom),
+		JumpImm(JNE, R0, 0, "skip"),
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, 14),
+		Mov64Imm(R3, 0),
+		CallHelper(FnSkbChangeHead),
+		JumpImm(JNE, R0, 0, "error"),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, 14+Overhead6),
+		JumpReg(JGT, R2, R8, "error"),
+		StoreImm(H, R7, 12, be16(0x86dd, big)),
+		// Outer IPv6 header: version, traffic class (the inner TOS or
+		// traffic class, ECN included), flow label (20 bits of the flow
+		// hash, RFC 6438), payload length, next header UDP, hop limit.
+		LoadMem(B, R2, R10, -16),
+		ALU64Imm(Lsh, R2, 20),
+		LoadMem(W, R3, R10, -52),
+		ALU64Imm(Rsh, R3, 12),
+		ALU64Imm(And, R3, 0xfffff),
+		ALU64Reg(Or, R2, R3),
+		ALU64Imm(Or, R2, 0x60000000),
+		HostToBE(R2, 32),
+		StoreMem(W, R7, 14, R2),
+		LoadMem(W, R2, R6, skbLen),
+		ALU64Imm(Sub, R2, 14+40),
+		HostToBE(R2, 16),
+		StoreMem(H, R7, 18, R2),
+		StoreImm(B, R7, 20, 17),
+		LoadMem(B, R2, R10, -15),
+		StoreMem(B, R7, 21, R2),
+		// Source and destination, a word at a time (both 4-aligned in
+		// the packet, behind the 14-byte Ethernet header at NET_IP_ALIGN).
+		LoadMem(DW, R2, R10, -72),
+		LoadMem(DW, R3, R10, -64),
+	)
+	for i := int16(0); i < 16; i += 4 {
+		add(
+			LoadMem(W, R4, R2, i), StoreMem(W, R7, 22+i, R4),
+			LoadMem(W, R4, R3, i), StoreMem(W, R7, 38+i, R4),
+		)
+	}
+	add(
+		// UDP header, checksum zero (RFC 9300 section 5.3 with RFC 6935
+		// and 6936: a tunnel's IPv6 UDP checksum may be zero).
+		LoadMem(H, R2, R10, -14),
+		StoreMem(H, R7, 54, R2),
+		StoreImm(H, R7, 56, be16(DataPort, big)),
+		LoadMem(W, R2, R6, skbLen),
+		ALU64Imm(Sub, R2, 54),
+		HostToBE(R2, 16),
+		StoreMem(H, R7, 58, R2),
+		StoreImm(H, R7, 60, 0),
+		// LISP header.
+		LoadMem(W, R2, R10, -28),
+		StoreMem(W, R7, 62, R2),
+		LoadMem(W, R2, R10, -44),
+		StoreMem(W, R7, 66, R2),
+		Goto("send"),
 		Label("miss"),
 	)
 	add(countStat(stats, StatEncapMiss, "")...)

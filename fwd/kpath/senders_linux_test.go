@@ -206,6 +206,17 @@ func TestDecodeSender(t *testing.T) {
 	if _, ok := decodeSender([]byte{192, 0, 2}, v, 0); ok {
 		t.Errorf("a short key decoded")
 	}
+	// A key of the IPv6 senders map.
+	v[5] = 6
+	copy(v[16:], netip.MustParseAddr("2001:db8:1::5").AsSlice())
+	itr6 := netip.MustParseAddr("2001:db8:ff::1")
+	s, ok = decodeSender(itr6.AsSlice(), v, 1000)
+	if want := (Sender{ITR: itr6, Src: netip.MustParseAddr("2001:db8:1::5"), LSBs: 0xff, HasLSBs: true, At: 1000}); !ok || s != want {
+		t.Errorf("IPv6 ITR: got %+v %v, want %+v", s, ok, want)
+	}
+	if _, ok := decodeSender(make([]byte, 8), v, 0); ok {
+		t.Errorf("an 8-byte key decoded")
+	}
 }
 
 // TestDecapDetach attaches the decapsulating program to an interface, with
@@ -369,7 +380,7 @@ func BenchmarkDecapRecord(b *testing.B) {
 	load := func(record bool) *Program {
 		noSenderRecord, stopAfterRecord = !record, true
 		defer func() { noSenderRecord, stopAfterRecord = false, false }()
-		code, err := assemble(DecapInsns(decapMaps{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD()}, bigEndian), bigEndian)
+		code, err := assemble(DecapInsns(decapMaps{d.locals.FD(), d.stats.FD(), d.eids4.FD(), d.eids6.FD(), d.senders.FD(), d.locals6.FD(), d.senders6.FD()}, bigEndian), bigEndian)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,8 +8,8 @@ import (
 	"github.com/lispd/lispd/internal/sock"
 )
 
-// StaticConfig describes an xTR with one local and one remote IPv4 RLOC and
-// static mappings: what the tests and the bench's kpath path install (the
+// StaticConfig describes an xTR with one local and one remote RLOC (both
+// IPv4 or both IPv6) and static mappings: what the tests and the bench's kpath path install (the
 // daemon would mirror its map-cache instead).
 type StaticConfig struct {
 	TUN    string         // the TUN device, opened (and kept open) by the caller
@@ -79,7 +79,11 @@ func AttachStatic(c StaticConfig) (*Static, error) {
 			return nil, err
 		}
 	}
-	if err := s.Encap.SetLocals(EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: c.Local, IfIndex: wan.Index}}}); err != nil {
+	setLocals := s.Encap.SetLocals
+	if c.Local.Is6() {
+		setLocals = s.Encap.SetLocals6
+	}
+	if err := setLocals(EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: c.Local, IfIndex: wan.Index}}}); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -204,12 +204,15 @@ func requireDecapGRO(t *testing.T, ds ...*lab.Daemon) {
 
 // countEntry counts, in h's prerouting, the packets to dst entering on
 // each of the interfaces ifaces, and returns a function that reads the
-// packets and bytes of one.
+// packets and bytes of one (one IPv4 and one IPv6 dst per host).
 func countEntry(t *testing.T, h *netns.Host, dst netip.Addr, ifaces ...string) func(iface string) (packets, bytes uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	const table = "entry"
+	table, family := "entry", "ip"
+	if !dst.Is4() {
+		table, family = "entry6", "ip6"
+	}
 	cmds := [][]string{
 		{"nft", "add", "table", "inet", table},
 		{"nft", "add", "chain", "inet", table, "pre", "{ type filter hook prerouting priority -300 ; policy accept ; }"},
@@ -218,7 +221,7 @@ func countEntry(t *testing.T, h *netns.Host, dst netip.Addr, ifaces ...string) f
 		c := "c" + strconv.Itoa(i)
 		cmds = append(cmds,
 			[]string{"nft", "add", "counter", "inet", table, c},
-			[]string{"nft", "add", "rule", "inet", table, "pre", "iifname", name, "ip", "daddr", dst.String(), "counter", "name", c})
+			[]string{"nft", "add", "rule", "inet", table, "pre", "iifname", name, family, "daddr", dst.String(), "counter", "name", c})
 	}
 	for _, argv := range cmds {
 		if err := h.Run(ctx, argv...); err != nil {
@@ -280,21 +283,113 @@ func requireKernelPath(t *testing.T, ds ...*lab.Daemon) {
 	}
 }
 
-// TestKernelPathLeavesIPv6RLOCsToLispd: with IPv6 RLOCs nothing is
-// eligible for the kernel's programs, so nothing is mirrored and lispd
-// carries the pings itself, both ways, as without the kernel path.
-func TestKernelPathLeavesIPv6RLOCsToLispd(t *testing.T) {
-	s := startWith(t, lab.Options{Core: lab.CoreRouter}, true, func(c *lab.XTRConfig) { c.KernelPath = "auto" })
+// TestKernelPathIPv6RLOCs: both xTRs have only IPv6 RLOCs (an IPv6-only
+// uplink, as with DS-Lite) and kernel_path = "auto". The mappings are
+// mirrored with an outer IPv6 header and the decapsulating programs sit on
+// the uplinks of the IPv6 locators: an 8 MB TCP transfer each way of
+// inner family, IPv4 and IPv6, arrives intact, carried by the kernel's
+// counters on both sides (lispd's own ≈ nothing), and the capture on the
+// core decodes as LISP data over IPv6 with zero UDP checksums and no
+// malformed frame or expert error. The uplinks' XDP hooks decapsulate
+// (decap GRO): the inner packets enter xTR2's stack on its TUN, merged.
+func TestKernelPathIPv6RLOCs(t *testing.T) {
+	tshark.Require(t)
+	const size = 8 << 20
+	s := startWith(t, lab.Options{Core: lab.CoreRouter, WireLike: true, TxChecksumOff: true}, true,
+		func(c *lab.XTRConfig) { c.KernelPath = "auto" })
 	requireKernelPath(t, s.X1, s.X2)
-	pingWorks(t, s.A, lab.HostB4)
-	pingWorks(t, s.B, lab.HostA6)
 	for _, d := range []*lab.Daemon{s.X1, s.X2} {
-		ks := readStats(t, d)
-		m, k, u := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "encap-packets"), ks.get(t, admin.GroupDataPlane, "encap-packets")
-		t.Logf("%s: %d mirrored, kernel encap %d, lispd encap %d", d.Name, m, k, u)
-		if m != 0 || k != 0 || u < 8 {
-			t.Errorf("%s: %d mappings mirrored, kernel encapsulated %d, lispd %d: want all in lispd", d.Name, m, k, u)
+		eventually(t, 5*time.Second, d.Name+" mirrors its mappings", func() error {
+			ks := readStats(t, d)
+			if m, u, l := ks.get(t, admin.GroupKernelPath, "mirrored-mappings"), ks.get(t, admin.GroupKernelPath, "uplinks"),
+				ks.get(t, admin.GroupKernelPath, "local-rlocs"); m < 2 || u < 1 || l < 1 {
+				return fmt.Errorf("%d mappings mirrored, %d uplinks, %d local RLOCs", m, u, l)
+			}
+			return nil
+		})
+	}
+	requireDecapGRO(t, s.X1, s.X2)
+	entered := map[netip.Addr]func(string) (uint64, uint64){}
+	for _, dst := range []netip.Addr{lab.HostB4, lab.HostB6} {
+		entered[dst] = countEntry(t, s.XTR2, dst, s.C2.TUNName(), s.XTR2WAN.Name)
+	}
+	pingWorks(t, s.A, lab.HostB4)
+	pingWorks(t, s.A, lab.HostB6)
+	pingWorks(t, s.B, lab.HostA4)
+	pingWorks(t, s.B, lab.HostA6)
+
+	delta := func(a, b daemonStats, group, name string) uint64 {
+		return a.get(t, group, name) - b.get(t, group, name)
+	}
+	c := capture(t, s.Core, "x1", "udp", "port", "4341")
+	for _, dst := range []netip.Addr{lab.HostB4, lab.HostB6} {
+		b1, b2 := readStats(t, s.X1), readStats(t, s.X2)
+		tcpSend(t, s.A, s.B, dst, size, 120*time.Second)
+		time.Sleep(1500 * time.Millisecond) // the kernel's counters are read once a second
+		a1, a2 := readStats(t, s.X1), readStats(t, s.X2)
+		kEnc, kEncB := delta(a1, b1, admin.GroupKernelPath, "encap-packets"), delta(a1, b1, admin.GroupKernelPath, "encap-bytes")
+		uEnc := delta(a1, b1, admin.GroupDataPlane, "encap-packets")
+		kDec, uDec := delta(a2, b2, admin.GroupKernelPath, "decap-packets"), delta(a2, b2, admin.GroupDataPlane, "decap-packets")
+		kAck, uAck := delta(a2, b2, admin.GroupKernelPath, "encap-packets"), delta(a2, b2, admin.GroupDataPlane, "encap-packets")
+		t.Logf("to %v: xtr1 kernel encap %d packets %d bytes (%d GSO), lispd encap %d; xtr2 kernel decap %d, lispd decap %d, kernel encap (ACKs) %d, lispd %d",
+			dst, kEnc, kEncB, delta(a1, b1, admin.GroupKernelPath, "encap-gso"), uEnc, kDec, uDec, kAck, uAck)
+		for _, g := range []string{"encap-skip", "encap-miss", "encap-error"} {
+			t.Logf("xtr1 %s %d", g, a1.get(t, admin.GroupKernelPath, g))
 		}
+		for _, g := range []string{"decap-pass", "decap-gro", "decap-bad", "decap-error"} {
+			t.Logf("xtr2 %s %d", g, a2.get(t, admin.GroupKernelPath, g))
+		}
+		minPkts := uint64(size / 1500)
+		if kEnc < minPkts || kEncB < size {
+			t.Errorf("to %v: xtr1's kernel encapsulated %d packets, %d bytes; want ≥ %d, ≥ %d", dst, kEnc, kEncB, minPkts, size)
+		}
+		if uEnc > kEnc/100 {
+			t.Errorf("to %v: xtr1's lispd encapsulated %d packets itself beside the kernel's %d", dst, uEnc, kEnc)
+		}
+		if kDec < minPkts {
+			t.Errorf("to %v: xtr2's kernel decapsulated %d packets; want ≥ %d", dst, kDec, minPkts)
+		}
+		if uDec > kDec/100 {
+			t.Errorf("to %v: xtr2's lispd decapsulated %d packets itself beside the kernel's %d", dst, uDec, kDec)
+		}
+		if kAck == 0 || uAck > kAck/100 {
+			t.Errorf("to %v: xtr2 encapsulated the ACKs: %d in the kernel, %d in lispd", dst, kAck, uAck)
+		}
+		// Decapsulated at XDP (GRO-merged), moved into the TUN by the
+		// TC program behind it: none enters on the uplink.
+		tunP, tunB := entered[dst](s.C2.TUNName())
+		wanP, _ := entered[dst](s.XTR2WAN.Name)
+		t.Logf("xtr2: %d packets, %d bytes to %v entered on the TUN, %d on the uplink", tunP, tunB, dst, wanP)
+		if tunB < size || wanP != 0 || tunP >= kDec {
+			t.Errorf("xtr2: %d packets, %d bytes to %v entered on the TUN (of %d decapsulated), %d packets on the uplink; want ≥ %d bytes GRO-merged, 0",
+				tunP, tunB, dst, kDec, wanP, size)
+		}
+	}
+	path := stop(t, c)
+	// The kernel's counters are folded into the mapping's.
+	e, ok := mapCacheEntry(t, s.X1, lab.HostB6)
+	if !ok {
+		t.Fatalf("xtr1: no map-cache entry for %v", lab.HostB6)
+	}
+	if r, ok := rlocView(e, s.RLOC2v6); !ok || r.Packets < size/1500 {
+		t.Errorf("xtr1: map-cache RLOC %v counted %d packets, want the kernel's", s.RLOC2v6, r.Packets)
+	}
+
+	zero := []string{"-o", "udp.ignore_ipv6_zero_checksum:TRUE"}
+	checkTransferCapture(t, path, zero...)
+	args := append(transferCheckArgs(), zero...)
+	count := func(filter string) int {
+		return len(tshark.Fields(t, path, filter, []string{"frame.number"}, args...))
+	}
+	all, lisp := count("udp.port == 4341"), count("lisp-data && ipv6.src && udp.checksum == 0")
+	if all < 2*size/1500 || lisp != all {
+		t.Fatalf("%d frames on UDP 4341, %d decode as LISP data over IPv6 with a zero UDP checksum", all, lisp)
+	}
+	if n := count("lisp-data && ip.version == 4 && ipv6.version == 6"); n == 0 {
+		t.Errorf("no frame with inner IPv4 under outer IPv6")
+	}
+	if rows := tshark.Fields(t, path, "frame.len > 1514", []string{"frame.number", "frame.len"}, args...); len(rows) > 0 {
+		t.Fatalf("%d frames above the 1500-byte MTU, first %v", len(rows), rows[0])
 	}
 }
 
