@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -17,8 +18,18 @@ import (
 // kernel's packets pass no nftables hook); when wan2 fails, wan carries
 // every flow, still in the kernel, and each flow resumes within the
 // outage bound; when it comes back, both carry again.
-func TestKernelPathLocalLoadSharing(t *testing.T) {
-	m := startMultihomedWith(t, mhOptions{prio1: 1, weight1: 50, prio2: 1, weight2: 50, kernelPath: "auto"})
+func TestKernelPathLocalLoadSharing(t *testing.T) { kernelLocalLoadSharing(t, false) }
+
+// TestKernelPathLocalLoadSharingIPv6 is TestKernelPathLocalLoadSharing
+// with IPv6 RLOCs (P1 and P2 are the uplinks' IPv6 addresses): xTR1's
+// kernel takes the outer source and the uplink of each flow from its IPv6
+// locals table, shares the flows between the two IPv6 uplinks, and when
+// one fails the rewritten table moves its flows to the other, still in the
+// kernel.
+func TestKernelPathLocalLoadSharingIPv6(t *testing.T) { kernelLocalLoadSharing(t, true) }
+
+func kernelLocalLoadSharing(t *testing.T, rloc6 bool) {
+	m := startMultihomedWith(t, mhOptions{prio1: 1, weight1: 50, prio2: 1, weight2: 50, kernelPath: "auto", rloc6: rloc6})
 	l, s := m.Lab, m.ctlSetup
 	wan := l.XTR1WAN.Name
 	cnt := countUplinks(t, l.XTR1, "wan2", wan)
@@ -124,9 +135,16 @@ func TestKernelPathLocalLoadSharing(t *testing.T) {
 	t.Logf("wan2 down (seen by xTR1 after %v): longest outage of the flows %v", seen.Round(time.Millisecond), worst)
 	measure("wan2 down", wan)
 
-	// wan2 back: both uplinks carry again.
+	// wan2 back: both uplinks carry again. (A link going down flushes
+	// its IPv6 addresses: back up, the address is configured again, as
+	// OpenWrt's netifd does; see TestMultihomingLocalFailoverIPv6.)
 	if err := l.XTR1.IP("link", "set", "wan2", "up"); err != nil {
 		t.Fatal(err)
+	}
+	if rloc6 {
+		if err := l.XTR1.IP("addr", "replace", netip.PrefixFrom(m.p1, 64).String(), "dev", "wan2", "nodad"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, 10*time.Second, "xTR1 shows P1 up again", func() error {
 		r, err := localRLOC(t, m.X1, m.p1)
