@@ -435,8 +435,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		StoreImm(B, R7, 20, 17),
 		LoadMem(B, R2, R10, -15),
 		StoreMem(B, R7, 21, R2),
-		// Source and destination, a word at a time (both 4-aligned in
-		// the packet, behind the 14-byte Ethernet header at NET_IP_ALIGN).
+		// Source (the local's record) and destination (the entry's
+		// IPv6 area), a word at a time (both 4-aligned in the packet,
+		// behind the 14-byte Ethernet header at NET_IP_ALIGN).
 		LoadMem(DW, R2, R10, -72),
 		LoadMem(DW, R3, R10, -64),
 	)
