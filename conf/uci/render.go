@@ -68,6 +68,8 @@ type Result struct {
 	Settings Settings
 	// Config is the rendered configuration (ModeUCI only).
 	Config *conf.Config
+
+	keys []keyRef // Config's keys and the UCI options they came from
 }
 
 // Problem is one invalid UCI value, named the way `uci show` names it.
@@ -124,12 +126,18 @@ var listOptions = map[string]map[string]bool{
 // section (eid, rloc, map_server, map_resolver, petr), renders the
 // effective configuration from it. Without them the result is ModeFlash:
 // "use the flash TOML" (Settings.Config). Invalid values come back as
-// Problems naming each UCI option.
+// Problems naming each UCI option. Rloc sections on one device with the
+// same priority and weight (wan and wan6 on eth1) render as one locator
+// entry. What conf's own rules find wrong in the rendered configuration,
+// Run reports against the UCI options too.
 func Render(p *Package, opt Options) (*Result, error) {
 	r := &renderer{pkg: p, opt: opt}
 	res := r.render()
 	if len(r.problems) > 0 {
 		return nil, r.problems
+	}
+	if res.Config != nil {
+		res.keys = r.listKeys()
 	}
 	return res, nil
 }
@@ -138,6 +146,7 @@ type renderer struct {
 	pkg      *Package
 	opt      Options
 	problems Problems
+	rlocs    []*Section // the section of each rendered xtr.rloc (some merge)
 }
 
 func (r *renderer) bad(s *Section, option, format string, args ...any) {
@@ -280,8 +289,21 @@ func (r *renderer) config(ms *Section, st Settings) *conf.Config {
 		}
 		x.EIDPrefixes = append(x.EIDPrefixes, r.prefixes(s, o)...)
 	}
+rlocs:
 	for _, s := range r.pkg.OfType(TypeRLOC) {
-		x.RLOCs = append(x.RLOCs, r.rloc(s))
+		l := r.rloc(s)
+		for _, o := range x.RLOCs {
+			if l.Interface != "" && o.Interface == l.Interface && o.Priority == l.Priority && o.Weight == l.Weight {
+				// Interface wan and wan6 both on eth1 (the usual
+				// OpenWrt set-up): one interface entry already stands
+				// for every global address of its device, IPv4 and
+				// IPv6. With another priority or weight, conf reports
+				// the device twice.
+				continue rlocs
+			}
+		}
+		x.RLOCs = append(x.RLOCs, l)
+		r.rlocs = append(r.rlocs, s)
 	}
 	for _, s := range r.pkg.OfType(TypeMapServer) {
 		x.MapServers = append(x.MapServers, r.mapServer(s))
@@ -392,8 +414,6 @@ func (r *renderer) prefixes(s *Section, o *Option) []netip.Prefix {
 		switch {
 		case err != nil:
 			r.bad(s, o.Name, "%q is not an IP prefix such as 198.51.100.0/24 or 2001:db8::/48", v)
-		case p.Addr().Zone() != "":
-			r.bad(s, o.Name, "%q: a prefix has no zone", v)
 		case p.Masked() != p:
 			r.bad(s, o.Name, "%q has host bits set (did you mean %s?)", v, p.Masked())
 		default:
