@@ -69,7 +69,7 @@ type Result struct {
 	// Config is the rendered configuration (ModeUCI only).
 	Config *conf.Config
 
-	keys []keyRef // Config's keys and the UCI options they came from
+	from *renderer // what Config's keys came from, for Run's messages
 }
 
 // Problem is one invalid UCI value, named the way `uci show` names it.
@@ -105,21 +105,19 @@ type Options struct {
 	Devices map[string]string
 }
 
-// known options per section type.
-var knownOptions = map[string][]string{
-	TypeLispd:       {"enabled", "config", "log_level", "tun", "instance_id", "mtu", "eid_space"},
-	TypeEID:         {"prefix"},
-	TypeRLOC:        {"interface", "device", "address", "priority", "weight"},
-	TypeMapServer:   {"address", "key", "key_type", "want_map_notify"},
-	TypeMapResolver: {"address"},
-	TypePETR:        {"address", "priority", "weight"},
-}
-
-// listOptions may be given as `list` (several values); the rest are single.
-var listOptions = map[string]map[string]bool{
-	TypeLispd:       {"eid_space": true},
-	TypeEID:         {"prefix": true},
-	TypeMapResolver: {"address": true},
+// sectionTypes are the known section types with their known options, and
+// those of them that may be given as `list` (several values); the rest are
+// single. (A table, not maps: map literals cost ~2 KB of init code on MIPS.)
+var sectionTypes = [...]struct {
+	typ            string
+	options, lists []string
+}{
+	{TypeLispd, []string{"enabled", "config", "log_level", "tun", "instance_id", "mtu", "eid_space"}, []string{"eid_space"}},
+	{TypeEID, []string{"prefix"}, []string{"prefix"}},
+	{TypeRLOC, []string{"interface", "device", "address", "priority", "weight"}, nil},
+	{TypeMapServer, []string{"address", "key", "key_type", "want_map_notify"}, nil},
+	{TypeMapResolver, []string{"address"}, []string{"address"}},
+	{TypePETR, []string{"address", "priority", "weight"}, nil},
 }
 
 // Render validates the lispd UCI package and, when it has any optional
@@ -136,9 +134,7 @@ func Render(p *Package, opt Options) (*Result, error) {
 	if len(r.problems) > 0 {
 		return nil, r.problems
 	}
-	if res.Config != nil {
-		res.keys = r.listKeys()
-	}
+	res.from = r
 	return res, nil
 }
 
@@ -168,17 +164,21 @@ func (r *renderer) render() *Result {
 	}
 	// Shape: known types, known options, option vs list.
 	for _, s := range r.pkg.Sections {
-		known, ok := knownOptions[s.Type]
-		if !ok {
+		i := 0
+		for i < len(sectionTypes) && sectionTypes[i].typ != s.Type {
+			i++
+		}
+		if i == len(sectionTypes) {
 			r.bad(s, "", "unknown section type %q (known: lispd, eid, rloc, map_server, map_resolver, petr)", s.Type)
 			continue
 		}
+		known := sectionTypes[i].options
 		for _, o := range s.Options {
 			if !slices.Contains(known, o.Name) {
 				r.bad(s, o.Name, "unknown option (known: %s)", strings.Join(known, ", "))
 				continue
 			}
-			if o.List && !listOptions[s.Type][o.Name] {
+			if o.List && !slices.Contains(sectionTypes[i].lists, o.Name) {
 				r.bad(s, o.Name, "must be a single option, not a list")
 			}
 		}

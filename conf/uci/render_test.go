@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -364,9 +363,11 @@ func TestRenderSameDevice(t *testing.T) {
 // no option sets says the rendered configuration is invalid without the
 // file or line.
 func TestUCIProblems(t *testing.T) {
-	res := &Result{}
+	r := &renderer{pkg: &Package{Name: PackageName}}
 	for i := range 11 {
-		res.keys = append(res.keys, keyRef{key: "xtr.rloc[" + strconv.Itoa(i) + "]", ref: "lispd.@rloc[" + strconv.Itoa(i) + "]"})
+		s := &Section{Type: TypeRLOC, Index: i}
+		r.pkg.Sections = append(r.pkg.Sections, s)
+		r.rlocs = append(r.rlocs, s)
 	}
 	errs := conf.Errors{
 		{File: "/var/etc/lispd.toml", Line: 38, Col: 1, Key: "xtr.rloc[10].address", Msg: "address 192.0.2.1 is already xtr.rloc[1]"},
@@ -378,12 +379,12 @@ func TestUCIProblems(t *testing.T) {
 		"lispd.@rloc[1]: x (lispd.@rloc[10]) y\n" +
 		"lispd: the rendered configuration is invalid: xtr.map_cache_limit: 0 is out of range 1..16777216\n" +
 		"lispd: the rendered configuration is invalid: xtr.rloc[11].weight: -1 is out of range 0..100"
-	err := res.uciProblems(fmt.Errorf("rendered configuration is invalid:\n%w", errs))
+	err := r.uciProblems(fmt.Errorf("rendered configuration is invalid:\n%w", errs))
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 	other := errors.New("encode: disk on fire")
-	if err := res.uciProblems(other); err != other {
+	if err := r.uciProblems(other); err != other {
 		t.Errorf("an error that is not conf's: got %v, want it as is", err)
 	}
 }
