@@ -516,13 +516,17 @@ func interfaceWith(a netip.Addr) *sock.Interface {
 	return nil
 }
 
+// openOffloadTUN opens the offload TUN; tests replace it to make the
+// kernel refuse.
+var openOffloadTUN = netio.OpenOffloadTUN
+
 // openXTRTUN opens the TUN as xtr.tun_offload says: "auto" tries the
 // offload device (IFF_VNET_HDR, TSO/USO; UDP GSO on the send sockets) and
 // falls back to the plain one when the kernel refuses; "off" opens the
 // plain one.
 func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (netio.TUN, error) {
 	if mode != "off" {
-		t, err := netio.OpenOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
+		t, err := openOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
 		if err == nil {
 			log.Info("TUN offloads on", "uso", t.USO())
 			return t, nil

@@ -101,7 +101,7 @@ func Run(text, out string, opt Options, log io.Writer) (check string, err error)
 	case ModeUCI:
 		data, err := Encode(out, res.Config)
 		if err != nil {
-			return "", err
+			return "", res.from.uciProblems(err)
 		}
 		if err := WriteFileAtomic(out, data, 0o600); err != nil {
 			return "", err

@@ -68,6 +68,8 @@ type Result struct {
 	Settings Settings
 	// Config is the rendered configuration (ModeUCI only).
 	Config *conf.Config
+
+	from *renderer // what Config's keys came from, for Run's messages
 }
 
 // Problem is one invalid UCI value, named the way `uci show` names it.
@@ -103,34 +105,36 @@ type Options struct {
 	Devices map[string]string
 }
 
-// known options per section type.
-var knownOptions = map[string][]string{
-	TypeLispd:       {"enabled", "config", "log_level", "tun", "instance_id", "mtu", "eid_space"},
-	TypeEID:         {"prefix"},
-	TypeRLOC:        {"interface", "device", "address", "priority", "weight"},
-	TypeMapServer:   {"address", "key", "key_type", "want_map_notify"},
-	TypeMapResolver: {"address"},
-	TypePETR:        {"address", "priority", "weight"},
-}
-
-// listOptions may be given as `list` (several values); the rest are single.
-var listOptions = map[string]map[string]bool{
-	TypeLispd:       {"eid_space": true},
-	TypeEID:         {"prefix": true},
-	TypeMapResolver: {"address": true},
+// sectionTypes are the known section types with their known options, and
+// those of them that may be given as `list` (several values); the rest are
+// single. (A table, not maps: map literals cost ~2 KB of init code on MIPS.)
+var sectionTypes = [...]struct {
+	typ            string
+	options, lists []string
+}{
+	{TypeLispd, []string{"enabled", "config", "log_level", "tun", "instance_id", "mtu", "eid_space"}, []string{"eid_space"}},
+	{TypeEID, []string{"prefix"}, []string{"prefix"}},
+	{TypeRLOC, []string{"interface", "device", "address", "priority", "weight"}, nil},
+	{TypeMapServer, []string{"address", "key", "key_type", "want_map_notify"}, nil},
+	{TypeMapResolver, []string{"address"}, []string{"address"}},
+	{TypePETR, []string{"address", "priority", "weight"}, nil},
 }
 
 // Render validates the lispd UCI package and, when it has any optional
 // section (eid, rloc, map_server, map_resolver, petr), renders the
 // effective configuration from it. Without them the result is ModeFlash:
 // "use the flash TOML" (Settings.Config). Invalid values come back as
-// Problems naming each UCI option.
+// Problems naming each UCI option. Rloc sections on one device with the
+// same priority and weight (wan and wan6 on eth1) render as one locator
+// entry. What conf's own rules find wrong in the rendered configuration,
+// Run reports against the UCI options too.
 func Render(p *Package, opt Options) (*Result, error) {
 	r := &renderer{pkg: p, opt: opt}
 	res := r.render()
 	if len(r.problems) > 0 {
 		return nil, r.problems
 	}
+	res.from = r
 	return res, nil
 }
 
@@ -138,6 +142,7 @@ type renderer struct {
 	pkg      *Package
 	opt      Options
 	problems Problems
+	rlocs    []*Section // the section of each rendered xtr.rloc (some merge)
 }
 
 func (r *renderer) bad(s *Section, option, format string, args ...any) {
@@ -159,17 +164,21 @@ func (r *renderer) render() *Result {
 	}
 	// Shape: known types, known options, option vs list.
 	for _, s := range r.pkg.Sections {
-		known, ok := knownOptions[s.Type]
-		if !ok {
+		i := 0
+		for i < len(sectionTypes) && sectionTypes[i].typ != s.Type {
+			i++
+		}
+		if i == len(sectionTypes) {
 			r.bad(s, "", "unknown section type %q (known: lispd, eid, rloc, map_server, map_resolver, petr)", s.Type)
 			continue
 		}
+		known := sectionTypes[i].options
 		for _, o := range s.Options {
 			if !slices.Contains(known, o.Name) {
 				r.bad(s, o.Name, "unknown option (known: %s)", strings.Join(known, ", "))
 				continue
 			}
-			if o.List && !listOptions[s.Type][o.Name] {
+			if o.List && !slices.Contains(sectionTypes[i].lists, o.Name) {
 				r.bad(s, o.Name, "must be a single option, not a list")
 			}
 		}
@@ -280,8 +289,21 @@ func (r *renderer) config(ms *Section, st Settings) *conf.Config {
 		}
 		x.EIDPrefixes = append(x.EIDPrefixes, r.prefixes(s, o)...)
 	}
+rlocs:
 	for _, s := range r.pkg.OfType(TypeRLOC) {
-		x.RLOCs = append(x.RLOCs, r.rloc(s))
+		l := r.rloc(s)
+		for _, o := range x.RLOCs {
+			if l.Interface != "" && o.Interface == l.Interface && o.Priority == l.Priority && o.Weight == l.Weight {
+				// Interface wan and wan6 both on eth1 (the usual
+				// OpenWrt set-up): one interface entry already stands
+				// for every global address of its device, IPv4 and
+				// IPv6. With another priority or weight, conf reports
+				// the device twice.
+				continue rlocs
+			}
+		}
+		x.RLOCs = append(x.RLOCs, l)
+		r.rlocs = append(r.rlocs, s)
 	}
 	for _, s := range r.pkg.OfType(TypeMapServer) {
 		x.MapServers = append(x.MapServers, r.mapServer(s))
@@ -392,8 +414,6 @@ func (r *renderer) prefixes(s *Section, o *Option) []netip.Prefix {
 		switch {
 		case err != nil:
 			r.bad(s, o.Name, "%q is not an IP prefix such as 198.51.100.0/24 or 2001:db8::/48", v)
-		case p.Addr().Zone() != "":
-			r.bad(s, o.Name, "%q: a prefix has no zone", v)
 		case p.Masked() != p:
 			r.bad(s, o.Name, "%q has host bits set (did you mean %s?)", v, p.Masked())
 		default:

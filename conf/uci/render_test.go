@@ -2,6 +2,8 @@ package uci
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -265,5 +267,163 @@ func TestCommandExitCodes(t *testing.T) {
 		if code != tc.code || stdout.String() != tc.out {
 			t.Errorf("%v: exit %d stdout %q stderr %q; want exit %d stdout %q", tc.args, code, stdout.String(), stderr.String(), tc.code, tc.out)
 		}
+	}
+}
+
+// TestRenderConfChecks: the problems conf finds in the rendered
+// configuration (cross-field checks the renderer does not repeat) name the
+// UCI option they came from, and the keys quoted in the message too, never
+// the rendered file or its lines; the file is not written.
+func TestRenderConfChecks(t *testing.T) {
+	head := "package lispd\nconfig lispd main\n\toption enabled 1\n"
+	eid := "config eid\n\tlist prefix '198.51.100.0/25'\n"
+	rloc := "config rloc\n\toption interface wan\n"
+	ms := "config map_server\n\toption address '192.0.2.10'\n\toption key k\n"
+	for _, tc := range []struct{ name, text, want string }{
+		{"overlapping eid sections", head + eid + "config eid\n\tlist prefix '198.51.100.0/24'\n" + rloc,
+			"lispd.@eid[1].prefix: 198.51.100.0/24 overlaps 198.51.100.0/25 (lispd.@eid[0].prefix)"},
+		{"overlap within one list", head + "config eid\n\tlist prefix '2001:db8:1::/48'\n\tlist prefix '198.51.100.0/25'\n\tlist prefix '2001:db8:1:2::/64'\n" + rloc,
+			"lispd.@eid[0].prefix: 2001:db8:1:2::/64 overlaps 2001:db8:1::/48 (lispd.@eid[0].prefix)"},
+		{"overlapping eid_space", strings.Replace(head, "enabled 1", "enabled 1\n\tlist eid_space 10.0.0.0/8\n\tlist eid_space 10.1.0.0/16", 1) + eid + rloc,
+			"lispd.main.eid_space: 10.1.0.0/16 overlaps 10.0.0.0/8 (lispd.main.eid_space)"},
+		{"named eid section", head + eid + "config eid 'lab'\n\tlist prefix '198.51.100.64/26'\n" + rloc,
+			"lispd.lab.prefix: 198.51.100.64/26 overlaps 198.51.100.0/25 (lispd.@eid[0].prefix)"},
+		{"same address twice", head + eid + "config rloc\n\toption address 203.0.113.7\nconfig rloc\n\toption address 203.0.113.7\n",
+			"lispd.@rloc[1].address: address 203.0.113.7 is already lispd.@rloc[0]"},
+		{"rloc inside eid", head + eid + rloc + "config rloc\n\toption address 198.51.100.7\n",
+			"lispd.@rloc[1].address: 198.51.100.7 is inside EID prefix 198.51.100.0/25 (lispd.@eid[0].prefix): an RLOC may not be an EID"},
+		{"same device, other priority", head + eid + rloc + "config rloc\n\toption interface wan6\n\toption priority 2\n",
+			"lispd.@rloc[1].interface: interface eth1 is already lispd.@rloc[0]"},
+		{"device and interface, other weight", head + eid + rloc + "config rloc 'up'\n\toption device eth1\n\toption weight 10\n",
+			"lispd.up.device: interface eth1 is already lispd.@rloc[0]"},
+		{"merged rloc shifts the index", head + eid + rloc + "config rloc\n\toption interface wan6\nconfig rloc\n\toption address 198.51.100.7\n",
+			"lispd.@rloc[2].address: 198.51.100.7 is inside EID prefix 198.51.100.0/25 (lispd.@eid[0].prefix): an RLOC may not be an EID"},
+		{"map server twice", head + eid + rloc + ms + ms,
+			"lispd.@map_server[1].address: Map-Server 192.0.2.10 is already lispd.@map_server[0]"},
+		{"map server inside eid", head + eid + rloc + "config map_server\n\toption address '198.51.100.9'\n\toption key k\n",
+			"lispd.@map_server[0].address: 198.51.100.9 is inside EID prefix 198.51.100.0/25 (lispd.@eid[0].prefix): an RLOC may not be an EID"},
+		{"map resolver twice", head + eid + rloc + "config map_resolver\n\tlist address 192.0.2.10\nconfig map_resolver\n\tlist address 192.0.2.11\n\tlist address 192.0.2.10\n",
+			"lispd.@map_resolver[1].address: 192.0.2.10 is already lispd.@map_resolver[0].address"},
+		{"ipv4-mapped petr", head + eid + rloc + "config petr\n\toption address '::ffff:192.0.2.20'\n",
+			"lispd.@petr[0].address: ::ffff:192.0.2.20 is IPv4-mapped: write it as 192.0.2.20"},
+		{"ipv4-mapped prefix", head + "config eid\n\tlist prefix '::ffff:198.51.100.0/120'\n" + rloc,
+			"lispd.@eid[0].prefix: ::ffff:198.51.100.0/120 is IPv4-mapped: write it in IPv4 form"},
+		{"mtu range", strings.Replace(head, "enabled 1", "enabled 1\n\toption mtu 100", 1) + eid + rloc,
+			"lispd.main.mtu: 100 is out of range: 0 (derive from the path MTU) or 576..65535"},
+		{"mtu below ipv6 minimum", strings.Replace(head, "enabled 1", "enabled 1\n\toption mtu 1000", 1) + eid + "config eid 'v6'\n\tlist prefix '2001:db8:1::/48'\n" + rloc,
+			"lispd.main.mtu: 1000 is below 1280, the IPv6 minimum, but lispd.v6.prefix is IPv6 (2001:db8:1::/48)"},
+		// Checks of the [xtr] table as a whole have no option to name.
+		{"no rloc", head + eid + ms,
+			"lispd: the rendered configuration is invalid: xtr: needs at least one [[xtr.rloc]]: the locator it sends from and is reached at"},
+		{"all priorities 255", head + eid + "config rloc\n\toption interface wan\n\toption priority 255\n",
+			"lispd: the rendered configuration is invalid: xtr.rloc: every locator has priority 255 (never used for unicast): give at least one a lower priority"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "var", "etc", "lispd.toml")
+			_, err := Run(tc.text, out, Options{Devices: map[string]string{"wan": "eth1", "wan6": "eth1"}}, &bytes.Buffer{})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v\nwant %s", err, tc.want)
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Errorf("%T is not Problems", err)
+			}
+			if _, err := os.Lstat(out); !os.IsNotExist(err) {
+				t.Errorf("%s written for an invalid configuration (%v)", out, err)
+			}
+		})
+	}
+}
+
+// TestRenderSameDevice: rloc sections whose interfaces resolve to one
+// device with the same priority and weight (wan and wan6 on eth1, OpenWrt's
+// default) are one locator entry: it already stands for the device's IPv4
+// and IPv6 addresses.
+func TestRenderSameDevice(t *testing.T) {
+	text := "package lispd\nconfig lispd main\n\toption enabled 1\nconfig eid\n\tlist prefix '198.51.100.0/25'\n" +
+		"config rloc\n\toption interface wan\n\toption priority 1\nconfig rloc\n\toption interface wan6\n\toption priority 1\n" +
+		"config rloc\n\toption device eth1\n\toption priority 1\nconfig rloc\n\toption interface lte\n\toption priority 2\n"
+	out := filepath.Join(t.TempDir(), "o.toml")
+	if _, err := Run(text, out, Options{Devices: map[string]string{"wan": "eth1", "wan6": "eth1", "lte": "wwan0"}}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := conf.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []conf.LocalRLOC{{Interface: "eth1", Priority: 1, Weight: conf.DefaultWeight}, {Interface: "wwan0", Priority: 2, Weight: conf.DefaultWeight}}
+	if !reflect.DeepEqual(c.XTR.RLOCs, want) {
+		t.Errorf("rlocs %+v, want %+v", c.XTR.RLOCs, want)
+	}
+}
+
+// TestUCIProblems: the key mapping on conf's errors as Encode returns them
+// (with the rendered text's file and lines): keys and quoted keys are
+// mapped exactly (xtr.rloc[1] is not a prefix of xtr.rloc[10]), and a key
+// no option sets says the rendered configuration is invalid without the
+// file or line.
+func TestUCIProblems(t *testing.T) {
+	r := &renderer{pkg: &Package{Name: PackageName}}
+	for i := range 11 {
+		s := &Section{Type: TypeRLOC, Index: i}
+		r.pkg.Sections = append(r.pkg.Sections, s)
+		r.rlocs = append(r.rlocs, s)
+	}
+	errs := conf.Errors{
+		{File: "/var/etc/lispd.toml", Line: 38, Col: 1, Key: "xtr.rloc[10].address", Msg: "address 192.0.2.1 is already xtr.rloc[1]"},
+		{File: "/var/etc/lispd.toml", Line: 40, Col: 1, Key: "xtr.rloc[1]", Msg: "x (xtr.rloc[10]) y"},
+		{File: "/var/etc/lispd.toml", Line: 9, Col: 1, Key: "xtr.map_cache_limit", Msg: "0 is out of range 1..16777216"},
+		{File: "/var/etc/lispd.toml", Line: 50, Col: 3, Key: "xtr.rloc[11].weight", Msg: "-1 is out of range 0..100"},
+	}
+	want := "lispd.@rloc[10].address: address 192.0.2.1 is already lispd.@rloc[1]\n" +
+		"lispd.@rloc[1]: x (lispd.@rloc[10]) y\n" +
+		"lispd: the rendered configuration is invalid: xtr.map_cache_limit: 0 is out of range 1..16777216\n" +
+		"lispd: the rendered configuration is invalid: xtr.rloc[11].weight: -1 is out of range 0..100"
+	err := r.uciProblems(fmt.Errorf("rendered configuration is invalid:\n%w", errs))
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	other := errors.New("encode: disk on fire")
+	if err := r.uciProblems(other); err != other {
+		t.Errorf("an error that is not conf's: got %v, want it as is", err)
+	}
+}
+
+// TestCommandConfProblems: `lispd uci-render --device wan=eth1 --device
+// wan6=eth1` (OpenWrt's usual wan and wan6 on one device) renders when the
+// two rloc sections agree and fails with exit 1 and a message naming the
+// UCI option when they do not, or when conf's checks fail; a failed render
+// leaves the previous file (a reload's) as it was.
+func TestCommandConfProblems(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lispd.toml")
+	base := "package lispd\nconfig lispd main\n\toption enabled 1\nconfig eid\n\tlist prefix '198.51.100.0/25'\n" +
+		"config rloc\n\toption interface wan\nconfig rloc\n\toption interface wan6\n"
+	devs := []string{"-o", out, "--device", "wan=eth1", "--device", "wan6=eth1"}
+	var stdout, stderr bytes.Buffer
+	if code := Command(devs, strings.NewReader(base), &stdout, &stderr); code != ExitOK || stdout.String() != out+"\n" {
+		t.Fatalf("wan and wan6 on eth1: exit %d stdout %q stderr %q", code, stdout.String(), stderr.String())
+	}
+	previous, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, text, stderr string }{
+		{"other priority", base + "\toption priority 2\n",
+			"lispd uci-render: lispd.@rloc[1].interface: interface eth1 is already lispd.@rloc[0]\n"},
+		{"overlap", base + "config eid 'more'\n\tlist prefix '198.51.100.0/24'\n",
+			"lispd uci-render: lispd.more.prefix: 198.51.100.0/24 overlaps 198.51.100.0/25 (lispd.@eid[0].prefix)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout.Reset()
+			stderr.Reset()
+			code := Command(devs, strings.NewReader(tc.text), &stdout, &stderr)
+			if code != ExitInvalid || stdout.Len() != 0 || stderr.String() != tc.stderr {
+				t.Errorf("exit %d stdout %q stderr\n%s\nwant exit %d, no stdout, stderr\n%s", code, stdout.String(), stderr.String(), ExitInvalid, tc.stderr)
+			}
+			if now, err := os.ReadFile(out); err != nil || !bytes.Equal(now, previous) {
+				t.Errorf("the previous render was changed (%v)", err)
+			}
+		})
 	}
 }

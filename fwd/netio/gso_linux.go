@@ -38,6 +38,10 @@ type gsoState struct {
 
 	datagrams atomic.Uint64 // GSO messages sent
 	segments  atomic.Uint64 // datagrams they carried
+
+	// sendHook, set by tests only, is called instead of sendmmsg (to
+	// answer like a kernel that refuses).
+	sendHook func(fd uintptr, hs []mmsghdr, flags int) (int, unix.Errno)
 }
 
 type gsoGroup struct{ start, n int }
@@ -272,7 +276,13 @@ func putCmsgUint16(b []byte, off int, level, typ int32, v uint16) int {
 func (u *UDPConn) gsoWriteFn(fd uintptr) bool {
 	g := u.gso.Load()
 	for g.pos < g.k {
-		n, e := sendmmsg(fd, g.bufs.hdrs[g.pos:g.k], unix.MSG_DONTWAIT)
+		var n int
+		var e unix.Errno
+		if g.sendHook == nil {
+			n, e = sendmmsg(fd, g.bufs.hdrs[g.pos:g.k], unix.MSG_DONTWAIT)
+		} else {
+			n, e = g.sendHook(fd, g.bufs.hdrs[g.pos:g.k], unix.MSG_DONTWAIT)
+		}
 		switch e {
 		case 0:
 			for s := g.pos; s < g.pos+n; s++ {
