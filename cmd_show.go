@@ -42,14 +42,24 @@ by -c FILE, else of /var/etc/lispd.toml when present, else of
 	})
 }
 
-// showViews maps a `show` argument to its control command.
-var showViews = map[string]string{
-	"map-cache":     admin.CmdShowMapCache,
-	"registrations": admin.CmdShowRegistrations,
-	"rlocs":         admin.CmdShowRLOCs,
-	"rtr":           admin.CmdShowRTR,
-	"stats":         admin.CmdShowStats,
-	"config":        admin.CmdShowConfig,
+// showView returns the control command of a `show` argument. (A switch,
+// not a map: a map literal costs its start-up code in every binary.)
+func showView(what string) (string, bool) {
+	switch what {
+	case "map-cache":
+		return admin.CmdShowMapCache, true
+	case "registrations":
+		return admin.CmdShowRegistrations, true
+	case "rlocs":
+		return admin.CmdShowRLOCs, true
+	case "rtr":
+		return admin.CmdShowRTR, true
+	case "stats":
+		return admin.CmdShowStats, true
+	case "config":
+		return admin.CmdShowConfig, true
+	}
+	return "", false
 }
 
 func runShow(args []string) int {
@@ -65,7 +75,7 @@ func runShow(args []string) int {
 		return usageError(fs, "what to show? map-cache, registrations, rlocs, rtr, stats or config")
 	}
 	what := pos[0]
-	cmd, ok := showViews[what]
+	cmd, ok := showView(what)
 	if !ok {
 		return usageError(fs, "cannot show %q: map-cache, registrations, rlocs, rtr, stats or config", what)
 	}

@@ -1,12 +1,12 @@
 package ctl
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // NATInstanceID is the instance-id of a LISP data header that carries a
@@ -24,7 +24,7 @@ type dataHeader struct {
 	hasIID bool
 }
 
-var errShortData = errors.New("shorter than the LISP data header")
+const errShortData = consterr.Error("shorter than the LISP data header")
 
 // parseDataHeader reads the LISP data header at the start of b.
 func parseDataHeader(b []byte) (dataHeader, error) {

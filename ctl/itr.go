@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/entropy"
 	"github.com/lispd/lispd/internal/logx"
 )
 
 // errNoITRRLOC: no configured RLOC is of a family the sockets can send in.
-var errNoITRRLOC = errors.New("no ITR-RLOC of an address family the control sockets can use")
+const errNoITRRLOC = consterr.Error("no ITR-RLOC of an address family the control sockets can use")
 
 // reqKind says why the ITR sent a Map-Request.
 type reqKind uint8

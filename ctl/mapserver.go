@@ -2,18 +2,18 @@ package ctl
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
-var (
-	errNotStarted = errors.New("control plane not started")
-	errNoRecord   = errors.New("no EID record")
+const (
+	errNotStarted = consterr.Error("control plane not started")
+	errNoRecord   = consterr.Error("no EID record")
 )
 
 // mapServer is the Map-Server (registrations) and Map-Resolver (answering

@@ -2,7 +2,8 @@ package fwd
 
 import (
 	"encoding/binary"
-	"errors"
+
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // HeaderLen is the length of the LISP data header (RFC 9300 section 5.1).
@@ -19,10 +20,10 @@ const (
 
 // Errors returned by Header.Validate. They are static values (no
 // allocation on the packet path) that name the offending byte.
-var (
-	ErrHeaderTooShort = errors.New("lisp data header: offset 0: fewer than 8 bytes")
-	ErrEWithoutN      = errors.New("lisp data header: offset 0: E flag set without N flag")
-	ErrNAndV          = errors.New("lisp data header: offset 0: N and V flags both set")
+const (
+	ErrHeaderTooShort = consterr.Error("lisp data header: offset 0: fewer than 8 bytes")
+	ErrEWithoutN      = consterr.Error("lisp data header: offset 0: E flag set without N flag")
+	ErrNAndV          = consterr.Error("lisp data header: offset 0: N and V flags both set")
 )
 
 // Header is a view over the 8-byte LISP data header at the start of b:

@@ -2,9 +2,9 @@ package fwd
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
@@ -18,14 +18,14 @@ const (
 
 // Errors returned when an inner (EID-addressed) packet does not parse. Static
 // values, so the drop path does not allocate.
-var (
-	ErrInnerEmpty      = errors.New("inner packet: offset 0: empty")
-	ErrInnerVersion    = errors.New("inner packet: offset 0: IP version is neither 4 nor 6")
-	ErrInnerShort4     = errors.New("inner packet: offset 0: shorter than the 20-byte IPv4 header")
-	ErrInnerIHL        = errors.New("inner packet: offset 0: IPv4 header length below 20 or beyond the packet")
-	ErrInnerTotalLen4  = errors.New("inner packet: offset 2: IPv4 total length beyond the packet or below the header")
-	ErrInnerShort6     = errors.New("inner packet: offset 0: shorter than the 40-byte IPv6 header")
-	ErrInnerPayloadLen = errors.New("inner packet: offset 4: IPv6 payload length beyond the packet")
+const (
+	ErrInnerEmpty      = consterr.Error("inner packet: offset 0: empty")
+	ErrInnerVersion    = consterr.Error("inner packet: offset 0: IP version is neither 4 nor 6")
+	ErrInnerShort4     = consterr.Error("inner packet: offset 0: shorter than the 20-byte IPv4 header")
+	ErrInnerIHL        = consterr.Error("inner packet: offset 0: IPv4 header length below 20 or beyond the packet")
+	ErrInnerTotalLen4  = consterr.Error("inner packet: offset 2: IPv4 total length beyond the packet or below the header")
+	ErrInnerShort6     = consterr.Error("inner packet: offset 0: shorter than the 40-byte IPv6 header")
+	ErrInnerPayloadLen = consterr.Error("inner packet: offset 4: IPv6 payload length beyond the packet")
 )
 
 // Packet is what the data plane needs from an IP packet's header, parsed

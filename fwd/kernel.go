@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/lispd/lispd/fwd/kpath"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
@@ -81,10 +80,15 @@ type KernelSnapshot struct {
 	DecapPackets, DecapBytes uint64
 	// EncapStats and DecapStats are the programs' counters of packets left
 	// to userspace (or dropped), indexed by kpath.Stat*.
-	EncapStats, DecapStats kpath.Stats
+	EncapStats, DecapStats KernelStats
 	// Errors counts map updates and attaches that failed.
 	Errors uint64
 }
+
+// KernelStats are the in-kernel programs' per-reason counters, indexed by
+// kpath.Stat* (kpath.Stats; this file does not import kpath, so that a build
+// without the kernel path does not link it).
+type KernelStats [len(kernelStatNames)]uint64
 
 // kernelStatNames name the kpath.Stat* slots in their order.
 var kernelStatNames = [...]string{

@@ -26,6 +26,9 @@ type kernelEncap interface {
 	Close() error
 }
 
+// KernelStats is kpath.Stats (and kernelStatNames names every slot).
+const _ = uint(len(KernelStats{})-kpath.NumStats) + uint(kpath.NumStats-len(KernelStats{}))
+
 // The kernel's slot table is the selection table: a mirrored mapping
 // shares its flows among its RLOCs in the same proportions, the locals
 // table among the local locators.
@@ -602,10 +605,10 @@ func (k *kernelPath) snapshot() KernelSnapshot {
 		return s
 	}
 	if st, err := k.enc.Stats(); err == nil {
-		s.EncapStats = st
+		s.EncapStats = KernelStats(st)
 	}
 	if st, err := k.dec.Stats(); err == nil {
-		s.DecapStats = st
+		s.DecapStats = KernelStats(st)
 	}
 	return s
 }

@@ -3,8 +3,9 @@
 package fwd
 
 import (
-	"errors"
 	"net/netip"
+
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // This build leaves the in-kernel path out (-tags nokernelpath): the
@@ -13,7 +14,7 @@ import (
 // then falls back to the userspace path and `show stats` says why.
 
 // errNoKernelPath is why the kernel path does not run in this build.
-var errNoKernelPath = errors.New("kernel path: not in this build (built with -tags nokernelpath)")
+const errNoKernelPath = consterr.Error("kernel path: not in this build (built with -tags nokernelpath)")
 
 // kernelPath is empty in this build: openKernelPath never returns one.
 type kernelPath struct {

@@ -1,13 +1,13 @@
 package fwd
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
@@ -91,12 +91,12 @@ type MappingSpec struct {
 }
 
 // Errors returned by MapCache writers.
-var (
-	ErrBadPrefix     = errors.New("map-cache: EID prefix invalid or not canonical")
-	ErrBadInstanceID = errors.New("map-cache: instance-id wider than 24 bits")
-	ErrTooManyRLOCs  = errors.New("map-cache: more than 255 RLOCs")
-	ErrBadRLOC       = errors.New("map-cache: RLOC address invalid")
-	ErrCacheFull     = errors.New("map-cache: full and no learned entry to evict")
+const (
+	ErrBadPrefix     = consterr.Error("map-cache: EID prefix invalid or not canonical")
+	ErrBadInstanceID = consterr.Error("map-cache: instance-id wider than 24 bits")
+	ErrTooManyRLOCs  = consterr.Error("map-cache: more than 255 RLOCs")
+	ErrBadRLOC       = consterr.Error("map-cache: RLOC address invalid")
+	ErrCacheFull     = consterr.Error("map-cache: full and no learned entry to evict")
 )
 
 // RLOC is one remote locator of a Mapping. Its address, priority and weight

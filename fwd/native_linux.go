@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
@@ -129,9 +130,9 @@ func (f *RawForwarder) Forward(pkt []byte) error {
 	return sendRaw(f.fd6, pkt, &f.sa6)
 }
 
-var (
-	errRawClosed = errors.New("native forwarding: raw socket closed")
-	errNoRaw6    = errors.New("native forwarding: no IPv6 raw socket")
+const (
+	errRawClosed = consterr.Error("native forwarding: raw socket closed")
+	errNoRaw6    = consterr.Error("native forwarding: no IPv6 raw socket")
 )
 
 func sendRaw(fd int, pkt []byte, to unix.Sockaddr) error {

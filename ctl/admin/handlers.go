@@ -8,6 +8,7 @@ import (
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/jsonx"
 )
 
@@ -39,7 +40,7 @@ type Daemon struct {
 }
 
 // errNoXTR is the answer to map-cache commands without the xTR role.
-var errNoXTR = errors.New("the xTR role is not configured: there is no map-cache")
+const errNoXTR = consterr.Error("the xTR role is not configured: there is no map-cache")
 
 // Register installs the handlers of every command (the Cmd constants) on
 // srv.
@@ -67,7 +68,7 @@ func (d Daemon) Register(srv *Server) {
 }
 
 // errStarting is the answer while the daemon has no configuration yet.
-var errStarting = errors.New("lispd is starting; try again in a moment")
+const errStarting = consterr.Error("lispd is starting; try again in a moment")
 
 // decodeArgs decodes args into v; absent args leave v as is.
 func decodeArgs(args jsonx.RawMessage, v any) error {

@@ -1,9 +1,9 @@
 package admin
 
 import (
-	"errors"
 	"strings"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/jsonx"
 )
 
@@ -78,4 +78,4 @@ func (e *RemoteError) Error() string { return e.Msg }
 
 // ErrNotRunning is wrapped by Call's error when nothing listens on the
 // socket (no socket file, or a stale one).
-var ErrNotRunning = errors.New("lispd is not running")
+const ErrNotRunning = consterr.Error("lispd is not running")

@@ -1,31 +1,31 @@
 package msg
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // Sentinel errors wrapped by *Error; test with errors.Is.
-var (
+const (
 	// ErrTruncated means the message ended inside a field.
-	ErrTruncated = errors.New("truncated")
+	ErrTruncated = consterr.Error("truncated")
 	// ErrInvalid means a field holds a value the format does not allow.
-	ErrInvalid = errors.New("invalid value")
+	ErrInvalid = consterr.Error("invalid value")
 	// ErrUnknownAFI means an address family this codec cannot size.
-	ErrUnknownAFI = errors.New("unsupported address family")
+	ErrUnknownAFI = consterr.Error("unsupported address family")
 	// ErrTrailing means bytes follow a complete message.
-	ErrTrailing = errors.New("trailing bytes after message")
+	ErrTrailing = consterr.Error("trailing bytes after message")
 	// ErrWrongType means the type field is not the one the decoder handles.
-	ErrWrongType = errors.New("wrong message type")
+	ErrWrongType = consterr.Error("wrong message type")
 	// ErrAuthAlgorithm means an unknown or unsupported authentication algorithm.
-	ErrAuthAlgorithm = errors.New("unsupported authentication algorithm")
+	ErrAuthAlgorithm = consterr.Error("unsupported authentication algorithm")
 	// ErrAuthLength means the authentication data length does not match the
 	// algorithm's full digest length.
-	ErrAuthLength = errors.New("authentication data length does not match algorithm")
+	ErrAuthLength = consterr.Error("authentication data length does not match algorithm")
 	// ErrAuthFailed means the authentication data does not verify.
-	ErrAuthFailed = errors.New("authentication failed")
+	ErrAuthFailed = consterr.Error("authentication failed")
 )
 
 // Error describes a malformed message: which field of which message was

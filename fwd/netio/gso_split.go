@@ -2,16 +2,17 @@ package netio
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // Errors of the super-packet splitter; wrapped with the offset or value at
 // fault.
-var (
-	ErrBadVirtioHdr = errors.New("malformed virtio-net header")
-	ErrBadGSOPacket = errors.New("malformed GSO super-packet")
-	ErrSegmentRoom  = errors.New("segment does not fit the buffer")
+const (
+	ErrBadVirtioHdr = consterr.Error("malformed virtio-net header")
+	ErrBadGSOPacket = consterr.Error("malformed GSO super-packet")
+	ErrSegmentRoom  = consterr.Error("segment does not fit the buffer")
 )
 
 const (

@@ -1,8 +1,9 @@
 package netio
 
 import (
-	"errors"
 	"net/netip"
+
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // Message is one datagram of a batch for UDPConn.ReadBatch and
@@ -50,8 +51,8 @@ type Message struct {
 
 // ErrTruncated marks a received datagram that was larger than its buffer;
 // Message.N is then the length of the part that was kept.
-var ErrTruncated = errors.New("datagram truncated: larger than its buffer")
+const ErrTruncated = consterr.Error("datagram truncated: larger than its buffer")
 
 // ErrAddrFamily marks a message whose address family does not match the
 // socket's (an IPv6 destination on an IPv4 socket, or the reverse).
-var ErrAddrFamily = errors.New("address family does not match the socket")
+const ErrAddrFamily = consterr.Error("address family does not match the socket")

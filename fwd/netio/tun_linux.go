@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/sock"
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
@@ -19,7 +20,7 @@ const tunDevicePath = "/dev/net/tun"
 
 // ErrNoTUN says that the kernel offers no TUN device (no tun module, or no
 // /dev/net/tun node in this container).
-var ErrNoTUN = errors.New(tunDevicePath + " is missing: load the tun module (modprobe tun) or create the device node")
+const ErrNoTUN = consterr.Error(tunDevicePath + " is missing: load the tun module (modprobe tun) or create the device node")
 
 // OpenTUN opens a TUN device called name (IFF_TUN|IFF_NO_PI), sets its MTU
 // and the DefaultTxQueueLen, and brings it up.

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // TUNSETOFFLOAD flags (linux/if_tun.h); x/sys has the ioctl numbers only.
@@ -82,7 +84,7 @@ func (t *OffloadTUN) USO() bool { return t.uso }
 func (t *OffloadTUN) Offloads() bool { return true }
 
 // ErrNoOffload says that the kernel refused IFF_VNET_HDR or TSO on a TUN.
-var ErrNoOffload = errors.New("TUN offloads not available")
+const ErrNoOffload = consterr.Error("TUN offloads not available")
 
 // ifreqFlags is struct ifreq with the flags member (TUNSETIFF).
 type ifreqFlags struct {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/sock"
 	"golang.org/x/sys/unix"
 )
@@ -89,7 +90,7 @@ type ListenConfig struct {
 
 // ErrSendOnly is returned by ReadBatch on a conn opened with
 // ListenConfig.SendOnly.
-var ErrSendOnly = errors.New("socket is send-only")
+const ErrSendOnly = consterr.Error("socket is send-only")
 
 // UDPConn is a UDP socket that receives and sends datagrams in batches with
 // recvmmsg and sendmmsg, without allocating: the kernel structures for

@@ -2,8 +2,9 @@ package netio
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+
+	"github.com/lispd/lispd/internal/consterr"
 )
 
 // VirtioNetHdrLen is the size of the virtio-net header (struct
@@ -37,7 +38,7 @@ type VirtioNetHdr struct {
 }
 
 // errShortVirtio is returned for a read shorter than the virtio header.
-var errShortVirtio = errors.New("shorter than the virtio-net header")
+const errShortVirtio = consterr.Error("shorter than the virtio-net header")
 
 // decodeVirtioNetHdr reads the header at the front of b.
 func decodeVirtioNetHdr(b []byte) (VirtioNetHdr, error) {

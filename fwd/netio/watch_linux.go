@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
@@ -100,7 +101,7 @@ func (s *LinkState) AddrsOf(idx int) []IfAddr {
 }
 
 // errShort is wrapped by the decoders for messages cut short.
-var errShort = errors.New("truncated")
+const errShort = consterr.Error("truncated")
 
 // ParseLinkMessage decodes the payload of an RTM_NEWLINK/RTM_DELLINK
 // message: struct ifinfomsg and its attributes (only IFLA_IFNAME is kept).

@@ -16,18 +16,19 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // ErrHelp is the error Parse returns for -h or -help when no such flag is
 // defined.
-var ErrHelp = errors.New("flag: help requested")
+const ErrHelp = consterr.Error("flag: help requested")
 
 // errParse and errRange are the Set errors of the built-in kinds, worded as
 // package flag words them.
-var (
-	errParse = errors.New("parse error")
-	errRange = errors.New("value out of range")
+const (
+	errParse = consterr.Error("parse error")
+	errRange = consterr.Error("value out of range")
 )
 
 // ErrorHandling exists for call compatibility with package flag; only

@@ -2,7 +2,6 @@ package sock
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,12 +10,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lispd/lispd/internal/consterr"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
 // ErrNoSuchInterface is returned (wrapped) for an interface name or index
 // that no link has.
-var ErrNoSuchInterface = errors.New("no such network interface")
+const ErrNoSuchInterface = consterr.Error("no such network interface")
 
 // Interface is a network link as the kernel reports it (RTM_GETLINK).
 type Interface struct {
