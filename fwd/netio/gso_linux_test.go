@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -27,6 +28,12 @@ func TestGSOOffOnEIO(t *testing.T) {
 		{unix.ENOBUFS, false},
 	} {
 		t.Run(unix.ErrnoName(tc.errno), func(t *testing.T) {
+			if !tc.off && binary.NativeEndian.Uint16([]byte{0, 1}) == 1 {
+				// The second batch goes out as a real GSO message, and
+				// qemu-user passes its UDP_SEGMENT control message to the
+				// host kernel without byte-swapping it (TestSendPool too).
+				t.Skip("UDP GSO send on a big-endian target under qemu-user")
+			}
 			rc, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"))
 			if err != nil {
 				t.Fatal(err)
