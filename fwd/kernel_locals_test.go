@@ -245,17 +245,18 @@ func TestMirrorLocalsSync(t *testing.T) {
 		t.Fatalf("back to two uplinks: writes %v, want the locals table, then the entry", enc.ops)
 	}
 
-	// The kernel refuses a new table: the entries go (they would send
-	// from the old locators), and come back once it takes one.
+	// The kernel refuses a new table: the entries are punted to the TUN
+	// (they would send from the old locators), and come back once it
+	// takes one.
 	enc.failLocals = true
 	ls[1].Up = false
 	sync()
-	if _, ok := enc.get(pfx); ok || k.errors.Load() == 0 {
-		t.Errorf("entry kept (errors %d) with a locals table the kernel refused", k.errors.Load())
+	if e, ok := enc.get(pfx); !ok || e != puntEntry || k.errors.Load() == 0 {
+		t.Errorf("entry %+v (errors %d) with a locals table the kernel refused, want the punt entry", e, k.errors.Load())
 	}
 	enc.failLocals = false
 	sync()
-	if _, ok := enc.get(pfx); !ok {
+	if e, ok := enc.get(pfx); !ok || e == puntEntry {
 		t.Errorf("entry not back once the table was written")
 	}
 	if s := tableShares(t, enc.locals, ls); s[a] != 64 {
@@ -337,17 +338,18 @@ func TestMirrorLocals6(t *testing.T) {
 	}
 
 	// The kernel refuses the next IPv6 table: the IPv6 mapping goes to
-	// userspace, the IPv4 one stays.
+	// userspace (a punt entry, so that its packets cannot match a less
+	// specific mapping), the IPv4 one stays.
 	enc.fail6 = true
 	ls[0].Up = true
 	sync()
-	_, ok6 = enc.get(pfx6)
-	if _, ok4 := enc.get(pfx4); ok6 || !ok4 || k.errors.Load() == 0 {
-		t.Errorf("IPv6 table refused: IPv6 mapping kept %v, IPv4 mapping kept %v, errors %d; want false, true, >0", ok6, ok4, k.errors.Load())
+	e6, _ = enc.get(pfx6)
+	if e4, ok4 := enc.get(pfx4); e6 != puntEntry || !ok4 || e4 == puntEntry || k.errors.Load() == 0 {
+		t.Errorf("IPv6 table refused: IPv6 entry %+v, IPv4 mapping kept %v, errors %d; want the punt entry, true, >0", e6, ok4, k.errors.Load())
 	}
 	enc.fail6 = false
 	sync()
-	if _, ok := enc.get(pfx6); !ok {
+	if e, ok := enc.get(pfx6); !ok || e == puntEntry {
 		t.Error("IPv6 mapping not back once the table was written")
 	}
 	if s := tableShares(t, enc.locals6, ls); s[a] != 32 || s[b] != 32 {

@@ -251,8 +251,9 @@ func (c *mirrorConfig) inEIDSpace(p netip.Prefix) bool {
 // the entry's order), or ok false when m must stay on the userspace path.
 // The RLOCs are those the selection table hands flows to: one, or up to
 // kpath.MaxEncapRLOCs sharing the load, whose slots the entry copies; all
-// IPv4 (from the IPv4 source), or all IPv6 (from the IPv6 one: an outer
-// IPv6 header). A mapping whose RLOCs mix the families stays in userspace.
+// IPv4 (sent from the IPv4 locals table's uplinks), or all IPv6 (from the
+// IPv6 table's, with an outer IPv6 header). A mapping whose RLOCs mix the
+// families stays in userspace.
 func (c *mirrorConfig) eligible(m *Mapping) (ent kpath.EncapEntry, rs [kpath.MaxEncapRLOCs]*RLOC, ok bool) {
 	if m.InstanceID != c.iid || m.State != StateComplete || m.expired(c.now) || !c.inEIDSpace(m.Prefix) {
 		return ent, rs, false
@@ -385,10 +386,11 @@ func (k *kernelPath) syncMirror(c *mirrorConfig, s *snapshot, fold bool, logf fu
 		}
 		// The kernel would send from stale local locators: every
 		// mapping with RLOCs of that family to userspace until a write
-		// succeeds.
+		// succeeds. Punted, not deleted: deleted, its packets would
+		// match a less specific mirrored entry of the other family.
 		for p, w := range want {
 			if w.m != nil && w.ent.Dst.Is6() == v6 {
-				delete(want, p)
+				want[p] = &mirrorEntry{ent: puntEntry}
 			}
 		}
 	}

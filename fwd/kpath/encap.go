@@ -97,8 +97,8 @@ const (
 // longest match (with a map per RLOC family the program would have to
 // look up both and could not tell which prefix is longer), the MTU,
 // counters and slot table keep their offsets (one code path up to the
-// outer header; RLOCCounters and the daemon's fold unchanged), and an
-// IPv4 entry's first 208 bytes are what they were.
+// outer header; RLOCCounters and the daemon's fold unchanged), and every
+// field of an IPv4 entry keeps its offset.
 //
 // The locals tables, two array maps of one value each (key 0), hold the
 // local RLOCs the packets leave from, for every entry of one RLOC family
@@ -124,13 +124,14 @@ const (
 //
 // One table rather than a source in every entry: a change of the local
 // locators (an uplink down, an address gone, new weights) is one write,
-// not a rewrite of every mapping. The program reads an IPv4 local's
-// address and ifindex as one 8-byte word, and the mirror keeps each local
-// at its index while it stays, so that a packet read during a write pairs
-// a source with its own interface. (An IPv6 local's 20 bytes cannot be
-// read at once: only a write that gives a removed local's index to a new
-// one, which the mirror does only when no index is free, could pair them
-// wrongly, for packets read during that write.)
+// not a rewrite of every mapping. The kernel copies a new value over the
+// old one without promising any store size, so a packet read during a
+// write may see a record half old, half new. The mirror keeps each local
+// at its index while it stays, so that a source and an interface read
+// together belong to one local except when a write gives a removed
+// local's index to a new one (which it does only when no index is free);
+// and the program sends to the TUN a record with a zero source (a local
+// being cleared) as it does one with a zero ifindex.
 //
 // A table per RLOC family rather than one value holding both: the
 // families' local locators change apart (an IPv6 uplink losing its

@@ -590,3 +590,47 @@ func TestEncapLocalSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestEncapClearedLocal: a local RLOC record whose interface is set but
+// whose source is zero (what a packet may read while the mirror clears a
+// record: a map update is a copy, not one store) sends the packet to the
+// TUN unchanged, never with a zero outer source; for both RLOC families.
+func TestEncapClearedLocal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ent     EncapEntry
+		locs    EncapLocals
+		srcLen  int // bytes of the source at the start of record 0
+		appendV func(EncapLocals) ([]byte, error)
+		table   func(e *Encap) *Map
+	}{
+		{"IPv4", sharedEntry(1, func(int) uint8 { return 0 }), oneLocal, 4,
+			func(l EncapLocals) ([]byte, error) { return l.AppendValue(nil) }, func(e *Encap) *Map { return e.locals }},
+		{"IPv6", entry6(1), oneLocal6, 16,
+			func(l EncapLocals) ([]byte, error) { return l.AppendValue6(nil) }, func(e *Encap) *Map { return e.locals6 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEncap(t, tc.ent, tc.locs)
+			inner := encapFlow(t, false, 1)
+			out := make([]byte, 2048)
+			if ret, _, _, err := testRunMark(e.prog, inner, out, 0); err != nil || ret != ActRedirect {
+				t.Fatalf("with the local set: verdict %d, %v; want it encapsulated and redirected", ret, err)
+			}
+			v, err := tc.appendV(tc.locs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clear(v[:tc.srcLen]) // the source gone, the ifindex still there
+			if err := tc.table(e).Update(make([]byte, 4), v, UpdateAny); err != nil {
+				t.Fatal(err)
+			}
+			ret, n, _, err := testRunMark(e.prog, inner, out, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ret != ActOK || string(out[:n]) != string(inner) {
+				t.Errorf("a local record with a zero source: verdict %d, %d bytes out; want the packet to the TUN unchanged", ret, n)
+			}
+		})
+	}
+}

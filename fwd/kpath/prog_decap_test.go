@@ -546,7 +546,9 @@ const FnKtimeGetCoarseNS = 160
 // last tick's time, no clock source read): bpf_ktime_get_ns cost ~70 ns a
 // packet on a VM's kvm-clock, this ~8 ns with the lookup. R7 is
 // the packet, R8 zero for an inner IPv4 packet (else IPv6, whose 40-byte
-// header was checked); R6-R9 are kept, the stack from -96 to -136 used.
+// header was checked); R6-R9 are kept; it reads the outer shift at -64
+// and uses the stack from -96 to -136 and, for an IPv6 sender's key, from
+// -176 to -161.
 func recordSender(senders, senders6 int) []Insn {
 	const in = 14 + Overhead4
 	return []Insn{

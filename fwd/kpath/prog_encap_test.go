@@ -309,6 +309,10 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		StoreMem(DW, R10, -40, R2),
 		LoadMem(W, R2, R10, -36),
 		JumpImm(JEq, R2, 0, "skip"),
+		// A zero source: a record read while the mirror cleared it (a
+		// map update is a copy, not one 8-byte store).
+		LoadMem(W, R2, R10, -40),
+		JumpImm(JEq, R2, 0, "skip"),
 		// Room for the outer headers behind the (empty) MAC header; the
 		// packet's protocol becomes IPv4.
 		Mov64Reg(R1, R6),
@@ -398,6 +402,10 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		StoreMem(DW, R10, -72, R0),
 		LoadMem(W, R2, R0, encapLocal6If),
 		StoreMem(W, R10, -36, R2),
+		JumpImm(JEq, R2, 0, "skip"),
+		// A source whose first word is zero (no usable IPv6 source is in
+		// ::/32): a record read while the mirror cleared it.
+		LoadMem(W, R2, R0, 0),
 		JumpImm(JEq, R2, 0, "skip"),
 		Mov64Reg(R1, R6),
 		Mov64Imm(R2, Overhead6),

@@ -101,7 +101,7 @@ func (s *LinkState) AddrsOf(idx int) []IfAddr {
 }
 
 // errShort is wrapped by the decoders for messages cut short.
-const errShort = consterr.Error("truncated")
+const errShort = consterr.Error("netlink message truncated")
 
 // ParseLinkMessage decodes the payload of an RTM_NEWLINK/RTM_DELLINK
 // message: struct ifinfomsg and its attributes (only IFLA_IFNAME is kept).

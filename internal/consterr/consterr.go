@@ -8,8 +8,9 @@
 package consterr
 
 // Error is an error whose message is its value. Two Errors are equal when
-// their messages are, so errors.Is and == match an Error by its message:
-// give every Error a distinct one.
+// their messages are, in whatever package they are declared, so errors.Is
+// and == match an Error by its message: give every Error in the binary a
+// distinct one (TestMessagesDistinct checks the module).
 type Error string
 
 // Error returns the message.

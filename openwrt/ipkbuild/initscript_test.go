@@ -161,9 +161,12 @@ func TestInitScriptRun(t *testing.T) {
 	// back: a changed locator restarts the xTR and empties its map-cache.
 	h.set("dev_wan", "")
 	h.set("physdev_wan", "eth0.2")
-	h.run("reload")
+	calls, syslog = h.run("reload")
 	if conf := h.runConf(); !strings.Contains(conf, `interface = "pppoe-wan"`) {
 		t.Errorf("reload while wan is down changed its device:\n%s", conf)
+	}
+	if !strings.Contains(calls, "procd_send_signal lispd * HUP\n") || !strings.Contains(syslog, "reloaded") {
+		t.Errorf("reload while wan is down did not go through (calls, syslog):\n%s\n%s", calls, syslog)
 	}
 
 	// An invalid value: no signal, the running configuration stays.
@@ -176,8 +179,9 @@ func TestInitScriptRun(t *testing.T) {
 	}
 	// Validation catches it first (uci-render would too: TestRender*); what
 	// validate_data says reaches syslog, not a stderr nobody reads.
-	if !strings.Contains(syslog, "lispd.m1.key_type='md5'") {
-		t.Errorf("syslog does not name the invalid option:\n%s", syslog)
+	if !strings.Contains(syslog, "lispd.m1.key_type='md5'") ||
+		!strings.Contains(syslog, "invalid values in /etc/config/lispd section m1") {
+		t.Errorf("syslog does not name the invalid section and option:\n%s", syslog)
 	}
 	if h.runConf() != before {
 		t.Error("an invalid configuration replaced the running one")
