@@ -3,6 +3,7 @@ package kpath
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 )
 
@@ -303,52 +304,47 @@ type EncapLocals struct {
 }
 
 // AppendValue appends the value of the IPv4 locals table holding l. A set
-// local (IfIndex > 0) must have an IPv4 source.
-func (l EncapLocals) AppendValue(b []byte) ([]byte, error) {
-	var v [EncapLocalsLen]byte
-	for i, s := range l.Locals {
-		if s.IfIndex == 0 {
-			continue
-		}
-		if !s.Src.Is4() || s.IfIndex < 0 {
-			return b, errors.New("kpath: a local RLOC needs an IPv4 source and an ifindex")
-		}
-		r := v[i*encapLocalLen:]
-		*(*[4]byte)(r[0:]) = s.Src.As4()
-		binary.NativeEndian.PutUint32(r[4:], uint32(s.IfIndex))
-	}
-	if err := l.appendSlots(v[encapLocalSlots:]); err != nil {
-		return b, err
-	}
-	return append(b, v[:]...), nil
-}
+// local (IfIndex > 0) must have a usable IPv4 source: not 0.0.0.0, which
+// the program takes for a record being cleared.
+func (l EncapLocals) AppendValue(b []byte) ([]byte, error) { return l.appendValue(b, false) }
 
 // AppendValue6 appends the value of the IPv6 locals table holding l. A
-// set local (IfIndex > 0) must have an IPv6 source (not IPv4-mapped).
-func (l EncapLocals) AppendValue6(b []byte) ([]byte, error) {
-	var v [EncapLocalsLen6]byte
+// set local (IfIndex > 0) must have an IPv6 source, not IPv4-mapped nor in
+// ::/32 (whose zero first word the program takes for a record being
+// cleared).
+func (l EncapLocals) AppendValue6(b []byte) ([]byte, error) { return l.appendValue(b, true) }
+
+// appendValue appends the value of the IPv4 or (v6) the IPv6 locals table.
+func (l EncapLocals) appendValue(b []byte, v6 bool) ([]byte, error) {
+	recLen, ifOff, slotsOff, n, family := encapLocalLen, 4, encapLocalSlots, EncapLocalsLen, "IPv4"
+	if v6 {
+		recLen, ifOff, slotsOff, n, family = encapLocal6Len, encapLocal6If, encapLocalSlots6, EncapLocalsLen6, "IPv6"
+	}
+	v := make([]byte, n)
 	for i, s := range l.Locals {
 		if s.IfIndex == 0 {
 			continue
 		}
-		if !sameFamily(s.Src, true) || s.IfIndex < 0 {
-			return b, errors.New("kpath: a local RLOC needs an IPv6 source and an ifindex")
+		r := v[i*recLen:]
+		if sameFamily(s.Src, v6) {
+			copy(r, s.Src.AsSlice())
 		}
-		r := v[i*encapLocal6Len:]
-		*(*[16]byte)(r[0:]) = s.Src.As16()
-		binary.NativeEndian.PutUint32(r[encapLocal6If:], uint32(s.IfIndex))
+		if !sameFamily(s.Src, v6) || binary.BigEndian.Uint32(r) == 0 || s.IfIndex < 0 {
+			return b, fmt.Errorf("kpath: local RLOC %d (%v, ifindex %d): needs a usable %s source and an ifindex", i, s.Src, s.IfIndex, family)
+		}
+		binary.NativeEndian.PutUint32(r[ifOff:], uint32(s.IfIndex))
 	}
-	if err := l.appendSlots(v[encapLocalSlots6:]); err != nil {
+	if err := l.appendSlots(v[slotsOff:]); err != nil {
 		return b, err
 	}
-	return append(b, v[:]...), nil
+	return append(b, v...), nil
 }
 
 // appendSlots writes l's slot table to v.
 func (l EncapLocals) appendSlots(v []byte) error {
 	for j, i := range l.Slots {
 		if int(i) >= MaxEncapLocals {
-			return errors.New("kpath: a slot names a local RLOC beyond MaxEncapLocals")
+			return fmt.Errorf("kpath: slot %d names local RLOC %d, beyond MaxEncapLocals", j, i)
 		}
 		v[j] = i
 	}

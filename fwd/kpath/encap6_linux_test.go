@@ -5,10 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"unsafe"
 
 	"github.com/lispd/lispd/testing/tshark"
 )
@@ -36,32 +34,6 @@ func entry6(n int) EncapEntry {
 		e.Slots[i] = uint8(i % n)
 	}
 	return e
-}
-
-// testRunSkb is Program.TestRun with the skb's mark and GSO fields set.
-func testRunSkb(p *Program, in, out []byte, mark uint32, gsoSegs, gsoSize uint32) (uint32, int, error) {
-	var ctx [skbGSOSize + 4]byte // struct __sk_buff up to gso_size
-	binary.NativeEndian.PutUint32(ctx[8:], mark)
-	binary.NativeEndian.PutUint32(ctx[skbGSOSegs:], gsoSegs)
-	binary.NativeEndian.PutUint32(ctx[skbGSOSize:], gsoSize)
-	a := progTestRunAttr{
-		progFD:      uint32(p.fd),
-		dataSizeIn:  uint32(len(in)),
-		dataSizeOut: uint32(len(out)),
-		dataIn:      ptr(in),
-		dataOut:     ptr(out),
-		repeat:      1,
-		ctxSizeIn:   uint32(len(ctx)),
-		ctxIn:       uint64(uintptr(unsafe.Pointer(&ctx[0]))),
-	}
-	_, err := bpf(cmdProgTestRun, unsafe.Pointer(&a), unsafe.Sizeof(a))
-	runtime.KeepAlive(in)
-	runtime.KeepAlive(out)
-	runtime.KeepAlive(&ctx)
-	if err != nil {
-		return 0, 0, wrap("test run", err)
-	}
-	return a.retval, int(a.dataSizeOut), nil
 }
 
 // wantOuter6 returns the Ethernet header (zero addresses) and outer IPv6,
@@ -143,7 +115,7 @@ func TestEncapIPv6RLOCs(t *testing.T) {
 	run := func(name string, inner []byte, hash uint32) {
 		t.Helper()
 		out := make([]byte, 4096)
-		ret, n, err := testRunSkb(setter, inner, out, hash, 0, 0)
+		ret, n, _, err := testRunMark(setter, inner, out, hash)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +189,7 @@ func TestEncapIPv6RLOCs(t *testing.T) {
 			t.Fatalf("test packet of %d bytes", len(inner))
 		}
 		out := make([]byte, 4096)
-		ret, n, err := testRunSkb(setter, inner, out, 1, 0, 0)
+		ret, n, _, err := testRunMark(setter, inner, out, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

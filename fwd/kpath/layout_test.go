@@ -126,6 +126,9 @@ func TestMapLayouts(t *testing.T) {
 		{"IPv6 local RLOC without an address", true, func(l *EncapLocals) { l.Locals[1] = EncapLocal{IfIndex: 4} }},
 		{"IPv6 negative ifindex", true, func(l *EncapLocals) { l.Locals[1] = EncapLocal{Src: dst6, IfIndex: -1} }},
 		{"IPv6 slot beyond MaxEncapLocals", true, func(l *EncapLocals) { l.Slots[63] = MaxEncapLocals }},
+		// What the program takes for a record being cleared.
+		{"local RLOC 0.0.0.0", false, func(l *EncapLocals) { l.Locals[1] = EncapLocal{Src: netip.IPv4Unspecified(), IfIndex: 4} }},
+		{"IPv6 local RLOC in ::/32", true, func(l *EncapLocals) { l.Locals[1] = EncapLocal{Src: netip.MustParseAddr("::1"), IfIndex: 4} }},
 	} {
 		l := EncapLocals{Locals: [MaxEncapLocals]EncapLocal{{Src: src, IfIndex: 3}}}
 		if b.v6 {

@@ -91,26 +91,24 @@ func (e *Encap) fds() []int {
 // SetLocals replaces the IPv4 locals table: the local RLOCs the packets
 // of every entry with IPv4 RLOCs leave from, and the share of the flows
 // each takes. Until it is called every such packet goes to the TUN.
-func (e *Encap) SetLocals(l EncapLocals) error {
-	v, err := l.AppendValue(nil)
-	if err != nil {
-		return err
-	}
-	if err := e.locals.Update(make([]byte, 4), v, UpdateAny); err != nil {
-		return wrap("encap: set the local RLOCs", err)
-	}
-	return nil
-}
+func (e *Encap) SetLocals(l EncapLocals) error { return e.setLocals(l, false) }
 
 // SetLocals6 replaces the IPv6 locals table: as SetLocals for the entries
 // with IPv6 RLOCs.
-func (e *Encap) SetLocals6(l EncapLocals) error {
-	v, err := l.AppendValue6(nil)
+func (e *Encap) SetLocals6(l EncapLocals) error { return e.setLocals(l, true) }
+
+// setLocals writes the IPv4 or (v6) the IPv6 locals table.
+func (e *Encap) setLocals(l EncapLocals, v6 bool) error {
+	m, what := e.locals, "encap: set the local RLOCs"
+	if v6 {
+		m, what = e.locals6, "encap: set the IPv6 local RLOCs"
+	}
+	v, err := l.appendValue(nil, v6)
 	if err != nil {
 		return err
 	}
-	if err := e.locals6.Update(make([]byte, 4), v, UpdateAny); err != nil {
-		return wrap("encap: set the IPv6 local RLOCs", err)
+	if err := m.Update(make([]byte, 4), v, UpdateAny); err != nil {
+		return wrap(what, err)
 	}
 	return nil
 }

@@ -15,6 +15,50 @@ func be16(v uint16, big bool) int32 {
 	return int32(binary.LittleEndian.Uint16([]byte{byte(v >> 8), byte(v)}))
 }
 
+// udpLISPHeaders writes the outer UDP header at packet offset udp (R7 the
+// packet, R6 the skb): source port from -14, destination 4341, length the
+// skb's from there, checksum zero; and the LISP header behind it from -28
+// and -44.
+func udpLISPHeaders(udp int16, big bool) []Insn {
+	return []Insn{
+		LoadMem(H, R2, R10, -14),
+		StoreMem(H, R7, udp, R2),
+		StoreImm(H, R7, udp+2, be16(DataPort, big)),
+		LoadMem(W, R2, R6, skbLen),
+		ALU64Imm(Sub, R2, int32(udp)),
+		HostToBE(R2, 16),
+		StoreMem(H, R7, udp+4, R2),
+		StoreImm(H, R7, udp+6, 0),
+		LoadMem(W, R2, R10, -28),
+		StoreMem(W, R7, udp+8, R2),
+		LoadMem(W, R2, R10, -44),
+		StoreMem(W, R7, udp+12, R2),
+	}
+}
+
+// localRecord looks up the locals table fd (key 0 at -80) and leaves in R0
+// the record of the flow's local RLOC: the one the table's slot hash>>26
+// (the hash at -52) names, bounded by a mask, at slotsOff and shift (the
+// record size's log2) of that table's layout; a failed lookup goes to
+// "skip". R1 and R2 are clobbered.
+func localRecord(fd int, slotsOff int16, shift int32) []Insn {
+	return []Insn{
+		LoadMapFD(R1, fd),
+		Mov64Reg(R2, R10),
+		ALU64Imm(Add, R2, -80),
+		CallHelper(FnMapLookupElem),
+		JumpImm(JEq, R0, 0, "skip"),
+		LoadMem(W, R2, R10, -52),
+		ALU64Imm(Rsh, R2, encapLocalHash),
+		Mov64Reg(R1, R0),
+		ALU64Reg(Add, R1, R2),
+		LoadMem(B, R2, R1, slotsOff),
+		ALU64Imm(And, R2, MaxEncapLocals-1),
+		ALU64Imm(Lsh, R2, shift),
+		ALU64Reg(Add, R0, R2),
+	}
+}
+
 // countStat returns instructions that add one to slot of the per-CPU stats
 // map (clobbers R0-R5 and the stack word at -32); tag makes its label
 // unique when a program counts the same slot in two places.
@@ -292,19 +336,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		LoadMem(B, R2, R10, -47), // the RLOC family (the entry's byte 9)
 		JumpImm(JNE, R2, 0, "encap6"),
 		// IPv4: the local's address and ifindex, one word, to -40.
-		LoadMapFD(R1, locals),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -80),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "skip"),
-		LoadMem(W, R2, R10, -52),
-		ALU64Imm(Rsh, R2, encapLocalHash),
-		Mov64Reg(R1, R0),
-		ALU64Reg(Add, R1, R2),
-		LoadMem(B, R2, R1, encapLocalSlots),
-		ALU64Imm(And, R2, MaxEncapLocals-1),
-		ALU64Imm(Lsh, R2, encapLocalShift),
-		ALU64Reg(Add, R0, R2),
+	)
+	add(localRecord(locals, encapLocalSlots, encapLocalShift)...)
+	add(
 		LoadMem(DW, R2, R0, 0),
 		StoreMem(DW, R10, -40, R2),
 		LoadMem(W, R2, R10, -36),
@@ -351,21 +385,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		StoreMem(W, R7, 26, R2),
 		LoadMem(W, R2, R9, 0),
 		StoreMem(W, R7, 30, R2),
-		// UDP header, checksum zero (RFC 9300 section 5.3).
-		LoadMem(H, R2, R10, -14),
-		StoreMem(H, R7, 34, R2),
-		StoreImm(H, R7, 36, be16(DataPort, big)),
-		LoadMem(W, R2, R6, skbLen),
-		ALU64Imm(Sub, R2, 34),
-		HostToBE(R2, 16),
-		StoreMem(H, R7, 38, R2),
-		StoreImm(H, R7, 40, 0),
-		// LISP header.
-		LoadMem(W, R2, R10, -28),
-		StoreMem(W, R7, 42, R2),
-		LoadMem(W, R2, R10, -44),
-		StoreMem(W, R7, 46, R2),
 	)
+	// UDP header, checksum zero (RFC 9300 section 5.3), and LISP header.
+	add(udpLISPHeaders(34, big)...)
 	add(ipv4HeaderCsum()...)
 	add(
 		StoreMem(H, R7, 24, R0),
@@ -386,19 +408,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		Label("encap6"),
 		// The IPv6 local: the pointer to its record (the outer source at
 		// +0) to -72, its ifindex to -36.
-		LoadMapFD(R1, locals6),
-		Mov64Reg(R2, R10),
-		ALU64Imm(Add, R2, -80),
-		CallHelper(FnMapLookupElem),
-		JumpImm(JEq, R0, 0, "skip"),
-		LoadMem(W, R2, R10, -52),
-		ALU64Imm(Rsh, R2, encapLocalHash),
-		Mov64Reg(R1, R0),
-		ALU64Reg(Add, R1, R2),
-		LoadMem(B, R2, R1, encapLocalSlots6),
-		ALU64Imm(And, R2, MaxEncapLocals-1),
-		ALU64Imm(Lsh, R2, encapLocal6Shift),
-		ALU64Reg(Add, R0, R2),
+	)
+	add(localRecord(locals6, encapLocalSlots6, encapLocal6Shift)...)
+	add(
 		StoreMem(DW, R10, -72, R0),
 		LoadMem(W, R2, R0, encapLocal6If),
 		StoreMem(W, R10, -36, R2),
@@ -455,22 +467,10 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 			LoadMem(W, R4, R3, i), StoreMem(W, R7, 38+i, R4),
 		)
 	}
+	// UDP header, checksum zero (RFC 9300 section 5.3 with RFC 6935 and
+	// 6936: a tunnel's IPv6 UDP checksum may be zero), and LISP header.
+	add(udpLISPHeaders(54, big)...)
 	add(
-		// UDP header, checksum zero (RFC 9300 section 5.3 with RFC 6935
-		// and 6936: a tunnel's IPv6 UDP checksum may be zero).
-		LoadMem(H, R2, R10, -14),
-		StoreMem(H, R7, 54, R2),
-		StoreImm(H, R7, 56, be16(DataPort, big)),
-		LoadMem(W, R2, R6, skbLen),
-		ALU64Imm(Sub, R2, 54),
-		HostToBE(R2, 16),
-		StoreMem(H, R7, 58, R2),
-		StoreImm(H, R7, 60, 0),
-		// LISP header.
-		LoadMem(W, R2, R10, -28),
-		StoreMem(W, R7, 62, R2),
-		LoadMem(W, R2, R10, -44),
-		StoreMem(W, R7, 66, R2),
 		Goto("send"),
 		Label("miss"),
 	)
