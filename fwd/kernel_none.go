@@ -10,7 +10,7 @@ import (
 
 // This build leaves the in-kernel path out (-tags nokernelpath): the
 // OpenWrt package's default, where fwd/kpath and the mirror would cost
-// ~36 KB of the ipk for an experimental feature. xtr.kernel_path = "auto"
+// ~44 KB of the ipk for an experimental feature. xtr.kernel_path = "auto"
 // then falls back to the userspace path and `show stats` says why.
 
 // errNoKernelPath is why the kernel path does not run in this build.

@@ -36,7 +36,7 @@ var archWant = map[string]struct {
 // sort code, no equality functions for struct types nothing compares
 // (internal/nocmp), inlining only on the packet path, segments aligned to
 // 4 KiB (-R 4096), data.tar.gz compressed by zopfli, and the experimental
-// kernel path left out (-tags nokernelpath, ~36 KB of ipk). The binary
+// kernel path left out (-tags nokernelpath, ~44 KB of ipk). The binary
 // (~4.15 MB) does not and is not expected to (the runtime alone is ~0.7 MB
 // of code, and BurntSushi/toml, which the design card names, ~0.2 MB).
 // `make test` guards the ipk at the target itself and the binary against
