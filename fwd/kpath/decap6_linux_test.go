@@ -198,45 +198,7 @@ func TestDecapXDPMarkIPv6RLOC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := tt.frame
-			s0, _ := d.Stats()
-			c0, _ := d.Counters(testRLOC6)
-			out := make([]byte, 2048)
-			ret, n, err := xdp.TestRun(in, out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ret != xdpPass {
-				t.Fatalf("verdict %d, want XDP_PASS", ret)
-			}
-			s1, _ := d.Stats()
-			c1, _ := d.Counters(testRLOC6)
-			if s1 != s0 {
-				t.Errorf("stats moved: %v → %v", s0, s1)
-			}
-			if !tt.decap {
-				if c1 != c0 {
-					t.Errorf("entry counters moved: %+v → %+v", c0, c1)
-				}
-				if !bytes.Equal(out[:n], in) {
-					t.Errorf("packet changed (or got metadata):\n% x\nwas\n% x", out[:n], in)
-				}
-				return
-			}
-			if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead6) {
-				t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead6)
-			}
-			mark := binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, decapMark6>>16), decapMark6&0xffff)
-			mark = append(mark, testRLOC6.AsSlice()...)
-			want := append(append(mark, in[:12]...), in[12+Overhead6:]...)
-			want[decapMark6Len+12], want[decapMark6Len+13] = 0x08, 0x00
-			if in[14+Overhead6]>>4 == 6 {
-				want[decapMark6Len+12], want[decapMark6Len+13] = 0x86, 0xdd
-			}
-			wantInnerTTL(want[decapMark6Len+14:], in[21])
-			if !bytes.Equal(out[:n], want) {
-				t.Errorf("metadata and packet after the run:\n% x\nwant\n% x", out[:n], want)
-			}
+			checkXDPRun(t, d, xdp, tt.frame, testRLOC6, tt.decap, decapMark6, Overhead6, tt.frame[21])
 		})
 	}
 }

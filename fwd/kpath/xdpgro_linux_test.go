@@ -80,45 +80,59 @@ func TestDecapXDPMark(t *testing.T) {
 			if bytes.Equal(in[30:34], testRLOCIID.AsSlice()) {
 				local = testRLOCIID
 			}
-			s0, _ := d.Stats()
-			c0, _ := d.Counters(local)
-			out := make([]byte, 2048)
-			ret, n, err := xdp.TestRun(in, out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ret != xdpPass {
-				t.Fatalf("verdict %d, want XDP_PASS", ret)
-			}
-			s1, _ := d.Stats()
-			c1, _ := d.Counters(local)
-			if s1 != s0 {
-				t.Errorf("stats moved: %v → %v", s0, s1)
-			}
-			if !tt.decap {
-				if c1 != c0 {
-					t.Errorf("entry counters moved: %+v → %+v", c0, c1)
-				}
-				if !bytes.Equal(out[:n], in) {
-					t.Errorf("packet changed (or got metadata):\n% x\nwas\n% x", out[:n], in)
-				}
-				return
-			}
-			if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead4) {
-				t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead4)
-			}
-			mark := binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, decapMark>>16), decapMark&0xffff)
-			mark = append(mark, local.AsSlice()...)
-			want := append(append(mark, in[:12]...), in[12+Overhead4:]...)
-			want[decapMarkLen+12], want[decapMarkLen+13] = 0x08, 0x00
-			if in[14+Overhead4]>>4 == 6 {
-				want[decapMarkLen+12], want[decapMarkLen+13] = 0x86, 0xdd
-			}
-			wantInnerTTL(want[decapMarkLen+14:], in[22])
-			if !bytes.Equal(out[:n], want) {
-				t.Errorf("metadata and packet after the run:\n% x\nwant\n% x", out[:n], want)
-			}
+			checkXDPRun(t, d, xdp, in, local, tt.decap, decapMark, Overhead4, in[22])
 		})
+	}
+}
+
+// checkXDPRun test-runs the XDP decapsulating program xdp of d over the
+// frame in to the local RLOC local (outer IPv4 or IPv6: overhead, and the
+// mark's magic) and checks the result: with decap, the packet counted once
+// on local's entry, the metadata mark (magic, local) in front of the
+// Ethernet header moved up to the inner packet with its EtherType, and the
+// inner TTL lowered to outerTTL where that is less; without, nothing
+// counted and the frame unchanged, without metadata. Either way XDP_PASS
+// and no per-reason stat moved (the TC program counts).
+func checkXDPRun(t *testing.T, d *Decap, xdp *Program, in []byte, local netip.Addr, decap bool, magic uint32, overhead int, outerTTL byte) {
+	t.Helper()
+	s0, _ := d.Stats()
+	c0, _ := d.Counters(local)
+	out := make([]byte, 2048)
+	ret, n, err := xdp.TestRun(in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret != xdpPass {
+		t.Fatalf("verdict %d, want XDP_PASS", ret)
+	}
+	s1, _ := d.Stats()
+	c1, _ := d.Counters(local)
+	if s1 != s0 {
+		t.Errorf("stats moved: %v → %v", s0, s1)
+	}
+	if !decap {
+		if c1 != c0 {
+			t.Errorf("entry counters moved: %+v → %+v", c0, c1)
+		}
+		if !bytes.Equal(out[:n], in) {
+			t.Errorf("packet changed (or got metadata):\n% x\nwas\n% x", out[:n], in)
+		}
+		return
+	}
+	if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-overhead) {
+		t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-overhead)
+	}
+	mark := binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, uint16(magic>>16)), uint16(magic&0xffff))
+	mark = append(mark, local.AsSlice()...)
+	ml := len(mark)
+	want := append(append(mark, in[:12]...), in[12+overhead:]...)
+	want[ml+12], want[ml+13] = 0x08, 0x00
+	if in[14+overhead]>>4 == 6 {
+		want[ml+12], want[ml+13] = 0x86, 0xdd
+	}
+	wantInnerTTL(want[ml+14:], outerTTL)
+	if !bytes.Equal(out[:n], want) {
+		t.Errorf("metadata and packet after the run:\n% x\nwant\n% x", out[:n], want)
 	}
 }
 
