@@ -73,8 +73,7 @@ type kernelPath struct {
 
 	mu        sync.Mutex // serializes sync; guards the fields below
 	installed map[netip.Prefix]*mirrorEntry
-	srcs      [2]kpath.EncapLocals // the locals tables as installed: [0] IPv4, [1] IPv6
-	srcsSet   [2]bool              // srcs[i] was written (else the map holds zeros)
+	encLocals [2]kpath.EncapLocals // the locals tables as the maps hold them: [0] IPv4, [1] IPv6 (a new map holds zeros)
 	locals    map[netip.Addr]kpath.DecapEntry
 	localCnt  map[netip.Addr]kpath.Counters // decapsulated by entries since removed or replaced
 	uplinks   map[int]bool
@@ -364,14 +363,14 @@ func (k *kernelPath) syncLocals(v6 bool, t kpath.EncapLocals, now uint32, logf f
 	if v6 {
 		f, set, what = 1, k.enc.SetLocals6, "IPv6"
 	}
-	if t == k.srcs[f] && (k.srcsSet[f] || t == kpath.EncapLocals{}) {
-		return true // (a new map holds the empty table)
+	if t == k.encLocals[f] {
+		return true
 	}
 	if err := set(t); err != nil {
 		k.failed(now, logf, "kernel path: set the %s local RLOCs: %v", what, err)
 		return false
 	}
-	k.srcs[f], k.srcsSet[f] = t, true
+	k.encLocals[f] = t
 	return true
 }
 
@@ -381,7 +380,7 @@ func (k *kernelPath) syncLocals(v6 bool, t kpath.EncapLocals, now uint32, logf f
 func (k *kernelPath) syncMirror(c *mirrorConfig, s *snapshot, fold bool, logf func(string, ...any)) {
 	want := c.wanted(s)
 	for f, v6 := range []bool{false, true} {
-		if k.syncLocals(v6, c.locals(v6, &k.srcs[f]), c.now, logf) {
+		if k.syncLocals(v6, c.locals(v6, &k.encLocals[f]), c.now, logf) {
 			continue
 		}
 		// The kernel would send from stale local locators: every

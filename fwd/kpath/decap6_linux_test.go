@@ -1,7 +1,6 @@
 package kpath
 
 import (
-	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -63,7 +62,6 @@ func TestDecapIPv6RLOCs(t *testing.T) {
 		binary.BigEndian.PutUint16(g[18:], binary.BigEndian.Uint16(g[18:])+8)
 		return g
 	}
-	const redirected = -1
 	tests := []struct {
 		name  string
 		frame []byte
@@ -105,51 +103,10 @@ func TestDecapIPv6RLOCs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := tt.frame
-			s0, _ := d.Stats()
-			c0, _ := d.Counters(testRLOC6)
 			c40, _ := d.Counters(testRLOC)
-			out := make([]byte, 2048)
-			ret, n, err := d.prog.TestRun(in, out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ret != tt.ret {
-				t.Fatalf("verdict %d, want %d", ret, tt.ret)
-			}
-			s1, _ := d.Stats()
-			c1, _ := d.Counters(testRLOC6)
+			checkTCRun(t, d, tt.frame, testRLOC6, tt.ret, tt.stat, Overhead6, tt.frame[21])
 			if c4, _ := d.Counters(testRLOC); c4 != c40 {
 				t.Errorf("the IPv4 RLOC's counters moved")
-			}
-			if tt.stat == redirected {
-				if s1 != s0 {
-					t.Errorf("stats moved: %v → %v", s0, s1)
-				}
-				if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead6) {
-					t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead6)
-				}
-				want := append(append([]byte(nil), in[:14]...), in[14+Overhead6:]...)
-				wantInnerTTL(want[14:], in[21])
-				if !bytes.Equal(out[:n], want) {
-					t.Errorf("packet after the run:\n% x\nwant\n% x", out[:n], want)
-				}
-				return
-			}
-			for i := range s1 {
-				want := s0[i]
-				if i == tt.stat {
-					want++
-				}
-				if s1[i] != want {
-					t.Errorf("stat %d: %d → %d, want %d", i, s0[i], s1[i], want)
-				}
-			}
-			if c1 != c0 {
-				t.Errorf("entry counters moved: %+v → %+v", c0, c1)
-			}
-			if !bytes.Equal(out[:n], in) {
-				t.Errorf("packet changed on a pass")
 			}
 		})
 	}

@@ -135,7 +135,6 @@ func TestDecapVerdicts(t *testing.T) {
 	iid7 := [8]byte{0xc8, 1, 2, 3, 0, 0, 7, 1} // N, L, I, iid 7
 	iid8 := [8]byte{0xc8, 1, 2, 3, 0, 0, 8, 1} // iid 8
 	iid0 := [8]byte{0xc8, 1, 2, 3, 0, 0, 0, 1} // I bit, iid 0
-	const redirected = -1
 	tests := []struct {
 		name  string
 		frame func() []byte
@@ -219,60 +218,76 @@ func TestDecapVerdicts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := tt.frame()
-			s0, err := d.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
 			local := testRLOC
 			if bytes.Equal(in[30:34], testRLOCIID.AsSlice()) {
 				local = testRLOCIID
 			}
-			c0, _ := d.Counters(local)
-			out := make([]byte, 2048)
-			ret, n, err := d.prog.TestRun(in, out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ret != tt.ret {
-				t.Fatalf("verdict %d, want %d", ret, tt.ret)
-			}
-			s1, err := d.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
-			c1, _ := d.Counters(local)
-			if tt.stat == redirected {
-				if s1 != s0 {
-					t.Errorf("stats moved: %v → %v", s0, s1)
-				}
-				if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-Overhead4) {
-					t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-Overhead4)
-				}
-				// The Ethernet header stays, the outer headers are gone,
-				// the inner TTL is min(inner, outer) (the IPv4 checksum
-				// recomputed here from scratch).
-				want := append(append([]byte(nil), in[:14]...), in[14+Overhead4:]...)
-				wantInnerTTL(want[14:], in[22])
-				if !bytes.Equal(out[:n], want) {
-					t.Errorf("packet after the run:\n% x\nwant\n% x", out[:n], want)
-				}
-				return
-			}
-			for i := range s1 {
-				want := s0[i]
-				if i == tt.stat {
-					want++
-				}
-				if s1[i] != want {
-					t.Errorf("stat %d: %d → %d, want %d", i, s0[i], s1[i], want)
-				}
-			}
-			if c1 != c0 {
-				t.Errorf("entry counters moved: %+v → %+v", c0, c1)
-			}
-			if !bytes.Equal(out[:n], in) {
-				t.Errorf("packet changed on a pass")
-			}
+			checkTCRun(t, d, in, local, tt.ret, tt.stat, Overhead4, in[22])
 		})
+	}
+}
+
+// redirected is the stat checkTCRun expects for a packet decapsulated (no
+// per-reason stat counts it: its local RLOC's entry does).
+const redirected = -1
+
+// checkTCRun test-runs d's TC decapsulating program over the frame in to
+// the local RLOC local (outer IPv4 or IPv6: overhead) and checks the
+// verdict ret and what it did: with stat redirected, no per-reason stat
+// moved, the packet counted once on local's entry, the outer headers gone
+// behind the Ethernet header and the inner TTL lowered to outerTTL where
+// that is less; otherwise the stat slot stat alone counted one, local's
+// entry unchanged and the frame as it was.
+func checkTCRun(t *testing.T, d *Decap, in []byte, local netip.Addr, ret uint32, stat int, overhead int, outerTTL byte) {
+	t.Helper()
+	s0, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, _ := d.Counters(local)
+	out := make([]byte, 2048)
+	got, n, err := d.prog.TestRun(in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != ret {
+		t.Fatalf("verdict %d, want %d", got, ret)
+	}
+	s1, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := d.Counters(local)
+	if stat == redirected {
+		if s1 != s0 {
+			t.Errorf("stats moved: %v → %v", s0, s1)
+		}
+		if c1.Packets != c0.Packets+1 || c1.Bytes != c0.Bytes+uint64(len(in)-14-overhead) {
+			t.Errorf("entry counters %+v → %+v, want one more packet of %d bytes", c0, c1, len(in)-14-overhead)
+		}
+		// The Ethernet header stays, the outer headers are gone, the
+		// inner TTL is min(inner, outer) (the IPv4 checksum recomputed
+		// here from scratch).
+		want := append(append([]byte(nil), in[:14]...), in[14+overhead:]...)
+		wantInnerTTL(want[14:], outerTTL)
+		if !bytes.Equal(out[:n], want) {
+			t.Errorf("packet after the run:\n% x\nwant\n% x", out[:n], want)
+		}
+		return
+	}
+	for i := range s1 {
+		want := s0[i]
+		if i == stat {
+			want++
+		}
+		if s1[i] != want {
+			t.Errorf("stat %d: %d → %d, want %d", i, s0[i], s1[i], want)
+		}
+	}
+	if c1 != c0 {
+		t.Errorf("entry counters moved: %+v → %+v", c0, c1)
+	}
+	if !bytes.Equal(out[:n], in) {
+		t.Errorf("packet changed on a pass")
 	}
 }

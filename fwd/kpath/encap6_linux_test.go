@@ -101,15 +101,7 @@ func tcpPacket(v6 bool, n int) []byte {
 func TestEncapIPv6RLOCs(t *testing.T) {
 	ent := entry6(2)
 	e := newTestEncap(t, ent, oneLocal6)
-	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { progs.Close() })
-	if err := progs.Update(make([]byte, 4), binary.NativeEndian.AppendUint32(nil, uint32(e.prog.FD())), UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	setter := hashSetter(t, progs)
+	setter := hashSetter(t, e.prog)
 	var frames [][]byte
 	var want [MaxEncapRLOCs]Counters
 	run := func(name string, inner []byte, hash uint32) {
@@ -257,15 +249,7 @@ func TestEncapIPv6LocalSharing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := recordingEncap(t, e)
-	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { progs.Close() })
-	if err := progs.Update(make([]byte, 4), binary.NativeEndian.AppendUint32(nil, uint32(rec.FD())), UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	setter := hashSetter(t, progs)
+	setter := hashSetter(t, rec)
 	// run test-runs p over inner with mark (the hash for setter) and
 	// returns the local RLOC the packet came from (by its outer source,
 	// checked against the redirect's ifindex) and the frame.

@@ -256,10 +256,18 @@ const (
 )
 
 // hashSetter returns a program that sets the skb hash to the mark (which
-// the test run takes from the context) and tail-calls the program in slot
-// 0 of progs; ActShot when the tail call fails.
-func hashSetter(t *testing.T, progs *Map) *Program {
+// the test run takes from the context) and tail-calls target (through a
+// program array of its own); ActShot when the tail call fails.
+func hashSetter(t *testing.T, target *Program) *Program {
 	t.Helper()
+	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { progs.Close() })
+	if err := progs.Update(make([]byte, 4), binary.NativeEndian.AppendUint32(nil, uint32(target.FD())), UpdateAny); err != nil {
+		t.Fatal(err)
+	}
 	p, err := LoadProgram(ProgSpec{Name: "t_sethash", Type: ProgSchedCLS, License: "GPL", Code: mustAssemble(t, []Insn{
 		Mov64Reg(R6, R1),
 		LoadMem(W, R2, R1, 8), // mark
@@ -316,15 +324,7 @@ func TestEncapSlotTable(t *testing.T) {
 	ent := sharedEntry(3, func(i int) uint8 { return uint8(i*7%11) % 3 })
 	ent.Alt[1].MTU = 60 // nothing fits toward RLOC 2: left to the TUN
 	e := newTestEncap(t, ent, oneLocal)
-	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { progs.Close() })
-	if err := progs.Update(make([]byte, 4), binary.NativeEndian.AppendUint32(nil, uint32(e.prog.FD())), UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	setter := hashSetter(t, progs)
+	setter := hashSetter(t, e.prog)
 	var want [MaxEncapRLOCs]uint64
 	skipped := 0
 	for _, v6 := range []bool{false, true} {
@@ -512,16 +512,8 @@ func TestEncapLocalSlots(t *testing.T) {
 		locs.Slots[i] = 3 // unset: to the TUN
 	}
 	e := newTestEncap(t, ent, locs)
-	progs, err := NewMap(MapSpec{Name: "t_progs", Type: mapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { progs.Close() })
 	rec := recordingEncap(t, e)
-	if err := progs.Update(make([]byte, 4), binary.NativeEndian.AppendUint32(nil, uint32(rec.FD())), UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	setter := hashSetter(t, progs)
+	setter := hashSetter(t, rec)
 	toTUN := func(inner []byte, hash uint32) bool {
 		t.Helper()
 		out := make([]byte, 2048)

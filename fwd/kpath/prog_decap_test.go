@@ -136,18 +136,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			JumpImm(JGT, R2, 1, "gro"),
 			LoadMem(W, R7, R6, skbData),
 			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrs),
-			JumpReg(JLE, R2, R8, "hdr"),
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, decapHdrs),
-			CallHelper(FnSkbPullData),
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrs),
-			JumpReg(JGT, R2, R8, "pass"),
 		)
+		add(pullHeaders(decapHdrs, "hdr", "pass")...)
 	}
 	add(
 		Label("hdr"),
@@ -200,20 +190,8 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 			JumpReg(JGT, R2, R8, "pass"),
 		)
 	} else {
-		add(
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrsO6),
-			JumpReg(JLE, R2, R8, "hdr6ok"),
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, decapHdrsO6),
-			CallHelper(FnSkbPullData),
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, decapHdrsO6),
-			JumpReg(JGT, R2, R8, "pass"),
-			Label("hdr6ok"),
-		)
+		add(pullHeaders(decapHdrsO6, "hdr6ok", "pass")...)
+		add(Label("hdr6ok"))
 	}
 	add(
 		LoadMem(B, R2, R7, 14),
@@ -537,6 +515,26 @@ func decapProgram(m decapMaps, xdp, big bool) []Insn {
 
 // FnKtimeGetCoarseNS is bpf_ktime_get_coarse_ns (Linux 5.11+).
 const FnKtimeGetCoarseNS = 160
+
+// pullHeaders makes sure the skb's linear data (R7 to R8) holds n bytes:
+// jump to ok when it does, else pull them in (bpf_skb_pull_data), reload
+// R7 and R8 and go to fail when the packet is shorter; falls through to
+// ok's place with the headers in.
+func pullHeaders(n int32, ok, fail string) []Insn {
+	return []Insn{
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, n),
+		JumpReg(JLE, R2, R8, ok),
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, n),
+		CallHelper(FnSkbPullData),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, n),
+		JumpReg(JGT, R2, R8, fail),
+	}
+}
 
 // recordSender records the sender of a packet that passed every check, in
 // the senders map, for the daemon (see Sender in decap.go): one lookup per

@@ -15,6 +15,34 @@ func be16(v uint16, big bool) int32 {
 	return int32(binary.LittleEndian.Uint16([]byte{byte(v >> 8), byte(v)}))
 }
 
+// outerRoom makes room for overhead bytes of outer headers behind the
+// (empty) MAC header, the packet's protocol becoming that of l3 (the
+// adjust_room encap flag); a refusal leaves the packet unchanged for
+// "skip". Then it adds an Ethernet header of ethertype for
+// bpf_redirect_neigh to fill in, reloads the packet pointers R7 and R8 and
+// checks that the headers fit ("error": the packet was changed).
+func outerRoom(overhead int32, l3 int32, ethertype uint16, big bool) []Insn {
+	return []Insn{
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, overhead),
+		Mov64Imm(R3, adjRoomMAC),
+		Mov64Imm(R4, adjFixedGSO|l3|adjEncapL4UDP),
+		CallHelper(FnSkbAdjustRoom),
+		JumpImm(JNE, R0, 0, "skip"), // unchanged on failure
+		Mov64Reg(R1, R6),
+		Mov64Imm(R2, 14),
+		Mov64Imm(R3, 0),
+		CallHelper(FnSkbChangeHead),
+		JumpImm(JNE, R0, 0, "error"),
+		LoadMem(W, R7, R6, skbData),
+		LoadMem(W, R8, R6, skbDataEnd),
+		Mov64Reg(R2, R7),
+		ALU64Imm(Add, R2, 14+overhead),
+		JumpReg(JGT, R2, R8, "error"),
+		StoreImm(H, R7, 12, be16(ethertype, big)),
+	}
+}
+
 // udpLISPHeaders writes the outer UDP header at packet offset udp (R7 the
 // packet, R6 the skb): source port from -14, destination 4341, length the
 // skb's from there, checksum zero; and the LISP header behind it from -28
@@ -135,22 +163,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 	// pull makes sure n bytes of headers are in the linear part, reloading
 	// the packet pointers R7 (data) and R8 (data_end); else to "skip".
 	pull := func(n int32, label string) {
-		add(
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, n),
-			JumpReg(JLE, R2, R8, label),
-			Mov64Reg(R1, R6),
-			Mov64Imm(R2, n),
-			CallHelper(FnSkbPullData),
-			LoadMem(W, R7, R6, skbData),
-			LoadMem(W, R8, R6, skbDataEnd),
-			Mov64Reg(R2, R7),
-			ALU64Imm(Add, R2, n),
-			JumpReg(JGT, R2, R8, "skip"),
-			Label(label),
-		)
+		add(LoadMem(W, R7, R6, skbData), LoadMem(W, R8, R6, skbDataEnd))
+		add(pullHeaders(n, label, "skip")...)
+		add(Label(label))
 	}
 	// fits checks that the packet fits the RLOC's MTU (R9 + 4) with the
 	// outer headers (their length at -56): a plain packet by its length, a GSO packet by its
@@ -349,24 +364,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		JumpImm(JEq, R2, 0, "skip"),
 		// Room for the outer headers behind the (empty) MAC header; the
 		// packet's protocol becomes IPv4.
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, Overhead4),
-		Mov64Imm(R3, adjRoomMAC),
-		Mov64Imm(R4, adjFixedGSO|adjEncapL3IPv4|adjEncapL4UDP),
-		CallHelper(FnSkbAdjustRoom),
-		JumpImm(JNE, R0, 0, "skip"), // unchanged on failure
-		// An Ethernet header for bpf_redirect_neigh to fill in.
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, 14),
-		Mov64Imm(R3, 0),
-		CallHelper(FnSkbChangeHead),
-		JumpImm(JNE, R0, 0, "error"),
-		LoadMem(W, R7, R6, skbData),
-		LoadMem(W, R8, R6, skbDataEnd),
-		Mov64Reg(R2, R7),
-		ALU64Imm(Add, R2, 14+Overhead4),
-		JumpReg(JGT, R2, R8, "error"),
-		StoreImm(H, R7, 12, be16(0x0800, big)),
+	)
+	add(outerRoom(Overhead4, adjEncapL3IPv4, 0x0800, big)...)
+	add(
 		// Outer IPv4 header.
 		StoreImm(B, R7, 14, 0x45),
 		LoadMem(B, R2, R10, -16),
@@ -419,23 +419,9 @@ func EncapInsns(entries4, entries6, stats, locals, locals6 int, big bool) []Insn
 		// ::/32): a record read while the mirror cleared it.
 		LoadMem(W, R2, R0, 0),
 		JumpImm(JEq, R2, 0, "skip"),
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, Overhead6),
-		Mov64Imm(R3, adjRoomMAC),
-		Mov64Imm(R4, adjFixedGSO|adjEncapL3IPv6|adjEncapL4UDP),
-		CallHelper(FnSkbAdjustRoom),
-		JumpImm(JNE, R0, 0, "skip"),
-		Mov64Reg(R1, R6),
-		Mov64Imm(R2, 14),
-		Mov64Imm(R3, 0),
-		CallHelper(FnSkbChangeHead),
-		JumpImm(JNE, R0, 0, "error"),
-		LoadMem(W, R7, R6, skbData),
-		LoadMem(W, R8, R6, skbDataEnd),
-		Mov64Reg(R2, R7),
-		ALU64Imm(Add, R2, 14+Overhead6),
-		JumpReg(JGT, R2, R8, "error"),
-		StoreImm(H, R7, 12, be16(0x86dd, big)),
+	)
+	add(outerRoom(Overhead6, adjEncapL3IPv6, 0x86dd, big)...)
+	add(
 		// Outer IPv6 header: version, traffic class (the inner TOS or
 		// traffic class, ECN included), flow label (20 bits of the flow
 		// hash, RFC 6438), payload length, next header UDP, hop limit.
