@@ -190,7 +190,7 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	if batch <= 0 {
 		batch = DefaultBatchSize
 	}
-	uc, err := sock.ListenUDP(laddr, func(fd int) error { return c.setsockopts(fd, v6) })
+	uc, err := sock.ListenUDP(laddr, func(fd int) error { return c.setsockopts(fd, v6, laddr.Port() != 0) })
 	if err != nil {
 		return nil, err
 	}
@@ -218,15 +218,21 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	return u, nil
 }
 
-func (c ListenConfig) setsockopts(fd int, v6 bool) error {
+func (c ListenConfig) setsockopts(fd int, v6, fixedPort bool) error {
 	set := func(level, opt, v int, what string) error {
 		if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
 			return fmt.Errorf("setsockopt %s: %w", what, err)
 		}
 		return nil
 	}
-	if err := set(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
-		return err
+	// SO_REUSEADDR lets a fixed port (4341 on an RLOC) be bound next to the
+	// same port on the wildcard address. Never on an ephemeral bind: Linux
+	// then counts a port held by another SO_REUSEADDR socket as free, and two
+	// send-pool sockets could share one source port.
+	if fixedPort {
+		if err := set(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
+			return err
+		}
 	}
 	if c.SendOnly {
 		// A blocking descriptor: os.NewFile registers only non-blocking
