@@ -466,15 +466,16 @@ func renderStats(w io.Writer, v *admin.Stats) error {
 		return err
 	}
 	tw := newTable(w)
+	if t := v.TUNPath; t != nil {
+		stateLine(tw, "TUN path", t.State, t.Reason)
+	}
 	if k := v.KernelPath; k != nil {
-		if k.Reason != "" {
-			fmt.Fprintf(tw, "Kernel path: %s (%s)\n", k.State, k.Reason)
-		} else {
-			fmt.Fprintf(tw, "Kernel path: %s\n", k.State)
-		}
+		stateLine(tw, "Kernel path", k.State, k.Reason)
 		if k.DecapGRO != "" {
 			fmt.Fprintf(tw, "Decap GRO: %s\n", k.DecapGRO)
 		}
+	}
+	if v.TUNPath != nil || v.KernelPath != nil {
 		fmt.Fprintln(tw, "")
 	}
 	for i, g := range v.Groups {
@@ -494,6 +495,15 @@ func renderStats(w io.Writer, v *admin.Stats) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// stateLine prints "What: state" or "What: state (reason)".
+func stateLine(w io.Writer, what, state, reason string) {
+	if reason != "" {
+		fmt.Fprintf(w, "%s: %s (%s)\n", what, state, reason)
+	} else {
+		fmt.Fprintf(w, "%s: %s\n", what, state)
+	}
 }
 
 // isCountGroup reports whether the counters of a group add up to a

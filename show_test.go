@@ -92,7 +92,8 @@ var (
 		{Name: admin.GroupDataPlane, Counters: []admin.Counter{{Name: "encap-packets", Value: 1234}, {Name: "encap-bytes", Value: 99999}}},
 		{Name: admin.GroupDataDrops, Counters: []admin.Counter{{Name: "malformed", Value: 5}, {Name: "no-mapping", Value: 2}}},
 		{Name: admin.GroupControlIn, Counters: []admin.Counter{{Name: "Map-Reply", Value: 4}, {Name: "Map-Notify", Value: 0}}},
-	}, KernelPath: &admin.KernelPath{State: "fallback", Reason: "no TCX"}}
+	}, KernelPath: &admin.KernelPath{State: "fallback", Reason: "no TCX"},
+		TUNPath: &admin.TUNPath{State: "plain", Reason: "tun_offload = off"}}
 
 	testConfig = admin.Config{Path: "/etc/lispd/lispd.toml", Text: "log_level = \"info\"\n[[xtr.map_server]]\nkey = \"<redacted>\"\n"}
 )
@@ -357,7 +358,7 @@ func TestShowStatsTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"Kernel path: fallback (no TCX)\n", "Data plane:", "Data plane drops:", "Control messages in:"} {
+	for _, want := range []string{"TUN path: plain (tun_offload = off)\nKernel path: fallback (no TCX)\n", "Data plane:", "Data plane drops:", "Control messages in:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing group %q:\n%s", want, out)
 		}

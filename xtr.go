@@ -98,7 +98,8 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 	if mtu == 0 {
 		mtu = fwd.TUNMTU(pathMTU, v6Only)
 	}
-	p.tun, err = openXTRTUN(log, x.TUN, mtu, x.TUNOffload)
+	var plainReason string
+	p.tun, plainReason, err = openXTRTUN(log, x.TUN, mtu, x.TUNOffload)
 	if err != nil {
 		return nil, fmt.Errorf("open TUN %q: %w", x.TUN, err)
 	}
@@ -144,6 +145,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		NativeForwarder: p.native,
 		LSBChanged:      p.lsbChanged,
 		Divert:          p.miss.divert,
+		TUNPlainReason:  plainReason,
 		ErrorLog: func(format string, args ...any) {
 			// I/O errors the plane survives can repeat per batch: a few
 			// lines a minute, each with the count suppressed before it.
@@ -523,15 +525,18 @@ var openOffloadTUN = netio.OpenOffloadTUN
 // openXTRTUN opens the TUN as xtr.tun_offload says: "auto" tries the
 // offload device (IFF_VNET_HDR, TSO/USO; UDP GSO on the send sockets) and
 // falls back to the plain one when the kernel refuses; "off" opens the
-// plain one.
-func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (netio.TUN, error) {
+// plain one. For a plain TUN it says why, for `show stats`.
+func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (tun netio.TUN, plainReason string, err error) {
+	plainReason = "tun_offload = off"
 	if mode != "off" {
 		t, err := openOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
 		if err == nil {
 			log.Info("TUN offloads on", "uso", t.USO())
-			return t, nil
+			return t, "", nil
 		}
 		log.Warn("TUN offloads unavailable, using the plain TUN", "err", err)
+		plainReason = "offloads refused: " + err.Error()
 	}
-	return netio.OpenTUN(name, mtu)
+	tun, err = netio.OpenTUN(name, mtu)
+	return tun, plainReason, err
 }

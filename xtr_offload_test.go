@@ -68,12 +68,13 @@ func TestTUNOffloadFallback(t *testing.T) {
 		name, mode string
 		open       func(netio.TUNConfig) (*netio.OffloadTUN, error)
 		path       string // fwd.TUNPathPlain or fwd.TUNPathOffload
+		reason     string // show stats: why the plain path runs
 		offload    uint64 // show stats: tun-offload
 		log        string // a line the log must hold
 	}{
-		{"auto, refused", "auto", refuse, fwd.TUNPathPlain, 0, `TUN offloads unavailable, using the plain TUN err="TUNSETOFFLOAD: invalid argument"`},
-		{"off", "off", refuse, fwd.TUNPathPlain, 0, "data plane up"},
-		{"auto, accepted", "auto", netio.OpenOffloadTUN, fwd.TUNPathOffload, 1, "TUN offloads on"},
+		{"auto, refused", "auto", refuse, fwd.TUNPathPlain, "offloads refused: TUNSETOFFLOAD: invalid argument", 0, `TUN offloads unavailable, using the plain TUN err="TUNSETOFFLOAD: invalid argument"`},
+		{"off", "off", refuse, fwd.TUNPathPlain, "tun_offload = off", 0, "data plane up"},
+		{"auto, accepted", "auto", netio.OpenOffloadTUN, fwd.TUNPathOffload, "", 1, "TUN offloads on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
@@ -119,6 +120,9 @@ func TestTUNOffloadFallback(t *testing.T) {
 			stats := admin.StatsOf(&snap, nil)
 			if v, ok := stats.Get(admin.GroupDataPlane, "tun-offload"); !ok || v != tc.offload {
 				t.Errorf("show stats: tun-offload %d (present %v), want %d", v, ok, tc.offload)
+			}
+			if tp := stats.TUNPath; tp == nil || tp.State != tc.path || tp.Reason != tc.reason {
+				t.Errorf("show stats: TUN path %+v, want %s (%q)", tp, tc.path, tc.reason)
 			}
 			if !strings.Contains(logs.String(), tc.log) {
 				t.Errorf("log lacks %q:\n%s", tc.log, logs.String())

@@ -47,8 +47,9 @@ type gsoConn interface {
 type OffloadSnapshot struct {
 	_ nocmp.DoNotCompare
 
-	// Path is TUNPathOffload or TUNPathPlain.
-	Path string
+	// Path is TUNPathOffload or TUNPathPlain; Reason says why the plain
+	// path runs (Options.TUNPlainReason).
+	Path, Reason string
 	// SuperPackets are GSO packets read from the TUN; Segments the packets
 	// cut from them; Malformed the reads dropped (bad virtio header or
 	// headers).
@@ -73,6 +74,9 @@ type OffloadSnapshot struct {
 func (p *Plane) setupOffload() {
 	ot, ok := p.tun.(offloadTUN)
 	if !ok || !ot.Offloads() {
+		plain := OffloadSnapshot{Path: TUNPathPlain, Reason: p.opts.TUNPlainReason}
+		f := func() OffloadSnapshot { return plain }
+		p.stats.offload.Store(&f)
 		return
 	}
 	// UDP_GRO on every receive socket, or on none: one buffer size for

@@ -150,6 +150,10 @@ type Options struct {
 	KernelPath bool
 	// TUNIndex is the TUN device's ifindex, for KernelPath.
 	TUNIndex int
+	// TUNPlainReason says why the TUN reads one packet at a time (offloads
+	// not asked for, or refused by the kernel) when it does: `show stats`
+	// prints it next to the path.
+	TUNPlainReason string
 }
 
 // Plane is the data plane: it moves packets between the TUN and the UDP

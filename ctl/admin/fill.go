@@ -186,6 +186,7 @@ func StatsOf(dp *fwd.StatsSnapshot, cp *ctl.Stats) Stats {
 			{Name: "tun-coalesced", Value: dp.Offload.Coalesced}, {Name: "tun-coalesced-packets", Value: dp.Offload.Joined},
 		}})
 		out.Groups = append(out.Groups, CounterGroup{Name: GroupDataDrops, Counters: ordered(dp.Drops, func(i int) string { return fwd.DropReason(i).String() })})
+		out.TUNPath = &TUNPath{State: dp.Offload.Path, Reason: dp.Offload.Reason}
 		k := dp.Kernel
 		out.KernelPath = &KernelPath{State: k.State, Reason: k.Reason, DecapGRO: k.DecapGRO}
 		if k.State == fwd.KernelOn {

@@ -215,9 +215,22 @@ type NATState struct {
 // order.
 type Stats struct {
 	Groups []CounterGroup `json:"groups"`
+	// TUNPath says how the data plane reads the TUN (xtr.tun_offload); nil
+	// when the xTR role is off.
+	TUNPath *TUNPath `json:"tun_path,omitempty"`
 	// KernelPath says whether the in-kernel data path runs (xtr.kernel_path);
 	// nil when the xTR role is off.
 	KernelPath *KernelPath `json:"kernel_path,omitempty"`
+}
+
+// TUNPath is how the data plane reads the TUN: "offload" (super-packets,
+// UDP GSO/GRO) or "plain" (one packet per read), with the reason the plain
+// path runs.
+type TUNPath struct {
+	_ nocmp.DoNotCompare
+
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // KernelPath is the state of the in-kernel data path: "off" (not asked
