@@ -50,7 +50,10 @@ func (d *Decapsulator) Dropped(r DropReason) { d.bs.drop(r) }
 // our EID prefixes, or the packet is dropped with a reason.
 func (d *Decapsulator) Decap(pkt []byte, outerTTL, outerTOS uint8) ([]byte, DropReason, bool) {
 	h := Header(pkt)
-	if h.Validate() != nil {
+	// Not Validate: E without N and N with V are the sender's mistakes,
+	// which RFC 9300 section 5.3 tells the ETR to read past (E ignored,
+	// the field a nonce); decapsulation uses neither flag.
+	if len(h) < HeaderLen {
 		return d.drop(DropMalformed)
 	}
 	var iid uint32

@@ -113,8 +113,11 @@ func (h Header) SetLSBs(lsb uint32) {
 	binary.BigEndian.PutUint32(h[4:8], lsb)
 }
 
-// Validate checks the length and the flag combinations RFC 9300 forbids:
-// E without N, and N with V.
+// Validate checks the length and the flag combinations RFC 9300 forbids
+// senders: E without N, and N with V. A receiver takes them anyway (RFC
+// 9300 section 5.3: E "MUST be ignored" without N, and with N and V both
+// set the field "MUST" be read as a nonce), as Decap does; Validate is for
+// what we send and for diagnostics.
 func (h Header) Validate() error {
 	if len(h) < HeaderLen {
 		return ErrHeaderTooShort

@@ -38,7 +38,7 @@ func TestDecapGRO(t *testing.T) {
 		in := buildPacket(t, pktSpec{src: "198.51.100.200", dst: "198.51.100.1", proto: protoUDP, sport: 4000, dport: 53, payloadLen: l - 28})
 		b := lispPacket(HeaderFields{N: true, Nonce: uint32(i)}, in)
 		if i == 2 {
-			b[0] = 0xff // flags that do not validate
+			b[HeaderLen] = 0x05 // an inner packet of IP version 0
 		} else {
 			inners = append(inners, in)
 		}

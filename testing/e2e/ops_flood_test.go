@@ -43,8 +43,9 @@ type floodKind struct {
 
 // dataFlood returns malformed LISP data packets (UDP 4341 payloads), each
 // of which the data plane must count as "malformed": truncated headers,
-// forbidden flag combinations in front of a good inner packet, and good
-// headers in front of inner packets that do not parse.
+// and good headers in front of inner packets that do not parse. (Headers
+// with flag combinations RFC 9300 forbids senders, E without N or N with V,
+// are not malformed: the ETR reads past them, section 5.3.)
 func dataFlood(t *testing.T) []floodKind {
 	t.Helper()
 	inner4 := msg.AppendUDP(nil, netip.AddrPortFrom(lab.HostA4, 5555), netip.AddrPortFrom(lab.HostB4, 7777), 64, 1, false, []byte("flood"))
@@ -61,10 +62,6 @@ func dataFlood(t *testing.T) []floodKind {
 	var good byte = fwd.FlagN
 	kinds := []floodKind{
 		{"empty datagram", []byte{}},
-		{"E without N", hdr(fwd.FlagE, inner4)},
-		{"E without N, I set", hdr(fwd.FlagE|fwd.FlagI, inner6)},
-		{"N and V", hdr(fwd.FlagN|fwd.FlagV, inner4)},
-		{"N, V, E and L", hdr(fwd.FlagN|fwd.FlagV|fwd.FlagE|fwd.FlagL, inner6)},
 		{"header only", hdr(good, nil)},
 		{"inner IP version 5", hdr(good, patch(inner4, 0, 0x55))},
 		{"inner IP version 0", hdr(good, make([]byte, 40))},
@@ -82,8 +79,7 @@ func dataFlood(t *testing.T) []floodKind {
 	// Self-check: by the data plane's own codec, none is a packet.
 	var p fwd.Packet
 	for _, k := range kinds {
-		h := fwd.Header(k.b)
-		if h.Validate() == nil && fwd.ParsePacket(k.b[fwd.HeaderLen:], &p) == nil {
+		if len(k.b) >= fwd.HeaderLen && fwd.ParsePacket(k.b[fwd.HeaderLen:], &p) == nil {
 			t.Fatalf("data flood kind %q parses as a good packet; fix the test", k.name)
 		}
 	}
