@@ -49,6 +49,13 @@ type PolicyRoutes struct {
 // table T and see the main table as if lispd were not there (normally the
 // default route): the way out for native forwarding.
 //
+// Rules left at P and P+1 by a lispd that died without removing them
+// (kill -9, a crash, a power cut of a router whose /etc is on flash does
+// not matter: rules live in the kernel until reboot) are deleted first:
+// they would make every restart fail with "file exists", and procd's
+// respawn would loop on it. The routes need no such care: they go with
+// the old TUN.
+//
 // If anything fails, what was installed is removed again. remove deletes
 // exactly what AddPolicyRoutes installed; entries already gone are not an
 // error.
@@ -66,6 +73,14 @@ func AddPolicyRoutes(cfg PolicyRoutes) (remove func() error, err error) {
 	idx, err := LinkIndex(cfg.Ifname)
 	if err != nil {
 		return nil, err
+	}
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := deleteRules(fam, cfg.Priority, unix.RT_TABLE_MAIN); err != nil {
+			return nil, err
+		}
+		if err := deleteRules(fam, cfg.Priority+1, cfg.Table); err != nil {
+			return nil, err
+		}
 	}
 	var undo []*nlRequest // delete requests, in install order
 	remove = func() error {
@@ -119,6 +134,23 @@ func AddPolicyRoutes(cfg PolicyRoutes) (remove func() error, err error) {
 		}
 	}
 	return remove, nil
+}
+
+// deleteRules deletes every rule of family fam at priority that looks up
+// table: the kernel deletes the first rule matching the attributes given,
+// until none is left (ENOENT).
+func deleteRules(fam uint8, priority, table uint32) error {
+	r := rule{family: fam, table: table, priority: priority, suppress: -1}
+	for range 4096 {
+		err := r.request(unix.RTM_DELRULE, 0).execute()
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EAFNOSUPPORT) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("policy routes: remove stale rules at priority %d: %w", priority, err)
+		}
+	}
+	return fmt.Errorf("policy routes: more than 4096 rules at priority %d", priority)
 }
 
 // tableRouteRequest is routeRequest for a route in table.

@@ -156,6 +156,38 @@ func TestNetnsPolicyRoutes(t *testing.T) {
 	}
 }
 
+// TestNetnsPolicyRoutesLeftover: rules left by a lispd that died without
+// removing them (its TUN, and the routes through it, are gone) do not stop
+// the next start, and are not doubled.
+func TestNetnsPolicyRoutesLeftover(t *testing.T) {
+	old, err := OpenTUN(fmt.Sprintf("lso%06x", rand.Uint32()&0xffffff), 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := PolicyRoutes{Ifname: old.Name(), Prefixes: []netip.Prefix{eidSpace4, eidSpace6}, Mark: 0x4c49}
+	if _, err := AddPolicyRoutes(cfg); err != nil { // never removed: the crash
+		t.Fatal(err)
+	}
+	old.Close()
+	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 4 {
+		t.Fatalf("%d rules after the crash, want the 4 left over", n)
+	}
+	cfg.Ifname = openTestTUN(t, 1400).Name()
+	remove, err := AddPolicyRoutes(cfg)
+	if err != nil {
+		t.Fatalf("start after a crash: %v", err)
+	}
+	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 4 {
+		t.Errorf("%d rules after the restart, want 4", n)
+	}
+	if err := remove(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 0 {
+		t.Errorf("%d rules left after remove", n)
+	}
+}
+
 func TestNetnsPolicyRoutesErrors(t *testing.T) {
 	eid := openTestTUN(t, 1400)
 	cases := []PolicyRoutes{
