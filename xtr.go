@@ -147,11 +147,16 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		Divert:          p.miss.divert,
 		TUNPlainReason:  plainReason,
 		ErrorLog: func(format string, args ...any) {
-			// I/O errors the plane survives can repeat per batch: a few
-			// lines a minute, each with the count suppressed before it.
-			// Format only what is logged.
+			// I/O errors the plane survives can repeat per batch: the
+			// plane logs one line a second per goroutine, this a few
+			// lines a minute, each with the count of lines suppressed
+			// before it when there were any. Format only what is logged.
 			if ok, n := errLimit.Allow(); ok {
-				log.Warn(fmt.Sprintf(format, args...), "suppressed", n)
+				if n > 0 {
+					log.Warn(fmt.Sprintf(format, args...), "suppressed", n)
+				} else {
+					log.Warn(fmt.Sprintf(format, args...))
+				}
 			}
 		},
 	}

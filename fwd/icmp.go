@@ -19,6 +19,9 @@ const (
 	// ICMPAdminProhibited is ICMPv4 type 3 code 13 or ICMPv6 type 1 code 1:
 	// a negative mapping that says policy-denied or auth-failure.
 	ICMPAdminProhibited
+	// ICMPNoRoute is ICMPv4 type 3 code 0 (net unreachable) or ICMPv6 type
+	// 1 code 0 (no route to destination): native forwarding found no route.
+	ICMPNoRoute
 )
 
 // Sizes of ICMP errors: RFC 1812 4.3.2.3 (at most 576 bytes for IPv4) and
@@ -106,6 +109,8 @@ func buildICMPv4(dst, orig []byte, p *Packet, kind ICMPKind, mtu int, src netip.
 		ic[1] = 4
 	case ICMPAdminProhibited:
 		ic[1] = 13
+	case ICMPNoRoute:
+		ic[1] = 0
 	default:
 		ic[1] = 1
 	}
@@ -142,6 +147,9 @@ func buildICMPv6(dst, orig []byte, p *Packet, kind ICMPKind, mtu int, src netip.
 		binary.BigEndian.PutUint32(ic[4:], uint32(mtu))
 	case ICMPAdminProhibited:
 		ic[0], ic[1] = 1, 1
+		binary.BigEndian.PutUint32(ic[4:], 0)
+	case ICMPNoRoute:
+		ic[0], ic[1] = 1, 0
 		binary.BigEndian.PutUint32(ic[4:], 0)
 	default:
 		ic[0], ic[1] = 1, 3

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // missLog records MissHandler calls.
@@ -413,6 +416,57 @@ func TestPendingNativeError(t *testing.T) {
 	f.push(udp(t, "203.0.113.9", 1), udp(t, "203.0.113.10", 2))
 	if st := f.p.Stats(); st.Drops(DropNativeError) != 2 {
 		t.Fatalf("native-error drops %d", st.Drops(DropNativeError))
+	}
+}
+
+// TestNativeNoRoute: a natively-forwarded packet for which the kernel has
+// no route gets an ICMP net unreachable (IPv4) or no-route (IPv6) back into
+// the TUN, as from a router without a route; other errors drop silently.
+func TestNativeNoRoute(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		dst       string
+		typ, code byte // 0, 0: no reply
+	}{
+		{"v4 no route", fmt.Errorf("native forwarding: %w", unix.ENETUNREACH), "203.0.113.9", 3, 0},
+		{"v6 no route", unix.EHOSTUNREACH, "2001:db8:2::9", 1, 0},
+		{"other error", errors.New("no buffer space"), "203.0.113.9", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newPendFixture(t, Options{NativeForwarder: &fakeNative{err: tc.err}})
+			prefix := "203.0.113.0/24"
+			if netip.MustParseAddr(tc.dst).Is6() {
+				prefix = "2001:db8:2::/48"
+			}
+			insert(t, f.p.MapCache(), MappingSpec{Prefix: netip.MustParsePrefix(prefix), Action: ActionNativelyForward})
+			f.push(udp(t, tc.dst, 1))
+			st := f.p.Stats().Snapshot()
+			if st.Drops[DropNativeError.String()] != 1 {
+				t.Fatalf("native-error drops %d, want 1", st.Drops[DropNativeError.String()])
+			}
+			if tc.typ == 0 {
+				if st.ICMPSent != 0 {
+					t.Fatalf("%d ICMP errors sent for %v", st.ICMPSent, tc.err)
+				}
+				return
+			}
+			reply := recvPacket(t, f.tun)
+			var p Packet
+			if err := ParsePacket(reply, &p); err != nil {
+				t.Fatal(err)
+			}
+			var orig Packet
+			if err := ParsePacket(udp(t, tc.dst, 1), &orig); err != nil {
+				t.Fatal(err)
+			}
+			if ic := reply[p.HdrLen:]; p.Dst != orig.Src || ic[0] != tc.typ || ic[1] != tc.code {
+				t.Fatalf("reply to %v type %d code %d, want type %d code %d", p.Dst, ic[0], ic[1], tc.typ, tc.code)
+			}
+			if st.ICMPSent != 1 {
+				t.Fatalf("icmp-sent %d, want 1", st.ICMPSent)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/fwd/netio"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultBatchSize is how many packets one read or write system call moves
@@ -448,14 +449,29 @@ func (p *Plane) logf(format string, args ...any) {
 	}
 }
 
-// logEvery logs at most once per second of the coarse clock per caller
-// (last is the caller's own), so a persistent error on the packet path does
-// not log per batch; the drop counters count every packet.
-func (p *Plane) logEvery(last *uint32, format string, args ...any) {
-	if now := p.cache.now.Load(); now != *last {
-		*last = now
-		p.logf(format, args...)
+// logGate is one goroutine's state for logEvery.
+type logGate struct {
+	last    uint32 // coarse clock of the last line
+	skipped uint32 // lines not logged since
+}
+
+// logEvery logs at most once per second of the coarse clock per caller (g
+// is the caller's own), so a persistent error on the packet path does not
+// log per batch; a line says how many it stands for. The drop counters
+// count every packet.
+func (p *Plane) logEvery(g *logGate, format string, args ...any) {
+	now := p.cache.now.Load()
+	if now == g.last {
+		g.skipped++
+		return
 	}
+	g.last = now
+	if g.skipped > 0 {
+		format += " (and %d more since the last such line)"
+		args = append(args, g.skipped)
+		g.skipped = 0
+	}
+	p.logf(format, args...)
 }
 
 // clockLoop ticks the coarse clock and refreshes learned path MTUs.
@@ -511,7 +527,7 @@ type encapWorker struct {
 	batches [][]netio.Message // per conn (Send4 then Send6)
 	touched []int             // conns with messages this batch
 	res     EncapResult
-	lastLog uint32
+	lastLog logGate
 	pds     []*pendingDst // the flusher's queues being sent
 }
 
@@ -613,8 +629,14 @@ func (w *encapWorker) process(n int) {
 			w.out = append(w.out, w.replies[len(w.out)][:w.res.ReplyLen])
 		case VerdictNative:
 			if err := w.p.opts.NativeForwarder.Forward(w.res.Pkt); err != nil {
-				e.Dropped(DropNativeError)
-				w.p.logEvery(&w.lastLog, "fwd: native forwarding: %v", err)
+				if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
+					if e.NoRoute(w.replies[len(w.out)], &w.res) == VerdictReply {
+						w.out = append(w.out, w.replies[len(w.out)][:w.res.ReplyLen])
+					}
+				} else {
+					e.Dropped(DropNativeError)
+				}
+				w.p.logEvery(&w.lastLog, "fwd: native forwarding to %v: %v", nativeDst(w.res.Pkt), err)
 			}
 		}
 	}
@@ -629,6 +651,16 @@ func (w *encapWorker) process(n int) {
 		w.out = w.out[:0]
 	}
 	e.End()
+}
+
+// nativeDst returns the destination of a packet native forwarding could
+// not send, for the log.
+func nativeDst(pkt []byte) netip.Addr {
+	var p Packet
+	if ParsePacket(pkt, &p) != nil {
+		return netip.Addr{}
+	}
+	return p.Dst
 }
 
 // connFor picks the send socket for a packet: the RLOC's family, the flow
@@ -677,7 +709,7 @@ type decapWorker struct {
 	bufs    [][]byte
 	msgs    []netio.Message
 	out     [][]byte
-	lastLog uint32
+	lastLog logGate
 	itrs    itrMemo
 }
 
