@@ -101,7 +101,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 	var plainReason string
 	p.tun, plainReason, err = openXTRTUN(log, x.TUN, mtu, x.TUNOffload)
 	if err != nil {
-		return nil, fmt.Errorf("open TUN %q: %w", x.TUN, err)
+		return nil, err // netio's errors name the TUN
 	}
 	// eid_space goes into the TUN through a table of its own, consulted
 	// for every packet not marked by the native forwarder; the main table's
@@ -532,16 +532,20 @@ var openOffloadTUN = netio.OpenOffloadTUN
 // falls back to the plain one when the kernel refuses; "off" opens the
 // plain one. For a plain TUN it says why, for `show stats`.
 func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (tun netio.TUN, plainReason string, err error) {
-	plainReason = "tun_offload = off"
-	if mode != "off" {
-		t, err := openOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
-		if err == nil {
-			log.Info("TUN offloads on", "uso", t.USO())
-			return t, "", nil
-		}
-		log.Warn("TUN offloads unavailable, using the plain TUN", "err", err)
-		plainReason = "offloads refused: " + err.Error()
+	if mode == "off" {
+		tun, err = netio.OpenTUN(name, mtu)
+		return tun, "tun_offload = off", err
 	}
-	tun, err = netio.OpenTUN(name, mtu)
-	return tun, plainReason, err
+	t, oerr := openOffloadTUN(netio.TUNConfig{Name: name, MTU: mtu})
+	if oerr == nil {
+		log.Info("TUN offloads on", "uso", t.USO())
+		return t, "", nil
+	}
+	// When the plain TUN fails too (no permission, the name taken), its
+	// error says why; the offload error would only mislead.
+	if tun, err = netio.OpenTUN(name, mtu); err != nil {
+		return nil, "", err
+	}
+	log.Warn("TUN offloads unavailable, using the plain TUN", "err", oerr)
+	return tun, "offloads refused: " + oerr.Error(), nil
 }

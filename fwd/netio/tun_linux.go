@@ -45,7 +45,12 @@ func OpenTUNConfig(cfg TUNConfig) (TUN, error) {
 		case errors.Is(err, fs.ErrPermission), errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 			return nil, fmt.Errorf("open TUN %q: %w (needs CAP_NET_ADMIN and access to %s)", cfg.Name, err, tunDevicePath)
 		case errors.Is(err, unix.EBUSY):
-			return nil, fmt.Errorf("open TUN %q: %w (an interface of that name exists and is not a free TUN)", cfg.Name, err)
+			return nil, fmt.Errorf("open TUN %q: %w (a TUN of that name exists and another program holds it)", cfg.Name, err)
+		case errors.Is(err, unix.EINVAL):
+			// TUNSETIFF on an existing device of another kind.
+			if _, lerr := LinkIndex(cfg.Name); lerr == nil {
+				return nil, fmt.Errorf("open TUN %q: %w (an interface of that name exists and is not a TUN: choose another name)", cfg.Name, err)
+			}
 		}
 		return nil, fmt.Errorf("open TUN %q: %w", cfg.Name, err)
 	}

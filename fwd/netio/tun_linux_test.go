@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +35,16 @@ func openTestTUN(t testing.TB, mtu int) TUN {
 	}
 	t.Cleanup(func() { tun.Close() })
 	return tun
+}
+
+// TestTUNNameTaken: a name held by an interface of another kind gets an
+// error that says so.
+func TestTUNNameTaken(t *testing.T) {
+	enterNetns(t)
+	_, err := OpenTUN("lo", 1400)
+	if err == nil || !strings.Contains(err.Error(), `open TUN "lo"`) || !strings.Contains(err.Error(), "exists and is not a TUN") {
+		t.Fatalf("OpenTUN(lo) = %v, want an error naming the taken name", err)
+	}
 }
 
 // linkTxQueueLen reads IFLA_TXQLEN of ifindex with an RTM_GETLINK dump in the
