@@ -166,7 +166,8 @@ type XTROptions struct {
 	MaxPending        int           // outstanding Map-Requests at most (a scan must not grow state); 4096
 
 	// ProbeInterval is the RLOC-probe period of each remote locator of the
-	// entries in use; a probe unanswered after a quarter of it is a miss and
+	// entries in use; a probe unanswered after a quarter of it (or twice
+	// the locator's last round trip, at most the interval) is a miss and
 	// is retried at once. 1 s; negative disables probing.
 	ProbeInterval time.Duration
 	// ProbeRetries is the number of misses in a row that mark a locator

@@ -13,12 +13,17 @@ import (
 // P bit straight to each remote locator of the map-cache entries in use and
 // matches the probe replies by nonce.
 //
-// Timing, with T = ProbeInterval and t = T/4 (the probe timeout and the
-// prober's tick):
+// Timing, with T = ProbeInterval and t = T/4 (the prober's tick, and the
+// probe timeout until a locator's round trip is known):
 //
-//   - an up locator is probed every T; a probe unanswered after t is a
-//     miss and the locator is re-probed at once; ProbeRetries misses in a
-//     row mark it down (a late reply to any of those probes still counts);
+//   - an up locator is probed every T; a probe unanswered after its
+//     timeout is a miss and the locator is re-probed at once; ProbeRetries
+//     misses in a row mark it down (a late reply to any of those probes
+//     still counts);
+//   - a locator's probe timeout is twice its last round trip, at least t
+//     and at most T: a path slower than t (a satellite or a congested LTE
+//     uplink, 600 ms) would otherwise miss every probe and flap down and up
+//     once per T;
 //   - a down locator is probed every T; its first reply (with the R bit
 //     set for it) marks it up again;
 //   - every reply refreshes the locator's RTT;
@@ -124,7 +129,7 @@ func (p *prober) step(now time.Time) {
 	}
 	var due []*probeTarget
 	for _, t := range p.targets {
-		if t.waiting && !soon.Before(t.sentAt.Add(p.timeout)) {
+		if t.waiting && !soon.Before(t.sentAt.Add(p.timeoutOf(t))) {
 			t.waiting = false
 			t.misses++
 			if t.up {
@@ -150,6 +155,12 @@ func (p *prober) step(now time.Time) {
 		p.sendLocked(t, now)
 	}
 	p.mu.Unlock()
+}
+
+// timeoutOf is how long a probe of t may take: twice its last round trip,
+// between the tick and the interval.
+func (p *prober) timeoutOf(t *probeTarget) time.Duration {
+	return min(max(p.timeout, 2*t.rtt), max(p.interval, p.timeout))
 }
 
 // refreshLocked rebuilds the set of probed locators from the entries in
@@ -267,7 +278,7 @@ func (p *prober) reply(rep *msg.MapReply, now time.Time) bool {
 	}
 	p.applyLocked(t)
 	if was != up {
-		p.n.log.Info("remote locator "+map[bool]string{true: "up", false: "down"}[up], "rloc", t.addr, "reason", t.reason, "rtt", t.rtt)
+		p.n.log.Info("remote locator "+map[bool]string{true: "up", false: "down"}[up], "rloc", t.addr, "reason", t.reason, "rtt", t.rtt.Round(10*time.Microsecond))
 	}
 	return true
 }

@@ -17,6 +17,7 @@ import (
 type probedETR struct {
 	p       *peer
 	answer  atomic.Bool
+	delay   atomic.Int64 // nanoseconds before each reply leaves
 	rbit    atomic.Bool // the R bit of its locator in replies
 	corrupt atomic.Uint64
 	probes  atomic.Int64
@@ -58,7 +59,12 @@ func (e *probedETR) serve(self netip.Addr) {
 			TTL: 1, Authoritative: true, EID: req.EIDs[0],
 			Locators: []msg.Locator{{Priority: 1, Weight: 100, Reachable: e.rbit.Load(), Addr: msg.AddrOf(self)}},
 		}}}
-		e.p.c.WriteToUDPAddrPort(rep.Append(nil), netip.AddrPortFrom(req.ITRRLOCs[0].IP, from.Port()))
+		b, to := rep.Append(nil), netip.AddrPortFrom(req.ITRRLOCs[0].IP, from.Port())
+		if d := time.Duration(e.delay.Load()); d > 0 {
+			time.AfterFunc(d, func() { e.p.c.WriteToUDPAddrPort(b, to) })
+			continue
+		}
+		e.p.c.WriteToUDPAddrPort(b, to)
 	}
 }
 
@@ -140,6 +146,39 @@ func TestProbeDownAfterRetriesThenUp(t *testing.T) {
 		st, ok := lastState(dp, tn.addr(2))
 		return ok && !st.Up && st.Reason == ReasonRBitClear
 	})
+}
+
+// TestProbeSlowPathStaysUp: a locator whose replies take longer than a
+// quarter interval (a slow path) is not marked down every interval: its
+// probe timeout follows its round trip.
+func TestProbeSlowPathStaysUp(t *testing.T) {
+	tn := newTestNet(t)
+	slow := tn.probedETR(tn.addr(2))
+	slow.delay.Store(int64(250 * time.Millisecond))
+	slow.answer.Store(true)
+	dp := newFakeDataPlane()
+	dp.add(CacheEntry{Prefix: probedPrefix, LastUsed: time.Now(), Locators: []Locator{
+		{Addr: tn.addr(2), Priority: 1, Weight: 100, Reachable: true},
+	}})
+	dp.setHot(probedPrefix, true)
+	interval := 400 * time.Millisecond // a probe timeout of 100 ms before the RTT is known
+	probeNode(tn, dp, interval, time.Minute)
+	eventually(t, "a round trip measured", func() bool {
+		st, ok := lastState(dp, tn.addr(2))
+		return ok && st.Up && st.RTT >= 250*time.Millisecond
+	})
+	// The first probes, before any round trip was known, may have missed:
+	// from now on none may.
+	before := len(dp.locatorStates())
+	time.Sleep(5 * interval)
+	for _, s := range dp.locatorStates()[before:] {
+		if s.rloc == tn.addr(2) && !s.st.Up {
+			t.Fatalf("slow locator marked down (%s) although every probe is answered in 250 ms", s.st.Reason)
+		}
+	}
+	if n := slow.probes.Load(); n < 4 {
+		t.Errorf("%d probes in %v, want one per interval", n, 5*interval)
+	}
 }
 
 func TestProbeNonceMismatchIgnored(t *testing.T) {
