@@ -313,6 +313,56 @@ func (a *MapCacheAddArgs) Spec(defaultIID uint32) (fwd.MappingSpec, error) {
 	return spec, nil
 }
 
+// checkStaticAdd checks a static entry about to be added at run time with
+// the rules a [[xtr.map_cache]] entry of cfg meets in `lispd check`: not
+// overlapping this site's own EID prefixes, no RLOC, Map-Server or
+// Map-Resolver of the configuration inside it, and so on. It validates cfg
+// with the entry appended and reports what that adds to cfg's own problems
+// (none, for a running configuration).
+func checkStaticAdd(cfg *conf.Config, spec fwd.MappingSpec) error {
+	if cfg == nil || cfg.XTR == nil {
+		return nil
+	}
+	iid := spec.InstanceID
+	m := conf.StaticMapping{EIDPrefix: spec.Prefix, InstanceID: &iid}
+	for _, r := range spec.RLOCs {
+		m.RLOCs = append(m.RLOCs, conf.Locator{Address: r.Addr, Priority: int(r.Priority), Weight: int(r.Weight)})
+	}
+	if len(m.RLOCs) == 0 {
+		m.Action = spec.Action.String()
+	}
+	with, x := *cfg, *cfg.XTR
+	x.MapCache = append(slices.Clip(x.MapCache), m)
+	with.XTR = &x
+	before := problemSet(cfg.Validate())
+	newKey := fmt.Sprintf("xtr.map_cache[%d]", len(x.MapCache)-1)
+	var msgs []string
+	if errs, ok := with.Validate().(conf.Errors); ok {
+		for _, p := range errs {
+			if p.File = ""; !before[p] {
+				e := strings.ReplaceAll(p.Error(), newKey+".eid_prefix", newKey)
+				msgs = append(msgs, strings.ReplaceAll(e, newKey, "this entry"))
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// problemSet is the set of problems of a Validate result, without file.
+func problemSet(err error) map[conf.Problem]bool {
+	set := map[conf.Problem]bool{}
+	if errs, ok := err.(conf.Errors); ok {
+		for _, p := range errs {
+			p.File = ""
+			set[p] = true
+		}
+	}
+	return set
+}
+
 // actionByName maps a conf action name to the data plane's action.
 func actionByName(name string) fwd.Action {
 	for a := fwd.Action(0); a < 8; a++ {

@@ -225,6 +225,9 @@ func (d Daemon) mapCacheAdd(args jsonx.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkStaticAdd(d.Config(), spec); err != nil {
+		return nil, err
+	}
 	add := d.AddStatic
 	if add == nil {
 		add = c.Insert

@@ -255,3 +255,37 @@ func TestDaemonHandlersWithoutXTR(t *testing.T) {
 		t.Errorf("reload without Reload: %v", err)
 	}
 }
+
+// TestMapCacheAddChecks: a runtime map-cache add meets the rules of a
+// [[xtr.map_cache]] entry in `lispd check`, and says which it breaks.
+func TestMapCacheAddChecks(t *testing.T) {
+	d := newTestDaemon(t)
+	rloc := []Locator{{Address: netip.MustParseAddr("203.0.113.2"), Priority: 1, Weight: 100}}
+	for _, tc := range []struct {
+		prefix string
+		want   string // in the error; "" = accepted
+	}{
+		{"198.51.100.0/25", "overlaps this site's own EID prefix 198.51.100.0/25"},
+		{"198.51.100.0/26", "overlaps this site's own EID prefix"},
+		{"192.0.2.0/24", "192.0.2.1 is inside EID prefix 192.0.2.0/24 (this entry): an RLOC may not be an EID"},
+		{"127.0.0.0/8", "an RLOC may not be an EID"}, // the Map-Server and Map-Resolver
+		{"198.51.100.128/25", ""},
+	} {
+		t.Run(tc.prefix, func(t *testing.T) {
+			err := Call(d.path, CmdMapCacheAdd, MapCacheAddArgs{EIDPrefix: netip.MustParsePrefix(tc.prefix), RLOCs: rloc}, nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var re *RemoteError
+			if !errors.As(err, &re) || !strings.Contains(re.Msg, tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+			if _, ok := d.cache.Get(3, netip.MustParsePrefix(tc.prefix)); ok {
+				t.Fatal("refused entry is in the map-cache")
+			}
+		})
+	}
+}
