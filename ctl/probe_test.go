@@ -18,7 +18,7 @@ type probedETR struct {
 	p       *peer
 	answer  atomic.Bool
 	delay   atomic.Int64 // nanoseconds before each reply leaves
-	rbit    atomic.Bool // the R bit of its locator in replies
+	rbit    atomic.Bool  // the R bit of its locator in replies
 	corrupt atomic.Uint64
 	probes  atomic.Int64
 
