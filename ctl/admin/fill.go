@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -334,12 +335,12 @@ func checkStaticAdd(cfg *conf.Config, spec fwd.MappingSpec) error {
 	with, x := *cfg, *cfg.XTR
 	x.MapCache = append(slices.Clip(x.MapCache), m)
 	with.XTR = &x
-	before := problemSet(cfg.Validate())
-	newKey := fmt.Sprintf("xtr.map_cache[%d]", len(x.MapCache)-1)
+	before, _ := cfg.Validate().(conf.Errors)
+	newKey := "xtr.map_cache[" + strconv.Itoa(len(x.MapCache)-1) + "]"
 	var msgs []string
 	if errs, ok := with.Validate().(conf.Errors); ok {
 		for _, p := range errs {
-			if p.File = ""; !before[p] {
+			if !hasProblem(before, p) {
 				e := strings.ReplaceAll(p.Error(), newKey+".eid_prefix", newKey)
 				msgs = append(msgs, strings.ReplaceAll(e, newKey, "this entry"))
 			}
@@ -351,16 +352,15 @@ func checkStaticAdd(cfg *conf.Config, spec fwd.MappingSpec) error {
 	return nil
 }
 
-// problemSet is the set of problems of a Validate result, without file.
-func problemSet(err error) map[conf.Problem]bool {
-	set := map[conf.Problem]bool{}
-	if errs, ok := err.(conf.Errors); ok {
-		for _, p := range errs {
-			p.File = ""
-			set[p] = true
+// hasProblem reports whether ps holds p (a loop, not a map: a map keyed by
+// Problem costs 2 KB of the binary for a handful of problems).
+func hasProblem(ps conf.Errors, p conf.Problem) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
 		}
 	}
-	return set
+	return false
 }
 
 // actionByName maps a conf action name to the data plane's action.
