@@ -166,7 +166,12 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.notes = nil
-	defer func() { notes, d.notes = d.notes, nil }()
+	defer func() {
+		if err == nil {
+			notes = d.notes // the returns below leave them to this
+		}
+		d.notes = nil
+	}()
 	old := d.cfg
 	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
 	describe(d.log, cfg)
@@ -228,6 +233,7 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 			what += " (the ETR registers again)"
 		}
 		d.log.Info(what, "roles", strings.Join(cfg.Roles(), ","))
+		d.note("control plane restarted" + strings.TrimPrefix(what, "control-plane keys changed: restarting the control plane"))
 		d.closeNode()
 		if err := d.startNode(cfg); err != nil {
 			d.log.Error("new control-plane configuration cannot be applied, going back to the running one", "err", err)

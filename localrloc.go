@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -396,6 +397,7 @@ func describeLocal(ls []localRLOC) string {
 		if r.Addr.IsValid() {
 			s = r.Addr.String()
 		}
+		s += fmt.Sprintf("/%d/%d", r.Priority, r.Weight)
 		if r.Up {
 			s += " up"
 		} else {
