@@ -11,7 +11,7 @@ import (
 // accessor takes the daemon's lock only to read the current role, so a
 // request never waits for more than a Reload's pointer swap; reload must not
 // hold the lock (Reload takes it).
-func (d *daemon) admin(reload func() error) admin.Daemon {
+func (d *daemon) admin(reload func() ([]string, error)) admin.Daemon {
 	return admin.Daemon{
 		Config: d.config,
 		MapCache: func() *fwd.MapCache {

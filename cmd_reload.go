@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/lispd/lispd/ctl/admin"
 )
@@ -18,8 +19,13 @@ configuration is applied without disturbing what did not change. An
 invalid one is refused: the daemon keeps running the old one, and reload
 prints every problem as FILE:LINE:COL: key: message and exits 1.
 
--c FILE only says where to find the control socket (its control_socket);
-the daemon always re-reads its own file.`,
+-c FILE says where to find the control socket (its control_socket) and
+must be the daemon's own file: the daemon re-reads only the file it was
+started with, and a reload naming another is refused.
+
+When the reload restarted a role (an xTR whose TUN or sockets changed:
+its map-cache is flushed) or restarted the control plane (a Map-Server
+keeps the registrations of unchanged sites), reload says so, a line each.`,
 		run: runReload,
 	})
 }
@@ -34,8 +40,17 @@ func runReload(args []string) int {
 	if len(pos) > 0 {
 		return usageError(fs, "unexpected argument %q", pos[0])
 	}
+	var ra admin.ReloadArgs
+	if configGiven(fs) {
+		// The daemon compares it with its own, which is absolute.
+		p, err := filepath.Abs(*cf.config)
+		if err != nil {
+			p = *cf.config
+		}
+		ra.Path = p
+	}
 	var res admin.ReloadResult
-	err := cf.call(admin.CmdReload, admin.ReloadArgs{}, &res)
+	err := cf.call(admin.CmdReload, ra, &res)
 	var re *admin.RemoteError
 	switch {
 	case errors.As(err, &re) && len(re.Problems) > 0:
@@ -49,5 +64,8 @@ func runReload(args []string) int {
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "reloaded %s\n", res.Path)
+	for _, n := range res.Notes {
+		fmt.Fprintln(stdout, n)
+	}
 	return exitOK
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -49,10 +52,24 @@ func runRun(args []string) int {
 	log := setupLogging()
 	lf.applyLevel(conf.DefaultLogLevel)
 
+	// The daemon keeps the path for reloads and reports it to clients
+	// that may run elsewhere: relative to nothing.
+	if abs, err := filepath.Abs(*path); err == nil {
+		*path = abs
+	}
 	cfg, err := conf.Load(*path)
 	if err != nil {
 		printProblems(stderr, err)
-		log.Error("configuration invalid, not starting", "config", *path)
+		if f, oerr := os.Open(*path); oerr != nil {
+			what := "configuration file unreadable, not starting"
+			if errors.Is(oerr, iofs.ErrNotExist) {
+				what = "configuration file missing, not starting"
+			}
+			log.Error(what, "config", *path, "err", oerr)
+		} else {
+			f.Close()
+			log.Error("configuration invalid, not starting", "config", *path)
+		}
 		return exitFail
 	}
 	lf.applyLevel(cfg.LogLevel)
@@ -75,12 +92,12 @@ func runRun(args []string) int {
 	ctlSock.Log = log
 
 	d := &daemon{log: log}
-	reload := func() error {
-		err := d.ReloadFile(*path)
+	reload := func() ([]string, error) {
+		notes, err := d.ReloadFile(*path)
 		if err == nil {
 			lf.applyLevel(d.config().LogLevel)
 		}
-		return err
+		return notes, err
 	}
 	d.admin(reload).Register(ctlSock)
 	go func() { _ = ctlSock.Serve() }()
@@ -92,7 +109,7 @@ func runRun(args []string) int {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			_ = reload()
+			_, _ = reload()
 		default:
 			log.Info("stopping", "signal", sig.String())
 			_ = ctlSock.Close()

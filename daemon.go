@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
@@ -33,8 +34,14 @@ type daemon struct {
 	counters ctl.Counters
 	// rtrNative forwards natively for the RTR role; nil without it.
 	rtrNative *fwd.RawForwarder
-	ctx       context.Context
-	stop      context.CancelFunc
+	// carried is what the last node closed held (registrations, NAT
+	// bindings) until a node started by a reload adopts it.
+	carried *ctl.Carried
+	// notes tell the operator what a reload did beyond applying the new
+	// configuration (a role restarted and lost state), for `lispd reload`.
+	notes []string
+	ctx   context.Context
+	stop  context.CancelFunc
 }
 
 // Start brings up every role cfg configures. On error, whatever was brought
@@ -43,6 +50,7 @@ func (d *daemon) Start(cfg *conf.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.cfg = cfg
+	d.carried = nil
 	d.log.Info("starting", "version", version, "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
 	describe(d.log, cfg)
 	d.ctx, d.stop = context.WithCancel(context.Background())
@@ -88,6 +96,9 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 		d.closeRTRNative()
 		return fmt.Errorf("control plane: %w", err)
 	}
+	if d.carried != nil {
+		d.adopt(n, opts)
+	}
 	// The data plane hands misses and the data port's control messages to
 	// the node from before its start: the first Info-Reply may come back
 	// before Start returns.
@@ -102,8 +113,33 @@ func (d *daemon) startNode(cfg *conf.Config) error {
 		return fmt.Errorf("control plane: %w", err)
 	}
 	d.node = n
+	d.carried = nil
 	return nil
 }
+
+// adopt hands what the previous node held to n (not started yet), and
+// says what was kept and what dropped: a Map-Server keeps the registrations
+// of the sites it still has with the same key, an RTR the NAT bindings of
+// the Map-Servers it still relays to, so neither answers as if every site
+// were gone until the ETRs register again.
+func (d *daemon) adopt(n *ctl.Node, opts ctl.Options) {
+	res := n.Adopt(d.carried)
+	if opts.MapServer != nil || res.RegistrationsDropped > 0 {
+		d.log.Info("registrations carried over the control plane's restart",
+			"kept", res.RegistrationsKept, "dropped", res.RegistrationsDropped)
+		d.note(fmt.Sprintf("Map-Server: %d registrations kept, %d dropped (site removed, its key or prefixes changed)",
+			res.RegistrationsKept, res.RegistrationsDropped))
+	}
+	if opts.RTR != nil || res.BindingsDropped > 0 {
+		d.log.Info("RTR NAT bindings carried over the control plane's restart",
+			"kept", res.BindingsKept, "dropped", res.BindingsDropped)
+		d.note(fmt.Sprintf("RTR: %d NAT bindings kept, %d dropped (Map-Server no longer relayed to)",
+			res.BindingsKept, res.BindingsDropped))
+	}
+}
+
+// note records a line for `lispd reload` to print.
+func (d *daemon) note(s string) { d.notes = append(d.notes, s) }
 
 // stopRoles tears down in the reverse order of startRoles.
 func (d *daemon) stopRoles() {
@@ -118,12 +154,24 @@ func (d *daemon) stopRoles() {
 // change keep running untouched: the data plane (TUN, routes, sockets,
 // learned map-cache entries) when the [xtr] data-plane keys are the same,
 // and the control plane when its inputs are the same. Static mappings are
-// applied as a difference. A configuration that validates but cannot be
-// applied (say, an RLOC address this host does not have) is undone: the
-// previous configuration is started again and stays the running one.
-func (d *daemon) Reload(cfg *conf.Config) error {
+// applied as a difference, and so are the priorities and weights of the
+// local RLOCs (the data plane's locator selection changes in place, the ETR
+// re-registers). A control plane that restarts hands the Map-Server's
+// registrations and the RTR's NAT bindings to the new one. A configuration
+// that validates but cannot be applied (say, an RLOC address this host does
+// not have) is undone: the previous configuration is started again and
+// stays the running one. The notes say what the reload did that the
+// operator should know of (a role restarted, state kept or lost).
+func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.notes = nil
+	defer func() {
+		if err == nil {
+			notes = d.notes // the returns below leave them to this
+		}
+		d.notes = nil
+	}()
 	old := d.cfg
 	d.log.Info("reloading", "config", cfg.Path, "roles", strings.Join(cfg.Roles(), ","))
 	describe(d.log, cfg)
@@ -142,7 +190,8 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 
 	if !sameDataPlane(old.XTR, cfg.XTR) {
 		// The TUN, its routes or the sockets change: rebuild everything.
-		d.log.Warn("data-plane keys changed: restarting the xTR role (learned map-cache entries are lost)")
+		keys := strings.Join(changedDataPlaneKeys(old.XTR, cfg.XTR), ", ")
+		d.log.Warn("data-plane keys changed: restarting the xTR role (learned map-cache entries are lost)", "keys", keys)
 		d.stopRoles()
 		if err := d.startRoles(cfg); err != nil {
 			d.log.Error("new configuration cannot be applied, going back to the running one", "err", err)
@@ -150,36 +199,57 @@ func (d *daemon) Reload(cfg *conf.Config) error {
 			if rerr := d.startRoles(old); rerr != nil {
 				d.log.Error("restarting the previous configuration failed", "err", rerr)
 			}
-			return err
+			return nil, err
+		}
+		switch {
+		case old.XTR == nil:
+			d.note("xTR role started")
+		case cfg.XTR == nil:
+			d.note("xTR role stopped: TUN removed")
+		default:
+			d.note("xTR role restarted (" + keys + " changed): TUN recreated, map-cache flushed " +
+				"(learned entries and `lispd map-cache add` entries are gone)")
 		}
 		d.cfg = cfg
-		return nil
+		return nil, nil
 	}
 	if d.xtr != nil {
 		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
 			if rerr := d.xtr.applyStatic(old.XTR); rerr != nil {
 				d.log.Error("restoring the previous static mappings failed", "err", rerr)
 			}
-			return err
+			return nil, err
+		}
+		if !sameRLOCs(old.XTR.RLOCs, cfg.XTR.RLOCs) {
+			// Only priorities and weights differ (else the data plane
+			// would have restarted).
+			d.log.Info("local RLOC priorities or weights changed: applied in place, re-registering")
+			d.xtr.setRLOCConfig(cfg.XTR.RLOCs)
 		}
 	}
 	if !sameNode(old, cfg) {
-		d.log.Info("control-plane keys changed: restarting the control plane (Map-Servers re-registered)")
+		what := "control-plane keys changed: restarting the control plane"
+		if cfg.XTR != nil && len(cfg.XTR.MapServers) > 0 {
+			what += " (the ETR registers again)"
+		}
+		d.log.Info(what, "roles", strings.Join(cfg.Roles(), ","))
+		d.note("control plane restarted" + strings.TrimPrefix(what, "control-plane keys changed: restarting the control plane"))
 		d.closeNode()
 		if err := d.startNode(cfg); err != nil {
 			d.log.Error("new control-plane configuration cannot be applied, going back to the running one", "err", err)
 			d.closeNode()
+			if d.xtr != nil {
+				_ = d.xtr.applyStatic(old.XTR)
+				d.xtr.setRLOCConfig(old.XTR.RLOCs)
+			}
 			if rerr := d.startNode(old); rerr != nil {
 				d.log.Error("restarting the previous control plane failed", "err", rerr)
 			}
-			if d.xtr != nil {
-				_ = d.xtr.applyStatic(old.XTR)
-			}
-			return err
+			return nil, err
 		}
 	}
 	d.cfg = cfg
-	return nil
+	return nil, nil
 }
 
 // nextXTRID returns the xTR-ID that registers cfg's EID prefixes after a
@@ -210,6 +280,7 @@ func (d *daemon) closeNode() {
 	if err := d.node.Close(); err != nil {
 		d.log.Warn("control plane close", "err", err)
 	}
+	d.carried = d.node.Carry()
 	d.node = nil
 	d.closeRTRNative()
 }
@@ -217,7 +288,7 @@ func (d *daemon) closeNode() {
 // ReloadFile re-reads the configuration at path and applies it when it is
 // valid. When it is not, every problem is logged, the running configuration
 // stays, and the conf.Errors are returned (for `lispd reload` to print).
-func (d *daemon) ReloadFile(path string) error {
+func (d *daemon) ReloadFile(path string) (notes []string, err error) {
 	cfg, err := conf.Load(path)
 	if err != nil {
 		var errs conf.Errors
@@ -227,14 +298,15 @@ func (d *daemon) ReloadFile(path string) error {
 			}
 		}
 		d.log.Error("reload refused: configuration invalid, keeping the running one", "config", path)
-		return err
+		return nil, err
 	}
-	if err := d.Reload(cfg); err != nil {
+	notes, err = d.Reload(cfg)
+	if err != nil {
 		d.log.Error("reload failed", "err", err)
-		return err
+		return nil, err
 	}
 	d.log.Info("reloaded", "config", path)
-	return nil
+	return notes, nil
 }
 
 // Stop tears every role down: the control plane first (nothing half-built is
@@ -243,12 +315,41 @@ func (d *daemon) ReloadFile(path string) error {
 func (d *daemon) Stop() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.withdraw(withdrawTimeout)
 	if d.stop != nil {
 		d.stop()
 	}
 	d.stopRoles()
 	d.log.Info("stopped")
 	return nil
+}
+
+// withdrawTimeout bounds the deregistration at a clean stop: the
+// Map-Registers are single UDP datagrams, but a stuck send must not hold
+// the shutdown (stopTimeout) back.
+const withdrawTimeout = 500 * time.Millisecond
+
+// withdraw deregisters every EID prefix from every Map-Server (a
+// Map-Register whose records carry TTL 0), so that the Map-Servers stop
+// answering for a site whose xTR is gone instead of forwarding
+// Map-Requests to it until the registration expires. It is best effort and
+// gives up after limit.
+func (d *daemon) withdraw(limit time.Duration) {
+	if d.node == nil || d.cfg == nil || d.cfg.XTR == nil || len(d.cfg.XTR.EIDPrefixes) == 0 || len(d.cfg.XTR.MapServers) == 0 {
+		return
+	}
+	n, prefixes := d.node, d.cfg.XTR.EIDPrefixes
+	d.log.Info("stopping: withdrawing the EID prefixes from the Map-Servers", "eid_prefixes", len(prefixes))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Deregister(prefixes)
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		d.log.Warn("stopping: deregistration unfinished, going on", "after", limit.String())
+	}
 }
 
 // config returns the running configuration.
@@ -268,9 +369,11 @@ func sameDataPlane(a, b *conf.XTR) bool {
 	return bytes.Equal(dataPlaneText(a), dataPlaneText(b))
 }
 
-// dataPlaneText is the TOML of x without its control-plane keys.
+// dataPlaneText is the TOML of x without its control-plane keys and
+// without the local RLOCs' priorities and weights (applied in place).
 func dataPlaneText(x *conf.XTR) []byte {
 	c := *x
+	c.RLOCs = withoutPriorities(x.RLOCs)
 	c.MapCache = nil
 	c.MapServers = nil
 	c.MapResolvers = nil
@@ -291,11 +394,75 @@ func sameNode(a, b *conf.Config) bool {
 		if v.XTR != nil {
 			x := *v.XTR
 			x.MapCache = nil
+			x.RLOCs = withoutPriorities(x.RLOCs)
 			v.XTR = &x
 		}
 		return configText(&v)
 	}
 	return bytes.Equal(strip(a), strip(b))
+}
+
+// sameRLOCs reports whether two [[xtr.rloc]] lists are the same, entry by
+// entry.
+func sameRLOCs(a, b []conf.LocalRLOC) bool {
+	return slices.EqualFunc(a, b, func(x, y conf.LocalRLOC) bool {
+		return x.Interface == y.Interface && x.Address == y.Address && x.Priority == y.Priority && x.Weight == y.Weight
+	})
+}
+
+// withoutPriorities returns a copy of rlocs with priorities and weights
+// zeroed: a change of only those reaches the running data and control
+// planes in place (xtrPlane.setRLOCConfig). A nil list stays nil.
+func withoutPriorities(rlocs []conf.LocalRLOC) []conf.LocalRLOC {
+	out := slices.Clone(rlocs)
+	for i := range out {
+		out[i].Priority, out[i].Weight = 0, 0
+	}
+	return out
+}
+
+// changedDataPlaneKeys names the data-plane keys that differ between a and
+// b (either may be nil), for the operator: the keys of the TOML lines
+// either has and the other does not, in the order of the encoding.
+func changedDataPlaneKeys(a, b *conf.XTR) []string {
+	if a == nil || b == nil {
+		return []string{"[xtr]"}
+	}
+	ta, tb := dataPlaneText(a), dataPlaneText(b)
+	keys := func(text []byte) []string {
+		var out []string
+		section := ""
+		for l := range strings.SplitSeq(string(text), "\n") {
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasPrefix(l, "["):
+				section = strings.Trim(l, "[]")
+				out = append(out, "")
+			case strings.Contains(l, " = "):
+				out = append(out, section+"."+strings.TrimSpace(l[:strings.Index(l, " = ")])+"\x00"+l)
+			default:
+				out = append(out, "")
+			}
+		}
+		return out
+	}
+	ka, kb := keys(ta), keys(tb)
+	var out []string
+	for _, side := range [][2][]string{{ka, kb}, {kb, ka}} {
+		for _, k := range side[0] {
+			if k == "" || slices.Contains(side[1], k) {
+				continue
+			}
+			name, _, _ := strings.Cut(k, "\x00")
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"[xtr]"}
+	}
+	return out
 }
 
 // configText is c as conf.Encode writes it. Two Configs from Parse or

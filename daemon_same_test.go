@@ -26,6 +26,7 @@ func deepSameDataPlane(a, b *conf.XTR) bool {
 		c.MapRequestRetries, c.MapRequestRate = 0, 0
 		c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
 		c.NATKeepalive = conf.Duration{}
+		c.RLOCs = withoutPriorities(c.RLOCs)
 	}
 	return reflect.DeepEqual(x, y)
 }
@@ -37,6 +38,7 @@ func deepSameNode(a, b *conf.Config) bool {
 		if v.XTR != nil {
 			x := *v.XTR
 			x.MapCache = nil
+			x.RLOCs = withoutPriorities(x.RLOCs)
 			v.XTR = &x
 		}
 		return v

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -222,7 +223,12 @@ type localWatch struct {
 	plane *fwd.Plane
 	node  func() *ctl.Node // nil until the control plane runs
 
-	mu   sync.Mutex
+	// applyMu serializes apply: the watcher's and a reload's
+	// (reconfigure), so that a resolution with the old configuration
+	// never lands after one with the new.
+	applyMu sync.Mutex
+
+	mu   sync.Mutex // guards cur and cfg
 	cur  []localRLOC
 	w    linkWaiter
 	dump func() (*netio.LinkState, error) // netio.DumpLinks
@@ -298,10 +304,12 @@ func (lw *localWatch) run() {
 // apply makes st the current state; a change goes to the data and control
 // planes.
 func (lw *localWatch) apply(st *netio.LinkState) {
+	lw.applyMu.Lock()
+	defer lw.applyMu.Unlock()
 	lw.mu.Lock()
-	prev := lw.cur
+	prev, cfg := lw.cur, lw.cfg
 	lw.mu.Unlock()
-	cur := resolveLocal(lw.cfg, st, prev)
+	cur := resolveLocal(cfg, st, prev)
 	lw.mu.Lock()
 	if slices.Equal(cur, lw.cur) {
 		lw.mu.Unlock()
@@ -316,6 +324,36 @@ func (lw *localWatch) apply(st *netio.LinkState) {
 		lw.log.Info("local locators changed", "rlocs", describeLocal(cur), "was", describeLocal(old))
 	}
 	lw.syncNode()
+}
+
+// reconfigure applies new [[xtr.rloc]] entries (a reload that changed only
+// priorities or weights): the locators are resolved again at once, and a
+// change goes to the data and control planes as an interface event's does.
+func (lw *localWatch) reconfigure(cfg []conf.LocalRLOC) {
+	lw.mu.Lock()
+	lw.cfg = cfg
+	lw.mu.Unlock()
+	st, err := lw.dump()
+	if err != nil {
+		lw.log.Warn("reading links over rtnetlink: new RLOC priorities apply at the next link change", "err", err)
+		return
+	}
+	lw.apply(st)
+}
+
+// setRLOCConfig applies new [[xtr.rloc]] entries that differ from the
+// running ones in priorities and weights only: the data plane's local
+// locator selection and the Locator-Set the ETR registers change in place
+// (the ETR re-registers at once), the TUN, sockets and map-cache stay.
+func (p *xtrPlane) setRLOCConfig(cfg []conf.LocalRLOC) {
+	if p.locals != nil {
+		p.locals.reconfigure(cfg)
+		return
+	}
+	p.rlocs = resolveRLOCs(p.log, cfg)
+	if n := p.miss.to.Load(); n != nil {
+		n.SetLocalLocators(locators(p.rlocs))
+	}
 }
 
 // syncNode hands the current locators to the control plane, if it runs
@@ -359,6 +397,7 @@ func describeLocal(ls []localRLOC) string {
 		if r.Addr.IsValid() {
 			s = r.Addr.String()
 		}
+		s += fmt.Sprintf("/%d/%d", r.Priority, r.Weight)
 		if r.Up {
 			s += " up"
 		} else {

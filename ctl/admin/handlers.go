@@ -31,8 +31,10 @@ type Daemon struct {
 	RLOCs func() RLOCs
 	// Reload re-reads and applies the configuration file the daemon was
 	// started with, returning conf.Errors when it is invalid (as
-	// daemon.ReloadFile does). Nil: "reload" is refused.
-	Reload func() error
+	// daemon.ReloadFile does), else notes for the operator on what the
+	// reload did (a role restarted, state kept or lost). Nil: "reload"
+	// is refused.
+	Reload func() (notes []string, err error)
 	// AddStatic installs a static entry; nil means MapCache().Insert.
 	AddStatic func(fwd.MappingSpec) (*fwd.Mapping, error)
 	// DelEntry removes an entry; nil means MapCache().Delete.
@@ -206,10 +208,11 @@ func (d Daemon) reload(args jsonx.RawMessage) (any, error) {
 	if a.Path != "" && a.Path != d.Config().Path {
 		return nil, fmt.Errorf("the daemon re-reads only its own configuration %s, not %s", d.Config().Path, a.Path)
 	}
-	if err := d.Reload(); err != nil {
+	notes, err := d.Reload()
+	if err != nil {
 		return nil, err
 	}
-	return ReloadResult{Path: d.Config().Path}, nil
+	return ReloadResult{Path: d.Config().Path, Notes: notes}, nil
 }
 
 func (d Daemon) mapCacheAdd(args jsonx.RawMessage) (any, error) {

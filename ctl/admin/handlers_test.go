@@ -79,16 +79,16 @@ func newTestDaemon(t *testing.T) *testDaemon {
 		MapCache:  func() *fwd.MapCache { return d.cache },
 		DataStats: func() *fwd.Stats { return &d.stats },
 		Control:   func() *ctl.Node { return d.node },
-		Reload: func() error {
+		Reload: func() ([]string, error) {
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			cfg, err := conf.Parse(d.cfg.Path, d.next)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			d.cfg = cfg
 			d.reloads++
-			return nil
+			return nil, nil
 		},
 	}.Register(srv)
 	go srv.Serve()

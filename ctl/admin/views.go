@@ -304,6 +304,10 @@ type ReloadArgs struct {
 // ReloadResult is the data of a successful "reload".
 type ReloadResult struct {
 	Path string `json:"path"` // the file applied
+	// Notes say what the reload did beyond applying the file that the
+	// operator should know of: a role restarted (and the state it lost),
+	// registrations kept or dropped. One line each.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Locator is a locator given on the command line.

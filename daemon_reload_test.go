@@ -1,0 +1,75 @@
+package main
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/lispd/lispd/conf"
+)
+
+// TestReloadClassifiesRLOCChanges: a change of only the local RLOCs'
+// priorities or weights keeps the data plane and the control plane running
+// (it is applied in place); any other RLOC change, or another data-plane
+// key, restarts the xTR, and changedDataPlaneKeys names what changed.
+func TestReloadClassifiesRLOCChanges(t *testing.T) {
+	base := func() *conf.Config {
+		return &conf.Config{XTR: &conf.XTR{
+			TUN:         "lisp0",
+			EIDPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25")},
+			RLOCs: []conf.LocalRLOC{
+				{Address: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100},
+				{Interface: "wan", Priority: 2, Weight: 50},
+			},
+		}}
+	}
+	cases := []struct {
+		name       string
+		change     func(c *conf.Config)
+		sameData   bool
+		sameNode   bool
+		inPlace    bool     // sameRLOCs false while the planes stay
+		wantKeysIn []string // changedDataPlaneKeys contains these
+	}{
+		{"nothing", func(*conf.Config) {}, true, true, false, nil},
+		{"priority", func(c *conf.Config) { c.XTR.RLOCs[0].Priority = 7 }, true, true, true, nil},
+		{"weight of an interface", func(c *conf.Config) { c.XTR.RLOCs[1].Weight = 10 }, true, true, true, nil},
+		{"address", func(c *conf.Config) { c.XTR.RLOCs[0].Address = netip.MustParseAddr("192.0.2.7") }, false, false, false, []string{"xtr.rloc.address"}},
+		{"interface", func(c *conf.Config) { c.XTR.RLOCs[1].Interface = "wan2" }, false, false, false, []string{"xtr.rloc.interface"}},
+		{"mtu", func(c *conf.Config) { c.XTR.MTU = 1300 }, false, false, false, []string{"xtr.mtu"}},
+		{"mtu and priority", func(c *conf.Config) { c.XTR.MTU = 1300; c.XTR.RLOCs[0].Priority = 9 }, false, false, false, []string{"xtr.mtu"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := base(), base()
+			tc.change(b)
+			if got := sameDataPlane(a.XTR, b.XTR); got != tc.sameData {
+				t.Errorf("sameDataPlane = %v, want %v", got, tc.sameData)
+			}
+			if got := sameNode(a, b); got != tc.sameNode {
+				t.Errorf("sameNode = %v, want %v", got, tc.sameNode)
+			}
+			if got := tc.sameData && !sameRLOCs(a.XTR.RLOCs, b.XTR.RLOCs); got != tc.inPlace {
+				t.Errorf("applied in place = %v, want %v", got, tc.inPlace)
+			}
+			if !tc.sameData {
+				keys := changedDataPlaneKeys(a.XTR, b.XTR)
+				for _, k := range tc.wantKeysIn {
+					if !slices.Contains(keys, k) {
+						t.Errorf("changedDataPlaneKeys = %v, want %q in it", keys, k)
+					}
+				}
+				if slices.ContainsFunc(keys, func(k string) bool { return k == "xtr.rloc.priority" || k == "xtr.rloc.weight" }) {
+					t.Errorf("changedDataPlaneKeys = %v names a key applied in place", keys)
+				}
+			}
+			// The configuration itself is not modified by the comparison.
+			if b.XTR.RLOCs[0].Priority == 0 {
+				t.Errorf("comparison zeroed the configuration's priority")
+			}
+		})
+	}
+	if got := changedDataPlaneKeys(nil, base().XTR); !slices.Equal(got, []string{"[xtr]"}) {
+		t.Errorf("changedDataPlaneKeys(nil, x) = %v", got)
+	}
+}
