@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/lispd/lispd/conf"
 	flag "github.com/lispd/lispd/internal/flagx"
@@ -170,4 +172,19 @@ func configFlag(fs *flag.FlagSet) *string {
 // printProblems writes a configuration error to w, one problem per line.
 func printProblems(w io.Writer, err error) {
 	fmt.Fprintln(w, err)
+}
+
+// absPath makes p absolute against the working directory, leaving it as it
+// is when that cannot be read. Not filepath.Abs: its os.Getwd falls back to
+// walking the directory tree, 8 KB of the binary for a case getcwd(2)
+// covers.
+func absPath(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	wd, err := syscall.Getwd()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(wd, p)
 }

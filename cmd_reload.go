@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/lispd/lispd/ctl/admin"
 )
@@ -43,11 +42,7 @@ func runReload(args []string) int {
 	var ra admin.ReloadArgs
 	if configGiven(fs) {
 		// The daemon compares it with its own, which is absolute.
-		p, err := filepath.Abs(*cf.config)
-		if err != nil {
-			p = *cf.config
-		}
-		ra.Path = p
+		ra.Path = absPath(*cf.config)
 	}
 	var res admin.ReloadResult
 	err := cf.call(admin.CmdReload, ra, &res)

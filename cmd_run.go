@@ -6,7 +6,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -54,9 +53,7 @@ func runRun(args []string) int {
 
 	// The daemon keeps the path for reloads and reports it to clients
 	// that may run elsewhere: relative to nothing.
-	if abs, err := filepath.Abs(*path); err == nil {
-		*path = abs
-	}
+	*path = absPath(*path)
 	cfg, err := conf.Load(*path)
 	if err != nil {
 		printProblems(stderr, err)
