@@ -232,6 +232,26 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 	}
 }
 
+// maxRecordTTL caps how long a Record TTL keeps a mapping: the ITR's
+// map-cache entries and the Map-Server's T-bit registrations. RFC 9301
+// section 5.4 leaves 0xffffffff to the recipient and suggests 1440 minutes
+// (a day) as the usual TTL; a week is seven times that, so no sane site's
+// TTL is shortened, yet an entry whose ETR lost its state (and so never
+// sends an SMR) is still resolved again within a bounded time, and a
+// registrant cannot pin Map-Server state for decades.
+const maxRecordTTL = 7 * 24 * time.Hour
+
+// ttlFromMinutes converts a Record TTL in minutes (RFC 9301 section 5.4)
+// to a duration without overflow: 0 stays 0 (remove at once), anything of a
+// week or more, including 0xffffffff ("the recipient decides"), is
+// maxRecordTTL.
+func ttlFromMinutes(minutes uint32) time.Duration {
+	if uint64(minutes) >= uint64(maxRecordTTL/time.Minute) {
+		return maxRecordTTL
+	}
+	return time.Duration(minutes) * time.Minute
+}
+
 // ttlMinutes converts a duration to a record TTL in whole minutes.
 func ttlMinutes(d time.Duration) uint32 {
 	m := d / time.Minute

@@ -120,7 +120,7 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 	}
 	for i := range reg.Records {
 		rec := &reg.Records[i]
-		ttl := time.Duration(rec.TTL) * time.Minute
+		ttl := ttlFromMinutes(rec.TTL)
 		expires := now.Add(s.o.RegistrationTimeout)
 		if reg.UseTTL {
 			expires = now.Add(ttl)
