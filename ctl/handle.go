@@ -139,11 +139,18 @@ func (n *Node) usable(a netip.Addr) bool {
 }
 
 // pickITRRLOC returns the first ITR-RLOC of an address family the node can
-// send in.
+// send in; an ITR-RLOC encoded as an AFI-List LCAF (an IPv4 and an IPv6
+// address of one ITR, as some implementations send) yields its first
+// usable address.
 func (n *Node) pickITRRLOC(rlocs []msg.Address) (netip.Addr, bool) {
 	for _, a := range rlocs {
 		if n.usable(a.IP) {
 			return a.IP.Unmap(), true
+		}
+		for _, l := range a.List {
+			if n.usable(l) {
+				return l.Unmap(), true
+			}
 		}
 	}
 	return netip.Addr{}, false
@@ -210,14 +217,24 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 	if ecm != nil {
 		replyPort = ecm.innerPort
 	}
-	eid := req.EIDs[0]
+	// Every record counts (RFC 9301 section 5.2: one or more records):
+	// the ETR answers when any is ours, the Map-Resolver resolves each.
+	var eid msg.EID
+	ours := false
+	for _, e := range req.EIDs {
+		if !e.Prefix.IsValid() {
+			continue
+		}
+		if !eid.Prefix.IsValid() {
+			eid = e
+		}
+		if n.etr != nil && !ours {
+			_, ours = n.etr.ownPrefix(e.IID, e.Prefix.Addr())
+		}
+	}
 	if !eid.Prefix.IsValid() {
 		n.ctr.drop(DropUnsupported)
 		return
-	}
-	ours := false
-	if n.etr != nil {
-		_, ours = n.etr.ownPrefix(eid.IID, eid.Prefix.Addr())
 	}
 	switch {
 	case n.etr != nil && (ours || req.Probe):
