@@ -170,3 +170,45 @@ func TestPickITRRLOC(t *testing.T) {
 		}
 	}
 }
+
+// An RFC 9437 subscribe Map-Request (I bit, xTR-ID and site-ID after the
+// records, as Cisco IOS-XE sends) is answered by the Map-Resolver and by
+// the ETR, not counted malformed.
+func TestSubscribeMapRequestAnswered(t *testing.T) {
+	tn := newTestNet(t)
+	ms := tn.start(msOptions(0, siteOpt("a", "k", KeySHA256, 0, "10.1.0.0/16")), nil, tn.addr(10))
+	etr := tn.start(xtrOptions(tn.addr(3), prefixes("10.2.2.0/24"), nil), newFakeDataPlane(), tn.addr(3))
+	itr := tn.peer(tn.addr(1), 0)
+	subscribe := func(eid string) msg.MapRequest {
+		return msg.MapRequest{
+			Nonce: randomNonce(), ITRRLOCs: []msg.Address{msg.AddrOf(itr.addr().Addr())},
+			EIDs:     []msg.EID{msg.EIDOf(0, netip.MustParsePrefix(eid))},
+			HasXTRID: true, XTRID: [16]byte{0xc1, 0x5c, 0x0}, SiteID: 42,
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		to   *Node
+		eid  string
+		ecm  bool
+	}{
+		{"Map-Resolver", ms, "10.1.2.5/32", true},
+		{"ETR", etr, "10.2.2.5/32", false},
+	} {
+		req := subscribe(tt.eid)
+		b := req.Append(nil)
+		if tt.ecm {
+			e := msg.ECM{Src: itr.addr(), Dst: netip.AddrPortFrom(req.EIDs[0].Prefix.Addr(), msg.ControlPort), Message: b}
+			b = e.Append(nil)
+		}
+		itr.send(netip.AddrPortFrom(tt.to.opts.Listen[0], tn.port), b)
+		got, _ := itr.recv(5 * time.Second)
+		var rep msg.MapReply
+		if got == nil || rep.Decode(got) != nil || rep.Nonce != req.Nonce {
+			t.Errorf("%s: no Map-Reply to a subscribe Map-Request (got %x); drops %v", tt.name, got, tt.to.Stats().Drops)
+		}
+		if d := tt.to.Stats().Drops[DropMalformed.String()]; d != 0 {
+			t.Errorf("%s: %d malformed", tt.name, d)
+		}
+	}
+}
