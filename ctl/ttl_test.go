@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestTTLFromMinutes(t *testing.T) {
 // resolves again).
 func TestITRRecordTTL(t *testing.T) {
 	for _, tt := range recordTTLs {
-		t.Run(time.Duration(tt.minutes).String(), func(t *testing.T) {
+		t.Run(strconv.FormatUint(uint64(tt.minutes), 10), func(t *testing.T) {
 			tn := newTestNet(t)
 			mr := tn.peer(tn.addr(20), tn.port)
 			dp := newFakeDataPlane()
@@ -97,7 +98,7 @@ func TestITRRecordTTL(t *testing.T) {
 func TestMapServerRecordTTL(t *testing.T) {
 	vf := loadVectors(t)
 	for _, tt := range recordTTLs {
-		t.Run(time.Duration(tt.minutes).String(), func(t *testing.T) {
+		t.Run(strconv.FormatUint(uint64(tt.minutes), 10), func(t *testing.T) {
 			tn := newTestNet(t)
 			ms := tn.startAt(msOptions(time.Hour, siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16")), tn.addr(10))
 			etr := tn.peer(tn.addr(2), 0)
