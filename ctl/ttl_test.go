@@ -127,3 +127,36 @@ func TestMapServerRecordTTL(t *testing.T) {
 		})
 	}
 }
+
+// The Info-Reply's TTL is converted like a record's: a huge one is a week
+// (it used to overflow into the default); 0 and 0xffffffff ("the recipient
+// decides") are the default.
+func TestNATInfoReplyTTL(t *testing.T) {
+	for _, tt := range recordTTLs {
+		t.Run(strconv.FormatUint(uint64(tt.minutes), 10), func(t *testing.T) {
+			n := fuzzNode(t)
+			n.opts.DataPort = portOnly(4341)
+			x := *n.opts.XTR
+			x.NATTraversal = NATAlways
+			x.EIDSpace = prefixes("10.0.0.0/8")
+			n.opts.XTR = &x
+			n.nat = newNAT(n, &x)
+			n.nat.sent[77] = infoSent{peer: n.etr.peers[0], local: netip.MustParseAddrPort("192.0.2.1:4341"), data: true}
+			rep := msg.Info{Reply: true, Nonce: 77, Alg: msg.AlgHMACSHA256, TTL: tt.minutes, EID: msg.EIDOf(0, netip.MustParsePrefix("10.1.0.0/24")),
+				NAT: msg.NATTraversal{MSPort: 4342, ETRPort: 4341, GlobalETR: netip.MustParseAddr("192.0.2.1"), MS: netip.MustParseAddr("203.0.113.10"), RTRs: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}}
+			b := rep.Append(nil)
+			if err := msg.Sign(b, []byte("secret")); err != nil {
+				t.Fatal(err)
+			}
+			n.HandleDataPort(b, netip.MustParseAddrPort("203.0.113.10:4342"))
+			st, _ := n.NATStatus()
+			want := tt.want
+			if want == 0 || tt.minutes == 0xffffffff {
+				want = DefaultInfoTTL
+			}
+			if !st.Discovered || st.Expires.Sub(st.LastReply) != want {
+				t.Errorf("discovered %v, expires %v after the reply, want %v", st.Discovered, st.Expires.Sub(st.LastReply), want)
+			}
+		})
+	}
+}
