@@ -20,6 +20,7 @@ type nopDataPlane struct{}
 
 func (nopDataPlane) Install(ctl.Mapping) error                        { return nil }
 func (nopDataPlane) ResolveFailed(uint32, netip.Addr)                 {}
+func (nopDataPlane) Remove(uint32, netip.Prefix)                      {}
 func (nopDataPlane) Lookup(uint32, netip.Addr) (ctl.CacheEntry, bool) { return ctl.CacheEntry{}, false }
 func (nopDataPlane) InUse(time.Time) []ctl.CacheEntry                 { return nil }
 func (nopDataPlane) SetLocatorState(uint32, netip.Prefix, netip.Addr, ctl.LocatorState) {

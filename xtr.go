@@ -61,9 +61,9 @@ type staticKey struct {
 type missRelay struct{ to atomic.Pointer[ctl.Node] }
 
 // Miss implements fwd.MissHandler.
-func (r *missRelay) Miss(iid uint32, dst netip.Addr) {
+func (r *missRelay) Miss(iid uint32, src, dst netip.Addr) {
 	if n := r.to.Load(); n != nil {
-		n.Miss(iid, dst)
+		n.Miss(iid, src, dst)
 	}
 }
 

@@ -139,11 +139,18 @@ func (n *Node) usable(a netip.Addr) bool {
 }
 
 // pickITRRLOC returns the first ITR-RLOC of an address family the node can
-// send in.
+// send in; an ITR-RLOC encoded as an AFI-List LCAF (an IPv4 and an IPv6
+// address of one ITR, as some implementations send) yields its first
+// usable address.
 func (n *Node) pickITRRLOC(rlocs []msg.Address) (netip.Addr, bool) {
 	for _, a := range rlocs {
 		if n.usable(a.IP) {
 			return a.IP.Unmap(), true
+		}
+		for _, l := range a.List {
+			if n.usable(l) {
+				return l.Unmap(), true
+			}
 		}
 	}
 	return netip.Addr{}, false
@@ -210,14 +217,24 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 	if ecm != nil {
 		replyPort = ecm.innerPort
 	}
-	eid := req.EIDs[0]
+	// Every record counts (RFC 9301 section 5.2: one or more records):
+	// the ETR answers when any is ours, the Map-Resolver resolves each.
+	var eid msg.EID
+	ours := false
+	for _, e := range req.EIDs {
+		if !e.Prefix.IsValid() {
+			continue
+		}
+		if !eid.Prefix.IsValid() {
+			eid = e
+		}
+		if n.etr != nil && !ours {
+			_, ours = n.etr.ownPrefix(e.IID, e.Prefix.Addr())
+		}
+	}
 	if !eid.Prefix.IsValid() {
 		n.ctr.drop(DropUnsupported)
 		return
-	}
-	ours := false
-	if n.etr != nil {
-		_, ours = n.etr.ownPrefix(eid.IID, eid.Prefix.Addr())
 	}
 	switch {
 	case n.etr != nil && (ours || req.Probe):
@@ -230,6 +247,26 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 		n.ctr.drop(DropNotOurEID)
 		n.logs.logAt(logx.LevelDebug, "not-our-eid", from.Addr(), "Map-Request for an EID that is not ours", "eid", eid.String())
 	}
+}
+
+// maxRecordTTL caps how long a Record TTL keeps a mapping: the ITR's
+// map-cache entries and the Map-Server's T-bit registrations. RFC 9301
+// section 5.4 leaves 0xffffffff to the recipient and suggests 1440 minutes
+// (a day) as the usual TTL; a week is seven times that, so no sane site's
+// TTL is shortened, yet an entry whose ETR lost its state (and so never
+// sends an SMR) is still resolved again within a bounded time, and a
+// registrant cannot pin Map-Server state for decades.
+const maxRecordTTL = 7 * 24 * time.Hour
+
+// ttlFromMinutes converts a Record TTL in minutes (RFC 9301 section 5.4)
+// to a duration without overflow: 0 stays 0 (remove at once), anything of a
+// week or more, including 0xffffffff ("the recipient decides"), is
+// maxRecordTTL.
+func ttlFromMinutes(minutes uint32) time.Duration {
+	if uint64(minutes) >= uint64(maxRecordTTL/time.Minute) {
+		return maxRecordTTL
+	}
+	return time.Duration(minutes) * time.Minute
 }
 
 // ttlMinutes converts a duration to a record TTL in whole minutes.

@@ -32,10 +32,20 @@ type eidKey struct {
 	eid netip.Addr
 }
 
+// miss is a data-plane miss: a packet from src to key.eid.
+type miss struct {
+	key eidKey
+	src netip.Addr // zero when the data plane did not say
+}
+
 // request is an outstanding Map-Request with its retransmissions.
 type request struct {
-	key     eidKey
-	prefix  netip.Prefix // the EID-prefix asked for (host prefix on a miss)
+	key    eidKey
+	prefix netip.Prefix // the EID-prefix asked for (host prefix on a miss)
+	// src is the Source-EID: the source of the packet that missed (RFC
+	// 9301 section 5.3); zero (AFI 0) for renewals and SMR-invoked
+	// requests.
+	src     netip.Addr
 	kind    reqKind
 	attempt int            // retransmissions so far
 	nonces  map[uint64]int // nonce -> resolver index of each attempt
@@ -49,7 +59,7 @@ type request struct {
 type itr struct {
 	n      *Node
 	x      *XTROptions
-	misses chan eidKey
+	misses chan miss
 	bucket *tokenBucket
 
 	mu        sync.Mutex
@@ -65,7 +75,7 @@ func newITR(n *Node, x *XTROptions) *itr {
 	return &itr{
 		n:        n,
 		x:        x,
-		misses:   make(chan eidKey, x.MissQueue),
+		misses:   make(chan miss, x.MissQueue),
 		bucket:   newTokenBucket(x.MapRequestRate, x.MapRequestRate),
 		pending:  map[eidKey]*request{},
 		byNonce:  map[uint64]*request{},
@@ -75,9 +85,9 @@ func newITR(n *Node, x *XTROptions) *itr {
 }
 
 // miss queues a data-plane miss without blocking; a full queue drops it.
-func (t *itr) miss(iid uint32, dst netip.Addr) {
+func (t *itr) miss(iid uint32, src, dst netip.Addr) {
 	select {
-	case t.misses <- eidKey{iid, dst.Unmap()}:
+	case t.misses <- miss{eidKey{iid, dst.Unmap()}, src.Unmap()}:
 	default:
 		t.n.ctr.drop(DropMissQueueFull)
 	}
@@ -91,8 +101,8 @@ func (t *itr) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case k := <-t.misses:
-			t.resolve(k, hostPrefix(k.eid), reqMiss)
+		case m := <-t.misses:
+			t.resolve(m.key, m.src, hostPrefix(m.key.eid), reqMiss)
 		case now := <-prune.C:
 			t.pruneLastSent(now)
 		}
@@ -112,8 +122,9 @@ func (t *itr) inEIDSpace(eid netip.Addr) bool {
 	return false
 }
 
-// resolve starts a Map-Request for key unless one is outstanding.
-func (t *itr) resolve(k eidKey, prefix netip.Prefix, kind reqKind) {
+// resolve starts a Map-Request for key unless one is outstanding; src is
+// its Source-EID (zero: none).
+func (t *itr) resolve(k eidKey, src netip.Addr, prefix netip.Prefix, kind reqKind) {
 	if kind == reqMiss && !t.inEIDSpace(k.eid) {
 		t.n.ctr.drop(DropNotEIDSpace)
 		t.n.dp.ResolveFailed(k.iid, k.eid)
@@ -139,7 +150,7 @@ func (t *itr) resolve(k eidKey, prefix netip.Prefix, kind reqKind) {
 		}
 		return
 	}
-	r := &request{key: k, prefix: prefix, kind: kind, nonces: map[uint64]int{}, first: t.preferred, started: time.Now()}
+	r := &request{key: k, prefix: prefix, src: src, kind: kind, nonces: map[uint64]int{}, first: t.preferred, started: time.Now()}
 	t.pending[k] = r
 	t.mu.Unlock()
 	t.attempt(r)
@@ -184,7 +195,7 @@ func (t *itr) attempt(r *request) {
 
 	mr := t.x.MapResolvers[idx]
 	t.n.ctr.mapRequestsSent.Add(1)
-	if err := t.n.sendMapRequest(mr, r.key.iid, r.prefix, nonce, r.kind == reqSMR); err != nil {
+	if err := t.n.sendMapRequest(mr, r.key.iid, r.src, r.prefix, nonce, r.kind == reqSMR); err != nil {
 		t.n.ctr.mapRequestsSent.Add(^uint64(0))
 		if errors.Is(err, errNoITRRLOC) {
 			t.n.ctr.drop(DropNoUsableRLOC)
@@ -272,6 +283,17 @@ func (t *itr) installed(m Mapping) {
 	t.renewals[key] = time.AfterFunc(ttl-ttl/10, func() { t.renew(key, ttl) })
 }
 
+// removed forgets the renewal of an entry a TTL-0 record removed.
+func (t *itr) removed(m Mapping) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := regKey{m.InstanceID, m.Prefix}
+	if old := t.renewals[key]; old != nil {
+		old.Stop()
+		delete(t.renewals, key)
+	}
+}
+
 // renew re-resolves an entry at 90% of its TTL if a packet used it recently
 // (within RenewIdle, or half the TTL when that is shorter); an idle entry is
 // left to expire, and a later packet misses and resolves again.
@@ -291,7 +313,7 @@ func (t *itr) renew(key regKey, ttl time.Duration) {
 	if e.LastUsed.IsZero() || time.Since(e.LastUsed) > idle {
 		return
 	}
-	t.resolve(eidKey{key.iid, key.prefix.Addr()}, key.prefix, reqRenew)
+	t.resolve(eidKey{key.iid, key.prefix.Addr()}, netip.Addr{}, key.prefix, reqRenew)
 }
 
 // smr handles a Solicit-Map-Request for eid: if the map-cache holds an entry
@@ -304,7 +326,7 @@ func (t *itr) smr(iid uint32, eid netip.Addr) {
 		t.n.ctr.drop(DropSMRNotCached)
 		return
 	}
-	t.resolve(eidKey{iid, e.Prefix.Addr()}, e.Prefix, reqSMR)
+	t.resolve(eidKey{iid, e.Prefix.Addr()}, netip.Addr{}, e.Prefix, reqSMR)
 }
 
 func (t *itr) pruneLastSent(now time.Time) {
@@ -404,6 +426,14 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 				"asked", r.prefix, "got", rep.Records[i].EID.String())
 			continue
 		}
+		if m.TTL == 0 {
+			// RFC 9301 section 5.4: a TTL of 0 removes the entry at
+			// once; the next packet misses and resolves again.
+			n.dp.Remove(m.InstanceID, m.Prefix)
+			n.itr.removed(m)
+			n.logs.logAt(logx.LevelDebug, "ttl-zero", from.Addr(), "Map-Reply record with TTL 0: entry removed", "eid", m.Prefix)
+			continue
+		}
 		if n.nat != nil {
 			n.nat.adjust(&m)
 		}
@@ -442,7 +472,7 @@ func (t *itr) mapping(rec *msg.Record, r *request) (Mapping, bool) {
 	m := Mapping{
 		InstanceID:    r.key.iid,
 		Prefix:        p,
-		TTL:           time.Duration(rec.TTL) * time.Minute,
+		TTL:           ttlFromMinutes(rec.TTL),
 		Authoritative: rec.Authoritative,
 	}
 	for i, l := range rec.Locators {
@@ -479,8 +509,11 @@ func unmapBits(p netip.Prefix) int {
 // sendMapRequest sends a Map-Request for prefix in iid to a Map-Resolver,
 // inside an Encapsulated Control Message: inner IP from our RLOC (of the
 // EID's family) to the EID, inner and outer UDP source port our control
-// port, so that the ETR's Map-Reply comes back to it.
-func (n *Node) sendMapRequest(mr netip.Addr, iid uint32, prefix netip.Prefix, nonce uint64, smrInvoked bool) error {
+// port, so that the ETR's Map-Reply comes back to it. src, when valid, is
+// the Source-EID (in iid, like the EID asked for): the host whose packet
+// missed, which Map-Resolvers may use for source-based policy (RFC 9301
+// section 5.3); else the Source-EID is AFI 0.
+func (n *Node) sendMapRequest(mr netip.Addr, iid uint32, src netip.Addr, prefix netip.Prefix, nonce uint64, smrInvoked bool) error {
 	rlocs := n.itrRLOCs()
 	if len(rlocs) == 0 {
 		return errNoITRRLOC
@@ -490,6 +523,9 @@ func (n *Node) sendMapRequest(mr netip.Addr, iid uint32, prefix netip.Prefix, no
 		Nonce:      nonce,
 		ITRRLOCs:   rlocs,
 		EIDs:       []msg.EID{msg.EIDOf(iid, prefix)},
+	}
+	if src.IsValid() && !src.IsUnspecified() {
+		req.SourceEID = msg.EIDOf(iid, hostPrefix(src))
 	}
 	inner := req.Append(nil)
 	ecm := msg.ECM{

@@ -83,7 +83,7 @@ func TestResolutionEndToEnd(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.dst, func(t *testing.T) {
-			xtr1.Miss(0, netip.MustParseAddr(tt.dst))
+			xtr1.Miss(0, netip.Addr{}, netip.MustParseAddr(tt.dst))
 			eventually(t, "install", func() bool { ins, _ := dp1.snapshot(); return len(ins) > i })
 			ins, failed := dp1.snapshot()
 			if len(ins) != i+1 || len(failed) != 0 {
@@ -133,7 +133,7 @@ func TestITRMapRequestFormat(t *testing.T) {
 	tn := newTestNet(t)
 	mr := tn.peer(tn.addr(20), tn.port)
 	x := itrWithResolvers(tn, newFakeDataPlane(), func(x *XTROptions) { x.InstanceID = 1000 }, tn.addr(20))
-	x.Miss(1000, netip.MustParseAddr("10.2.2.9"))
+	x.Miss(1000, netip.Addr{}, netip.MustParseAddr("10.2.2.9"))
 	b, from := mr.recv(5 * time.Second)
 	if b == nil {
 		t.Fatal("no Map-Request")
@@ -172,7 +172,7 @@ func TestITRRejectsUnsolicitedReplies(t *testing.T) {
 
 	// Outstanding request, reply with another nonce: dropped, the request
 	// stays outstanding and the real answer is installed.
-	x.Miss(0, netip.MustParseAddr("10.2.2.9"))
+	x.Miss(0, netip.Addr{}, netip.MustParseAddr("10.2.2.9"))
 	e, req, ok := mr.recvRequest(5 * time.Second)
 	if !ok {
 		t.Fatal("no Map-Request")
@@ -208,7 +208,7 @@ func TestITRFailover(t *testing.T) {
 		x.MapRequestTimeout = 50 * time.Millisecond
 		x.PerEIDInterval = time.Millisecond
 	}, tn.addr(20), tn.addr(21))
-	x.Miss(0, netip.MustParseAddr("10.2.2.9"))
+	x.Miss(0, netip.Addr{}, netip.MustParseAddr("10.2.2.9"))
 	_, first, ok := silent.recvRequest(5 * time.Second)
 	if !ok {
 		t.Fatal("first Map-Resolver got nothing")
@@ -225,7 +225,7 @@ func TestITRFailover(t *testing.T) {
 	if ins, _ := dp.snapshot(); ins[0].Prefix != netip.MustParsePrefix("10.2.2.0/24") || ins[0].TTL != 3*time.Minute {
 		t.Errorf("installed %+v", ins[0])
 	}
-	x.Miss(0, netip.MustParseAddr("10.3.3.3"))
+	x.Miss(0, netip.Addr{}, netip.MustParseAddr("10.3.3.3"))
 	if _, _, ok := second.recvRequest(5 * time.Second); !ok {
 		t.Fatal("the answering Map-Resolver is not tried first")
 	}
@@ -246,7 +246,7 @@ func TestITRGivesUp(t *testing.T) {
 		x.PerEIDInterval = time.Millisecond
 	}, tn.addr(20))
 	start := time.Now()
-	x.Miss(0, netip.MustParseAddr("10.2.2.9"))
+	x.Miss(0, netip.Addr{}, netip.MustParseAddr("10.2.2.9"))
 	eventually(t, "resolve failed", func() bool { _, f := dp.snapshot(); return len(f) == 1 })
 	if el := time.Since(start); el < 20*time.Millisecond+40*time.Millisecond+80*time.Millisecond {
 		t.Errorf("gave up after %v: the timeouts did not double", el)
@@ -283,8 +283,8 @@ func TestITRRateLimit(t *testing.T) {
 	}, tn.addr(20))
 	start := time.Now()
 	for i := range 50 {
-		x.Miss(0, netip.AddrFrom4([4]byte{10, 2, 3, byte(i)}))
-		x.Miss(0, netip.AddrFrom4([4]byte{10, 2, 3, byte(i)})) // duplicate: no second request
+		x.Miss(0, netip.Addr{}, netip.AddrFrom4([4]byte{10, 2, 3, byte(i)}))
+		x.Miss(0, netip.Addr{}, netip.AddrFrom4([4]byte{10, 2, 3, byte(i)})) // duplicate: no second request
 	}
 	n := 0
 	for {
@@ -318,7 +318,7 @@ func TestITRPendingBound(t *testing.T) {
 		x.MapRequestTimeout = time.Minute
 	}, tn.addr(20))
 	for i := range 30 {
-		x.Miss(0, netip.AddrFrom4([4]byte{10, 2, 4, byte(i)}))
+		x.Miss(0, netip.Addr{}, netip.AddrFrom4([4]byte{10, 2, 4, byte(i)}))
 	}
 	eventually(t, "pending-full drops", func() bool { return x.Stats().Drops["pending-full"] == 20 })
 	if p := x.PendingRequests(); len(p) != 10 {
@@ -406,7 +406,7 @@ func TestCloseIsPrompt(t *testing.T) {
 		x.MapServers = []MapServerPeer{{Addr: tn.addr(20), Key: "k", KeyType: KeySHA1, WantMapNotify: true}}
 	}, tn.addr(20))
 	for i := range 20 {
-		x.Miss(0, netip.AddrFrom4([4]byte{10, 9, 0, byte(i)}))
+		x.Miss(0, netip.Addr{}, netip.AddrFrom4([4]byte{10, 9, 0, byte(i)}))
 	}
 	x.itr.installed(Mapping{Prefix: netip.MustParsePrefix("10.2.2.0/24"), TTL: time.Hour})
 	time.Sleep(20 * time.Millisecond)
@@ -415,7 +415,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Close took %v", d)
 	}
-	x.Miss(0, netip.MustParseAddr("10.9.9.9")) // after Close: no panic, no block
+	x.Miss(0, netip.Addr{}, netip.MustParseAddr("10.9.9.9")) // after Close: no panic, no block
 }
 
 // expect registers an outstanding miss request for eid answered by nonce,
@@ -492,8 +492,8 @@ func TestMapServerBesideXTR(t *testing.T) {
 		x.MapServers = []MapServerPeer{{Addr: tn.addr(10), Key: "kb", KeyType: KeySHA256, WantMapNotify: true}}
 	}), dpB, tn.addr(3))
 	eventually(t, "both registered", func() bool { return len(a.Registrations().Registrations) == 2 })
-	b.Miss(0, netip.MustParseAddr("10.1.1.5"))
-	a.Miss(0, netip.MustParseAddr("10.2.2.5"))
+	b.Miss(0, netip.Addr{}, netip.MustParseAddr("10.1.1.5"))
+	a.Miss(0, netip.Addr{}, netip.MustParseAddr("10.2.2.5"))
 	eventually(t, "installs", func() bool {
 		ia, _ := dpA.snapshot()
 		ib, _ := dpB.snapshot()

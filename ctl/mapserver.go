@@ -120,7 +120,7 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 	}
 	for i := range reg.Records {
 		rec := &reg.Records[i]
-		ttl := time.Duration(rec.TTL) * time.Minute
+		ttl := ttlFromMinutes(rec.TTL)
 		expires := now.Add(s.o.RegistrationTimeout)
 		if reg.UseTTL {
 			expires = now.Add(ttl)
@@ -186,18 +186,40 @@ func (s *mapServer) handleMapNotifyAck(b []byte, from netip.AddrPort) {
 }
 
 // resolve is the Map-Resolver: answer an ECM Map-Request from the
-// registrations. A registered EID is answered on the ETR's behalf when the
-// registration asked for proxy reply, else the ECM is forwarded to a
-// registered ETR; an unregistered EID gets a negative Map-Reply
-// (RFC 9301 section 8.4).
+// registrations, every EID-record of it (RFC 9301 section 5.2: a receiver
+// MUST accept Map-Requests with one or more records). A registered EID is
+// answered on the ETR's behalf when the registration asked for proxy reply,
+// else the ECM is forwarded to a registered ETR (once per ETR, however many
+// of its records the request holds); an unregistered EID gets a negative
+// record (RFC 9301 section 8.4). The records answered here go back in one
+// Map-Reply.
 func (s *mapServer) resolve(req *msg.MapRequest, ecm *ecmInfo, from netip.AddrPort) {
 	n := s.n
-	eid := req.EIDs[0]
-	addr := eid.Prefix.Addr().Unmap()
 	now := time.Now()
 	itrRLOC, ok := n.pickITRRLOC(req.ITRRLOCs)
-	m, registered := s.reg.lookup(eid.IID, addr, now)
-	if registered {
+	var recs []msg.Record
+	proxied, negative := 0, 0
+	forwarded := map[netip.Addr]bool{}
+	seen := map[regKey]bool{}
+	for _, eid := range req.EIDs {
+		if !eid.Prefix.IsValid() {
+			n.ctr.drop(DropUnsupported)
+			continue
+		}
+		addr := eid.Prefix.Addr().Unmap()
+		m, registered := s.reg.lookup(eid.IID, addr, now)
+		if !registered {
+			prefix, ttl := s.reg.negative(eid.IID, addr, now)
+			if key := (regKey{eid.IID, prefix}); !seen[key] {
+				seen[key] = true
+				recs = append(recs, msg.Record{
+					TTL: ttlMinutes(ttl), Action: msg.ActNativelyFwd, Authoritative: true,
+					EID: msg.EIDOf(eid.IID, prefix),
+				})
+				negative++
+			}
+			continue
+		}
 		var proxies []registrant
 		for _, r := range m.registrants {
 			if r.proxyReply {
@@ -205,21 +227,21 @@ func (s *mapServer) resolve(req *msg.MapRequest, ecm *ecmInfo, from netip.AddrPo
 			}
 		}
 		if len(proxies) == 0 {
-			s.forward(m, ecm, from)
-			return
+			s.forward(m, ecm, from, forwarded)
+			continue
 		}
-		if !ok {
-			n.ctr.drop(DropNoUsableRLOC)
-			return
+		if seen[m.key] {
+			continue
 		}
+		seen[m.key] = true
 		rec := msg.Record{TTL: ttlMinutes(proxies[0].recordTTL), EID: msg.EIDOf(m.key.iid, m.key.prefix)}
-		seen := map[netip.Addr]bool{}
+		locs := map[netip.Addr]bool{}
 		for _, r := range proxies {
 			for _, l := range r.locators {
-				if seen[l.Addr] {
+				if locs[l.Addr] {
 					continue
 				}
-				seen[l.Addr] = true
+				locs[l.Addr] = true
 				rec.Locators = append(rec.Locators, msg.Locator{
 					Priority: l.Priority, Weight: l.Weight, MPriority: 255, Reachable: l.Reachable, Addr: msg.AddrOf(l.Addr),
 				})
@@ -227,31 +249,28 @@ func (s *mapServer) resolve(req *msg.MapRequest, ecm *ecmInfo, from netip.AddrPo
 		}
 		// A is clear: a proxy Map-Reply is not from the site itself
 		// (RFC 9301 section 5.4).
-		if s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort)) {
-			n.ctr.proxyReplies.Add(1)
-		}
+		recs = append(recs, rec)
+		proxied++
+	}
+	if len(recs) == 0 {
 		return
 	}
 	if !ok {
 		n.ctr.drop(DropNoUsableRLOC)
 		return
 	}
-	prefix, ttl := s.reg.negative(eid.IID, addr, now)
-	rec := msg.Record{
-		TTL: ttlMinutes(ttl), Action: msg.ActNativelyFwd, Authoritative: true,
-		EID: msg.EIDOf(eid.IID, prefix),
-	}
-	if s.reply(req.Nonce, rec, netip.AddrPortFrom(itrRLOC, ecm.innerPort)) {
-		n.ctr.negativeReplies.Add(1)
+	if s.reply(req.Nonce, recs, netip.AddrPortFrom(itrRLOC, ecm.innerPort)) {
+		n.ctr.proxyReplies.Add(uint64(proxied))
+		n.ctr.negativeReplies.Add(uint64(negative))
 	}
 }
 
-// reply sends a one-record Map-Reply, reporting whether it went out.
-func (s *mapServer) reply(nonce uint64, rec msg.Record, to netip.AddrPort) bool {
+// reply sends a Map-Reply with recs, reporting whether it went out.
+func (s *mapServer) reply(nonce uint64, recs []msg.Record, to netip.AddrPort) bool {
 	if !s.n.replyAllowed(to.Addr()) {
 		return false
 	}
-	rep := msg.MapReply{Nonce: nonce, Records: []msg.Record{rec}}
+	rep := msg.MapReply{Nonce: nonce, Records: recs}
 	if err := s.n.send(netip.Addr{}, to, rep.Append(nil)); err != nil {
 		s.n.ctr.drop(DropSendError)
 		s.n.logs.warn("send-map-reply", to.Addr(), "cannot send Map-Reply", "err", err)
@@ -262,8 +281,10 @@ func (s *mapServer) reply(nonce uint64, rec msg.Record, to netip.AddrPort) bool 
 
 // forward relays the ECM Map-Request unchanged to one registered ETR: the
 // reachable unicast locator of best priority (of a family we can send in)
-// of the most recently registered xTR that has one.
-func (s *mapServer) forward(m match, ecm *ecmInfo, from netip.AddrPort) {
+// of the most recently registered xTR that has one. done holds the ETRs
+// this ECM already went to (for the other records of the same request);
+// each gets it once.
+func (s *mapServer) forward(m match, ecm *ecmInfo, from netip.AddrPort, done map[netip.Addr]bool) {
 	n := s.n
 	var to netip.Addr
 	for _, r := range m.registrants {
@@ -284,6 +305,10 @@ func (s *mapServer) forward(m match, ecm *ecmInfo, from netip.AddrPort) {
 			"eid_prefix", m.key.prefix)
 		return
 	}
+	if done[to] {
+		return
+	}
+	done[to] = true
 	n.ctr.forwardedRequests.Add(1)
 	if err := n.send(netip.Addr{}, netip.AddrPortFrom(to, n.opts.Port), ecm.raw); err != nil {
 		n.ctr.forwardedRequests.Add(^uint64(0))

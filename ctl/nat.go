@@ -300,8 +300,10 @@ func (s *natState) handleInfoReply(b []byte, rep *msg.Info, from netip.AddrPort)
 	s.st.MapServer = p.Addr
 	s.st.RTRs = slices.Clone(rep.NAT.RTRs)
 	s.st.LastReply = now
-	ttl := time.Duration(rep.TTL) * time.Minute
-	if ttl <= 0 {
+	// Converted without overflow and capped like a record TTL; 0 and
+	// 0xffffffff ("the recipient decides") get our default.
+	ttl := ttlFromMinutes(rep.TTL)
+	if ttl <= 0 || rep.TTL == 0xffffffff {
 		ttl = DefaultInfoTTL
 	}
 	s.st.Expires = now.Add(ttl)

@@ -181,13 +181,15 @@ func (n *Node) Close() error {
 }
 
 // Miss implements the data plane's miss handler: resolve dst in instance
-// iid. It never blocks; when the queue is full the miss is dropped and
-// counted (the data plane's pending entry times out or misses again).
-func (n *Node) Miss(iid uint32, dst netip.Addr) {
+// iid for a packet from src (the Map-Request's Source-EID; the zero Addr
+// when unknown). It never blocks; when the queue is full the miss is
+// dropped and counted (the data plane's pending entry times out or misses
+// again).
+func (n *Node) Miss(iid uint32, src, dst netip.Addr) {
 	if n.itr == nil {
 		return
 	}
-	n.itr.miss(iid, dst)
+	n.itr.miss(iid, src, dst)
 }
 
 // Stats returns a snapshot of the counters.

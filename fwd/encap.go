@@ -17,11 +17,13 @@ const (
 const DefaultPathMTU = 1500
 
 // MissHandler is told about map-cache misses: a packet to dst in instance
-// iid, inside eid_space, found no usable entry. Miss is called on the packet
+// iid, inside eid_space, found no usable entry; src is the packet's source
+// (the EID of the host that caused the miss, which the Map-Request carries
+// as its Source-EID, RFC 9301 section 5.3). Miss is called on the packet
 // path and must not block (e.g. a select with default on a channel); the
 // control plane answers by inserting a mapping into the MapCache.
 type MissHandler interface {
-	Miss(iid uint32, dst netip.Addr)
+	Miss(iid uint32, src, dst netip.Addr)
 }
 
 // Verdict is what the caller must do with a packet after Encap or Decap.
@@ -317,12 +319,12 @@ func (e *Encapsulator) unresolved(buf []byte, off int, p *Packet, inner []byte, 
 		// The mapping just installed does not resolve this packet either.
 		return e.dropped(out, DropNoMapping)
 	case e.cfg.pend == nil:
-		e.miss(p.Dst)
+		e.miss(p.Src, p.Dst)
 		return e.dropped(out, DropNoMapping)
 	}
 	res, first, m := e.cfg.pend.enqueue(e.cache, pendKey{e.cfg.iid, p.Dst}, inner, e.now, placeholder)
 	if first {
-		e.report(p.Dst)
+		e.report(p.Src, p.Dst)
 	}
 	switch res {
 	case enqQueued:
@@ -332,7 +334,7 @@ func (e *Encapsulator) unresolved(buf []byte, off int, p *Packet, inner []byte, 
 		return e.forward(buf, off, p, inner, m, reply, out)
 	}
 	if res == enqNoQueue {
-		e.miss(p.Dst) // no queue for it (all taken): at least keep resolving
+		e.miss(p.Src, p.Dst) // no queue for it (all taken): at least keep resolving
 	}
 	return e.dropped(out, DropQueueFull)
 }
@@ -395,18 +397,18 @@ func (e *Encapsulator) reply(inner []byte, p *Packet, kind ICMPKind, mtu int, re
 	return VerdictReply
 }
 
-func (e *Encapsulator) miss(dst netip.Addr) {
+func (e *Encapsulator) miss(src, dst netip.Addr) {
 	if dst == e.lastMiss {
 		return // one report per destination per batch
 	}
 	e.lastMiss = dst
-	e.report(dst)
+	e.report(src, dst)
 }
 
-// report tells the MissHandler about dst.
-func (e *Encapsulator) report(dst netip.Addr) {
+// report tells the MissHandler about dst (missed by a packet from src).
+func (e *Encapsulator) report(src, dst netip.Addr) {
 	if e.cfg.miss != nil {
-		e.cfg.miss.Miss(e.cfg.iid, dst)
+		e.cfg.miss.Miss(e.cfg.iid, src, dst)
 		e.bs.misses++
 	}
 }

@@ -12,11 +12,13 @@ import (
 
 type missRecorder struct {
 	iid  []uint32
+	srcs []netip.Addr
 	dsts []netip.Addr
 }
 
-func (m *missRecorder) Miss(iid uint32, dst netip.Addr) {
+func (m *missRecorder) Miss(iid uint32, src, dst netip.Addr) {
 	m.iid = append(m.iid, iid)
+	m.srcs = append(m.srcs, src)
 	m.dsts = append(m.dsts, dst)
 }
 
@@ -103,8 +105,8 @@ func TestEncap(t *testing.T) {
 			if (len(f.miss.dsts) > 0) != tt.miss {
 				t.Fatalf("misses %v, want miss=%v", f.miss.dsts, tt.miss)
 			}
-			if tt.miss && (f.miss.dsts[0].String() != tt.pkt.dst || f.miss.iid[0] != tt.iid) {
-				t.Fatalf("miss %v %v", f.miss.iid, f.miss.dsts)
+			if tt.miss && (f.miss.dsts[0].String() != tt.pkt.dst || f.miss.srcs[0].String() != tt.pkt.src || f.miss.iid[0] != tt.iid) {
+				t.Fatalf("miss %v %v -> %v", f.miss.iid, f.miss.srcs, f.miss.dsts)
 			}
 			switch v {
 			case VerdictSend:

@@ -21,7 +21,7 @@ type missLog struct {
 	iids []uint32
 }
 
-func (m *missLog) Miss(iid uint32, dst netip.Addr) {
+func (m *missLog) Miss(iid uint32, _, dst netip.Addr) {
 	m.mu.Lock()
 	m.dsts = append(m.dsts, dst)
 	m.iids = append(m.iids, iid)
@@ -609,7 +609,7 @@ func TestPendingCycleAllocs(t *testing.T) {
 	c.discard = true
 	tun := newFakeTUN(1464)
 	tun.discard = true
-	p, err := New(Options{EIDSpace: mustPrefixes("198.51.100.0/24"), MissHandler: MissFunc(func(uint32, netip.Addr) {})},
+	p, err := New(Options{EIDSpace: mustPrefixes("198.51.100.0/24"), MissHandler: MissFunc(func(uint32, netip.Addr, netip.Addr) {})},
 		tun, Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}})
 	if err != nil {
 		t.Fatal(err)
@@ -651,7 +651,7 @@ func BenchmarkPendingCycle(b *testing.B) {
 	c.discard = true
 	tun := newFakeTUN(1464)
 	tun.discard = true
-	p, err := New(Options{EIDSpace: mustPrefixes("198.51.100.0/24"), MissHandler: MissFunc(func(uint32, netip.Addr) {})},
+	p, err := New(Options{EIDSpace: mustPrefixes("198.51.100.0/24"), MissHandler: MissFunc(func(uint32, netip.Addr, netip.Addr) {})},
 		tun, Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}})
 	if err != nil {
 		b.Fatal(err)

@@ -66,10 +66,10 @@ type NativeForwarder interface {
 }
 
 // MissFunc adapts a function to MissHandler.
-type MissFunc func(iid uint32, dst netip.Addr)
+type MissFunc func(iid uint32, src, dst netip.Addr)
 
-// Miss calls f(iid, dst).
-func (f MissFunc) Miss(iid uint32, dst netip.Addr) { f(iid, dst) }
+// Miss calls f(iid, src, dst).
+func (f MissFunc) Miss(iid uint32, src, dst netip.Addr) { f(iid, src, dst) }
 
 // Options configure a Plane. They are plain values: main fills them from
 // the configuration.

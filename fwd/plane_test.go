@@ -216,7 +216,7 @@ func TestPlaneEndToEnd(t *testing.T) {
 		[]MappingSpec{
 			{Prefix: netip.MustParsePrefix("198.51.100.128/25"), RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 100)}},
 			{Prefix: netip.MustParsePrefix("2001:db8:2::/48"), RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 100)}},
-		}, MissFunc(func(_ uint32, d netip.Addr) { mu.Lock(); misses = append(misses, d); mu.Unlock() }))
+		}, MissFunc(func(_ uint32, _, d netip.Addr) { mu.Lock(); misses = append(misses, d); mu.Unlock() }))
 	b := newXTR(t, &n, "192.0.2.2", mustPrefixes("198.51.100.128/25", "2001:db8:2::/48"), space,
 		[]MappingSpec{{Prefix: netip.MustParsePrefix("198.51.100.0/25"), RLOCs: []RLOCSpec{rlocSpec("192.0.2.1", 1, 100)}}}, nil)
 	// A maps 198.51.100.64/26 to B although B does not serve it: B must drop.

@@ -46,7 +46,10 @@ func seedCorpus(f *testing.F) [][]byte {
 	for _, p := range encoderPackets(f) {
 		seeds = append(seeds, p.payload)
 	}
-	return seeds
+	// Shapes other implementations send that our encoder does not: an
+	// RFC 9437 subscribe Map-Request (xTR-ID after the records) and R-bit
+	// Map-Notifies with the MS-RTR authentication in both forms.
+	return append(seeds, unhexSpaced(f, subscribeRequest), notifyRTR(f, false), notifyRTR(f, true))
 }
 
 // fuzzDecoder checks that decoding never panics, and that where b decodes,

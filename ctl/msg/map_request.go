@@ -24,6 +24,12 @@ type MapRequest struct {
 	// MapReply is the optional Map-Reply record; the M bit is set when it
 	// is non-nil.
 	MapReply *Record
+	// HasXTRID is the I bit of RFC 9437 (PubSub, second byte 0x10): the
+	// requester's XTRID and SiteID follow everything else, as a Cisco
+	// IOS-XE xTR's subscribe Map-Request carries them.
+	HasXTRID bool
+	XTRID    [XTRIDLen]byte
+	SiteID   uint64
 }
 
 // Type returns TypeMapRequest.
@@ -44,6 +50,7 @@ func (m *MapRequest) Decode(b []byte) error {
 	m.SMR = b[0]&0x01 != 0
 	m.PITR = b[1]&0x80 != 0
 	m.SMRInvoked = b[1]&0x40 != 0
+	m.HasXTRID = b[1]&0x10 != 0
 	m.LocalXTR = b[2]&0x40 != 0
 	m.DontMapReply = b[2]&0x20 != 0
 	itrCount := int(b[2]&0x1f) + 1
@@ -91,6 +98,9 @@ func (m *MapRequest) Decode(b []byte) error {
 	} else {
 		m.MapReply = nil
 	}
+	if err := r.decodeXTRID(m.HasXTRID, &m.XTRID, &m.SiteID); err != nil {
+		return err
+	}
 	return r.end()
 }
 
@@ -107,7 +117,7 @@ func (m *MapRequest) Append(b []byte) []byte {
 	eids := m.EIDs[:clamp255(len(m.EIDs))]
 	b = append(b,
 		uint8(TypeMapRequest)<<4|boolBit(m.Authoritative, 0x08)|boolBit(m.MapReply != nil, 0x04)|boolBit(m.Probe, 0x02)|boolBit(m.SMR, 0x01),
-		boolBit(m.PITR, 0x80)|boolBit(m.SMRInvoked, 0x40),
+		boolBit(m.PITR, 0x80)|boolBit(m.SMRInvoked, 0x40)|boolBit(m.HasXTRID, 0x10),
 		boolBit(m.LocalXTR, 0x40)|boolBit(m.DontMapReply, 0x20)|uint8(irc),
 		uint8(len(eids)))
 	b = appendU64(b, m.Nonce)
@@ -125,5 +135,5 @@ func (m *MapRequest) Append(b []byte) []byte {
 	if m.MapReply != nil {
 		b = appendRecord(b, m.MapReply)
 	}
-	return b
+	return appendXTRID(b, m.HasXTRID, &m.XTRID, m.SiteID)
 }

@@ -56,6 +56,8 @@ func encoderPackets(t testing.TB) []wirePacket {
 	reg256 := &MapRegister{ProxyReply: true, WantMapNotify: true, Nonce: 0x1122334455667791, KeyID: 1, Alg: AlgHMACSHA256,
 		Records: registered(eid(1000, "10.1.0.0/24")), HasXTRID: true, XTRID: x, SiteID: 7}
 	notify := &MapNotify{Nonce: 0x1122334455667791, Alg: AlgHMACSHA256, Records: registered(eid(0, "10.1.0.0/24")), HasXTRID: true, XTRID: x, SiteID: 7}
+	notifyRTR := &MapNotify{ForRTR: true, Nonce: 0x1122334455667792, Alg: AlgHMACSHA256, Records: registered(eid(0, "10.1.0.0/24")), HasXTRID: true, XTRID: x, SiteID: 7,
+		MSRTRKeyID: 1, MSRTRAuth: []byte{0xab, 0xcd, 0xef, 0x01}}
 	ack := &MapNotify{Ack: true, Nonce: 0x1122334455667791, Alg: AlgHMACSHA256, Records: registered(eid(0, "10.1.0.0/24"))}
 	infoReq := &Info{Nonce: 0x0a0b0c0d0e0f1011, Alg: AlgHMACSHA1, EID: eid(0, "10.1.0.0/24")}
 	infoRep := &Info{Reply: true, Nonce: 0x0a0b0c0d0e0f1011, Alg: AlgHMACSHA1, TTL: 1440, EID: eid(0, "10.1.0.0/24"), NAT: NATTraversal{
@@ -79,6 +81,7 @@ func encoderPackets(t testing.TB) []wirePacket {
 		{"map_notify_ack", etr, ms, signed(t, ack)},
 		{"info_request", ap("192.0.2.1:61444"), ms, signed(t, infoReq)},
 		{"info_reply", ms, ap("192.0.2.1:61444"), signed(t, infoRep)},
+		{"map_notify_rtr", ms, ap("203.0.113.20:4342"), signed(t, notifyRTR)},
 	}
 }
 
@@ -156,6 +159,10 @@ func TestTsharkAcceptsEncoder(t *testing.T) {
 		{17, "lisp.info.r", "1"},
 		{17, "lisp.lcaf.natt.etrport", "61444"},
 		{17, "lisp.lcaf.natt.rloc.ipv4", "203.0.113.77;203.0.113.10;192.0.2.1;203.0.113.20"},
+		{18, "lisp.mnot.flags.rtr", "1"},
+		{18, "lisp.siteid", "0000000000000007"},
+		{18, "lisp.msrtr.keyid", "0x0001"},
+		{18, "lisp.msrtr.auth", "abcdef01"},
 	}
 	var fields []string
 	for _, c := range checks {
