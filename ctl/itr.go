@@ -223,7 +223,7 @@ func (t *itr) timeout(r *request) {
 	t.finishLocked(r)
 	t.mu.Unlock()
 	t.n.ctr.drop(DropResolveFailed)
-	t.n.logs.logAt(logx.LevelDebug, "resolve-failed", netip.Addr{}, "no Map-Reply from any Map-Resolver", "iid", r.key.iid, "eid", r.prefix, "attempts", r.attempt)
+	t.n.logs.logAt(logx.LevelInfo, "resolve-failed", netip.Addr{}, "no Map-Reply from any Map-Resolver", "iid", r.key.iid, "eid", r.prefix, "attempts", r.attempt)
 	if r.kind == reqMiss {
 		t.n.dp.ResolveFailed(r.key.iid, r.key.eid)
 	}
