@@ -309,9 +309,13 @@ func (e *etr) ownPrefix(iid uint32, eid netip.Addr) (netip.Prefix, bool) {
 }
 
 // answer sends the authoritative Map-Reply (or RLOC-probe reply) to a
-// Map-Request for our EIDs: to the first ITR-RLOC of a usable family, at the
-// request's source port, echoing the nonce.
-func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort) {
+// Map-Request for our EIDs that came to our address to: to the first
+// ITR-RLOC of a usable family, at the request's source port, echoing the
+// nonce. A probe reply marks the locator probed (p bit) whose address the
+// probe was sent to, and leaves from that address (RFC 9301 section 5.4),
+// so the prober learns which of our RLOCs answered; a probe sent to none
+// of our locators (one behind a NAT, say) has none marked.
+func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort, to netip.Addr) {
 	n := e.n
 	dst, ok := n.pickITRRLOC(req.ITRRLOCs)
 	if !ok {
@@ -345,10 +349,33 @@ func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort) {
 			rep.Records = append(rep.Records, e.record(p))
 		}
 	}
-	if err := n.send(netip.Addr{}, netip.AddrPortFrom(dst, port), rep.Append(nil)); err != nil {
+	var src netip.Addr
+	if req.Probe && markProbed(rep.Records, to) {
+		src = to
+	}
+	if err := n.send(src, netip.AddrPortFrom(dst, port), rep.Append(nil)); err != nil {
 		n.ctr.drop(DropSendError)
 		n.logs.warn("send-map-reply", dst, "cannot send Map-Reply", "err", err)
 	}
+}
+
+// markProbed sets the p bit of the locators at address probed in recs
+// (the locator being RLOC-probed, RFC 9301 section 5.4) and reports whether
+// there was one.
+func markProbed(recs []msg.Record, probed netip.Addr) bool {
+	probed = probed.Unmap()
+	if !probed.IsValid() || probed.IsUnspecified() {
+		return false
+	}
+	found := false
+	for i := range recs {
+		for j := range recs[i].Locators {
+			if l := &recs[i].Locators[j]; l.Addr.IP.Unmap() == probed {
+				l.Probed, found = true, true
+			}
+		}
+	}
+	return found
 }
 
 // record is our mapping for prefix p: the record we register and reply.
