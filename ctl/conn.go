@@ -32,16 +32,17 @@ type viaSender interface {
 	sendVia(src netip.Addr, ifindex int, dst netip.AddrPort, b []byte) error
 }
 
-// packetHandler processes one received datagram; b is only valid during the
-// call.
-type packetHandler func(b []byte, from netip.AddrPort)
+// packetHandler processes one received datagram, sent to the local address
+// to (the zero Addr when unknown); b is only valid during the call.
+type packetHandler func(b []byte, from netip.AddrPort, to netip.Addr)
 
 // udpTransport is the socket layer: one UDP socket per local address (or the
 // IPv4 and IPv6 wildcards), each with its own reader goroutine.
 type udpTransport struct {
-	conns  []*sock.UDPConn
-	locals []netip.AddrPort
-	wg     sync.WaitGroup
+	conns   []*sock.UDPConn
+	locals  []netip.AddrPort
+	wantDst bool // handlers get each datagram's destination (enableDst)
+	wg      sync.WaitGroup
 }
 
 // listenUDP binds port on each of addrs, or on 0.0.0.0 and [::] when addrs
@@ -69,6 +70,19 @@ func listenUDP(addrs []netip.Addr, port uint16) (*udpTransport, error) {
 	return t, nil
 }
 
+// enableDst makes the sockets report each datagram's destination address to
+// the handler (on a wildcard socket, which of the host's addresses it came
+// to: the RLOC an RLOC probe probes). Before run.
+func (t *udpTransport) enableDst() error {
+	for i, c := range t.conns {
+		if err := c.EnableRecvDst(); err != nil {
+			return fmt.Errorf("socket on %v: %w", t.locals[i], err)
+		}
+	}
+	t.wantDst = true
+	return nil
+}
+
 // run starts one reader goroutine per socket; they end when the sockets are
 // closed. onErr reports read errors other than the close.
 func (t *udpTransport) run(h packetHandler, onErr func(error)) {
@@ -78,7 +92,15 @@ func (t *udpTransport) run(h packetHandler, onErr func(error)) {
 			defer t.wg.Done()
 			buf := make([]byte, maxControlMessage)
 			for {
-				n, from, err := c.ReadFromUDPAddrPort(buf)
+				var n int
+				var from netip.AddrPort
+				var to netip.Addr
+				var err error
+				if t.wantDst {
+					n, from, to, err = c.ReadMsgUDPAddrPort(buf)
+				} else {
+					n, from, err = c.ReadFromUDPAddrPort(buf)
+				}
 				if err != nil {
 					if errors.Is(err, os.ErrClosed) {
 						return
@@ -86,7 +108,10 @@ func (t *udpTransport) run(h packetHandler, onErr func(error)) {
 					onErr(err)
 					continue
 				}
-				h(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+				if la := c.LocalAddr().Addr(); !to.IsValid() && !la.IsUnspecified() {
+					to = la
+				}
+				h(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), to.Unmap())
 			}
 		}(c)
 	}

@@ -20,7 +20,7 @@ func TestListenWildcard(t *testing.T) {
 		t.Fatal("no IPv4 wildcard socket")
 	}
 	got := make(chan netip.AddrPort, 4)
-	tr.run(func(b []byte, from netip.AddrPort) { got <- from }, func(error) {})
+	tr.run(func(b []byte, from netip.AddrPort, _ netip.Addr) { got <- from }, func(error) {})
 	targets := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	if v6 {
 		targets = append(targets, netip.MustParseAddr("::1"))

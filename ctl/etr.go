@@ -49,6 +49,7 @@ type MapServerStatus struct {
 	Reason        string // why State is failed
 	Registers     uint64 // Map-Registers sent
 	Notifies      uint64 // valid Map-Notifies received
+	Unsolicited   uint64 // unsolicited Map-Notifies acknowledged (RFC 9301 section 5.7)
 	Unanswered    int    // Map-Registers since the last valid Map-Notify
 	LastRegister  time.Time
 	LastNotify    time.Time
@@ -67,6 +68,7 @@ type msPeer struct {
 	reason       string
 	registers    uint64
 	notifies     uint64
+	unsolicited  uint64
 	unanswered   int
 	lastRegister time.Time
 	lastNotify   time.Time
@@ -201,7 +203,18 @@ func (e *etr) register(p *msPeer) {
 	if len(e.n.localLocators()) == 0 {
 		return // nothing to register until an uplink has an address
 	}
-	nonce := randomNonce()
+	send := e.n.sendMapRegister
+	var rtrs []netip.Addr
+	viaRTR := false
+	if e.n.nat != nil {
+		rtrs, viaRTR = e.n.nat.via()
+	}
+	// RFC 9301 section 5.6: the nonce is 0 when no Map-Notify is expected
+	// to acknowledge the Map-Register (a relayed one always asks for it).
+	var nonce uint64
+	if p.WantMapNotify || viaRTR {
+		nonce = randomNonce()
+	}
 	p.mu.Lock()
 	p.nonces[p.nextNonce] = nonce
 	p.gens[p.nextNonce] = e.n.local.gen.Load()
@@ -210,11 +223,8 @@ func (e *etr) register(p *msPeer) {
 	p.unanswered++
 	p.lastRegister = time.Now()
 	p.mu.Unlock()
-	send := e.n.sendMapRegister
-	if e.n.nat != nil {
-		if rtrs, ok := e.n.nat.via(); ok {
-			send = func(p *msPeer, nonce uint64) error { return e.n.sendECMRegister(p, nonce, rtrs) }
-		}
+	if viaRTR {
+		send = func(p *msPeer, nonce uint64) error { return e.n.sendECMRegister(p, nonce, rtrs) }
 	}
 	if err := send(p, nonce); err != nil {
 		e.n.ctr.drop(DropSendError)
@@ -242,8 +252,8 @@ func (e *etr) silent(p *msPeer) {
 	}
 }
 
-// notify records a Map-Notify from addr that verified with p's key;
-// it reports whether the nonce matched one of our recent Map-Registers.
+// notify records a Map-Notify that verified with p's key; it reports
+// whether the nonce matched one of our recent Map-Registers to p.
 func (e *etr) notify(p *msPeer, nonce uint64) bool {
 	p.mu.Lock()
 	i := slices.Index(p.nonces[:], nonce)
@@ -269,15 +279,28 @@ func (e *etr) notify(p *msPeer, nonce uint64) bool {
 	return true
 }
 
-// peer returns the Map-Server peer at addr.
-func (e *etr) peer(addr netip.Addr) *msPeer {
-	addr = addr.Unmap()
+// peerByNonce returns the Map-Server we sent a recent Map-Register with
+// nonce to, or nil. The zero nonce (Map-Registers asking for no
+// Map-Notify) matches none.
+func (e *etr) peerByNonce(nonce uint64) *msPeer {
+	if nonce == 0 {
+		return nil
+	}
 	for _, p := range e.peers {
-		if p.Addr.Unmap() == addr {
+		p.mu.Lock()
+		ok := slices.Contains(p.nonces[:], nonce)
+		p.mu.Unlock()
+		if ok {
 			return p
 		}
 	}
 	return nil
+}
+
+// verifies reports whether the Map-Notify b, whose algorithm is alg, is
+// signed with p's key.
+func (p *msPeer) verifies(b []byte, alg msg.Alg) bool {
+	return p.KeyType.alg() == alg && msg.Verify(b, []byte(p.Key)) == nil
 }
 
 func (e *etr) status() []MapServerStatus {
@@ -286,7 +309,7 @@ func (e *etr) status() []MapServerStatus {
 		p.mu.Lock()
 		out = append(out, MapServerStatus{
 			Addr: p.Addr, KeyType: p.KeyType, WantMapNotify: p.WantMapNotify,
-			State: p.state, Reason: p.reason, Registers: p.registers, Notifies: p.notifies,
+			State: p.state, Reason: p.reason, Registers: p.registers, Notifies: p.notifies, Unsolicited: p.unsolicited,
 			Unanswered: p.unanswered, LastRegister: p.lastRegister, LastNotify: p.lastNotify,
 		})
 		p.mu.Unlock()
@@ -309,9 +332,13 @@ func (e *etr) ownPrefix(iid uint32, eid netip.Addr) (netip.Prefix, bool) {
 }
 
 // answer sends the authoritative Map-Reply (or RLOC-probe reply) to a
-// Map-Request for our EIDs: to the first ITR-RLOC of a usable family, at the
-// request's source port, echoing the nonce.
-func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort) {
+// Map-Request for our EIDs that came to our address to: to the first
+// ITR-RLOC of a usable family, at the request's source port, echoing the
+// nonce. A probe reply marks the locator probed (p bit) whose address the
+// probe was sent to, and leaves from that address (RFC 9301 section 5.4),
+// so the prober learns which of our RLOCs answered; a probe sent to none
+// of our locators (one behind a NAT, say) has none marked.
+func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort, to netip.Addr) {
 	n := e.n
 	dst, ok := n.pickITRRLOC(req.ITRRLOCs)
 	if !ok {
@@ -345,10 +372,33 @@ func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort) {
 			rep.Records = append(rep.Records, e.record(p))
 		}
 	}
-	if err := n.send(netip.Addr{}, netip.AddrPortFrom(dst, port), rep.Append(nil)); err != nil {
+	var src netip.Addr
+	if req.Probe && markProbed(rep.Records, to) {
+		src = to
+	}
+	if err := n.send(src, netip.AddrPortFrom(dst, port), rep.Append(nil)); err != nil {
 		n.ctr.drop(DropSendError)
 		n.logs.warn("send-map-reply", dst, "cannot send Map-Reply", "err", err)
 	}
+}
+
+// markProbed sets the p bit of the locators at address probed in recs
+// (the locator being RLOC-probed, RFC 9301 section 5.4) and reports whether
+// there was one.
+func markProbed(recs []msg.Record, probed netip.Addr) bool {
+	probed = probed.Unmap()
+	if !probed.IsValid() || probed.IsUnspecified() {
+		return false
+	}
+	found := false
+	for i := range recs {
+		for j := range recs[i].Locators {
+			if l := &recs[i].Locators[j]; l.Addr.IP.Unmap() == probed {
+				l.Probed, found = true, true
+			}
+		}
+	}
+	return found
 }
 
 // record is our mapping for prefix p: the record we register and reply.
@@ -411,7 +461,8 @@ func (n *Node) signedMapRegister(p *msPeer, nonce uint64, recs []msg.Record, via
 // best effort, and registrations expire on their own anyway.
 func (n *Node) sendDeregister(p *msPeer, prefixes []netip.Prefix) error {
 	x := n.opts.XTR
-	reg := msg.MapRegister{Nonce: randomNonce(), Alg: p.KeyType.alg(), HasXTRID: true, XTRID: x.XTRID, SiteID: x.SiteID}
+	// Nonce 0: no Map-Notify is asked for (RFC 9301 section 5.6).
+	reg := msg.MapRegister{Alg: p.KeyType.alg(), HasXTRID: true, XTRID: x.XTRID, SiteID: x.SiteID}
 	for _, pfx := range prefixes {
 		rec := n.etr.record(pfx)
 		rec.TTL = 0
@@ -424,35 +475,60 @@ func (n *Node) sendDeregister(p *msPeer, prefixes []netip.Prefix) error {
 	return n.send(n.localRLOC(p.Addr), netip.AddrPortFrom(p.Addr.Unmap(), n.opts.Port), b)
 }
 
-// authenticNotify decodes the Map-Notify b into notify and checks its HMAC
-// with the key of the Map-Server server; it returns that Map-Server, or nil
-// after counting and logging (as what, received from from) why not.
-func (n *Node) authenticNotify(b []byte, notify *msg.MapNotify, server netip.Addr, from netip.AddrPort, what string, logArgs ...any) *msPeer {
+// authenticNotify decodes the Map-Notify b into notify and finds the
+// Map-Server it is from by its HMAC, not by the source address (RFC 9301
+// authenticates Map-Notifies by key and nonce; a Map-Server with several
+// addresses, or an anycast one, may answer from another): when the nonce is
+// that of a Map-Register we sent to a Map-Server, that Map-Server's key must
+// verify it (solicited is then true); otherwise the key of any configured
+// Map-Server with the same algorithm. It returns nil after counting and
+// logging (as what, received from from) why not.
+func (n *Node) authenticNotify(b []byte, notify *msg.MapNotify, from netip.AddrPort, what string, logArgs ...any) (p *msPeer, solicited bool) {
 	if err := notify.Decode(b); err != nil {
 		n.malformed(from, what, err)
-		return nil
+		return nil, false
 	}
-	p := n.etr.peer(server)
-	if p == nil || p.KeyType.alg() != notify.Alg || msg.Verify(b, []byte(p.Key)) != nil {
-		n.ctr.drop(DropBadAuth)
-		n.logs.warn("notify-auth", from.Addr(), what+" failed authentication (or is not from a configured Map-Server)", logArgs...)
-		return nil
+	if p := n.etr.peerByNonce(notify.Nonce); p != nil {
+		if p.verifies(b, notify.Alg) {
+			return p, true
+		}
+	} else {
+		for _, p := range n.etr.peers {
+			if p.verifies(b, notify.Alg) {
+				return p, false
+			}
+		}
 	}
-	return p
+	n.ctr.drop(DropBadAuth)
+	n.logs.warn("notify-auth", from.Addr(), what+" failed authentication with the configured Map-Servers' keys", logArgs...)
+	return nil, false
 }
 
-// handleMapNotify verifies a Map-Notify with the key of the Map-Server it
-// came from and its nonce against our recent Map-Registers, then answers
-// with a Map-Notify-Ack.
+// handleMapNotify takes a Map-Notify authenticated by a configured
+// Map-Server's key (from whatever address). One echoing the nonce of our
+// Map-Register acknowledges it: the registration is confirmed and nothing
+// is sent back. Any other is unsolicited (RFC 9301 section 5.7: a
+// Map-Server retransmits it until acknowledged) and, when it is about our
+// EID prefixes, gets a Map-Notify-Ack; it changes no registration state.
 func (n *Node) handleMapNotify(b []byte, from netip.AddrPort) {
 	var notify msg.MapNotify
-	p := n.authenticNotify(b, &notify, from.Addr(), from, "Map-Notify")
+	p, solicited := n.authenticNotify(b, &notify, from, "Map-Notify")
 	if p == nil {
 		return
 	}
-	if !n.etr.notify(p, notify.Nonce) {
-		n.ctr.drop(DropBadNonce)
-		n.logs.warn("notify-nonce", from.Addr(), "Map-Notify with a nonce matching none of our Map-Registers dropped")
+	if solicited {
+		n.etr.notify(p, notify.Nonce)
+		return
+	}
+	var eids []string
+	ours := false
+	for _, r := range notify.Records {
+		eids = append(eids, r.EID.String())
+		ours = ours || n.etr.overlapsOwn(r.EID)
+	}
+	if !ours {
+		n.ctr.drop(DropNotOurEID)
+		n.logs.warn("notify-not-ours", from.Addr(), "unsolicited Map-Notify for none of our EID prefixes dropped", "eid_prefixes", eids)
 		return
 	}
 	ack := notify
@@ -463,8 +539,32 @@ func (n *Node) handleMapNotify(b []byte, from netip.AddrPort) {
 		n.logs.warn("sign", from.Addr(), "cannot sign Map-Notify-Ack", "err", err)
 		return
 	}
+	p.mu.Lock()
+	p.unsolicited++
+	p.mu.Unlock()
+	n.log.Info("unsolicited Map-Notify acknowledged", "map_server", p.Addr, "from", from, "eid_prefixes", eids)
 	if err := n.send(netip.Addr{}, from, out); err != nil {
 		n.ctr.drop(DropSendError)
 		n.logs.warn("send-ack", from.Addr(), "cannot send Map-Notify-Ack", "err", err)
 	}
+}
+
+// overlapsOwn reports whether eid (a record's EID-prefix) overlaps one of
+// our EID prefixes in our instance: a Map-Notify about our mappings (a
+// Map-Server's merged locator set of a multi-ETR site covers or equals
+// them).
+func (e *etr) overlapsOwn(eid msg.EID) bool {
+	if eid.IID != e.x.InstanceID || !eid.Prefix.IsValid() {
+		return false
+	}
+	pfx := eid.Prefix
+	if a := pfx.Addr(); a.Is4In6() {
+		pfx = netip.PrefixFrom(a.Unmap(), max(pfx.Bits()-96, 0))
+	}
+	for _, own := range e.x.EIDPrefixes {
+		if own.Overlaps(pfx.Masked()) {
+			return true
+		}
+	}
+	return false
 }

@@ -15,9 +15,14 @@ type ecmInfo struct {
 	innerPort uint16 // inner UDP source port: where the Map-Reply goes
 }
 
-// handle dispatches one received control message by type. It never panics
-// on any input; malformed messages are counted and logged rate-limited.
-func (n *Node) handle(b []byte, from netip.AddrPort) {
+// handle dispatches one received control message whose local destination
+// address is unknown.
+func (n *Node) handle(b []byte, from netip.AddrPort) { n.receive(b, from, netip.Addr{}) }
+
+// receive dispatches one received control message, sent to the local
+// address to (the zero Addr when unknown), by type. It never panics on any
+// input; malformed messages are counted and logged rate-limited.
+func (n *Node) receive(b []byte, from netip.AddrPort, to netip.Addr) {
 	t, err := msg.PeekType(b)
 	if err != nil {
 		n.malformed(from, "control message", err)
@@ -26,7 +31,7 @@ func (n *Node) handle(b []byte, from netip.AddrPort) {
 	n.ctr.in[t&0xf].Add(1)
 	switch t {
 	case msg.TypeMapRequest:
-		n.handleMapRequest(b, from, nil)
+		n.handleMapRequest(b, from, to, nil)
 	case msg.TypeMapReply:
 		n.handleMapReply(b, from)
 	case msg.TypeMapRegister:
@@ -187,15 +192,16 @@ func (n *Node) handleECM(b []byte, from netip.AddrPort) {
 		n.logs.logAt(logx.LevelDebug, "ecm-unsupported", from.Addr(), "unsupported message inside ECM", "type", t.String())
 		return
 	}
-	n.handleMapRequest(inner, from, &ecmInfo{
+	n.handleMapRequest(inner, from, netip.Addr{}, &ecmInfo{
 		raw: b, innerPort: e.Src.Port(),
 	})
 }
 
-// handleMapRequest serves a Map-Request: SMRs go to the ITR, requests for
-// our own EIDs (and RLOC probes) to the ETR, ECM requests for anything else
-// to the Map-Resolver.
-func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
+// handleMapRequest serves a Map-Request that came to the local address to
+// (zero when unknown or encapsulated): SMRs go to the ITR, requests for our
+// own EIDs (and RLOC probes) to the ETR, ECM requests for anything else to
+// the Map-Resolver.
+func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, to netip.Addr, ecm *ecmInfo) {
 	var req msg.MapRequest
 	if err := req.Decode(b); err != nil {
 		n.malformed(from, "Map-Request", err)
@@ -238,11 +244,11 @@ func (n *Node) handleMapRequest(b []byte, from netip.AddrPort, ecm *ecmInfo) {
 	}
 	switch {
 	case n.etr != nil && (ours || req.Probe):
-		n.etr.answer(&req, replyPort, from)
+		n.etr.answer(&req, replyPort, from, to)
 	case ecm != nil && n.ms != nil:
 		n.ms.resolve(&req, ecm, from)
 	case req.Probe && n.rtr != nil:
-		n.rtr.answerProbe(&req, from)
+		n.rtr.answerProbe(&req, from, to)
 	default:
 		n.ctr.drop(DropNotOurEID)
 		n.logs.logAt(logx.LevelDebug, "not-our-eid", from.Addr(), "Map-Request for an EID that is not ours", "eid", eid.String())

@@ -463,7 +463,7 @@ func (n *Node) handleDataMapNotify(b []byte, from netip.AddrPort) {
 		return
 	}
 	var notify msg.MapNotify
-	p := n.authenticNotify(payload, &notify, src.Addr(), from, "Data-Map-Notify", "inner_source", src)
+	p, solicited := n.authenticNotify(payload, &notify, from, "Data-Map-Notify", "inner_source", src)
 	if p == nil {
 		return
 	}
@@ -472,7 +472,7 @@ func (n *Node) handleDataMapNotify(b []byte, from netip.AddrPort) {
 		n.logs.warn("notify-xtrid", from.Addr(), "Data-Map-Notify for another xTR-ID dropped")
 		return
 	}
-	if !n.etr.notify(p, notify.Nonce) {
+	if !solicited || !n.etr.notify(p, notify.Nonce) {
 		n.ctr.drop(DropBadNonce)
 		n.logs.warn("notify-nonce", from.Addr(), "Data-Map-Notify with a nonce matching none of our Map-Registers dropped")
 		return

@@ -95,6 +95,10 @@ func (n *Node) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("ctl: %w", err)
 		}
+		if err := s.enableDst(); err != nil {
+			s.close()
+			return fmt.Errorf("ctl: %w", err)
+		}
 		n.sock, n.tx = s, s
 	}
 	if n.rtr != nil {
@@ -108,7 +112,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started = true
 	ctx, n.cancel = context.WithCancel(ctx)
 	if n.sock != nil {
-		n.sock.run(n.handle, func(err error) {
+		n.sock.run(n.receive, func(err error) {
 			n.logs.warn("read-error", netip.Addr{}, "control socket read failed", "err", err)
 		})
 	}

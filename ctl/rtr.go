@@ -183,7 +183,7 @@ func (r *rtr) start() error {
 		return err
 	}
 	r.data = t
-	t.run(r.handleData, func(err error) {
+	t.run(func(b []byte, from netip.AddrPort, _ netip.Addr) { r.handleData(b, from) }, func(err error) {
 		r.n.logs.warn("rtr-read-error", netip.Addr{}, "RTR data socket read failed", "err", err)
 	})
 	return nil
@@ -456,8 +456,9 @@ func (r *rtr) evictUnverifiedLocked() bool {
 // answerProbe answers an RLOC probe of the RTR (by xTRs behind a NAT and by
 // ITRs sending to NATed sites) with the probed EIDs mapped to the RTR's
 // own RLOCs, to the address and port the probe came from (behind a NAT the
-// ITR-RLOC is a private address).
-func (r *rtr) answerProbe(req *msg.MapRequest, from netip.AddrPort) {
+// ITR-RLOC is a private address). The RLOC the probe was sent to, to, is
+// the one marked probed and the reply's source (RFC 9301 section 5.4).
+func (r *rtr) answerProbe(req *msg.MapRequest, from netip.AddrPort, to netip.Addr) {
 	n := r.n
 	rep := msg.MapReply{Probe: true, Nonce: req.Nonce}
 	for _, eid := range req.EIDs {
@@ -477,7 +478,11 @@ func (r *rtr) answerProbe(req *msg.MapRequest, from netip.AddrPort) {
 	if !n.replyAllowed(from.Addr()) {
 		return
 	}
-	if err := n.send(r.local(from.Addr()), from, rep.Append(nil)); err != nil {
+	src := r.local(from.Addr())
+	if markProbed(rep.Records, to) {
+		src = to.Unmap()
+	}
+	if err := n.send(src, from, rep.Append(nil)); err != nil {
 		n.ctr.drop(DropSendError)
 		n.logs.warn("rtr-probe-reply", from.Addr(), "cannot answer RLOC probe", "err", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/sock"
 )
 
 // ctrlSlot is the control buffer size reserved per message: enough for
@@ -78,30 +80,24 @@ func buildSendCmsg(b []byte, v6 bool, m *Message) int {
 // parseRecvCmsg reads TOS, TTL and the socket's drop counter from received
 // control data. It never reads past b and ignores what it does not know.
 func parseRecvCmsg(b []byte, m *Message, drops *uint32, haveDrops *bool) {
-	for len(b) >= cmsgHdrLen {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		l := int(h.Len)
-		if l < cmsgHdrLen || l > len(b) {
+	for {
+		level, typ, data, rest, ok := sock.NextCmsg(b)
+		if !ok {
 			return
 		}
-		data := b[cmsgHdrLen:l]
 		switch {
-		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TOS && len(data) >= 1:
+		case level == unix.IPPROTO_IP && typ == unix.IP_TOS && len(data) >= 1:
 			m.TOS = data[0]
-		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_TTL && len(data) >= 4:
+		case level == unix.IPPROTO_IP && typ == unix.IP_TTL && len(data) >= 4:
 			m.TTL = uint8(*(*int32)(unsafe.Pointer(&data[0])))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_TCLASS && len(data) >= 4:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_TCLASS && len(data) >= 4:
 			m.TOS = uint8(*(*int32)(unsafe.Pointer(&data[0])))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
 			m.TTL = uint8(*(*int32)(unsafe.Pointer(&data[0])))
-		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4:
+		case level == unix.SOL_SOCKET && typ == unix.SO_RXQ_OVFL && len(data) >= 4:
 			*drops = *(*uint32)(unsafe.Pointer(&data[0]))
 			*haveDrops = true
 		}
-		sp := unix.CmsgSpace(l - cmsgHdrLen)
-		if sp > len(b) {
-			return
-		}
-		b = b[sp:]
+		b = rest
 	}
 }

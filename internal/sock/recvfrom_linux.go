@@ -54,3 +54,25 @@ func networkPort(p *uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(p))
 	return uint16(b[0])<<8 | uint16(b[1])
 }
+
+// recvmsg is recvmsg(2) on fd into b with the source address written into
+// rsa and control data into oob (both owned by the caller, as for
+// recvfrom): nothing is allocated per datagram. It returns the datagram's
+// length, its source and the length of the control data.
+func recvmsg(fd uintptr, b []byte, rsa *syscall.RawSockaddrInet6, oob []byte, m *syscall.Msghdr, iov *syscall.Iovec) (int, netip.AddrPort, int, error) {
+	*iov = syscall.Iovec{}
+	if len(b) > 0 {
+		iov.Base = &b[0]
+	}
+	iov.SetLen(len(b))
+	*m = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(rsa)), Namelen: syscall.SizeofSockaddrInet6, Iov: iov, Iovlen: 1}
+	if len(oob) > 0 {
+		m.Control = &oob[0]
+		m.SetControllen(len(oob))
+	}
+	n, _, e := syscall.Syscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(m)), 0)
+	if e != 0 {
+		return 0, netip.AddrPort{}, 0, e
+	}
+	return int(n), rawAddrPort(rsa, m.Namelen), int(m.Controllen), nil
+}

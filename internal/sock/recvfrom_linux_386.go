@@ -15,3 +15,13 @@ func recvfrom(fd uintptr, b []byte, _ *syscall.RawSockaddrInet6, _ *uint32) (int
 	}
 	return n, addrPort(sa), nil
 }
+
+// recvmsg is recvmsg(2) on fd into b, with control data into oob, through
+// the syscall package (and its allocations), as recvfrom on linux/386.
+func recvmsg(fd uintptr, b []byte, _ *syscall.RawSockaddrInet6, oob []byte, _ *syscall.Msghdr, _ *syscall.Iovec) (int, netip.AddrPort, int, error) {
+	n, oobn, _, sa, err := syscall.Recvmsg(int(fd), b, oob, 0)
+	if err != nil {
+		return 0, netip.AddrPort{}, 0, err
+	}
+	return n, addrPort(sa), oobn, nil
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -123,6 +124,41 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return n, from, nil
 }
 
+// EnableRecvDst asks the kernel for each received datagram's destination
+// address (IP_PKTINFO, or IPV6_RECVPKTINFO on an IPv6 socket), which
+// ReadMsgUDPAddrPort then returns: on a wildcard socket, the local address
+// the datagram was sent to.
+func (c *UDPConn) EnableRecvDst() error {
+	return c.control(func(fd int) error {
+		if c.laddr.Addr().Is4() {
+			return os.NewSyscallError("setsockopt IP_PKTINFO", unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1))
+		}
+		return os.NewSyscallError("setsockopt IPV6_RECVPKTINFO", unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1))
+	})
+}
+
+// ReadMsgUDPAddrPort is ReadFromUDPAddrPort that also returns the
+// datagram's destination address, when EnableRecvDst is on (else the zero
+// Addr; IPv4-mapped addresses unmapped).
+func (c *UDPConn) ReadMsgUDPAddrPort(b []byte) (int, netip.AddrPort, netip.Addr, error) {
+	o := getRecvOp()
+	o.b, o.withDst = b, true
+	err := c.raw.Read(o.call)
+	n, from, serr := o.n, o.from, o.err
+	var dst netip.Addr
+	if serr == nil && err == nil {
+		dst = pktinfoDst(o.oobBytes()[:o.oobn])
+	}
+	putRecvOp(o)
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, netip.AddrPort{}, netip.Addr{}, fmt.Errorf("read udp %v: %w", c.laddr, c.wrap(err))
+	}
+	return n, from, dst, nil
+}
+
 // recvOp is one recvfrom in flight, pooled like sendOp, with the raw
 // source address inside, so that a receive allocates nothing.
 type recvOp struct {
@@ -133,10 +169,27 @@ type recvOp struct {
 	rsa    syscall.RawSockaddrInet6
 	rsaLen uint32
 	call   func(fd uintptr) bool
+
+	// recvmsg with control data (ReadMsgUDPAddrPort)
+	withDst bool
+	oob     [8]uint64 // aligned for cmsghdr; room for IPV6_PKTINFO
+	oobn    int
+	msg     syscall.Msghdr
+	iov     syscall.Iovec
+}
+
+// oobBytes is the control data buffer.
+func (o *recvOp) oobBytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&o.oob[0])), len(o.oob)*8)
 }
 
 func (o *recvOp) recvfrom(fd uintptr) bool {
-	o.n, o.from, o.err = recvfrom(fd, o.b, &o.rsa, &o.rsaLen)
+	if o.withDst {
+		o.n, o.from, o.oobn, o.err = recvmsg(fd, o.b, &o.rsa, o.oobBytes(), &o.msg, &o.iov)
+		o.oobn = min(max(o.oobn, 0), len(o.oob)*8)
+	} else {
+		o.n, o.from, o.err = recvfrom(fd, o.b, &o.rsa, &o.rsaLen)
+	}
 	return !retry(o.err)
 }
 
@@ -154,7 +207,8 @@ func getRecvOp() *recvOp {
 }
 
 func putRecvOp(o *recvOp) {
-	o.b, o.from, o.err = nil, netip.AddrPort{}, nil
+	o.b, o.from, o.err, o.withDst, o.oobn = nil, netip.AddrPort{}, nil, false, 0
+	o.iov, o.msg = syscall.Iovec{}, syscall.Msghdr{} // do not keep the caller's buffer alive
 	select {
 	case recvOps <- o:
 	default:
