@@ -747,7 +747,11 @@ func (r *rtr) learnLocked(k regKey, rep *msg.MapReply) {
 			continue
 		}
 		rt := &rtrRoute{key: regKey{k.iid, rec.EID.Prefix.Masked()}, negative: len(rec.Locators) == 0, action: rec.Action}
-		ttl := max(time.Duration(rec.TTL)*time.Minute, time.Minute)
+		// The record's TTL without overflow (ttlFromMinutes). TTL 0 says
+		// "do not cache": the route serves the queued packets and lives
+		// one second, so that re-resolving stays within RFC 9301's one
+		// Map-Request per second per destination.
+		ttl := max(ttlFromMinutes(rec.TTL), time.Second)
 		rt.expires = now.Add(ttl)
 		for _, l := range rec.Locators {
 			if l.Addr.IP.IsValid() {
