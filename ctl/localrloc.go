@@ -84,7 +84,8 @@ func (n *Node) SetLocalLocators(locs []LocalLocator) {
 	}
 	n.local.locs.Store(&cp)
 	gen := n.local.gen.Add(1)
-	n.log.Info("local locators changed: re-registering", "rlocs", describeLocators(cp))
+	// The daemon logs the locators themselves ("local locators changed").
+	n.log.Info("re-registering with the new local locators")
 	confirm := false
 	if n.etr != nil {
 		for _, p := range n.etr.peers {
@@ -148,18 +149,6 @@ func sameIfaces(a, b []LocalLocator) bool {
 		}
 	}
 	return true
-}
-
-func describeLocators(ls []LocalLocator) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		st := "up"
-		if l.Down {
-			st = "down"
-		}
-		out[i] = l.Addr.String() + "/" + st
-	}
-	return out
 }
 
 // upLocators returns the locators that are up, or all of them when none is
