@@ -148,7 +148,7 @@ func describe(log *logx.Logger, cfg *conf.Config) {
 		for i, m := range x.MapServers {
 			ms[i] = m.Address.String()
 		}
-		log.Info("xtr", "tun", x.TUN, "mtu", x.MTU, "instance_id", x.InstanceID,
+		log.Info("xtr", "tun", x.TUN, "instance_id", x.InstanceID,
 			"eid_prefixes", join(x.EIDPrefixes), "eid_space", join(x.EIDSpace),
 			"rlocs", strings.Join(rlocs, ","), "map_servers", strings.Join(ms, ","),
 			"map_resolvers", join(x.MapResolvers), "static_mappings", len(x.MapCache))
