@@ -51,25 +51,23 @@ func dispatch(args []string) int {
 		usage(stderr)
 		return exitUsage
 	}
-	switch name := args[0]; name {
+	name, rest := args[0], args[1:]
+	switch name {
 	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && name == "help" {
-			if c, ok := commands[args[1]]; ok {
-				return c.run([]string{"-h"})
-			}
-			fmt.Fprintf(stderr, "lispd: unknown command %q\n", args[1])
-			return exitUsage
+		if len(args) == 1 || name != "help" {
+			usage(stdout)
+			return exitOK
 		}
-		usage(stdout)
-		return exitOK
-	default:
-		c, ok := commands[name]
-		if !ok {
-			fmt.Fprintf(stderr, "lispd: unknown command %q (see lispd -h)\n", name)
-			return exitUsage
-		}
-		return c.run(args[1:])
+		name, rest = args[1], []string{"-h"}
+	case "-v", "-version", "--version":
+		name = "version"
 	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "lispd: unknown command %q (see lispd -h)\n", name)
+		return exitUsage
+	}
+	return c.run(rest)
 }
 
 // usage lists the subcommands.
@@ -114,18 +112,19 @@ func newFlagSet(c *command) *flag.FlagSet {
 // and, when parsing should stop the command, its exit code: exitOK for -h,
 // exitUsage for a bad flag (the flag package has printed why).
 func parseFlags(fs *flag.FlagSet, args []string) (pos []string, exit int, stop bool) {
-	full := fs.Usage
-	fs.Usage = func() {} // on a bad flag, print the error and a hint, not the whole help
+	full, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}     // on a bad flag, print the error and a hint, not the whole help
+	fs.SetOutput(io.Discard) // the error is printed below, with the command's name
 	pos, err := parseInterspersed(fs, args)
 	fs.Usage = full
+	fs.SetOutput(out)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return nil, exitOK, true
 	case err != nil:
-		fmt.Fprintf(stderr, "Run '%s -h' for usage.\n", fs.Name())
-		return nil, exitUsage, true
+		return nil, usageError(fs, "%v", err), true
 	}
 	return pos, exitOK, false
 }

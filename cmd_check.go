@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/internal/sock"
 )
 
 func init() {
@@ -14,7 +15,9 @@ func init() {
 		summary: "validate a configuration file and summarize it",
 		help: `Loads and validates the configuration. When it is valid, prints a
 one-screen summary and exits 0. When it is not, prints every problem
-as FILE:LINE:COL: key: message on stderr and exits 1.`,
+as FILE:LINE:COL: key: message on stderr and exits 1. An RLOC interface
+missing on this host is a warning, not a problem: it may appear later
+(pppoe-wan, a USB modem).`,
 		run: runCheck,
 	})
 }
@@ -41,10 +44,33 @@ func runCheck(args []string) int {
 		}
 		return exitFail
 	}
+	warnMissingInterfaces(*path, cfg)
 	fmt.Fprintf(stdout, "%s: OK\n", *path)
 	if err := cfg.Summary(stdout); err != nil {
 		fmt.Fprintf(stderr, "lispd check: %v\n", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// interfaceExists reports whether the host has a network interface called
+// name; tests replace it.
+var interfaceExists = func(name string) bool {
+	_, err := sock.InterfaceByName(name)
+	return err == nil
+}
+
+// warnMissingInterfaces warns, on stderr, of each RLOC interface the host
+// does not have now: the daemon would run without its locators until the
+// interface appears.
+func warnMissingInterfaces(path string, cfg *conf.Config) {
+	if cfg.XTR == nil {
+		return
+	}
+	for i, r := range cfg.XTR.RLOCs {
+		if r.Interface != "" && !interfaceExists(r.Interface) {
+			fmt.Fprintf(stderr, "%s: warning: xtr.rloc[%d].interface: no interface %q on this host now; its RLOCs are down until it appears\n",
+				path, i, r.Interface)
+		}
+	}
 }

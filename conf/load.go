@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,15 +40,13 @@ func Parse(path string, data []byte) (*Config, error) {
 		var pe toml.ParseError
 		at := position{1, 1}
 		msg := err.Error()
+		key := ""
 		if errors.As(err, &pe) {
 			msg = pe.Message
-			at = position{pe.Position.Line, pe.Position.Col}
-			if at.Line < 1 { // the parser loses the line at end of input
-				at = offsetPosition(data, pe.Position.Start)
-			}
-			at.Col = max(at.Col, 1)
+			at = syntaxPosition(data, pe.Position)
+			key, msg = syntaxMessage(data, msg)
 		}
-		return nil, Errors{{File: path, Line: at.Line, Col: at.Col, Msg: msg}}
+		return nil, Errors{{File: path, Line: at.Line, Col: at.Col, Key: key, Msg: msg}}
 	}
 	d := &decoder{bad: make(map[string]bool)}
 	cfg := Default()
@@ -65,11 +64,45 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	pos := scanPositions(data)
 	for i := range probs {
-		probs[i].File = path
-		at := pos.find(probs[i].Key)
-		probs[i].Line, probs[i].Col = at.Line, at.Col
+		p := &probs[i]
+		p.File = path
+		at := pos.find(p.Key)
+		p.Line, p.Col = at.Line, at.Col
+		if _, written := pos.at[p.Key]; !written && p.Msg == msgEmpty {
+			p.Msg = "is missing"
+		}
 	}
 	return nil, sortProblems(probs)
+}
+
+// syntaxPosition is where a TOML syntax error is. The parser's byte offset
+// is more precise than its line and column (which point past the end of
+// the line, or at the next line, when a newline came unexpectedly); an
+// error whose span holds a line end is at the end of the line it ends.
+func syntaxPosition(data []byte, p toml.Position) position {
+	off := min(max(p.Start, 0), len(data))
+	end, i := min(off+p.Len, len(data)), off
+	for i < end && data[i] != '\n' && data[i] != '\r' {
+		i++
+	}
+	if i < end {
+		off = i
+	}
+	return offsetPosition(data, off)
+}
+
+// syntaxMessage rewords the TOML parser's message about a key defined twice
+// in our style, with the key apart and where it was first written.
+func syntaxMessage(data []byte, msg string) (key, out string) {
+	const pre, suf = "Key '", "' has already been defined."
+	if !strings.HasPrefix(msg, pre) || !strings.HasSuffix(msg, suf) {
+		return "", msg
+	}
+	key, out = msg[len(pre):len(msg)-len(suf)], "defined twice"
+	if first, ok := scanPositions(data).at[key]; ok {
+		out += " (first at line " + strconv.Itoa(first.Line) + ")"
+	}
+	return key, out
 }
 
 // fillDerived sets the defaults that depend on other keys, so that readers of
@@ -188,7 +221,11 @@ func (d *decoder) value(key string, v any, rv reflect.Value) {
 			return
 		}
 		if err := rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-			d.fail(key, "%q is not %s: %v", s, describe(rv.Type()), unwrapParseError(err))
+			why := unwrapParseError(err)
+			if _, perr := netip.ParseAddrPort(s); perr == nil {
+				why = "no port here: LISP uses fixed ports (4342 control, 4341 data)"
+			}
+			d.fail(key, "%q is not %s: %s", s, describe(rv.Type()), why)
 		}
 		return
 	}
@@ -239,7 +276,11 @@ func (d *decoder) value(key string, v any, rv reflect.Value) {
 				elems = append(elems, e)
 			}
 		default:
-			d.fail(key, "expected an array, got %s", tomlType(v))
+			hint := ""
+			if _, table := v.(map[string]any); table {
+				hint = " (an array of tables is written [[" + key + "]])"
+			}
+			d.fail(key, "expected an array, got %s%s", tomlType(v), hint)
 			return
 		}
 		s := reflect.MakeSlice(rv.Type(), len(elems), len(elems))
