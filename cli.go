@@ -113,8 +113,8 @@ func newFlagSet(c *command) *flag.FlagSet {
 // exitUsage for a bad flag (the flag package has printed why).
 func parseFlags(fs *flag.FlagSet, args []string) (pos []string, exit int, stop bool) {
 	full, out := fs.Usage, fs.Output()
-	fs.Usage = func() {}     // on a bad flag, print the error and a hint, not the whole help
-	fs.SetOutput(io.Discard) // the error is printed below, with the command's name
+	fs.Usage = func() {}               // on a bad flag, print the error and a hint, not the whole help
+	fs.SetOutput(new(strings.Builder)) // the error is printed below, with the command's name (not io.Discard: 0.3 KB more)
 	pos, err := parseInterspersed(fs, args)
 	fs.Usage = full
 	fs.SetOutput(out)

@@ -53,24 +53,15 @@ func runCheck(args []string) int {
 	return exitOK
 }
 
-// interfaceExists reports whether the host has a network interface called
-// name; tests replace it.
-var interfaceExists = func(name string) bool {
-	_, err := sock.InterfaceByName(name)
-	return err == nil
-}
-
 // warnMissingInterfaces warns, on stderr, of each RLOC interface the host
 // does not have now: the daemon would run without its locators until the
 // interface appears.
 func warnMissingInterfaces(path string, cfg *conf.Config) {
-	if cfg.XTR == nil {
-		return
-	}
-	for i, r := range cfg.XTR.RLOCs {
-		if r.Interface != "" && !interfaceExists(r.Interface) {
-			fmt.Fprintf(stderr, "%s: warning: xtr.rloc[%d].interface: no interface %q on this host now; its RLOCs are down until it appears\n",
-				path, i, r.Interface)
+	for i := 0; cfg.XTR != nil && i < len(cfg.XTR.RLOCs); i++ {
+		if name := cfg.XTR.RLOCs[i].Interface; name != "" {
+			if _, err := sock.InterfaceByName(name); err != nil {
+				fmt.Fprintf(stderr, "%s: warning: xtr.rloc[%d].interface: no interface %q on this host now; its RLOCs are down until it appears\n", path, i, name)
+			}
 		}
 	}
 }

@@ -37,16 +37,7 @@ func Load(path string) (*Config, error) {
 func Parse(path string, data []byte) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		var pe toml.ParseError
-		at := position{1, 1}
-		msg := err.Error()
-		key := ""
-		if errors.As(err, &pe) {
-			msg = pe.Message
-			at = syntaxPosition(data, pe.Position)
-			key, msg = syntaxMessage(data, msg)
-		}
-		return nil, Errors{{File: path, Line: at.Line, Col: at.Col, Key: key, Msg: msg}}
+		return nil, Errors{syntaxProblem(path, data, err)}
 	}
 	d := &decoder{bad: make(map[string]bool)}
 	cfg := Default()
@@ -68,41 +59,42 @@ func Parse(path string, data []byte) (*Config, error) {
 		p.File = path
 		at := pos.find(p.Key)
 		p.Line, p.Col = at.Line, at.Col
-		if _, written := pos.at[p.Key]; !written && p.Msg == msgEmpty {
-			p.Msg = "is missing"
+		if p.Msg == msgEmpty && pos.at[p.Key] == (position{}) {
+			p.Msg = "is missing" // not written at all
 		}
 	}
 	return nil, sortProblems(probs)
 }
 
-// syntaxPosition is where a TOML syntax error is. The parser's byte offset
-// is more precise than its line and column (which point past the end of
-// the line, or at the next line, when a newline came unexpectedly); an
-// error whose span holds a line end is at the end of the line it ends.
-func syntaxPosition(data []byte, p toml.Position) position {
-	off := min(max(p.Start, 0), len(data))
-	end, i := min(off+p.Len, len(data)), off
+// syntaxProblem locates and words a TOML syntax error. The parser's byte
+// offset is more precise than its line and column (which point past the
+// end of the line, or at the next line, when a newline came unexpectedly):
+// an error whose span holds a line end is at the end of the line it ends.
+// A key defined twice is said in our style, with where it was first.
+func syntaxProblem(path string, data []byte, err error) Problem {
+	p := Problem{File: path, Line: 1, Col: 1, Msg: err.Error()}
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return p
+	}
+	off := min(max(pe.Position.Start, 0), len(data))
+	end, i := min(off+pe.Position.Len, len(data)), off
 	for i < end && data[i] != '\n' && data[i] != '\r' {
 		i++
 	}
 	if i < end {
 		off = i
 	}
-	return offsetPosition(data, off)
-}
-
-// syntaxMessage rewords the TOML parser's message about a key defined twice
-// in our style, with the key apart and where it was first written.
-func syntaxMessage(data []byte, msg string) (key, out string) {
+	at := offsetPosition(data, off)
+	p.Line, p.Col, p.Msg = at.Line, at.Col, pe.Message
 	const pre, suf = "Key '", "' has already been defined."
-	if !strings.HasPrefix(msg, pre) || !strings.HasSuffix(msg, suf) {
-		return "", msg
+	if strings.HasPrefix(p.Msg, pre) && strings.HasSuffix(p.Msg, suf) {
+		p.Key, p.Msg = p.Msg[len(pre):len(p.Msg)-len(suf)], "defined twice"
+		if first, ok := scanPositions(data).at[p.Key]; ok {
+			p.Msg += " (first at line " + strconv.Itoa(first.Line) + ")"
+		}
 	}
-	key, out = msg[len(pre):len(msg)-len(suf)], "defined twice"
-	if first, ok := scanPositions(data).at[key]; ok {
-		out += " (first at line " + strconv.Itoa(first.Line) + ")"
-	}
-	return key, out
+	return p
 }
 
 // fillDerived sets the defaults that depend on other keys, so that readers of

@@ -51,32 +51,29 @@ const exitCodes = "Exit codes: 0 written (the file to check is on stdout); 1 inv
 func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	const name = "lispd uci-render"
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // parse errors are printed below, prefixed
+	fs.SetOutput(new(strings.Builder)) // parse errors are printed below, prefixed
 	fs.Usage = func() {}
 	in := fs.String("i", "-", "UCI export text to read, `FILE` (- for stdin)")
 	out := fs.String("o", conf.OpenWrtPath, "effective configuration `FILE` to write")
 	devs := deviceFlag{}
 	fs.Var(devs, "device", "kernel device of a logical interface named by an rloc section's\n"+
 		"option interface, `IFACE=DEV` (from network_get_device); may be repeated")
-	usageErr := func(msg string) int {
-		fmt.Fprintf(stderr, "%s: %s\nRun '%s -h' for usage.\n", name, msg, name)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "%s\nFlags:\n", Usage)
+		fs.PrintDefaults()
+		fmt.Fprintf(stdout, "\n%s", exitCodes)
+		return ExitOK
+	case err == nil && fs.NArg() != 0:
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for usage.\n", name, err, name)
 		return ExitUsage
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintf(stdout, "%s\nFlags:\n", Usage)
-			fs.PrintDefaults()
-			fmt.Fprintf(stdout, "\n%s", exitCodes)
-			return ExitOK
-		}
-		return usageErr(err.Error())
-	}
-	if fs.NArg() != 0 {
-		return usageErr(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	}
 	var text []byte
-	var err error
 	if *in == "-" {
 		text, err = io.ReadAll(stdin)
 	} else {
