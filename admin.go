@@ -97,8 +97,9 @@ func (d *daemon) rlocsView() admin.RLOCs {
 	return out
 }
 
-// addNATState adds the NAT-traversal state to the locators it concerns (the
-// one the Info-Requests left from, or every one before discovery).
+// addNATState adds the NAT-traversal state to every locator: its outcome
+// (direct or through an RTR) is the xTR's, whichever locator the
+// Info-Requests left from (Local).
 func (d *daemon) addNATState(out *admin.RLOCs) {
 	n := d.currentNode()
 	if n == nil {
@@ -108,17 +109,14 @@ func (d *daemon) addNATState(out *admin.RLOCs) {
 	if !ok {
 		return
 	}
+	nat := &admin.NATState{
+		BehindNAT: st.BehindNAT, Public: st.Public, RTR: st.RTR, Discovered: st.Discovered,
+		Unanswered: st.Unanswered, Local: st.Local.Addr().Unmap(), Mode: string(st.Mode), RTRs: st.RTRs,
+	}
+	if !nat.Public.IsValid() {
+		nat.Public = st.PublicControl
+	}
 	for i := range out.RLOCs {
-		r := &out.RLOCs[i]
-		if st.Local.IsValid() && r.Address.IsValid() && r.Address.Unmap() != st.Local.Addr().Unmap() {
-			continue
-		}
-		r.NAT = &admin.NATState{
-			BehindNAT: st.BehindNAT, Public: st.Public, RTR: st.RTR,
-			Discovered: st.Discovered, Mode: string(st.Mode), RTRs: st.RTRs,
-		}
-		if !r.NAT.Public.IsValid() {
-			r.NAT.Public = st.PublicControl
-		}
+		out.RLOCs[i].NAT = nat
 	}
 }

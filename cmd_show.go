@@ -23,8 +23,10 @@ func init() {
 		help: `Asks the running daemon over its control socket and prints a table, or
 with --json the view as indented JSON (for scripts and LuCI).
 
-  map-cache [EID]   map-cache entries with their RLOCs; with EID, the entry
-                    covering it (longest match), in --iid N or xtr.instance_id
+  map-cache [EID]   map-cache entries with their RLOCs; with an EID address,
+                    the entry covering it (longest match); with an EID
+                    prefix, the entry of that prefix, else the one covering
+                    it; in --iid N or xtr.instance_id
   registrations     xTR: state with each Map-Server; Map-Server: each site's
                     registered prefixes, RLOCs, xTR-ID, last seen, expiry
   rlocs             this router's locators: interface, address, up/down
@@ -34,6 +36,9 @@ with --json the view as indented JSON (for scripts and LuCI).
   stats             every counter: data plane, drops per reason, control
                     messages in/out per type, control drops per reason
   config            the running configuration, keys redacted
+
+A view of a role this daemon does not run prints a line saying which
+configuration section enables it (with --json: {}), and exits 0.
 
 The socket is --socket PATH, else control_socket of the configuration named
 by -c FILE, else of /var/etc/lispd.toml when present, else of
@@ -90,11 +95,14 @@ func runShow(args []string) int {
 	if what == "map-cache" {
 		q = &admin.MapCacheQuery{}
 		if len(pos) == 2 {
-			a, err := netip.ParseAddr(pos[1])
-			if err != nil {
-				return usageError(fs, "EID %q is not an IP address", pos[1])
+			p, err := netip.ParsePrefix(pos[1])
+			q.EID = p.Masked().String()
+			if a, aerr := netip.ParseAddr(pos[1]); aerr == nil {
+				q.EID, err = a.String(), nil
 			}
-			q.EID = a.String()
+			if err != nil {
+				return usageError(fs, "EID %q is not an IP address or prefix", pos[1])
+			}
 		}
 		if flagGiven(fs, "iid") {
 			if *iid > 0xffffff {
@@ -140,9 +148,14 @@ func runShow(args []string) int {
 		return exitFail
 	}
 	var err error
-	if *asJSON {
+	switch note := offNote(view); {
+	case note != "" && *asJSON:
+		_, err = io.WriteString(stdout, "{}\n")
+	case note != "":
+		_, err = fmt.Fprintln(stdout, note)
+	case *asJSON:
 		err = writeJSON(stdout, view)
-	} else {
+	default:
 		err = render(stdout)
 	}
 	if err != nil {
@@ -150,6 +163,29 @@ func runShow(args []string) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// offNote says, when view is of a role the daemon does not run, which
+// configuration section enables it; "" otherwise.
+func offNote(view any) string {
+	off, what, section := false, "", "an [xtr] section"
+	switch v := view.(type) {
+	case *admin.MapCache:
+		off, what = v.Off, "No map-cache: the xTR role is not"
+	case *admin.RLOCs:
+		off, what = v.Off, "No local RLOCs: the xTR role is not"
+	case *admin.RTR:
+		off, what, section = !v.Enabled, "No RTR bindings: the RTR role is not", "[rtr] enabled = true"
+	case *admin.Registrations:
+		off, what, section = v.XTR == nil && v.MapServer == nil, "No registrations: neither the xTR nor the Map-Server role is",
+			"an [xtr] section or [map_server] enabled = true"
+	case *admin.Stats:
+		off, what, section = len(v.Groups) == 0, "No counters: no role is", "[xtr], [map_server] or [rtr]"
+	}
+	if !off {
+		return ""
+	}
+	return what + " configured (" + section + " enables it)."
 }
 
 // flagGiven reports whether the flag name was on the command line.
@@ -216,15 +252,19 @@ func plural(n int, one, many string) string {
 // locators in an aligned table beneath.
 func renderMapCache(w io.Writer, v *admin.MapCache, q *admin.MapCacheQuery) error {
 	if q != nil && q.EID != "" {
+		iid := "of the xTR" // a daemon that does not say
+		if v.InstanceID != nil {
+			iid = strconv.FormatUint(uint64(*v.InstanceID), 10)
+		}
 		if len(v.Entries) == 0 {
-			iid := "xtr.instance_id"
-			if q.InstanceID != nil {
-				iid = strconv.Itoa(int(*q.InstanceID))
-			}
-			_, err := fmt.Fprintf(w, "No map-cache entry covers %s (instance-id %s); %s in the cache.\n", q.EID, iid, plural(v.Total, "entry", "entries"))
+			_, err := fmt.Fprintf(w, "No map-cache entry covers %s in instance-id %s; %s in the cache.\n", q.EID, iid, plural(v.Total, "entry", "entries"))
 			return err
 		}
-		fmt.Fprintf(w, "LISP map-cache entry for EID %s:\n\n", q.EID)
+		match := "exact match"
+		if p := v.Entries[0].EIDPrefix.String(); p != q.EID {
+			match = "covered by " + p
+		}
+		fmt.Fprintf(w, "LISP map-cache entry for %s, instance-id %s: %s\n", q.EID, iid, match)
 	} else {
 		counts := map[string]int{}
 		for _, e := range v.Entries {
@@ -290,10 +330,6 @@ func ttlText(s int64) string {
 // sites with their registrations.
 func renderRegistrations(w io.Writer, v *admin.Registrations) error {
 	now := v.Time
-	if v.XTR == nil && v.MapServer == nil {
-		_, err := fmt.Fprintln(w, "No registrations: neither the xTR nor the Map-Server role registers anything.")
-		return err
-	}
 	if v.XTR != nil {
 		registered := 0
 		for _, s := range v.XTR {
@@ -405,40 +441,52 @@ func renderRLOCs(w io.Writer, v *admin.RLOCs) error {
 				st += " (" + r.Reason + ")"
 			}
 		}
-		nat := "-"
-		if r.NAT != nil {
-			if r.NAT.BehindNAT {
-				nat = "behind NAT"
-				if r.NAT.Public.IsValid() {
-					nat += ", public " + r.NAT.Public.String()
-				}
-				if r.NAT.RTR.IsValid() {
-					nat += ", RTR " + r.NAT.RTR.String()
-				}
-			} else if r.NAT.Discovered {
-				nat = "no NAT"
-			} else {
-				nat = "discovering"
-			}
-			if len(r.NAT.RTRs) > 0 {
-				rs := make([]string, len(r.NAT.RTRs))
-				for i, a := range r.NAT.RTRs {
-					rs[i] = a.String()
-				}
-				nat += ", RTRs offered " + strings.Join(rs, " ")
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\n", dash(r.Interface), addr, st, r.Priority, r.Weight, nat)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\n", dash(r.Interface), addr, st, r.Priority, r.Weight, natText(&r))
 	}
 	return tw.Flush()
 }
 
+// natText is the NAT column of a locator: the xTR's NAT-traversal outcome,
+// the same words on every locator; the details on the one the
+// Info-Requests left from, the others saying which that was.
+func natText(r *admin.LocalRLOC) string {
+	n := r.NAT
+	if n == nil {
+		return "-" // NAT traversal off
+	}
+	s := "no NAT"
+	switch {
+	case !n.Discovered && n.Unanswered:
+		s = "unknown: no Info-Reply"
+	case !n.Discovered:
+		s = "discovering"
+	case n.BehindNAT:
+		s = "behind NAT"
+	}
+	if n.Local.IsValid() && n.Local != r.Address.Unmap() {
+		return s + " (checked from " + n.Local.String() + ")"
+	}
+	if n.BehindNAT && n.Public.IsValid() {
+		s += ", public " + n.Public.String()
+	}
+	if n.BehindNAT && n.RTR.IsValid() {
+		s += ", RTR " + n.RTR.String()
+	}
+	if len(n.RTRs) > 0 {
+		rs := make([]string, len(n.RTRs))
+		for i, a := range n.RTRs {
+			rs[i] = a.String()
+		}
+		s += ", RTRs offered " + strings.Join(rs, " ")
+	}
+	if n.Discovered && n.Unanswered {
+		s += "; Info-Requests unanswered now"
+	}
+	return s
+}
+
 // renderRTR prints the RTR's NAT bindings, a line each.
 func renderRTR(w io.Writer, v *admin.RTR) error {
-	if !v.Enabled {
-		_, err := fmt.Fprintln(w, "The RTR role is not enabled ([rtr] enabled = false).")
-		return err
-	}
 	verified := 0
 	for _, b := range v.Bindings {
 		if b.Verified {
@@ -461,10 +509,6 @@ func renderRTR(w io.Writer, v *admin.RTR) error {
 
 // renderStats prints every counter, by group, names and values aligned.
 func renderStats(w io.Writer, v *admin.Stats) error {
-	if len(v.Groups) == 0 {
-		_, err := fmt.Fprintln(w, "No counters: no role is running.")
-		return err
-	}
 	tw := newTable(w)
 	if t := v.TUNPath; t != nil {
 		stateLine(tw, "TUN path", t.State, t.Reason)
@@ -488,6 +532,9 @@ func renderStats(w io.Writer, v *admin.Stats) error {
 		}
 		fmt.Fprintf(tw, "%s:\n", capitalize(g.Name))
 		for _, c := range g.Counters {
+			if c.Name == "tun-offload" { // the TUN path line says it (JSON keeps it)
+				continue
+			}
 			fmt.Fprintf(tw, "  %s\t%d\n", c.Name, c.Value)
 		}
 		if isCountGroup(g.Name) {

@@ -82,16 +82,32 @@ func MapCacheOf(c *fwd.MapCache, q MapCacheQuery, defaultIID uint32) (MapCache, 
 	now := c.Now()
 	out := MapCache{Limit: c.Limit(), Total: c.Len(), Entries: []MapCacheEntry{}}
 	if q.EID != "" {
-		addr, err := netip.ParseAddr(q.EID)
-		if err != nil {
-			return out, fmt.Errorf("EID %q is not an IP address", q.EID)
+		p, err := netip.ParsePrefix(q.EID)
+		if a, aerr := netip.ParseAddr(q.EID); aerr == nil {
+			p, err = a.Unmap().Prefix(a.Unmap().BitLen())
 		}
+		if err != nil {
+			return out, fmt.Errorf("EID %q is not an IP address or prefix", q.EID)
+		}
+		p = p.Masked()
 		iid := defaultIID
 		if q.InstanceID != nil {
 			iid = *q.InstanceID
 		}
-		if m, ok := c.Lookup(iid, addr); ok {
-			out.Entries = append(out.Entries, MapCacheEntryOf(m, now))
+		out.InstanceID = &iid
+		// The longest entry covering p (p itself when there is one); a
+		// walk, not Lookup: a more specific entry inside p must not hide
+		// the one covering it.
+		var best *fwd.Mapping
+		c.Walk(func(m *fwd.Mapping) bool {
+			if m.InstanceID == iid && m.Prefix.Bits() <= p.Bits() && m.Prefix.Contains(p.Addr()) &&
+				(best == nil || m.Prefix.Bits() > best.Prefix.Bits()) {
+				best = m
+			}
+			return true
+		})
+		if best != nil {
+			out.Entries = append(out.Entries, MapCacheEntryOf(best, now))
 		}
 		return out, nil
 	}

@@ -110,7 +110,7 @@ func (d Daemon) showMapCache(args jsonx.RawMessage) (any, error) {
 	}
 	c := d.mapCache()
 	if c == nil {
-		return nil, errNoXTR
+		return MapCache{Entries: []MapCacheEntry{}, Off: true}, nil
 	}
 	return MapCacheOf(c, q, d.instanceID())
 }
@@ -144,6 +144,9 @@ func (d Daemon) showRTR(jsonx.RawMessage) (any, error) {
 }
 
 func (d Daemon) showRLOCs(jsonx.RawMessage) (any, error) {
+	if d.Config().XTR == nil {
+		return RLOCs{RLOCs: []LocalRLOC{}, Off: true}, nil
+	}
 	if d.RLOCs != nil {
 		v := d.RLOCs()
 		if v.RLOCs == nil {
