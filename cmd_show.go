@@ -47,26 +47,6 @@ by -c FILE, else of /var/etc/lispd.toml when present, else of
 	})
 }
 
-// showView returns the control command of a `show` argument. (A switch,
-// not a map: a map literal costs its start-up code in every binary.)
-func showView(what string) (string, bool) {
-	switch what {
-	case "map-cache":
-		return admin.CmdShowMapCache, true
-	case "registrations":
-		return admin.CmdShowRegistrations, true
-	case "rlocs":
-		return admin.CmdShowRLOCs, true
-	case "rtr":
-		return admin.CmdShowRTR, true
-	case "stats":
-		return admin.CmdShowStats, true
-	case "config":
-		return admin.CmdShowConfig, true
-	}
-	return "", false
-}
-
 func runShow(args []string) int {
 	fs := newFlagSet(commands["show"])
 	cf := addClientFlags(fs)
@@ -80,8 +60,26 @@ func runShow(args []string) int {
 		return usageError(fs, "what to show? map-cache, registrations, rlocs, rtr, stats or config")
 	}
 	what := pos[0]
-	cmd, ok := showView(what)
-	if !ok {
+	// A switch, not a map: a map literal costs its start-up code in every
+	// binary.
+	var (
+		cmd  string
+		view any
+	)
+	switch what {
+	case "map-cache":
+		cmd, view = admin.CmdShowMapCache, new(admin.MapCache)
+	case "registrations":
+		cmd, view = admin.CmdShowRegistrations, new(admin.Registrations)
+	case "rlocs":
+		cmd, view = admin.CmdShowRLOCs, new(admin.RLOCs)
+	case "rtr":
+		cmd, view = admin.CmdShowRTR, new(admin.RTR)
+	case "stats":
+		cmd, view = admin.CmdShowStats, new(admin.Stats)
+	case "config":
+		cmd, view = admin.CmdShowConfig, new(admin.Config)
+	default:
 		return usageError(fs, "cannot show %q: map-cache, registrations, rlocs, rtr, stats or config", what)
 	}
 	maxArgs := 1
@@ -115,30 +113,6 @@ func runShow(args []string) int {
 		return usageError(fs, "--iid applies to show map-cache only")
 	}
 
-	var (
-		view   any
-		render func(io.Writer) error
-	)
-	switch what {
-	case "map-cache":
-		v := new(admin.MapCache)
-		view, render = v, func(w io.Writer) error { return renderMapCache(w, v, q) }
-	case "registrations":
-		v := new(admin.Registrations)
-		view, render = v, func(w io.Writer) error { return renderRegistrations(w, v) }
-	case "rlocs":
-		v := new(admin.RLOCs)
-		view, render = v, func(w io.Writer) error { return renderRLOCs(w, v) }
-	case "rtr":
-		v := new(admin.RTR)
-		view, render = v, func(w io.Writer) error { return renderRTR(w, v) }
-	case "stats":
-		v := new(admin.Stats)
-		view, render = v, func(w io.Writer) error { return renderStats(w, v) }
-	case "config":
-		v := new(admin.Config)
-		view, render = v, func(w io.Writer) error { return renderConfig(w, v) }
-	}
 	var reqArgs any
 	if q != nil {
 		reqArgs = q
@@ -147,45 +121,59 @@ func runShow(args []string) int {
 		fmt.Fprintf(stderr, "lispd show %s: %v\n", what, err)
 		return exitFail
 	}
-	var err error
-	switch note := offNote(view); {
-	case note != "" && *asJSON:
-		_, err = io.WriteString(stdout, "{}\n")
-	case note != "":
-		_, err = fmt.Fprintln(stdout, note)
-	case *asJSON:
-		err = writeJSON(stdout, view)
-	default:
-		err = render(stdout)
-	}
-	if err != nil {
+	if err := writeView(stdout, view, q, *asJSON); err != nil {
 		fmt.Fprintf(stderr, "lispd show %s: %v\n", what, err)
 		return exitFail
 	}
 	return exitOK
 }
 
-// offNote says, when view is of a role the daemon does not run, which
-// configuration section enables it; "" otherwise.
-func offNote(view any) string {
+// writeView prints view as its table, or with asJSON as JSON. A view of a
+// role the daemon does not run is one line naming the configuration that
+// enables it, or {}.
+func writeView(w io.Writer, view any, q *admin.MapCacheQuery, asJSON bool) error {
 	off, what, section := false, "", "an [xtr] section"
 	switch v := view.(type) {
 	case *admin.MapCache:
 		off, what = v.Off, "No map-cache: the xTR role is not"
+		if !off && !asJSON {
+			return renderMapCache(w, v, q)
+		}
 	case *admin.RLOCs:
 		off, what = v.Off, "No local RLOCs: the xTR role is not"
+		if !off && !asJSON {
+			return renderRLOCs(w, v)
+		}
 	case *admin.RTR:
 		off, what, section = !v.Enabled, "No RTR bindings: the RTR role is not", "[rtr] enabled = true"
+		if !off && !asJSON {
+			return renderRTR(w, v)
+		}
 	case *admin.Registrations:
 		off, what, section = v.XTR == nil && v.MapServer == nil, "No registrations: neither the xTR nor the Map-Server role is",
 			"an [xtr] section or [map_server] enabled = true"
+		if !off && !asJSON {
+			return renderRegistrations(w, v)
+		}
 	case *admin.Stats:
 		off, what, section = len(v.Groups) == 0, "No counters: no role is", "[xtr], [map_server] or [rtr]"
+		if !off && !asJSON {
+			return renderStats(w, v)
+		}
+	case *admin.Config:
+		if !asJSON {
+			return renderConfig(w, v)
+		}
 	}
-	if !off {
-		return ""
+	switch {
+	case !off:
+		return writeJSON(w, view)
+	case asJSON:
+		_, err := io.WriteString(w, "{}\n")
+		return err
 	}
-	return what + " configured (" + section + " enables it)."
+	_, err := fmt.Fprintln(w, what+" configured ("+section+" enables it).")
+	return err
 }
 
 // flagGiven reports whether the flag name was on the command line.
@@ -252,19 +240,19 @@ func plural(n int, one, many string) string {
 // locators in an aligned table beneath.
 func renderMapCache(w io.Writer, v *admin.MapCache, q *admin.MapCacheQuery) error {
 	if q != nil && q.EID != "" {
-		iid := "of the xTR" // a daemon that does not say
+		var iid uint32 // the daemon says which (lispd older than the client: 0)
 		if v.InstanceID != nil {
-			iid = strconv.FormatUint(uint64(*v.InstanceID), 10)
+			iid = *v.InstanceID
 		}
 		if len(v.Entries) == 0 {
-			_, err := fmt.Fprintf(w, "No map-cache entry covers %s in instance-id %s; %s in the cache.\n", q.EID, iid, plural(v.Total, "entry", "entries"))
+			_, err := fmt.Fprintf(w, "No map-cache entry covers %s in instance-id %d; %s in the cache.\n", q.EID, iid, plural(v.Total, "entry", "entries"))
 			return err
 		}
 		match := "exact match"
 		if p := v.Entries[0].EIDPrefix.String(); p != q.EID {
 			match = "covered by " + p
 		}
-		fmt.Fprintf(w, "LISP map-cache entry for %s, instance-id %s: %s\n", q.EID, iid, match)
+		fmt.Fprintf(w, "LISP map-cache entry for %s, instance-id %d: %s\n", q.EID, iid, match)
 	} else {
 		counts := map[string]int{}
 		for _, e := range v.Entries {
@@ -455,15 +443,16 @@ func natText(r *admin.LocalRLOC) string {
 		return "-" // NAT traversal off
 	}
 	s := "no NAT"
-	switch {
-	case !n.Discovered && n.Unanswered:
-		s = "unknown: no Info-Reply"
-	case !n.Discovered:
-		s = "discovering"
-	case n.BehindNAT:
+	if n.BehindNAT {
 		s = "behind NAT"
 	}
-	if n.Local.IsValid() && n.Local != r.Address.Unmap() {
+	if !n.Discovered {
+		s = "discovering"
+		if n.Unanswered {
+			s = "unknown: no Info-Reply"
+		}
+	}
+	if n.Local.IsValid() && n.Local != r.Address {
 		return s + " (checked from " + n.Local.String() + ")"
 	}
 	if n.BehindNAT && n.Public.IsValid() {
@@ -472,15 +461,10 @@ func natText(r *admin.LocalRLOC) string {
 	if n.BehindNAT && n.RTR.IsValid() {
 		s += ", RTR " + n.RTR.String()
 	}
-	if len(n.RTRs) > 0 {
-		rs := make([]string, len(n.RTRs))
-		for i, a := range n.RTRs {
-			rs[i] = a.String()
-		}
-		s += ", RTRs offered " + strings.Join(rs, " ")
-	}
-	if n.Discovered && n.Unanswered {
-		s += "; Info-Requests unanswered now"
+	sep := ", RTRs offered "
+	for _, a := range n.RTRs {
+		s += sep + a.String()
+		sep = " "
 	}
 	return s
 }

@@ -402,7 +402,8 @@ func TestNATColumn(t *testing.T) {
 		{"behind, this uplink", &admin.NATState{Discovered: true, BehindNAT: true, Local: a1, Public: pub, RTR: rtr, RTRs: []netip.Addr{rtr}}, a1,
 			"behind NAT, public 203.0.113.9:61000, RTR 192.0.2.20, RTRs offered 192.0.2.20"},
 		{"behind, other uplink", &admin.NATState{Discovered: true, BehindNAT: true, Local: a1, Public: pub, RTR: rtr}, a2, "behind NAT (checked from 192.0.2.1)"},
-		{"no NAT, then unanswered", &admin.NATState{Discovered: true, Unanswered: true, Local: a1}, a1, "no NAT; Info-Requests unanswered now"},
+		{"no NAT, then unanswered", &admin.NATState{Discovered: true, Unanswered: true, Local: a1}, a1, "no NAT"},
+		{"behind, two RTRs", &admin.NATState{Discovered: true, BehindNAT: true, RTRs: []netip.Addr{rtr, a2}}, a1, "behind NAT, RTRs offered 192.0.2.20 198.51.100.1"},
 	}
 	for _, tt := range tests {
 		if got := natText(&admin.LocalRLOC{Address: tt.addr, NAT: tt.nat}); got != tt.want {

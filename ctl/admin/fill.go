@@ -84,30 +84,24 @@ func MapCacheOf(c *fwd.MapCache, q MapCacheQuery, defaultIID uint32) (MapCache, 
 	if q.EID != "" {
 		p, err := netip.ParsePrefix(q.EID)
 		if a, aerr := netip.ParseAddr(q.EID); aerr == nil {
-			p, err = a.Unmap().Prefix(a.Unmap().BitLen())
+			a = a.Unmap()
+			p, err = a.Prefix(a.BitLen())
 		}
 		if err != nil {
 			return out, fmt.Errorf("EID %q is not an IP address or prefix", q.EID)
 		}
-		p = p.Masked()
 		iid := defaultIID
 		if q.InstanceID != nil {
 			iid = *q.InstanceID
 		}
 		out.InstanceID = &iid
-		// The longest entry covering p (p itself when there is one); a
-		// walk, not Lookup: a more specific entry inside p must not hide
-		// the one covering it.
-		var best *fwd.Mapping
-		c.Walk(func(m *fwd.Mapping) bool {
-			if m.InstanceID == iid && m.Prefix.Bits() <= p.Bits() && m.Prefix.Contains(p.Addr()) &&
-				(best == nil || m.Prefix.Bits() > best.Prefix.Bits()) {
-				best = m
+		// The entry of p, else the longest covering it: not Lookup, which
+		// would find a more specific entry inside p.
+		for b := p.Bits(); b >= 0; b-- {
+			if m, ok := c.Get(iid, netip.PrefixFrom(p.Addr(), b).Masked()); ok {
+				out.Entries = append(out.Entries, MapCacheEntryOf(m, now))
+				break
 			}
-			return true
-		})
-		if best != nil {
-			out.Entries = append(out.Entries, MapCacheEntryOf(best, now))
 		}
 		return out, nil
 	}
