@@ -37,8 +37,6 @@ with --json the view as indented JSON (for scripts and LuCI).
                     messages in/out per type, control drops per reason
   config            the running configuration, keys redacted
 
-A view of a role this daemon does not run prints a line saying which
-configuration section enables it (with --json: {}), and exits 0.
 
 The socket is --socket PATH, else control_socket of the configuration named
 by -c FILE, else of /var/etc/lispd.toml when present, else of
