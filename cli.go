@@ -110,21 +110,20 @@ func newFlagSet(c *command) *flag.FlagSet {
 // positional arguments ("lig 192.0.2.1 -n 3" as well as "lig -n 3 192.0.2.1");
 // everything after "--" is positional. It returns the positional arguments
 // and, when parsing should stop the command, its exit code: exitOK for -h,
-// exitUsage for a bad flag (the flag package has printed why).
+// exitUsage for a bad flag (flagx has printed why, after the command's name).
 func parseFlags(fs *flag.FlagSet, args []string) (pos []string, exit int, stop bool) {
-	full, out := fs.Usage, fs.Output()
-	fs.Usage = func() {}               // on a bad flag, print the error and a hint, not the whole help
-	fs.SetOutput(new(strings.Builder)) // the error is printed below, with the command's name (not io.Discard: 0.3 KB more)
+	full := fs.Usage
+	fs.Usage = func() {} // on a bad flag, print the error and a hint, not the whole help
 	pos, err := parseInterspersed(fs, args)
 	fs.Usage = full
-	fs.SetOutput(out)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return nil, exitOK, true
 	case err != nil:
-		return nil, usageError(fs, "%v", err), true
+		fmt.Fprintf(stderr, "Run '%s -h' for usage.\n", fs.Name())
+		return nil, exitUsage, true
 	}
 	return pos, exitOK, false
 }

@@ -15,9 +15,7 @@ func init() {
 		summary: "validate a configuration file and summarize it",
 		help: `Loads and validates the configuration. When it is valid, prints a
 one-screen summary and exits 0. When it is not, prints every problem
-as FILE:LINE:COL: key: message on stderr and exits 1. An RLOC interface
-missing on this host is a warning, not a problem: it may appear later
-(pppoe-wan, a USB modem).`,
+as FILE:LINE:COL: key: message on stderr and exits 1.`,
 		run: runCheck,
 	})
 }
@@ -60,7 +58,7 @@ func warnMissingInterfaces(path string, cfg *conf.Config) {
 	for i := 0; cfg.XTR != nil && i < len(cfg.XTR.RLOCs); i++ {
 		if name := cfg.XTR.RLOCs[i].Interface; name != "" {
 			if _, err := sock.InterfaceByName(name); err != nil {
-				fmt.Fprintf(stderr, "%s: warning: xtr.rloc[%d].interface: no interface %q on this host now; its RLOCs are down until it appears\n", path, i, name)
+				fmt.Fprintf(stderr, "%s: warning: xtr.rloc[%d].interface: no interface %q here now (its RLOCs stay down until it appears)\n", path, i, name)
 			}
 		}
 	}

@@ -127,7 +127,7 @@ func TestCheckMissingInterface(t *testing.T) {
 	p := writeFile(t, "if.toml", []byte("[xtr]\neid_prefixes = [\"198.51.100.0/25\"]\n"+
 		"[[xtr.rloc]]\ninterface = \"lo\"\n[[xtr.rloc]]\ninterface = \"nosuchif0\"\n"))
 	out, errOut, code := capture(t, runCheck, p)
-	want := p + `: warning: xtr.rloc[1].interface: no interface "nosuchif0" on this host now; its RLOCs are down until it appears` + "\n"
+	want := p + `: warning: xtr.rloc[1].interface: no interface "nosuchif0" here now (its RLOCs stay down until it appears)` + "\n"
 	if code != exitOK || errOut != want || !strings.Contains(out, p+": OK") {
 		t.Errorf("exit %d, stderr %q, stdout:\n%s\nwant exit 0 and stderr %q", code, errOut, out, want)
 	}

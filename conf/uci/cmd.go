@@ -51,7 +51,7 @@ const exitCodes = "Exit codes: 0 written (the file to check is on stdout); 1 inv
 func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	const name = "lispd uci-render"
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(new(strings.Builder)) // parse errors are printed below, prefixed
+	fs.SetOutput(stderr) // parse errors, after the name
 	fs.Usage = func() {}
 	in := fs.String("i", "-", "UCI export text to read, `FILE` (- for stdin)")
 	out := fs.String("o", conf.OpenWrtPath, "effective configuration `FILE` to write")
@@ -67,10 +67,11 @@ func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\n%s", exitCodes)
 		return ExitOK
 	case err == nil && fs.NArg() != 0:
-		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		err = flag.ErrHelp
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for usage.\n", name, err, name)
+		fmt.Fprintf(stderr, "Run '%s -h' for usage.\n", name)
 		return ExitUsage
 	}
 	var text []byte
