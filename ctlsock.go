@@ -149,7 +149,7 @@ func (f *clientFlags) call(cmd string, args, out any) error {
 		if from != "default" {
 			src = "control_socket of " + from
 		}
-		return fmt.Errorf("%w; that path is %s. If the daemon uses another socket, name it with --socket PATH, or its configuration with -c FILE", err, src)
+		return fmt.Errorf("%w; that path is %s (--socket PATH or -c FILE names another)", err, src)
 	}
 	return err
 }
