@@ -23,10 +23,9 @@ func init() {
 		help: `Asks the running daemon over its control socket and prints a table, or
 with --json the view as indented JSON (for scripts and LuCI).
 
-  map-cache [EID]   map-cache entries with their RLOCs; with an EID address,
-                    the entry covering it (longest match); with an EID
-                    prefix, the entry of that prefix, else the one covering
-                    it; in --iid N or xtr.instance_id
+  map-cache [EID]   map-cache entries with their RLOCs; with EID (address or
+                    prefix), the longest entry covering it, in --iid N or
+                    xtr.instance_id
   registrations     xTR: state with each Map-Server; Map-Server: each site's
                     registered prefixes, RLOCs, xTR-ID, last seen, expiry
   rlocs             this router's locators: interface, address, up/down
