@@ -53,25 +53,23 @@ func dispatch(args []string) int {
 		usage(stderr)
 		return exitUsage
 	}
-	switch name := args[0]; name {
+	name, rest := args[0], args[1:]
+	switch name {
 	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && name == "help" {
-			if c, ok := commands[args[1]]; ok {
-				return c.run([]string{"-h"})
-			}
-			fmt.Fprintf(stderr, "lispd: unknown command %q\n", args[1])
-			return exitUsage
+		if len(args) == 1 || name != "help" {
+			usage(stdout)
+			return exitOK
 		}
-		usage(stdout)
-		return exitOK
-	default:
-		c, ok := commands[name]
-		if !ok {
-			fmt.Fprintf(stderr, "lispd: unknown command %q (see lispd -h)\n", name)
-			return exitUsage
-		}
-		return c.run(args[1:])
+		name, rest = args[1], []string{"-h"}
+	case "-v", "-version", "--version":
+		name = "version"
 	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "lispd: unknown command %q (see lispd -h)\n", name)
+		return exitUsage
+	}
+	return c.run(rest)
 }
 
 // usage lists the subcommands.
@@ -114,7 +112,7 @@ func newFlagSet(c *command) *flag.FlagSet {
 // positional arguments ("lig 192.0.2.1 -n 3" as well as "lig -n 3 192.0.2.1");
 // everything after "--" is positional. It returns the positional arguments
 // and, when parsing should stop the command, its exit code: exitOK for -h,
-// exitUsage for a bad flag (the flag package has printed why).
+// exitUsage for a bad flag (flagx has printed why, after the command's name).
 func parseFlags(fs *flag.FlagSet, args []string) (pos []string, exit int, stop bool) {
 	full := fs.Usage
 	fs.Usage = func() {} // on a bad flag, print the error and a hint, not the whole help

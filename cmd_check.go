@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lispd/lispd/conf"
+	"github.com/lispd/lispd/internal/sock"
 )
 
 func init() {
@@ -41,10 +42,24 @@ func runCheck(args []string) int {
 		}
 		return exitFail
 	}
+	warnMissingInterfaces(*path, cfg)
 	fmt.Fprintf(stdout, "%s: OK\n", *path)
 	if err := cfg.Summary(stdout); err != nil {
 		fmt.Fprintf(stderr, "lispd check: %v\n", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// warnMissingInterfaces warns, on stderr, of each RLOC interface the host
+// does not have now: the daemon would run without its locators until the
+// interface appears.
+func warnMissingInterfaces(path string, cfg *conf.Config) {
+	for i := 0; cfg.XTR != nil && i < len(cfg.XTR.RLOCs); i++ {
+		if name := cfg.XTR.RLOCs[i].Interface; name != "" {
+			if _, err := sock.InterfaceByName(name); err != nil {
+				fmt.Fprintf(stderr, "%s: warning: xtr.rloc[%d].interface: no interface %q here now (its RLOCs stay down until it appears)\n", path, i, name)
+			}
+		}
+	}
 }

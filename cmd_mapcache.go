@@ -81,7 +81,7 @@ func runMapCache(args []string) int {
 			return exitFail
 		}
 		fmt.Fprintf(stdout, "added static entry (lost on restart; add it to [[xtr.map_cache]] to keep it):\n")
-		if err := renderMapCache(stdout, &admin.MapCache{Entries: []admin.MapCacheEntry{e}}, &admin.MapCacheQuery{EID: e.EIDPrefix.String()}); err != nil {
+		if err := renderMapCache(stdout, &admin.MapCache{Entries: []admin.MapCacheEntry{e}, InstanceID: &e.InstanceID}, &admin.MapCacheQuery{EID: e.EIDPrefix.String()}); err != nil {
 			fmt.Fprintf(stderr, "lispd map-cache add: %v\n", err)
 			return exitFail
 		}

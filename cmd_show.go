@@ -23,8 +23,9 @@ func init() {
 		help: `Asks the running daemon over its control socket and prints a table, or
 with --json the view as indented JSON (for scripts and LuCI).
 
-  map-cache [EID]   map-cache entries with their RLOCs; with EID, the entry
-                    covering it (longest match), in --iid N or xtr.instance_id
+  map-cache [EID]   map-cache entries with their RLOCs; with EID (address or
+                    prefix), the longest entry covering it, in --iid N or
+                    xtr.instance_id
   registrations     xTR: state with each Map-Server; Map-Server: each site's
                     registered prefixes, RLOCs, xTR-ID, last seen, expiry
   rlocs             this router's locators: interface, address, up/down
@@ -35,31 +36,12 @@ with --json the view as indented JSON (for scripts and LuCI).
                     messages in/out per type, control drops per reason
   config            the running configuration, keys redacted
 
+
 The socket is --socket PATH, else control_socket of the configuration named
 by -c FILE, else of /var/etc/lispd.toml when present, else of
 /etc/lispd/lispd.toml, else /var/run/lispd.sock.`,
 		run: runShow,
 	})
-}
-
-// showView returns the control command of a `show` argument. (A switch,
-// not a map: a map literal costs its start-up code in every binary.)
-func showView(what string) (string, bool) {
-	switch what {
-	case "map-cache":
-		return admin.CmdShowMapCache, true
-	case "registrations":
-		return admin.CmdShowRegistrations, true
-	case "rlocs":
-		return admin.CmdShowRLOCs, true
-	case "rtr":
-		return admin.CmdShowRTR, true
-	case "stats":
-		return admin.CmdShowStats, true
-	case "config":
-		return admin.CmdShowConfig, true
-	}
-	return "", false
 }
 
 func runShow(args []string) int {
@@ -75,8 +57,26 @@ func runShow(args []string) int {
 		return usageError(fs, "what to show? map-cache, registrations, rlocs, rtr, stats or config")
 	}
 	what := pos[0]
-	cmd, ok := showView(what)
-	if !ok {
+	// A switch, not a map: a map literal costs its start-up code in every
+	// binary.
+	var (
+		cmd  string
+		view any
+	)
+	switch what {
+	case "map-cache":
+		cmd, view = admin.CmdShowMapCache, new(admin.MapCache)
+	case "registrations":
+		cmd, view = admin.CmdShowRegistrations, new(admin.Registrations)
+	case "rlocs":
+		cmd, view = admin.CmdShowRLOCs, new(admin.RLOCs)
+	case "rtr":
+		cmd, view = admin.CmdShowRTR, new(admin.RTR)
+	case "stats":
+		cmd, view = admin.CmdShowStats, new(admin.Stats)
+	case "config":
+		cmd, view = admin.CmdShowConfig, new(admin.Config)
+	default:
 		return usageError(fs, "cannot show %q: map-cache, registrations, rlocs, rtr, stats or config", what)
 	}
 	maxArgs := 1
@@ -90,11 +90,14 @@ func runShow(args []string) int {
 	if what == "map-cache" {
 		q = &admin.MapCacheQuery{}
 		if len(pos) == 2 {
-			a, err := netip.ParseAddr(pos[1])
-			if err != nil {
-				return usageError(fs, "EID %q is not an IP address", pos[1])
+			p, err := netip.ParsePrefix(pos[1])
+			q.EID = p.Masked().String()
+			if a, aerr := netip.ParseAddr(pos[1]); aerr == nil {
+				q.EID, err = a.String(), nil
 			}
-			q.EID = a.String()
+			if err != nil {
+				return usageError(fs, "EID %q is not an IP address or prefix", pos[1])
+			}
 		}
 		if flagGiven(fs, "iid") {
 			if *iid > 0xffffff {
@@ -107,30 +110,6 @@ func runShow(args []string) int {
 		return usageError(fs, "--iid applies to show map-cache only")
 	}
 
-	var (
-		view   any
-		render func(io.Writer) error
-	)
-	switch what {
-	case "map-cache":
-		v := new(admin.MapCache)
-		view, render = v, func(w io.Writer) error { return renderMapCache(w, v, q) }
-	case "registrations":
-		v := new(admin.Registrations)
-		view, render = v, func(w io.Writer) error { return renderRegistrations(w, v) }
-	case "rlocs":
-		v := new(admin.RLOCs)
-		view, render = v, func(w io.Writer) error { return renderRLOCs(w, v) }
-	case "rtr":
-		v := new(admin.RTR)
-		view, render = v, func(w io.Writer) error { return renderRTR(w, v) }
-	case "stats":
-		v := new(admin.Stats)
-		view, render = v, func(w io.Writer) error { return renderStats(w, v) }
-	case "config":
-		v := new(admin.Config)
-		view, render = v, func(w io.Writer) error { return renderConfig(w, v) }
-	}
 	var reqArgs any
 	if q != nil {
 		reqArgs = q
@@ -139,17 +118,59 @@ func runShow(args []string) int {
 		fmt.Fprintf(stderr, "lispd show %s: %v\n", what, err)
 		return exitFail
 	}
-	var err error
-	if *asJSON {
-		err = writeJSON(stdout, view)
-	} else {
-		err = render(stdout)
-	}
-	if err != nil {
+	if err := writeView(stdout, view, q, *asJSON); err != nil {
 		fmt.Fprintf(stderr, "lispd show %s: %v\n", what, err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// writeView prints view as its table, or with asJSON as JSON. A view of a
+// role the daemon does not run is one line naming the configuration that
+// enables it, or {}.
+func writeView(w io.Writer, view any, q *admin.MapCacheQuery, asJSON bool) error {
+	off, what, section := false, "", "an [xtr] section"
+	switch v := view.(type) {
+	case *admin.MapCache:
+		off, what = v.Off, "No map-cache: the xTR role is not"
+		if !off && !asJSON {
+			return renderMapCache(w, v, q)
+		}
+	case *admin.RLOCs:
+		off, what = v.Off, "No local RLOCs: the xTR role is not"
+		if !off && !asJSON {
+			return renderRLOCs(w, v)
+		}
+	case *admin.RTR:
+		off, what, section = !v.Enabled, "No RTR bindings: the RTR role is not", "[rtr] enabled = true"
+		if !off && !asJSON {
+			return renderRTR(w, v)
+		}
+	case *admin.Registrations:
+		off, what, section = v.XTR == nil && v.MapServer == nil, "No registrations: neither the xTR nor the Map-Server role is",
+			"an [xtr] section or [map_server] enabled = true"
+		if !off && !asJSON {
+			return renderRegistrations(w, v)
+		}
+	case *admin.Stats:
+		off, what, section = len(v.Groups) == 0, "No counters: no role is", "[xtr], [map_server] or [rtr]"
+		if !off && !asJSON {
+			return renderStats(w, v)
+		}
+	case *admin.Config:
+		if !asJSON {
+			return renderConfig(w, v)
+		}
+	}
+	switch {
+	case !off:
+		return writeJSON(w, view)
+	case asJSON:
+		_, err := io.WriteString(w, "{}\n")
+		return err
+	}
+	_, err := fmt.Fprintln(w, what+" configured ("+section+" enables it).")
+	return err
 }
 
 // flagGiven reports whether the flag name was on the command line.
@@ -216,15 +237,19 @@ func plural(n int, one, many string) string {
 // locators in an aligned table beneath.
 func renderMapCache(w io.Writer, v *admin.MapCache, q *admin.MapCacheQuery) error {
 	if q != nil && q.EID != "" {
+		var iid uint32 // the daemon says which (lispd older than the client: 0)
+		if v.InstanceID != nil {
+			iid = *v.InstanceID
+		}
 		if len(v.Entries) == 0 {
-			iid := "xtr.instance_id"
-			if q.InstanceID != nil {
-				iid = strconv.Itoa(int(*q.InstanceID))
-			}
-			_, err := fmt.Fprintf(w, "No map-cache entry covers %s (instance-id %s); %s in the cache.\n", q.EID, iid, plural(v.Total, "entry", "entries"))
+			_, err := fmt.Fprintf(w, "No map-cache entry covers %s in instance-id %d; %s in the cache.\n", q.EID, iid, plural(v.Total, "entry", "entries"))
 			return err
 		}
-		fmt.Fprintf(w, "LISP map-cache entry for EID %s:\n\n", q.EID)
+		match := "exact match"
+		if p := v.Entries[0].EIDPrefix.String(); p != q.EID {
+			match = "covered by " + p
+		}
+		fmt.Fprintf(w, "LISP map-cache entry for %s, instance-id %d: %s\n", q.EID, iid, match)
 	} else {
 		counts := map[string]int{}
 		for _, e := range v.Entries {
@@ -290,10 +315,6 @@ func ttlText(s int64) string {
 // sites with their registrations.
 func renderRegistrations(w io.Writer, v *admin.Registrations) error {
 	now := v.Time
-	if v.XTR == nil && v.MapServer == nil {
-		_, err := fmt.Fprintln(w, "No registrations: neither the xTR nor the Map-Server role registers anything.")
-		return err
-	}
 	if v.XTR != nil {
 		registered := 0
 		for _, s := range v.XTR {
@@ -405,40 +426,48 @@ func renderRLOCs(w io.Writer, v *admin.RLOCs) error {
 				st += " (" + r.Reason + ")"
 			}
 		}
-		nat := "-"
-		if r.NAT != nil {
-			if r.NAT.BehindNAT {
-				nat = "behind NAT"
-				if r.NAT.Public.IsValid() {
-					nat += ", public " + r.NAT.Public.String()
-				}
-				if r.NAT.RTR.IsValid() {
-					nat += ", RTR " + r.NAT.RTR.String()
-				}
-			} else if r.NAT.Discovered {
-				nat = "no NAT"
-			} else {
-				nat = "discovering"
-			}
-			if len(r.NAT.RTRs) > 0 {
-				rs := make([]string, len(r.NAT.RTRs))
-				for i, a := range r.NAT.RTRs {
-					rs[i] = a.String()
-				}
-				nat += ", RTRs offered " + strings.Join(rs, " ")
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\n", dash(r.Interface), addr, st, r.Priority, r.Weight, nat)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\n", dash(r.Interface), addr, st, r.Priority, r.Weight, natText(&r))
 	}
 	return tw.Flush()
 }
 
+// natText is the NAT column of a locator: the xTR's NAT-traversal outcome,
+// the same words on every locator; the details on the one the
+// Info-Requests left from, the others saying which that was.
+func natText(r *admin.LocalRLOC) string {
+	n := r.NAT
+	if n == nil {
+		return "-" // NAT traversal off
+	}
+	s := "no NAT"
+	if n.BehindNAT {
+		s = "behind NAT"
+	}
+	if !n.Discovered {
+		s = "discovering"
+		if n.Unanswered {
+			s = "unknown: no Info-Reply"
+		}
+	}
+	if n.Local.IsValid() && n.Local != r.Address {
+		return s + " (checked from " + n.Local.String() + ")"
+	}
+	if n.BehindNAT && n.Public.IsValid() {
+		s += ", public " + n.Public.String()
+	}
+	if n.BehindNAT && n.RTR.IsValid() {
+		s += ", RTR " + n.RTR.String()
+	}
+	sep := ", RTRs offered "
+	for _, a := range n.RTRs {
+		s += sep + a.String()
+		sep = " "
+	}
+	return s
+}
+
 // renderRTR prints the RTR's NAT bindings, a line each.
 func renderRTR(w io.Writer, v *admin.RTR) error {
-	if !v.Enabled {
-		_, err := fmt.Fprintln(w, "The RTR role is not enabled ([rtr] enabled = false).")
-		return err
-	}
 	verified := 0
 	for _, b := range v.Bindings {
 		if b.Verified {
@@ -461,10 +490,6 @@ func renderRTR(w io.Writer, v *admin.RTR) error {
 
 // renderStats prints every counter, by group, names and values aligned.
 func renderStats(w io.Writer, v *admin.Stats) error {
-	if len(v.Groups) == 0 {
-		_, err := fmt.Fprintln(w, "No counters: no role is running.")
-		return err
-	}
 	tw := newTable(w)
 	if t := v.TUNPath; t != nil {
 		stateLine(tw, "TUN path", t.State, t.Reason)
@@ -488,6 +513,9 @@ func renderStats(w io.Writer, v *admin.Stats) error {
 		}
 		fmt.Fprintf(tw, "%s:\n", capitalize(g.Name))
 		for _, c := range g.Counters {
+			if c.Name == "tun-offload" { // the TUN path line says it (JSON keeps it)
+				continue
+			}
 			fmt.Fprintf(tw, "  %s\t%d\n", c.Name, c.Value)
 		}
 		if isCountGroup(g.Name) {

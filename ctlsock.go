@@ -149,7 +149,7 @@ func (f *clientFlags) call(cmd string, args, out any) error {
 		if from != "default" {
 			src = "control_socket of " + from
 		}
-		return fmt.Errorf("%w; socket from %s, use --socket PATH or -c FILE to name another", err, src)
+		return fmt.Errorf("%w; that path is %s (--socket PATH or -c FILE names another)", err, src)
 	}
 	return err
 }

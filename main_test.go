@@ -120,6 +120,19 @@ func TestCheckSyntaxErrorAndMissingFile(t *testing.T) {
 	}
 }
 
+// TestCheckMissingInterface: an RLOC interface the host lacks now is a
+// warning on stderr (it may come up later, as pppoe-wan does), and the
+// configuration still checks OK.
+func TestCheckMissingInterface(t *testing.T) {
+	p := writeFile(t, "if.toml", []byte("[xtr]\neid_prefixes = [\"198.51.100.0/25\"]\n"+
+		"[[xtr.rloc]]\ninterface = \"lo\"\n[[xtr.rloc]]\ninterface = \"nosuchif0\"\n"))
+	out, errOut, code := capture(t, runCheck, p)
+	want := p + `: warning: xtr.rloc[1].interface: no interface "nosuchif0" here now (its RLOCs stay down until it appears)` + "\n"
+	if code != exitOK || errOut != want || !strings.Contains(out, p+": OK") {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s\nwant exit 0 and stderr %q", code, errOut, out, want)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	out, _, code := lispd(t, "version")
 	if code != 0 {
@@ -140,7 +153,7 @@ func TestHelp(t *testing.T) {
 	if !strings.Contains(out, "Exit codes:") {
 		t.Errorf("lispd -h does not document exit codes:\n%s", out)
 	}
-	mine := map[string]bool{"run": true, "check": true, "version": true}
+	mine := map[string]bool{"run": true, "check": true, "version": true, "uci-render": true}
 	for name := range mine {
 		if commands[name] == nil {
 			t.Errorf("command %q not registered", name)
@@ -178,6 +191,41 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range cases {
 		if _, errOut, code := lispd(t, args...); code != 2 || errOut == "" {
 			t.Errorf("lispd %v: exit %d (want 2), stderr %q", args, code, errOut)
+		}
+	}
+}
+
+// TestCLIConsistency: the spellings of version and help operators try, and
+// every usage error in the same form: "lispd COMMAND: what", then the hint.
+func TestCLIConsistency(t *testing.T) {
+	tests := []struct {
+		args       []string
+		code       int
+		out, inErr string // substrings of stdout and stderr
+	}{
+		{[]string{"--version"}, exitOK, "commit:", ""},
+		{[]string{"-v"}, exitOK, "commit:", ""},
+		{[]string{"help", "frob"}, exitUsage, "", `lispd: unknown command "frob" (see lispd -h)`},
+		{[]string{"frob"}, exitUsage, "", `lispd: unknown command "frob" (see lispd -h)`},
+		{[]string{"check", "-c"}, exitUsage, "", "lispd check: flag needs an argument: -c\nRun 'lispd check -h' for usage.\n"},
+		{[]string{"show", "-x"}, exitUsage, "", "lispd show: flag provided but not defined: -x\n"},
+		{[]string{"uci-render", "-x"}, exitUsage, "", "lispd uci-render: flag provided but not defined: -x\nRun 'lispd uci-render -h' for usage.\n"},
+		{[]string{"uci-render", "extra"}, exitUsage, "", `lispd uci-render: unexpected argument "extra"`},
+		{[]string{"uci-render", "-h"}, exitOK, "Usage: lispd uci-render [-i FILE]", ""},
+	}
+	for _, tt := range tests {
+		out, errOut, code := capture(t, dispatch, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errOut, tt.inErr) {
+			t.Errorf("lispd %q: exit %d, stdout %q, stderr %q; want exit %d, %q and %q", tt.args, code, out, errOut, tt.code, tt.out, tt.inErr)
+		}
+		if tt.code == exitUsage && strings.Count(errOut, "\n") > 2 {
+			t.Errorf("lispd %q: a usage error prints more than the error and a hint:\n%s", tt.args, errOut)
+		}
+	}
+	out, _, _ := capture(t, dispatch, "uci-render", "-h")
+	for _, bad := range []string{"usage:", "Exit status"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("uci-render -h says %q, unlike every other command's help:\n%s", bad, out)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +76,7 @@ var (
 		{Interface: "eth1", Address: netip.MustParseAddr("192.0.2.1"), Up: true, Priority: 1, Weight: 100},
 		{Interface: "wwan0", Up: false, Reason: "no address", Priority: 2, Weight: 50},
 		{Address: netip.MustParseAddr("2001:db8::1"), Up: true, Priority: 1, Weight: 100,
-			NAT: &admin.NATState{BehindNAT: true, Public: netip.MustParseAddrPort("203.0.113.9:61000"), RTR: netip.MustParseAddr("192.0.2.20")}},
+			NAT: &admin.NATState{Discovered: true, BehindNAT: true, Public: netip.MustParseAddrPort("203.0.113.9:61000"), RTR: netip.MustParseAddr("192.0.2.20")}},
 	}}
 
 	testRTR = admin.RTR{Time: snapTime, Enabled: true, Bindings: []admin.RTRBinding{{
@@ -135,9 +136,18 @@ func startFakeDaemon(t *testing.T) *fakeDaemon {
 		if q.EID == "" {
 			return testMapCache, nil
 		}
-		v := admin.MapCache{Limit: testMapCache.Limit, Total: testMapCache.Total, Entries: []admin.MapCacheEntry{}}
-		if a := netip.MustParseAddr(q.EID); testMapCache.Entries[0].EIDPrefix.Contains(a) {
-			v.Entries = append(v.Entries, testMapCache.Entries[0])
+		iid := uint32(0)
+		if q.InstanceID != nil {
+			iid = *q.InstanceID
+		}
+		v := admin.MapCache{Limit: testMapCache.Limit, Total: testMapCache.Total, Entries: []admin.MapCacheEntry{}, InstanceID: &iid}
+		p, err := netip.ParsePrefix(q.EID)
+		if err != nil {
+			a := netip.MustParseAddr(q.EID)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if e := testMapCache.Entries[0]; e.EIDPrefix.Bits() <= p.Bits() && e.EIDPrefix.Contains(p.Addr()) {
+			v.Entries = append(v.Entries, e)
 		}
 		return v, nil
 	})
@@ -261,23 +271,66 @@ func TestShowMapCacheTable(t *testing.T) {
 
 func TestShowMapCacheEID(t *testing.T) {
 	f := startFakeDaemon(t)
-	out, _, code := capture(t, runShow, "map-cache", "198.51.100.10", "--iid", "0", "--socket", f.path)
-	if code != 0 || !strings.Contains(out, "entry for EID 198.51.100.10") || !strings.Contains(out, "198.51.100.0/25, iid 0") || strings.Contains(out, "203.0.113.0/24") {
-		t.Errorf("exit %d, output:\n%s", code, out)
+	tests := []struct {
+		args  []string
+		query string // the EID sent
+		want  string // the first line
+	}{
+		{[]string{"198.51.100.10", "--iid", "0"}, "198.51.100.10", "LISP map-cache entry for 198.51.100.10, instance-id 0: covered by 198.51.100.0/25"},
+		{[]string{"198.51.100.0/25"}, "198.51.100.0/25", "LISP map-cache entry for 198.51.100.0/25, instance-id 0: exact match"},
+		{[]string{"198.51.100.64/26"}, "198.51.100.64/26", "LISP map-cache entry for 198.51.100.64/26, instance-id 0: covered by 198.51.100.0/25"},
+		{[]string{"198.51.100.65/26"}, "198.51.100.64/26", "LISP map-cache entry for 198.51.100.64/26, instance-id 0: covered by 198.51.100.0/25"},
+		{[]string{"192.0.2.99"}, "192.0.2.99", "No map-cache entry covers 192.0.2.99 in instance-id 0; 2 entries in the cache."},
+		{[]string{"198.51.100.0/24", "--iid", "7"}, "198.51.100.0/24", "No map-cache entry covers 198.51.100.0/24 in instance-id 7; 2 entries in the cache."},
 	}
-	var q admin.MapCacheQuery
-	if err := json.Unmarshal(f.lastArgs(admin.CmdShowMapCache), &q); err != nil || q.EID != "198.51.100.10" || q.InstanceID == nil || *q.InstanceID != 0 {
-		t.Errorf("query sent %s (%v)", f.lastArgs(admin.CmdShowMapCache), err)
+	for _, tt := range tests {
+		out, errOut, code := capture(t, runShow, append([]string{"map-cache", "--socket", f.path}, tt.args...)...)
+		if first, _, _ := strings.Cut(out, "\n"); code != 0 || first != tt.want {
+			t.Errorf("show map-cache %q: exit %d, %s, first line %q, want %q", tt.args, code, errOut, first, tt.want)
+		}
+		if strings.Contains(out, "\n\n\n") || strings.Contains(out, "203.0.113.0/24") || strings.Contains(out, "xtr.instance_id") {
+			t.Errorf("show map-cache %q: two blank lines, another entry or a config key:\n%s", tt.args, out)
+		}
+		var q admin.MapCacheQuery
+		if err := json.Unmarshal(f.lastArgs(admin.CmdShowMapCache), &q); err != nil || q.EID != tt.query || (q.InstanceID != nil) != slices.Contains(tt.args, "--iid") {
+			t.Errorf("show map-cache %q: query sent %s (%v)", tt.args, f.lastArgs(admin.CmdShowMapCache), err)
+		}
 	}
-	out, _, code = capture(t, runShow, "--socket", f.path, "map-cache", "192.0.2.99")
-	if code != 0 || !strings.Contains(out, "No map-cache entry covers 192.0.2.99 (instance-id xtr.instance_id); 2 entries in the cache.") {
-		t.Errorf("exit %d, output:\n%s", code, out)
-	}
-	if q := f.lastArgs(admin.CmdShowMapCache); strings.Contains(string(q), "instance_id") {
-		t.Errorf("query %s has an instance_id although --iid was not given", q)
-	}
-	if _, errOut, code := capture(t, runShow, "--socket", f.path, "map-cache", "not-an-eid"); code != exitUsage || !strings.Contains(errOut, "not an IP address") {
+	if _, errOut, code := capture(t, runShow, "--socket", f.path, "map-cache", "not-an-eid"); code != exitUsage || !strings.Contains(errOut, "not an IP address or prefix") {
 		t.Errorf("bad EID: exit %d, %s", code, errOut)
+	}
+}
+
+// TestShowRoleOff: every view of a role the daemon does not run (here a
+// Map-Server-only daemon without a control node) says so in one line on
+// stdout naming the configuration that enables it, exits 0, and with
+// --json prints an empty object.
+func TestShowRoleOff(t *testing.T) {
+	cfg, err := conf.Parse("ms.toml", []byte("[map_server]\nenabled = true\nlisten = [\"127.0.0.1\"]\n[[map_server.site]]\nname = \"a\"\nkey = \"k\"\neid_prefixes = [\"198.51.100.0/24\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ms.sock")
+	srv, err := admin.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Daemon{Config: func() *conf.Config { return cfg }}.Register(srv)
+	done := make(chan struct{})
+	go func() { srv.Serve(); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	for what, section := range map[string]string{
+		"map-cache": "[xtr]", "rlocs": "[xtr]", "rtr": "[rtr] enabled = true",
+		"registrations": "[map_server] enabled = true", "stats": "[rtr]",
+	} {
+		out, errOut, code := capture(t, runShow, what, "--socket", path)
+		if code != exitOK || errOut != "" || strings.Count(out, "\n") != 1 || !strings.Contains(out, section) || !strings.HasSuffix(out, "enables it).\n") || !strings.Contains(out, " configured (") {
+			t.Errorf("show %s: exit %d, stdout %q, stderr %q; want one line naming %s", what, code, out, errOut, section)
+		}
+		out, errOut, code = capture(t, runShow, what, "--json", "--socket", path)
+		if code != exitOK || errOut != "" || out != "{}\n" {
+			t.Errorf("show %s --json: exit %d, stdout %q, stderr %q; want {}", what, code, out, errOut)
+		}
 	}
 }
 
@@ -326,6 +379,37 @@ func TestShowRLOCsTable(t *testing.T) {
 		}
 	}
 	checkAligned(t, out, "Interface", map[string]string{"Address": "192.0.2.1", "Pri/Wgt": "2/50"})
+}
+
+// TestNATColumn: the NAT column says the xTR's outcome in the same words on
+// every locator, with the details on the one the Info-Requests left from
+// and, on the others, which one that was; a failed discovery says so.
+func TestNATColumn(t *testing.T) {
+	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")
+	pub, rtr := netip.MustParseAddrPort("203.0.113.9:61000"), netip.MustParseAddr("192.0.2.20")
+	tests := []struct {
+		name string
+		nat  *admin.NATState
+		addr netip.Addr
+		want string
+	}{
+		{"off", nil, a1, "-"},
+		{"discovering", &admin.NATState{}, a1, "discovering"},
+		{"failed", &admin.NATState{Unanswered: true}, a1, "unknown: no Info-Reply"},
+		{"no NAT, this uplink", &admin.NATState{Discovered: true, Local: a1}, a1, "no NAT"},
+		{"no NAT, other uplink", &admin.NATState{Discovered: true, Local: a1}, a2, "no NAT (checked from 192.0.2.1)"},
+		{"no NAT, uplink without address", &admin.NATState{Discovered: true, Local: a1}, netip.Addr{}, "no NAT (checked from 192.0.2.1)"},
+		{"behind, this uplink", &admin.NATState{Discovered: true, BehindNAT: true, Local: a1, Public: pub, RTR: rtr, RTRs: []netip.Addr{rtr}}, a1,
+			"behind NAT, public 203.0.113.9:61000, RTR 192.0.2.20, RTRs offered 192.0.2.20"},
+		{"behind, other uplink", &admin.NATState{Discovered: true, BehindNAT: true, Local: a1, Public: pub, RTR: rtr}, a2, "behind NAT (checked from 192.0.2.1)"},
+		{"no NAT, then unanswered", &admin.NATState{Discovered: true, Unanswered: true, Local: a1}, a1, "no NAT"},
+		{"behind, two RTRs", &admin.NATState{Discovered: true, BehindNAT: true, RTRs: []netip.Addr{rtr, a2}}, a1, "behind NAT, RTRs offered 192.0.2.20 198.51.100.1"},
+	}
+	for _, tt := range tests {
+		if got := natText(&admin.LocalRLOC{Address: tt.addr, NAT: tt.nat}); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
 }
 
 func TestShowRTRTable(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,18 +37,7 @@ func Load(path string) (*Config, error) {
 func Parse(path string, data []byte) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		var pe toml.ParseError
-		at := position{1, 1}
-		msg := err.Error()
-		if errors.As(err, &pe) {
-			msg = pe.Message
-			at = position{pe.Position.Line, pe.Position.Col}
-			if at.Line < 1 { // the parser loses the line at end of input
-				at = offsetPosition(data, pe.Position.Start)
-			}
-			at.Col = max(at.Col, 1)
-		}
-		return nil, Errors{{File: path, Line: at.Line, Col: at.Col, Msg: msg}}
+		return nil, Errors{syntaxProblem(path, data, err)}
 	}
 	d := &decoder{bad: make(map[string]bool)}
 	cfg := Default()
@@ -65,11 +55,46 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	pos := scanPositions(data)
 	for i := range probs {
-		probs[i].File = path
-		at := pos.find(probs[i].Key)
-		probs[i].Line, probs[i].Col = at.Line, at.Col
+		p := &probs[i]
+		p.File = path
+		at := pos.find(p.Key)
+		p.Line, p.Col = at.Line, at.Col
+		if p.Msg == msgEmpty && pos.at[p.Key] == (position{}) {
+			p.Msg = "is missing" // not written at all
+		}
 	}
 	return nil, sortProblems(probs)
+}
+
+// syntaxProblem locates and words a TOML syntax error. The parser's byte
+// offset is more precise than its line and column (which point past the
+// end of the line, or at the next line, when a newline came unexpectedly):
+// an error whose span holds a line end is at the end of the line it ends.
+// A key defined twice is said in our style, with where it was first.
+func syntaxProblem(path string, data []byte, err error) Problem {
+	p := Problem{File: path, Line: 1, Col: 1, Msg: err.Error()}
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return p
+	}
+	off := min(max(pe.Position.Start, 0), len(data))
+	end, i := min(off+pe.Position.Len, len(data)), off
+	for i < end && data[i] != '\n' && data[i] != '\r' {
+		i++
+	}
+	if i < end {
+		off = i
+	}
+	at := offsetPosition(data, off)
+	p.Line, p.Col, p.Msg = at.Line, at.Col, pe.Message
+	const pre, suf = "Key '", "' has already been defined."
+	if strings.HasPrefix(p.Msg, pre) && strings.HasSuffix(p.Msg, suf) {
+		p.Key, p.Msg = p.Msg[len(pre):len(p.Msg)-len(suf)], "defined twice"
+		if first, ok := scanPositions(data).at[p.Key]; ok {
+			p.Msg += " (first at line " + strconv.Itoa(first.Line) + ")"
+		}
+	}
+	return p
 }
 
 // fillDerived sets the defaults that depend on other keys, so that readers of
@@ -188,7 +213,11 @@ func (d *decoder) value(key string, v any, rv reflect.Value) {
 			return
 		}
 		if err := rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-			d.fail(key, "%q is not %s: %v", s, describe(rv.Type()), unwrapParseError(err))
+			why := unwrapParseError(err)
+			if _, perr := netip.ParseAddrPort(s); perr == nil {
+				why = "no port here: LISP uses fixed ports (4342 control, 4341 data)"
+			}
+			d.fail(key, "%q is not %s: %s", s, describe(rv.Type()), why)
 		}
 		return
 	}
@@ -239,7 +268,11 @@ func (d *decoder) value(key string, v any, rv reflect.Value) {
 				elems = append(elems, e)
 			}
 		default:
-			d.fail(key, "expected an array, got %s", tomlType(v))
+			hint := ""
+			if _, table := v.(map[string]any); table {
+				hint = " (an array of tables is written [[" + key + "]])"
+			}
+			d.fail(key, "expected an array, got %s%s", tomlType(v), hint)
 			return
 		}
 		s := reflect.MakeSlice(rv.Type(), len(elems), len(elems))

@@ -160,13 +160,35 @@ func TestLineEndingsAndBOM(t *testing.T) {
 }
 
 func TestSyntaxError(t *testing.T) {
-	errs := problems(t, "log_level = \"info\"\n[xtr]\ntun = \n")
-	if len(errs) != 1 || errs[0].Line != 3 || errs[0].Col != 7 || errs[0].File != "test.toml" {
-		t.Fatalf("got %v (%+v)", errs, errs)
+	tests := []struct {
+		name, src string
+		line, col int
+		key, msg  string // key of the problem; substring of its message
+	}{
+		{"value missing", "log_level = \"info\"\n[xtr]\ntun = \n", 3, 7, "", ""},
+		{"duplicate key", "[xtr]\ntun = \"a\"\ntun = \"b\"\n", 3, 1, "xtr.tun", "defined twice (first at line 2)"},
+		{"duplicate table", "[xtr]\ntun = \"a\"\n[xtr]\n", 3, 2, "xtr", "defined twice (first at line 1)"},
+		// A missing ] is at the end of the header's line, not past it or
+		// on the next line.
+		{"table ] missing", "[xtr\ntun = \"a\"\n", 1, 5, "", "got '\\n'"},
+		{"array of tables ] missing", "[[xtr.rloc]\naddress = \"192.0.2.1\"\n", 1, 12, "", "got '\\n'"},
+		{"table ] missing at end", "log_level = \"info\"\n[xtr", 2, 4, "", ""},
+		{"crlf", "[xtr\r\ntun = \"a\"\r\n", 1, 5, "", ""},
 	}
-	errs = problems(t, "[xtr]\ntun = \"a\"\ntun = \"b\"\n")
-	if len(errs) != 1 || errs[0].Line != 3 || !strings.Contains(errs[0].Msg, "already been defined") {
-		t.Fatalf("duplicate key: got %v", errs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := problems(t, tt.src)
+			if len(errs) != 1 {
+				t.Fatalf("got %d problems: %v", len(errs), errs)
+			}
+			p := errs[0]
+			if p.Line != tt.line || p.Col != tt.col || p.Key != tt.key || !strings.Contains(p.Msg, tt.msg) || p.File != "test.toml" {
+				t.Errorf("got %q (%+v), want %d:%d key %q message containing %q", p.Error(), p, tt.line, tt.col, tt.key, tt.msg)
+			}
+			if strings.Contains(p.Msg, "has already been defined") {
+				t.Errorf("the TOML library's wording leaks: %q", p.Msg)
+			}
+		})
 	}
 }
 

@@ -77,6 +77,10 @@ type finding struct {
 	deps []string
 }
 
+// msgEmpty is the problem of a required string that is empty; Parse says
+// "is missing" instead when the key is not written at all.
+const msgEmpty = "must not be empty"
+
 func (v *validator) add(key, format string, args ...any) {
 	v.probs = append(v.probs, finding{Problem: Problem{Key: key, Msg: fmt.Sprintf(format, args...)}})
 }
@@ -93,7 +97,7 @@ func (c *Config) validate() []finding {
 	v.oneOf("log_level", c.LogLevel, LogLevels)
 	switch {
 	case c.ControlSocket == "":
-		v.add("control_socket", "must not be empty")
+		v.add("control_socket", msgEmpty)
 	case len(c.ControlSocket) > maxSocketPath:
 		v.add("control_socket", "%d bytes is too long for a Unix socket path (at most %d)", len(c.ControlSocket), maxSocketPath)
 	}
@@ -336,7 +340,7 @@ func (v *validator) mapServerRefs(key string, refs []MapServerRef) {
 
 func (v *validator) authKey(key, k, typ string) {
 	if k == "" {
-		v.add(key+".key", "must not be empty")
+		v.add(key+".key", msgEmpty)
 	}
 	v.oneOf(key+".key_type", typ, KeyTypes)
 }
@@ -438,7 +442,7 @@ func (v *validator) instanceID(key string, id uint32) {
 func (v *validator) ifname(key, name string) {
 	switch {
 	case name == "":
-		v.add(key, "must not be empty")
+		v.add(key, msgEmpty)
 	case len(name) > 15:
 		v.add(key, "%q is longer than 15 bytes, the Linux limit for interface names", name)
 	case strings.ContainsAny(name, "/: \t\n") || name == "." || name == "..":

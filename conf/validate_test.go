@@ -119,7 +119,10 @@ func TestValidationRules(t *testing.T) {
 
 		// Map-Servers of the xTR.
 		{"ms key empty", minXTR + "[[xtr.map_server]]\naddress = \"192.0.2.10\"\nkey = \"\" #<\n", "xtr.map_server[0].key", "must not be empty"},
-		{"ms key missing", minXTR + "[[xtr.map_server]] #<\naddress = \"192.0.2.10\"\n", "xtr.map_server[0].key", "must not be empty"},
+		{"ms key missing", minXTR + "[[xtr.map_server]] #<\naddress = \"192.0.2.10\"\n", "xtr.map_server[0].key", "is missing"},
+		{"ms address with port", minXTR + "[[xtr.map_server]]\naddress = \"192.0.2.10:4342\" #<\nkey = \"k\"\n", "xtr.map_server[0].address", "no port here: LISP uses fixed ports (4342 control, 4341 data)"},
+		{"resolver with port", xtrHead + "map_resolvers = [\"[2001:db8::10]:4342\"] #<\n" + xtrRLOC, "xtr.map_resolvers[0]", "no port here"},
+		{"rloc as a table", xtrHead + "[xtr.rloc] #<\naddress = \"192.0.2.1\"\n", "xtr.rloc", "expected an array, got a table (an array of tables is written [[xtr.rloc]])"},
 		{"ms key_type", minXTR + "[[xtr.map_server]]\naddress = \"192.0.2.10\"\nkey = \"k\"\nkey_type = \"md5\" #<\n", "xtr.map_server[0].key_type", `"md5" is not one of sha1, sha256`},
 		{"ms address missing", minXTR + "[[xtr.map_server]] #<\nkey = \"k\"\n", "xtr.map_server[0].address", "is required"},
 		{"ms want_map_notify type", minXTR + "[[xtr.map_server]]\naddress = \"192.0.2.10\"\nkey = \"k\"\nwant_map_notify = \"yes\" #<\n", "xtr.map_server[0].want_map_notify", "expected true or false"},

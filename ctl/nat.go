@@ -60,6 +60,9 @@ type NATStatus struct {
 	Mode       NATMode
 	Discovered bool // an Info-Reply arrived
 	BehindNAT  bool // registering through the RTRs
+	// Unanswered says the last natGiveUp rounds of Info-Requests got no
+	// Info-Reply (until one arrives): discovery failed, for now.
+	Unanswered bool
 	// Local is the address and data port the Info-Request left from, Public
 	// what the Map-Server saw of it (PublicControl: the same for the
 	// control port).
@@ -186,6 +189,9 @@ func (s *natState) run(ctx context.Context) {
 func (s *natState) noReply() {
 	s.n.logs.warn("info-silent", netip.Addr{}, "no Info-Reply from any Map-Server: NAT traversal cannot tell whether there is a NAT",
 		"mode", string(s.x.NATTraversal))
+	s.mu.Lock()
+	s.st.Unanswered = true
+	s.mu.Unlock()
 	s.setReady()
 }
 
@@ -295,7 +301,7 @@ func (s *natState) handleInfoReply(b []byte, rep *msg.Info, from netip.AddrPort)
 		}
 	}
 	behind := s.behindData || s.behindCtl || s.x.NATTraversal == NATAlways
-	s.st.Discovered = true
+	s.st.Discovered, s.st.Unanswered = true, false
 	s.st.BehindNAT = behind
 	s.st.MapServer = p.Addr
 	s.st.RTRs = slices.Clone(rep.NAT.RTRs)

@@ -113,6 +113,36 @@ func TestNATInfoReplyDecision(t *testing.T) {
 	}
 }
 
+// Info-Requests that go unanswered show as such in the status, until an
+// Info-Reply arrives.
+func TestNATUnanswered(t *testing.T) {
+	n := fuzzNode(t)
+	n.opts.DataPort = portOnly(4341)
+	x := *n.opts.XTR
+	x.NATTraversal = NATAuto
+	n.opts.XTR = &x
+	n.nat = newNAT(n, &x)
+	if st, _ := n.NATStatus(); st.Unanswered || st.Discovered {
+		t.Fatalf("fresh status %+v", st)
+	}
+	n.nat.noReply()
+	if st, _ := n.NATStatus(); !st.Unanswered || st.Discovered {
+		t.Fatalf("after no reply: %+v, want unanswered", st)
+	}
+	local := netip.MustParseAddr("192.0.2.1")
+	n.nat.sent[77] = infoSent{peer: n.etr.peers[0], local: netip.AddrPortFrom(local, 4341), data: true}
+	rep := msg.Info{Reply: true, Nonce: 77, Alg: msg.AlgHMACSHA256, TTL: 5, EID: msg.EIDOf(0, netip.MustParsePrefix("10.1.0.0/24")),
+		NAT: msg.NATTraversal{MSPort: 4342, ETRPort: 4341, GlobalETR: local, MS: netip.MustParseAddr("203.0.113.10")}}
+	b := rep.Append(nil)
+	if err := msg.Sign(b, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	n.HandleDataPort(b, netip.MustParseAddrPort("203.0.113.10:4342"))
+	if st, _ := n.NATStatus(); st.Unanswered || !st.Discovered || st.BehindNAT {
+		t.Fatalf("after a reply: %+v, want discovered, no NAT, answered", st)
+	}
+}
+
 // A forged Info-Reply (wrong key) carrying the nonce of an outstanding
 // Info-Request must not use the nonce up: the Map-Server's genuine reply
 // that follows is still taken.

@@ -20,8 +20,11 @@ const (
 	ExitUsage   = 2 // bad command line
 )
 
-// Usage is the help text of `lispd uci-render`.
-const Usage = `usage: lispd uci-render [-i FILE] [-o FILE] [--device IFACE=DEV]...
+// Usage is the help text of `lispd uci-render`, in the format of every
+// lispd command's help; the flags and exit codes follow it.
+const Usage = `Usage: lispd uci-render [-i FILE] [-o FILE] [--device IFACE=DEV]...
+
+render OpenWrt's /etc/config/lispd (uci export lispd) into the daemon's TOML
 
 Reads the lispd UCI package in the format of "uci export lispd" (from stdin
 unless -i is given) and writes the effective configuration for the daemon to
@@ -37,36 +40,41 @@ Prints the file "lispd check" should read: the rendered file, or the TOML on
 flash (so its messages name the file the user edits). Invalid UCI values are
 reported on stderr, each naming the option as "uci show" does, e.g.
 lispd.@map_server[0].key_type: must be sha1 or sha256.
-
-  --device IFACE=DEV   kernel device of a logical interface named by an rloc
-                       section's option interface (from network_get_device);
-                       may be repeated
-
-Exit status: 0 written, 1 invalid configuration, 2 usage error.
 `
 
+// exitCodes ends the help, as every lispd command's does.
+const exitCodes = "Exit codes: 0 written (the file to check is on stdout); 1 invalid configuration; 2 usage error.\n"
+
 // Command runs `lispd uci-render` with args (after the subcommand name).
+// Help (-h) goes to stdout; usage errors to stderr, each prefixed with the
+// command's name and followed by where to find the help.
 func Command(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("uci-render", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
-	in := fs.String("i", "-", "UCI export text to read (- for stdin)")
-	out := fs.String("o", conf.OpenWrtPath, "effective configuration to write")
+	const name = "lispd uci-render"
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr) // parse errors, after the name
+	fs.Usage = func() {}
+	in := fs.String("i", "-", "UCI export text to read, `FILE` (- for stdin)")
+	out := fs.String("o", conf.OpenWrtPath, "effective configuration `FILE` to write")
 	devs := deviceFlag{}
-	fs.Var(devs, "device", "IFACE=DEV kernel device of a logical interface (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	fs.Var(devs, "device", "kernel device of a logical interface named by an rloc section's\n"+
+		"option interface, `IFACE=DEV` (from network_get_device); may be repeated")
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "%s\nFlags:\n", Usage)
+		fs.PrintDefaults()
+		fmt.Fprintf(stdout, "\n%s", exitCodes)
+		return ExitOK
+	case err == nil && fs.NArg() != 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		err = flag.ErrHelp
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "lispd uci-render: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+	if err != nil {
+		fmt.Fprintf(stderr, "Run '%s -h' for usage.\n", name)
 		return ExitUsage
 	}
 	var text []byte
-	var err error
 	if *in == "-" {
 		text, err = io.ReadAll(stdin)
 	} else {

@@ -83,16 +83,26 @@ func MapCacheOf(c *fwd.MapCache, q MapCacheQuery, defaultIID uint32) (MapCache, 
 	now := c.Now()
 	out := MapCache{Limit: c.Limit(), Total: c.Len(), Entries: []MapCacheEntry{}}
 	if q.EID != "" {
-		addr, err := netip.ParseAddr(q.EID)
+		p, err := netip.ParsePrefix(q.EID)
+		if a, aerr := netip.ParseAddr(q.EID); aerr == nil {
+			a = a.Unmap()
+			p, err = a.Prefix(a.BitLen())
+		}
 		if err != nil {
-			return out, fmt.Errorf("EID %q is not an IP address", q.EID)
+			return out, fmt.Errorf("EID %q is not an IP address or prefix", q.EID)
 		}
 		iid := defaultIID
 		if q.InstanceID != nil {
 			iid = *q.InstanceID
 		}
-		if m, ok := c.Lookup(iid, addr); ok {
-			out.Entries = append(out.Entries, MapCacheEntryOf(m, now))
+		out.InstanceID = &iid
+		// The entry of p, else the longest covering it: not Lookup, which
+		// would find a more specific entry inside p.
+		for b := p.Bits(); b >= 0; b-- {
+			if m, ok := c.Get(iid, netip.PrefixFrom(p.Addr(), b).Masked()); ok {
+				out.Entries = append(out.Entries, MapCacheEntryOf(m, now))
+				break
+			}
 		}
 		return out, nil
 	}

@@ -94,6 +94,48 @@ func TestMapCacheOf(t *testing.T) {
 	}
 }
 
+// TestMapCacheOfPrefix: a prefix query gives the entry of exactly that
+// prefix, else the longest covering it, never a more specific one inside
+// it; an address query the longest match; both say the instance-id.
+func TestMapCacheOfPrefix(t *testing.T) {
+	c := fwd.NewMapCache(100)
+	for _, p := range []string{"198.51.100.0/24", "198.51.100.128/25", "198.51.100.192/27"} {
+		if _, err := c.Insert(fwd.MappingSpec{Prefix: netip.MustParsePrefix(p), InstanceID: 3, Static: true,
+			RLOCs: []fwd.RLOCSpec{{Addr: netip.MustParseAddr("192.0.2.2"), Weight: 100}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		eid  string
+		iid  uint32
+		want string // the entry's prefix; "" for none
+	}{
+		{"198.51.100.128/25", 3, "198.51.100.128/25"}, // exact
+		{"198.51.100.128/26", 3, "198.51.100.128/25"}, // covered, although the /27 lies inside
+		{"198.51.100.130/26", 3, "198.51.100.128/25"}, // host bits ignored
+		{"198.51.100.0/23", 3, ""},                    // wider than every entry
+		{"198.51.100.200", 3, "198.51.100.192/27"},    // address: longest match
+		{"198.51.100.128/25", 0, ""},                  // another instance-id
+		{"::ffff:198.51.100.5", 3, "198.51.100.0/24"}, // IPv4-mapped
+	}
+	for _, tt := range tests {
+		v, err := MapCacheOf(c, MapCacheQuery{EID: tt.eid, InstanceID: u32(tt.iid)}, 0)
+		got := ""
+		if len(v.Entries) == 1 {
+			got = v.Entries[0].EIDPrefix.String()
+		}
+		if err != nil || got != tt.want || len(v.Entries) > 1 || v.InstanceID == nil || *v.InstanceID != tt.iid {
+			t.Errorf("[%d]%s: %v %+v; want %q", tt.iid, tt.eid, err, v, tt.want)
+		}
+	}
+	if v, _ := MapCacheOf(c, MapCacheQuery{EID: "198.51.100.200"}, 3); v.InstanceID == nil || *v.InstanceID != 3 || len(v.Entries) != 1 {
+		t.Errorf("default instance-id: %+v", v)
+	}
+	if _, err := MapCacheOf(c, MapCacheQuery{EID: "198.51.100.0/33"}, 0); err == nil {
+		t.Error("a bad prefix was accepted")
+	}
+}
+
 func deref(p *int64) any {
 	if p == nil {
 		return nil

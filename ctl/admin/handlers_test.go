@@ -223,10 +223,19 @@ func TestDaemonHandlersWithoutXTR(t *testing.T) {
 	defer srv.Close()
 	Daemon{Config: func() *conf.Config { return cfg }}.Register(srv)
 	go srv.Serve()
-	for _, cmd := range []string{CmdShowMapCache, CmdMapCacheAdd, CmdMapCacheDel} {
+	for _, cmd := range []string{CmdMapCacheAdd, CmdMapCacheDel} {
 		if err := Call(path, cmd, nil, nil); err == nil || !strings.Contains(err.Error(), "xTR role is not configured") {
 			t.Errorf("%s without xTR: %v", cmd, err)
 		}
+	}
+	// The views of a role that is not configured say so, not fail.
+	var mc MapCache
+	if err := Call(path, CmdShowMapCache, nil, &mc); err != nil || !mc.Off || len(mc.Entries) != 0 {
+		t.Errorf("show map-cache without xTR: %+v %v", mc, err)
+	}
+	var rl RLOCs
+	if err := Call(path, CmdShowRLOCs, nil, &rl); err != nil || !rl.Off || len(rl.RLOCs) != 0 {
+		t.Errorf("show rlocs without xTR: %+v %v", rl, err)
 	}
 	var st Stats
 	if err := Call(path, CmdShowStats, nil, &st); err != nil || st.Groups == nil {

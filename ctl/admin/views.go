@@ -11,8 +11,9 @@ import (
 type MapCacheQuery struct {
 	_ nocmp.DoNotCompare
 
-	// EID, when set, selects the one entry covering this address (longest
-	// match); empty selects every entry.
+	// EID, when set, selects one entry: for an address, the one covering it
+	// (longest match); for a prefix, the entry of exactly that prefix, else
+	// the longest one covering it. Empty selects every entry.
 	EID string `json:"eid,omitempty"`
 	// InstanceID restricts the answer to one instance-id; absent means every
 	// instance-id, or, with EID, the xTR's instance_id.
@@ -24,6 +25,11 @@ type MapCache struct {
 	Limit   int             `json:"limit"`   // map_cache_limit: most entries held
 	Total   int             `json:"total"`   // entries in the cache (all of them, whatever the query)
 	Entries []MapCacheEntry `json:"entries"` // the selected entries, by instance-id then prefix
+	// InstanceID is the instance-id an EID query looked in; absent without
+	// an EID.
+	InstanceID *uint32 `json:"instance_id,omitempty"`
+	// Off says the xTR role is not configured: there is no map-cache.
+	Off bool `json:"off,omitempty"`
 }
 
 // Map-cache entry states (MapCacheEntry.State).
@@ -182,6 +188,8 @@ type RTRBinding struct {
 // RLOCs is the data of "show rlocs": this router's own locators.
 type RLOCs struct {
 	RLOCs []LocalRLOC `json:"rlocs"`
+	// Off says the xTR role is not configured: there are no locators.
+	Off bool `json:"off,omitempty"`
 }
 
 // LocalRLOC is one of this router's locators (an [[xtr.rloc]]); an
@@ -198,13 +206,19 @@ type LocalRLOC struct {
 	NAT       *NATState  `json:"nat,omitempty"`       // NAT traversal state; absent when off
 }
 
-// NATState is the NAT-traversal state of a locator.
+// NATState is the NAT-traversal state of the xTR, shown with each locator.
 type NATState struct {
 	BehindNAT bool           `json:"behind_nat"`      // an Info-Reply showed a translated address
 	Public    netip.AddrPort `json:"public,omitzero"` // the address and port the NAT shows
 	RTR       netip.Addr     `json:"rtr,omitzero"`    // RTR traffic goes through
 	// Discovered says an Info-Reply arrived (BehindNAT is known).
 	Discovered bool `json:"discovered"`
+	// Unanswered says the last rounds of Info-Requests got no Info-Reply:
+	// discovery failed, for now (the xTR registers directly).
+	Unanswered bool `json:"unanswered,omitempty"`
+	// Local is the locator the Info-Requests left from: Public and RTR are
+	// its. The xTR-wide outcome (BehindNAT) applies to every locator.
+	Local netip.Addr `json:"local,omitzero"`
 	// Mode is xtr.nat_traversal: "auto", "always" or "off".
 	Mode string `json:"mode,omitempty"`
 	// RTRs are the RTRs the Map-Server offered in its Info-Reply.

@@ -301,9 +301,11 @@ func (f *FlagSet) sprintf(format string, a ...any) string {
 	return msg
 }
 
-// failf prints msg and the usage, and returns msg as an error.
+// failf prints msg, after the set's name (unlike package flag: lispd's
+// messages all start with the command), and the usage, and returns msg as
+// an error.
 func (f *FlagSet) failf(msg string) error {
-	io.WriteString(f.Output(), msg+"\n")
+	io.WriteString(f.Output(), f.name+": "+msg+"\n")
 	f.usage()
 	return errors.New(msg)
 }
