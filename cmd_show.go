@@ -436,7 +436,7 @@ func renderRLOCs(w io.Writer, v *admin.RLOCs) error {
 // renderRTR prints the RTR's NAT bindings, a line each.
 func renderRTR(w io.Writer, v *admin.RTR) error {
 	if !v.Enabled {
-		_, err := fmt.Fprintln(w, "The RTR role is not enabled ([rtr] enabled = false).")
+		_, err := fmt.Fprintln(w, rtrNotRunning())
 		return err
 	}
 	verified := 0
