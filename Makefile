@@ -67,7 +67,7 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags nokernelpath ./...
+	$(GO) vet -tags 'nokernelpath nortr' ./...
 	$(GO) run $(STATICCHECK) ./...
 
 # Every Go test, including the end-to-end ones in network namespaces (root).
@@ -75,7 +75,7 @@ lint:
 # instead of skipping.
 unit:
 	LISPD_E2E_REQUIRE=1 $(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -tags nokernelpath ./fwd/ .
+	$(GO) test -count=1 -tags 'nokernelpath nortr' ./fwd/ ./ctl/... ./conf/... .
 	LISPD_E2E_REQUIRE=1 LISPD_TUN_OFFLOAD=off $(GO) test -count=1 -run '$(E2E_PLAIN)' ./testing/e2e/
 
 # The end-to-end tests run again on the plain TUN path (tun_offload = "off"),

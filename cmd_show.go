@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/internal/aligned"
 	flag "github.com/lispd/lispd/internal/flagx"
@@ -145,6 +146,10 @@ func writeView(w io.Writer, view any, q *admin.MapCacheQuery, asJSON bool) error
 		off, what, section = !v.Enabled, "No RTR bindings: the RTR role is not", "[rtr] enabled = true"
 		if !off && !asJSON {
 			return renderRTR(w, v)
+		}
+		if off && !asJSON && !conf.RTRBuilt {
+			_, err := fmt.Fprintln(w, rtrNotBuilt)
+			return err
 		}
 	case *admin.Registrations:
 		off, what, section = v.XTR == nil && v.MapServer == nil, "No registrations: neither the xTR nor the Map-Server role is",

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	lispdBin = filepath.Join(dir, "lispd")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.commit=c0ffee", "-o", lispdBin, ".")
+	build := exec.Command("go", "build", "-tags", testBuildTags(), "-ldflags", "-X main.version=v9.9.9-test -X main.commit=c0ffee", "-o", lispdBin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building lispd:", err)
@@ -37,6 +38,20 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// testBuildTags are the build tags of the test binary (go test -tags),
+// for the lispd it builds: a run with -tags nortr tests a lispd without
+// the RTR role.
+func testBuildTags() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // lispd runs the binary and returns stdout, stderr and the exit code.

@@ -324,7 +324,11 @@ func TestShowRoleOff(t *testing.T) {
 		"registrations": "[map_server] enabled = true", "stats": "[rtr]",
 	} {
 		out, errOut, code := capture(t, runShow, what, "--socket", path)
-		if code != exitOK || errOut != "" || strings.Count(out, "\n") != 1 || !strings.Contains(out, section) || !strings.HasSuffix(out, "enables it).\n") || !strings.Contains(out, " configured (") {
+		if what == "rtr" && !conf.RTRBuilt {
+			if code != exitOK || out != rtrNotBuilt+"\n" {
+				t.Errorf("show rtr without the role built: exit %d, stdout %q", code, out)
+			}
+		} else if code != exitOK || errOut != "" || strings.Count(out, "\n") != 1 || !strings.Contains(out, section) || !strings.HasSuffix(out, "enables it).\n") || !strings.Contains(out, " configured (") {
 			t.Errorf("show %s: exit %d, stdout %q, stderr %q; want one line naming %s", what, code, out, errOut, section)
 		}
 		out, errOut, code = capture(t, runShow, what, "--json", "--socket", path)

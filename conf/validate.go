@@ -309,7 +309,15 @@ func (v *validator) mapServer(m *MapServer) {
 	}
 }
 
+// noRTRRole is the problem with rtr.enabled = true in a build without the
+// role (RTRBuilt false).
+const noRTRRole = "this lispd is built without the RTR role (-tags nortr): set enabled = false, " +
+	"or install a build with it (OpenWrt: the package option LISPD_RTR in make menuconfig)"
+
 func (v *validator) rtr(r *RTR) {
+	if r.Enabled && !RTRBuilt {
+		v.add("rtr.enabled", noRTRRole)
+	}
 	if r.Enabled && len(r.Listen) == 0 {
 		v.add("rtr.listen", "an enabled rtr needs at least one address to listen on")
 	}

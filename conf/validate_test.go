@@ -2,6 +2,7 @@ package conf
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -172,6 +173,9 @@ func TestValidationRules(t *testing.T) {
 			errs := problems(t, c.src)
 			line := markedLine(t, c.src)
 			n := max(count[c.name], 1)
+			if !RTRBuilt && strings.HasPrefix(c.name, "rtr ") {
+				n++ // and rtr.enabled: not in this build (TestRTRRoleBuilt)
+			}
 			if len(errs) != n {
 				t.Fatalf("want %d problems, got %d:\n%v\nin\n%s", n, len(errs), errs, c.src)
 			}
@@ -207,9 +211,42 @@ func TestValidConfigs(t *testing.T) {
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
+			if !RTRBuilt && strings.HasPrefix(name, "rtr ") {
+				t.Skip("built without the RTR role (-tags nortr): TestRTRRoleBuilt")
+			}
 			if _, err := Parse("ok.toml", []byte(src)); err != nil {
 				t.Fatalf("rejected:\n%v\nin\n%s", err, src)
 			}
 		})
+	}
+}
+
+// An enabled [rtr] is valid only in a build with the role: without it
+// (-tags nortr) the problem names rtr.enabled, at its line, and says why.
+// A disabled [rtr] is valid in either build.
+func TestRTRRoleBuilt(t *testing.T) {
+	enabled := "[rtr]\nenabled = true #<\nlisten = [\"203.0.113.30\"]\nmap_servers = [\"192.0.2.10\"]\n"
+	disabled := minXTR + "[rtr]\nenabled = false\nlisten = [\"203.0.113.30\"]\nmap_servers = [\"192.0.2.10\"]\n"
+	if _, err := Parse("ok.toml", []byte(disabled)); err != nil {
+		t.Errorf("disabled [rtr] rejected: %v", err)
+	}
+	if RTRBuilt {
+		if _, err := Parse("ok.toml", []byte(enabled)); err != nil {
+			t.Errorf("enabled [rtr] rejected in a build with the role: %v", err)
+		}
+		return
+	}
+	errs := problems(t, enabled)
+	if len(errs) != 1 {
+		t.Fatalf("want 1 problem, got %d:\n%v", len(errs), errs)
+	}
+	p := errs[0]
+	if p.Key != "rtr.enabled" || p.Line != markedLine(t, enabled) || !strings.Contains(p.Msg, "built without the RTR role") || !strings.Contains(p.Msg, "LISPD_RTR") {
+		t.Errorf("got %q (key %q, line %d)", p.Error(), p.Key, p.Line)
+	}
+	cfg := &Config{ControlSocket: "/run/lispd.sock", LogLevel: "info", RTR: &RTR{Enabled: true,
+		Listen: []netip.Addr{netip.MustParseAddr("203.0.113.30")}, MapServers: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "rtr.enabled: this lispd is built without the RTR role") {
+		t.Errorf("Validate: %v", err)
 	}
 }

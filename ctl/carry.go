@@ -55,13 +55,7 @@ func (n *Node) Carry() *Carried {
 		r.mu.RUnlock()
 	}
 	if n.rtr != nil {
-		r := n.rtr
-		r.mu.Lock()
-		for _, e := range r.bindings {
-			cp := rtrEntry{RTRBinding: e.RTRBinding, regs: slices.Clone(e.regs)}
-			c.bindings = append(c.bindings, cp)
-		}
-		r.mu.Unlock()
+		c.bindings = n.rtr.carry()
 	}
 	if len(c.regs) == 0 && len(c.bindings) == 0 {
 		return nil
@@ -107,24 +101,7 @@ func (n *Node) Adopt(c *Carried) CarryResult {
 	if n.rtr == nil {
 		res.BindingsDropped = len(c.bindings)
 	} else {
-		r := n.rtr
-		r.mu.Lock()
-		for _, e := range c.bindings {
-			if !r.isMapServer(e.MapServer) || len(r.bindings) >= rtrMaxBindings {
-				res.BindingsDropped++
-				continue
-			}
-			cp := &rtrEntry{RTRBinding: e.RTRBinding}
-			for _, reg := range e.regs {
-				if r.isMapServer(reg.ms) {
-					cp.regs = append(cp.regs, reg)
-				}
-			}
-			r.bindings[rtrKey{key: regKey{e.InstanceID, e.Prefix}, xtrID: e.XTRID}] = cp
-			res.BindingsKept++
-		}
-		r.reindexLocked()
-		r.mu.Unlock()
+		res.BindingsKept, res.BindingsDropped = n.rtr.adopt(c.bindings)
 	}
 	return res
 }

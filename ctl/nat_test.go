@@ -1,3 +1,5 @@
+//go:build !nortr
+
 package ctl
 
 import (

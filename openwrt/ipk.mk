@@ -33,7 +33,17 @@ IPK_LDEXTRA_arm_cortex-a7_neon-vfpv4 := -R 4096
 # out (-tags nokernelpath) unless IPK_KERNEL_PATH=1, as the feed Makefile
 # does unless CONFIG_LISPD_KERNEL_PATH is selected.
 IPK_KERNEL_PATH ?= 0
-IPK_TAGS := $(if $(filter 1,$(IPK_KERNEL_PATH)),,nokernelpath)
+# The RTR role ([rtr]: re-encapsulation for xTRs behind a NAT, a public
+# host's job rather than a home router's) costs ~20 KB of the mips ipk (~72 KB of binary):
+# left out (-tags nortr) unless IPK_RTR=1, as the feed Makefile does unless
+# CONFIG_LISPD_RTR is selected.
+IPK_RTR ?= 0
+# -tags takes a comma-separated list.
+IPK_COMMA := ,
+IPK_EMPTY :=
+IPK_SPACE := $(IPK_EMPTY) $(IPK_EMPTY)
+IPK_TAGS := $(subst $(IPK_SPACE),$(IPK_COMMA),$(strip \
+  $(if $(filter 1,$(IPK_KERNEL_PATH)),,nokernelpath) $(if $(filter 1,$(IPK_RTR)),,nortr)))
 
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null | grep . || echo 0)
 # opkg version: git describe without the leading v and with '-' (the

@@ -48,10 +48,12 @@ func TestFeedMakefile(t *testing.T) {
 		"PKG_BUILD_DEPENDS": `(^| )golang/host( |$)`,
 		"GO_PKG":            `^` + regexp.QuoteMeta(string(module)) + `$`,
 		"GO_PKG_LDFLAGS_X":  `(^| )main\.version=\$\(PKG_VERSION\)`,
-		// The kernel path is built in only on request, as `make ipk`
-		// does with IPK_KERNEL_PATH=1.
-		"GO_PKG_TAGS":        `^\$\(if \$\(CONFIG_LISPD_KERNEL_PATH\),,nokernelpath\)$`,
-		"PKG_CONFIG_DEPENDS": `(^| )CONFIG_LISPD_KERNEL_PATH( |$)`,
+		// The kernel path and the RTR role are built in only on request,
+		// as `make ipk` does with IPK_KERNEL_PATH=1 and IPK_RTR=1; -tags
+		// takes a comma-separated list.
+		"GO_PKG_TAGS": `^\$\(subst \$\(space\),\$\(comma\),\$\(strip ` +
+			`\$\(if \$\(CONFIG_LISPD_KERNEL_PATH\),,nokernelpath\) \$\(if \$\(CONFIG_LISPD_RTR\),,nortr\)\)\)$`,
+		"PKG_CONFIG_DEPENDS": `^CONFIG_LISPD_KERNEL_PATH CONFIG_LISPD_RTR$`,
 	} {
 		v, ok := fd.Vars[name]
 		if !ok {
@@ -78,6 +80,20 @@ func TestFeedMakefile(t *testing.T) {
 	}
 	if !strings.Contains(text, "define Package/lispd/config\nconfig LISPD_KERNEL_PATH\n") {
 		t.Error("no menuconfig option LISPD_KERNEL_PATH (Package/lispd/config)")
+	}
+	// Both options: booleans of the package, off unless selected.
+	for _, opt := range []string{"LISPD_KERNEL_PATH", "LISPD_RTR"} {
+		i := strings.Index(fd.Defines["Package/lispd/config"], "config "+opt+"\n")
+		if i < 0 {
+			t.Errorf("no menuconfig option %s (Package/lispd/config)", opt)
+			continue
+		}
+		body, _, _ := strings.Cut(fd.Defines["Package/lispd/config"][i:], "\n\n")
+		for _, line := range []string{"\tbool \"", "\tdepends on PACKAGE_lispd\n", "\tdefault n\n", "\thelp\n"} {
+			if !strings.Contains(body, line) {
+				t.Errorf("menuconfig option %s lacks %q:\n%s", opt, line, body)
+			}
+		}
 	}
 	// The includes and calls of a golang package, in order.
 	order := []string{
