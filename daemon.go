@@ -432,7 +432,7 @@ func changedDataPlaneKeys(a, b *conf.XTR) []string {
 	keys := func(text []byte) []string {
 		var out []string
 		section := ""
-		for l := range strings.SplitSeq(string(text), "\n") {
+		for _, l := range strings.Split(string(text), "\n") {
 			l = strings.TrimSpace(l)
 			switch {
 			case strings.HasPrefix(l, "["):
