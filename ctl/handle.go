@@ -29,6 +29,7 @@ func (n *Node) receive(b []byte, from netip.AddrPort, to netip.Addr) {
 		return
 	}
 	n.ctr.in[t&0xf].Add(1)
+	n.trace("control message in", t, from, len(b))
 	switch t {
 	case msg.TypeMapRequest:
 		n.handleMapRequest(b, from, to, nil)
@@ -73,6 +74,15 @@ func (n *Node) malformed(from netip.AddrPort, what string, err error) {
 }
 
 // send transmits the encoded message b and counts it under its type.
+// trace logs one control message at debug level, the way an engineer
+// reads a capture: type, peer, size. Nothing is formatted unless debug is
+// on.
+func (n *Node) trace(what string, t msg.Type, peer netip.AddrPort, size int) {
+	if n.log.Enabled(logx.LevelDebug) {
+		n.log.Debug(what, "type", t.String(), "peer", peer.String(), "bytes", size)
+	}
+}
+
 func (n *Node) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
 	if n.tx == nil {
 		return errNotStarted
@@ -84,6 +94,7 @@ func (n *Node) send(src netip.Addr, dst netip.AddrPort, b []byte) error {
 	// sees it counted; a failed write takes it back.
 	out := &n.ctr.out[b[0]>>4]
 	out.Add(1)
+	n.trace("control message out", msg.Type(b[0]>>4), dst, len(b))
 	var err error
 	if ifindex, ok := n.sendIface(src); ok {
 		err = n.tx.(viaSender).sendVia(src.Unmap(), ifindex, dst, b)

@@ -2,11 +2,13 @@ package ctl
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/ctl/msg"
 	"github.com/lispd/lispd/internal/logx"
 )
 
@@ -129,5 +131,29 @@ func TestReplyLimiter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
+	}
+}
+
+// TestTraceAtDebug: at debug level every control message in and out is one
+// line naming its type, peer and size; at info level there is none.
+func TestTraceAtDebug(t *testing.T) {
+	for _, level := range []logx.Level{logx.LevelDebug, logx.LevelInfo} {
+		var buf bytes.Buffer
+		n := fuzzNode(t)
+		n.log = logx.New(&buf, logx.Options{Level: level})
+		from := netip.MustParseAddrPort("203.0.113.9:4342")
+		req := msg.MapRequest{Nonce: 7, ITRRLOCs: []msg.Address{msg.AddrOf(from.Addr())}, EIDs: []msg.EID{msg.EIDOf(0, netip.MustParsePrefix("10.1.0.5/32"))}}
+		b := req.Append(nil)
+		n.receive(b, from, netip.Addr{})
+		n.send(netip.Addr{}, from, b)
+		in := fmt.Sprintf("control message in type=Map-Request peer=%v bytes=%d", from, len(b))
+		out := fmt.Sprintf("control message out type=Map-Request peer=%v bytes=%d", from, len(b))
+		got := buf.String()
+		if level == logx.LevelDebug && (!strings.Contains(got, in) || !strings.Contains(got, out)) {
+			t.Errorf("debug log lacks %q or %q:\n%s", in, out, got)
+		}
+		if level == logx.LevelInfo && strings.Contains(got, "control message") {
+			t.Errorf("info log traces messages:\n%s", got)
+		}
 	}
 }
