@@ -160,6 +160,7 @@ func TestNetnsPolicyRoutes(t *testing.T) {
 // removing them (its TUN, and the routes through it, are gone) do not stop
 // the next start, and are not doubled.
 func TestNetnsPolicyRoutesLeftover(t *testing.T) {
+	enterNetns(t) // the crashed lispd and its successor share this namespace
 	old, err := OpenTUN(fmt.Sprintf("lso%06x", rand.Uint32()&0xffffff), 1400)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,12 @@ func TestNetnsPolicyRoutesLeftover(t *testing.T) {
 	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 4 {
 		t.Fatalf("%d rules after the crash, want the 4 left over", n)
 	}
-	cfg.Ifname = openTestTUN(t, 1400).Name()
+	next, err := OpenTUN(fmt.Sprintf("lsn%06x", rand.Uint32()&0xffffff), 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { next.Close() })
+	cfg.Ifname = next.Name()
 	remove, err := AddPolicyRoutes(cfg)
 	if err != nil {
 		t.Fatalf("start after a crash: %v", err)
