@@ -119,15 +119,6 @@ func (a cacheAdapter) SetLocatorState(iid uint32, prefix netip.Prefix, rloc neti
 // Solicit-Map-Requests go after a change of our locators.
 func (a cacheAdapter) RecentITRs(d time.Duration) []netip.Addr { return a.plane.RecentITRs(d) }
 
-// Remove deletes the learned entry for exactly iid and prefix; a static
-// entry stays.
-func (a cacheAdapter) Remove(iid uint32, prefix netip.Prefix) {
-	cache := a.plane.MapCache()
-	if m, ok := cache.Get(iid, prefix); ok && !m.Static {
-		cache.Delete(iid, prefix)
-	}
-}
-
 // ResolveFailed drops the packets queued for dst.
 func (a cacheAdapter) ResolveFailed(iid uint32, dst netip.Addr) { a.plane.ResolveFailed(iid, dst) }
 

@@ -135,33 +135,3 @@ func TestLSBClearedNamesRecordPosition(t *testing.T) {
 		t.Errorf("static entry: bit 1 down probes %v, want [%v]", got, r3)
 	}
 }
-
-// Remove (a Map-Reply record with TTL 0) deletes exactly the learned entry
-// for the prefix: covering or covered entries and static entries stay.
-func TestAdapterRemove(t *testing.T) {
-	a, cache := testAdapter(t)
-	loc := []ctl.Locator{{Addr: netip.MustParseAddr("192.0.2.11"), Priority: 1, Weight: 100, Reachable: true}}
-	learned := netip.MustParsePrefix("198.51.100.128/25")
-	wider := netip.MustParsePrefix("198.51.100.0/24")
-	for _, p := range []netip.Prefix{learned, wider} {
-		if err := a.Install(ctl.Mapping{Prefix: p, TTL: time.Hour, Locators: loc}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	static := netip.MustParsePrefix("203.0.113.0/24")
-	if _, err := cache.Insert(fwd.MappingSpec{Prefix: static, Static: true, RLOCs: []fwd.RLOCSpec{{Addr: loc[0].Addr, Priority: 1, Weight: 100}}}); err != nil {
-		t.Fatal(err)
-	}
-	a.Remove(0, learned)
-	a.Remove(0, static)
-	a.Remove(0, netip.MustParsePrefix("192.0.2.0/24")) // absent: nothing happens
-	if _, ok := cache.Get(0, learned); ok {
-		t.Error("learned entry still cached")
-	}
-	if _, ok := cache.Get(0, wider); !ok {
-		t.Error("the covering entry went too")
-	}
-	if _, ok := cache.Get(0, static); !ok {
-		t.Error("static entry removed")
-	}
-}

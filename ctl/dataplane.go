@@ -111,9 +111,6 @@ type DataPlane interface {
 	// Install adds or replaces a learned mapping for its TTL. A static entry
 	// for the same prefix wins: the data plane may ignore the call.
 	Install(m Mapping) error
-	// Remove deletes the learned entry for exactly iid and prefix (a
-	// Map-Reply record with TTL 0); static entries and other prefixes stay.
-	Remove(iid uint32, prefix netip.Prefix)
 	// ResolveFailed reports that resolution of dst gave up: the packets
 	// queued for it are dropped.
 	ResolveFailed(iid uint32, dst netip.Addr)

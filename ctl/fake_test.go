@@ -22,7 +22,6 @@ type fakeDataPlane struct {
 	mu       sync.Mutex
 	installs []Mapping
 	failed   []eidKey
-	removed  []regKey // Remove calls, in order
 	entries  map[regKey]CacheEntry
 	hot      map[netip.Prefix]bool // Lookup reports these as used just now
 	changed  chan struct{}
@@ -55,15 +54,6 @@ func (f *fakeDataPlane) Install(m Mapping) error {
 	f.mu.Unlock()
 	f.signal()
 	return nil
-}
-
-// Remove records the call and forgets the entry.
-func (f *fakeDataPlane) Remove(iid uint32, prefix netip.Prefix) {
-	f.mu.Lock()
-	f.removed = append(f.removed, regKey{iid, prefix})
-	delete(f.entries, regKey{iid, prefix})
-	f.mu.Unlock()
-	f.signal()
 }
 
 func (f *fakeDataPlane) ResolveFailed(iid uint32, dst netip.Addr) {

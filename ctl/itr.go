@@ -426,13 +426,15 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 				"asked", r.prefix, "got", rep.Records[i].EID.String())
 			continue
 		}
-		if m.TTL == 0 {
-			// RFC 9301 section 5.4: a TTL of 0 removes the entry at
-			// once; the next packet misses and resolves again.
-			n.dp.Remove(m.InstanceID, m.Prefix)
-			n.itr.removed(m)
-			n.logs.logAt(logx.LevelDebug, "ttl-zero", from.Addr(), "Map-Reply record with TTL 0: entry removed", "eid", m.Prefix)
-			continue
+		// RFC 9301 section 5.4: a record with TTL 0 must not stay in
+		// the cache. It still answers this request: installed for one
+		// second, so that the queued packets and the flow's next ones
+		// go, and never renewed; afterwards a packet misses and
+		// resolves again, at most once a second per destination (the
+		// RTR does the same).
+		zeroTTL := m.TTL == 0
+		if zeroTTL {
+			m.TTL = time.Second
 		}
 		if n.nat != nil {
 			n.nat.adjust(&m)
@@ -447,7 +449,11 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 		}
 		installed++
 		n.ctr.mappingsInstalled.Add(1)
-		n.itr.installed(m)
+		if zeroTTL {
+			n.itr.removed(m) // no renewal, and none left from before
+		} else {
+			n.itr.installed(m)
+		}
 		if n.prb != nil {
 			n.prb.installed(m)
 		}

@@ -35,9 +35,9 @@ func TestTTLFromMinutes(t *testing.T) {
 }
 
 // A Map-Reply record's TTL becomes the installed entry's TTL without
-// overflow; a record with TTL 0 installs nothing, removes the entry the
-// cache held for the prefix and gives the miss up (the next packet
-// resolves again).
+// overflow, with a renewal armed; a record with TTL 0 is installed for one
+// second only (it answers this request, and must not stay cached) and
+// never renewed: a renewal armed before is cancelled.
 func TestITRRecordTTL(t *testing.T) {
 	for _, tt := range recordTTLs {
 		t.Run(strconv.FormatUint(uint64(tt.minutes), 10), func(t *testing.T) {
@@ -45,48 +45,29 @@ func TestITRRecordTTL(t *testing.T) {
 			mr := tn.peer(tn.addr(20), tn.port)
 			dp := newFakeDataPlane()
 			prefix := netip.MustParsePrefix("10.2.2.0/24")
-			// A stale entry for the prefix (e.g. installed earlier).
-			dp.add(CacheEntry{Prefix: prefix, LastUsed: time.Now()})
 			x := itrWithResolvers(tn, dp, nil, tn.addr(20))
+			// A renewal left from an earlier answer for the prefix.
+			x.itr.installed(Mapping{Prefix: prefix, TTL: time.Hour})
 			x.Miss(0, netip.Addr{}, netip.MustParseAddr("10.2.2.9"))
 			e, req, ok := mr.recvRequest(5 * time.Second)
 			if !ok {
 				t.Fatal("no Map-Request")
 			}
 			mr.reply(e, req.Nonce, record(0, prefix.String(), tt.minutes, tn.addr(3).String()))
-			if tt.minutes == 0 {
-				eventually(t, "resolve failed", func() bool { _, f := dp.snapshot(); return len(f) == 1 })
-				ins, _ := dp.snapshot()
-				dp.mu.Lock()
-				removed := append([]regKey(nil), dp.removed...)
-				dp.mu.Unlock()
-				if len(ins) != 0 {
-					t.Errorf("TTL 0 installed %+v", ins)
-				}
-				if len(removed) != 1 || removed[0] != (regKey{0, prefix}) {
-					t.Errorf("removed %+v, want the entry for %v", removed, prefix)
-				}
-				if _, ok := dp.Lookup(0, prefix.Addr()); ok {
-					t.Error("entry still cached")
-				}
-				x.itr.mu.Lock()
-				armed := len(x.itr.renewals)
-				x.itr.mu.Unlock()
-				if armed != 0 {
-					t.Errorf("%d renewals armed for a removed entry", armed)
-				}
-				return
-			}
 			eventually(t, "install", func() bool { ins, _ := dp.snapshot(); return len(ins) == 1 })
 			ins, _ := dp.snapshot()
-			if ins[0].TTL != tt.want || ins[0].TTL <= 0 {
-				t.Errorf("installed TTL %v, want %v", ins[0].TTL, tt.want)
+			want := tt.want
+			if tt.minutes == 0 {
+				want = time.Second
+			}
+			if ins[0].TTL != want {
+				t.Errorf("installed TTL %v, want %v", ins[0].TTL, want)
 			}
 			x.itr.mu.Lock()
 			armed := x.itr.renewals[regKey{0, prefix}] != nil
 			x.itr.mu.Unlock()
-			if !armed {
-				t.Error("no renewal armed: the entry would never be refreshed")
+			if armed != (tt.minutes != 0) {
+				t.Errorf("renewal armed: %v, want %v", armed, tt.minutes != 0)
 			}
 		})
 	}
