@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/ctl/msg"
+	"github.com/lispd/lispd/internal/logx"
 	"github.com/lispd/lispd/internal/nocmp"
 )
 
@@ -542,7 +543,8 @@ func (n *Node) handleMapNotify(b []byte, from netip.AddrPort) {
 	p.mu.Lock()
 	p.unsolicited++
 	p.mu.Unlock()
-	n.log.Info("unsolicited Map-Notify acknowledged", "map_server", p.Addr, "from", from, "eid_prefixes", eids)
+	// Rate-limited per source: a replayed Map-Notify must not flood the log.
+	n.logs.logAt(logx.LevelInfo, "notify-unsolicited", from.Addr(), "unsolicited Map-Notify acknowledged", "map_server", p.Addr, "from", from, "eid_prefixes", eids)
 	if err := n.send(netip.Addr{}, from, out); err != nil {
 		n.ctr.drop(DropSendError)
 		n.logs.warn("send-ack", from.Addr(), "cannot send Map-Notify-Ack", "err", err)
