@@ -343,7 +343,7 @@ func (d *daemon) withdraw(limit time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		n.Deregister(prefixes)
+		n.Withdraw(prefixes)
 	}()
 	select {
 	case <-done:

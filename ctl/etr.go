@@ -84,6 +84,12 @@ type etr struct {
 	n     *Node
 	x     *XTROptions
 	peers []*msPeer
+
+	// regMu is held while a Map-Register is built and sent; withdrawn,
+	// set under it by Withdraw, stops the register loops for good, so
+	// that no Map-Register can follow the withdrawal.
+	regMu     sync.Mutex
+	withdrawn bool
 }
 
 func newETR(n *Node, x *XTROptions) *etr {
@@ -170,7 +176,11 @@ func (e *etr) registerLoop(ctx context.Context, p *msPeer) {
 		default:
 		}
 		sent := time.Now()
-		e.register(p)
+		e.regMu.Lock()
+		if !e.withdrawn {
+			e.register(p)
+		}
+		e.regMu.Unlock()
 		if !p.WantMapNotify {
 			if !wait(e.interval()) {
 				return

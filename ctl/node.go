@@ -271,6 +271,19 @@ func (n *Node) ProbeStatus() []ProbeStatus {
 	return n.prb.status()
 }
 
+// Withdraw is Deregister for a node about to stop: it first stops the
+// register loops, so that a timer or a kick cannot register the prefixes
+// again between the withdrawal and the node's Close.
+func (n *Node) Withdraw(prefixes []netip.Prefix) {
+	if n.etr == nil {
+		return
+	}
+	n.etr.regMu.Lock()
+	n.etr.withdrawn = true
+	n.etr.regMu.Unlock()
+	n.Deregister(prefixes)
+}
+
 // Deregister withdraws prefixes from every Map-Server now (a Map-Register
 // whose records carry TTL 0, RFC 9301), for EID prefixes removed from the
 // configuration; without it they would stay registered until the

@@ -188,3 +188,28 @@ func TestETRMapRegisterNonce(t *testing.T) {
 		}
 	}
 }
+
+// TestETRWithdrawStopsRegistering: after Withdraw (a node about to stop)
+// the deregistration is the last Map-Register: a kick of the register loop
+// sends none.
+func TestETRWithdrawStopsRegistering(t *testing.T) {
+	f := newFakeMapServer(t, false)
+	f.register(t)
+	f.x.Withdraw(prefixes("10.1.1.0/24"))
+	b, _ := f.ms.recv(5 * time.Second)
+	var dereg msg.MapRegister
+	if err := dereg.Decode(b); err != nil || len(dereg.Records) != 1 || dereg.Records[0].TTL != 0 {
+		t.Fatalf("deregistration %+v, %v", dereg, err)
+	}
+	for _, p := range f.x.etr.peers {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	if b, _ := f.ms.recv(500 * time.Millisecond); b != nil {
+		var reg msg.MapRegister
+		reg.Decode(b)
+		t.Fatalf("a Map-Register after the withdrawal: %+v", reg)
+	}
+}
