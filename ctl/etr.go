@@ -351,7 +351,11 @@ func (e *etr) ownPrefix(iid uint32, eid netip.Addr) (netip.Prefix, bool) {
 // of our locators (one behind a NAT, say) has none marked.
 func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort, to netip.Addr) {
 	n := e.n
-	dst, ok := n.pickITRRLOC(req.ITRRLOCs)
+	var like netip.Addr
+	if req.Probe {
+		like = to
+	}
+	dst, ok := n.pickITRRLOCLike(req.ITRRLOCs, like)
 	if !ok {
 		n.ctr.drop(DropNoUsableRLOC)
 		n.logs.warn("no-itr-rloc", from.Addr(), "Map-Request without an ITR-RLOC we can reach", "itr_rlocs", len(req.ITRRLOCs))
@@ -384,7 +388,7 @@ func (e *etr) answer(req *msg.MapRequest, port uint16, from netip.AddrPort, to n
 		}
 	}
 	var src netip.Addr
-	if req.Probe && markProbed(rep.Records, to) {
+	if req.Probe && markProbed(rep.Records, to) && to.Unmap().Is4() == dst.Is4() {
 		src = to
 	}
 	if err := n.send(src, netip.AddrPortFrom(dst, port), rep.Append(nil)); err != nil {

@@ -159,13 +159,20 @@ func (n *Node) usable(a netip.Addr) bool {
 // address of one ITR, as some implementations send) yields its first
 // usable address.
 func (n *Node) pickITRRLOC(rlocs []msg.Address) (netip.Addr, bool) {
-	for _, a := range rlocs {
-		if n.usable(a.IP) {
-			return a.IP.Unmap(), true
-		}
-		for _, l := range a.List {
-			if n.usable(l) {
-				return l.Unmap(), true
+	return n.pickITRRLOCLike(rlocs, netip.Addr{})
+}
+
+// pickITRRLOCLike is pickITRRLOC preferring an ITR-RLOC of like's family
+// (when like is valid): a probe reply that must leave from the probed
+// address needs a destination of its family.
+func (n *Node) pickITRRLOCLike(rlocs []msg.Address, like netip.Addr) (netip.Addr, bool) {
+	for pass := range 2 {
+		for _, a := range rlocs {
+			for _, c := range append([]netip.Addr{a.IP}, a.List...) {
+				c = c.Unmap()
+				if n.usable(c) && (pass == 1 || !like.IsValid() || c.Is4() == like.Unmap().Is4()) {
+					return c, true
+				}
 			}
 		}
 	}

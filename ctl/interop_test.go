@@ -212,3 +212,28 @@ func TestSubscribeMapRequestAnswered(t *testing.T) {
 		}
 	}
 }
+
+// A probe reply that leaves from the probed address goes to an ITR-RLOC of
+// that address's family when the prober lists one, whatever the order.
+func TestPickITRRLOCLike(t *testing.T) {
+	n := fuzzNode(t)
+	n.tx = &recordingTransport{} // both families usable
+	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
+	both := []msg.Address{msg.AddrOf(v4), msg.AddrOf(v6)}
+	for _, tt := range []struct {
+		name  string
+		rlocs []msg.Address
+		like  netip.Addr
+		want  netip.Addr
+	}{
+		{"no preference: the first", both, netip.Addr{}, v4},
+		{"like IPv6", both, netip.MustParseAddr("2001:db8:ff::1"), v6},
+		{"like IPv4", []msg.Address{msg.AddrOf(v6), msg.AddrOf(v4)}, netip.MustParseAddr("198.51.100.1"), v4},
+		{"like IPv6 in an AFI-List", []msg.Address{{List: []netip.Addr{v4, v6}}}, netip.MustParseAddr("2001:db8:ff::1"), v6},
+		{"none of the family: the first", []msg.Address{msg.AddrOf(v4)}, netip.MustParseAddr("2001:db8:ff::1"), v4},
+	} {
+		if got, ok := n.pickITRRLOCLike(tt.rlocs, tt.like); got != tt.want || !ok {
+			t.Errorf("%s: %v %v, want %v", tt.name, got, ok, tt.want)
+		}
+	}
+}
