@@ -672,3 +672,21 @@ func BenchmarkPendingCycle(b *testing.B) {
 		p.MapCache().Delete(0, dst)
 	}
 }
+
+// TestLogGate: the packet path's error lines come at most once per second
+// of the coarse clock per goroutine, and each says how many it stands for.
+func TestLogGate(t *testing.T) {
+	var lines []string
+	f := newPendFixture(t, Options{ErrorLog: func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }})
+	var g logGate
+	f.p.cache.now.Store(10)
+	for i := range 4 {
+		f.p.logEvery(&g, "fwd: error %d", i)
+	}
+	f.p.cache.now.Store(11)
+	f.p.logEvery(&g, "fwd: error %d", 4)
+	want := []string{"fwd: error 0", "fwd: error 4 (and 3 more since the last such line)"}
+	if fmt.Sprint(lines) != fmt.Sprint(want) {
+		t.Fatalf("logged %q, want %q", lines, want)
+	}
+}

@@ -460,12 +460,26 @@ type logGate struct {
 // log per batch; a line says how many it stands for. The drop counters
 // count every packet.
 func (p *Plane) logEvery(g *logGate, format string, args ...any) {
+	if p.logDue(g) {
+		p.logGated(g, format, args...)
+	}
+}
+
+// logDue reports whether g may log now, counting the line it stands for
+// when not: callers whose arguments cost work check it first.
+func (p *Plane) logDue(g *logGate) bool {
 	now := p.cache.now.Load()
 	if now == g.last {
 		g.skipped++
-		return
+		return false
 	}
 	g.last = now
+	return true
+}
+
+// logGated logs a line logDue allowed, with the count of those it stands
+// for.
+func (p *Plane) logGated(g *logGate, format string, args ...any) {
 	if g.skipped > 0 {
 		format += " (and %d more since the last such line)"
 		args = append(args, g.skipped)
@@ -636,7 +650,9 @@ func (w *encapWorker) process(n int) {
 				} else {
 					e.Dropped(DropNativeError)
 				}
-				w.p.logEvery(&w.lastLog, "fwd: native forwarding to %v: %v", nativeDst(w.res.Pkt), err)
+				if w.p.logDue(&w.lastLog) { // nativeDst parses: only for a line logged
+					w.p.logGated(&w.lastLog, "fwd: native forwarding to %v: %v", nativeDst(w.res.Pkt), err)
+				}
 			}
 		}
 	}
