@@ -350,7 +350,11 @@ func (p *xtrPlane) setRLOCConfig(cfg []conf.LocalRLOC) {
 		p.locals.reconfigure(cfg)
 		return
 	}
+	// Without a watcher (no rtnetlink) the locators are resolved once, as
+	// at start, and go to both planes here.
 	p.rlocs = resolveRLOCs(p.log, cfg)
+	p.plane.SetLocatorStatusBits(statusBits(p.rlocs))
+	p.plane.SetLocalLocators(planeLocators(p.rlocs))
 	if n := p.miss.to.Load(); n != nil {
 		n.SetLocalLocators(locators(p.rlocs))
 	}

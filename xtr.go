@@ -182,6 +182,10 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 	if len(x.RLOCs) > 0 {
 		p.locals = newLocalWatch(log, x.RLOCs, p.plane, p.miss.to.Load)
 	}
+	if p.locals == nil { // no rtnetlink: the locators as resolved now
+		p.plane.SetLocatorStatusBits(statusBits(p.rlocs))
+		p.plane.SetLocalLocators(planeLocators(p.rlocs))
+	}
 	go func() {
 		defer close(p.done)
 		if err := p.plane.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && !p.closing.Load() {
