@@ -37,7 +37,6 @@ with --json the view as indented JSON (for scripts and LuCI).
                     messages in/out per type, control drops per reason
   config            the running configuration, keys redacted
 
-
 The socket is --socket PATH, else control_socket of the configuration named
 by -c FILE, else of /var/etc/lispd.toml when present, else of
 /etc/lispd/lispd.toml, else /var/run/lispd.sock.`,
@@ -251,8 +250,9 @@ func renderMapCache(w io.Writer, v *admin.MapCache, q *admin.MapCacheQuery) erro
 			return err
 		}
 		match := "exact match"
-		if p := v.Entries[0].EIDPrefix.String(); p != q.EID {
-			match = "covered by " + p
+		p := v.Entries[0].EIDPrefix
+		if a, err := netip.ParseAddr(q.EID); p.String() != q.EID && !(err == nil && p.IsSingleIP() && p.Addr() == a) {
+			match = "covered by " + p.String()
 		}
 		fmt.Fprintf(w, "LISP map-cache entry for %s, instance-id %d: %s\n", q.EID, iid, match)
 	} else {

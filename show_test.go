@@ -667,3 +667,22 @@ func TestMapCacheAddDel(t *testing.T) {
 		t.Errorf("refused add: exit %d, %q", code, errOut)
 	}
 }
+
+// `show map-cache ADDR` with a host entry for exactly that address says
+// "exact match", not "covered by ADDR/32".
+func TestShowMapCacheHostExact(t *testing.T) {
+	for _, tc := range []struct{ query, entry, want string }{
+		{"192.0.2.5", "192.0.2.5/32", "exact match"},
+		{"2001:db8::5", "2001:db8::5/128", "exact match"},
+		{"192.0.2.5", "192.0.2.0/24", "covered by 192.0.2.0/24"},
+	} {
+		var b bytes.Buffer
+		v := &admin.MapCache{Entries: []admin.MapCacheEntry{{EIDPrefix: netip.MustParsePrefix(tc.entry)}}}
+		if err := renderMapCache(&b, v, &admin.MapCacheQuery{EID: tc.query}); err != nil {
+			t.Fatal(err)
+		}
+		if first, _, _ := strings.Cut(b.String(), "\n"); !strings.HasSuffix(first, ": "+tc.want) {
+			t.Errorf("%s with %s: %q, want %q", tc.query, tc.entry, first, tc.want)
+		}
+	}
+}

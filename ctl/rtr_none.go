@@ -11,7 +11,7 @@ import (
 )
 
 // This build leaves the RTR role out (-tags nortr): the OpenWrt package's
-// default, where rtr.go would cost ~40 KB of MIPS code for a role that runs
+// default, where rtr.go would cost ~20 KB of the mips ipk for a role that runs
 // on a public host for NATed xTRs, rarely on a home router. Options with
 // RTR set are refused (errNoRTR); the rest of the node sees a nil *rtr.
 // The role's exported types are in rtr_types.go, in both builds.
