@@ -251,7 +251,7 @@ func renderMapCache(w io.Writer, v *admin.MapCache, q *admin.MapCacheQuery) erro
 		}
 		match := "exact match"
 		p := v.Entries[0].EIDPrefix
-		if a, err := netip.ParseAddr(q.EID); p.String() != q.EID && !(err == nil && p.IsSingleIP() && p.Addr() == a) {
+		if p.String() != q.EID && !(p.IsSingleIP() && p.Addr().String() == q.EID) {
 			match = "covered by " + p.String()
 		}
 		fmt.Fprintf(w, "LISP map-cache entry for %s, instance-id %d: %s\n", q.EID, iid, match)

@@ -166,17 +166,26 @@ func (n *Node) pickITRRLOC(rlocs []msg.Address) (netip.Addr, bool) {
 // (when like is valid): a probe reply that must leave from the probed
 // address needs a destination of its family.
 func (n *Node) pickITRRLOCLike(rlocs []msg.Address, like netip.Addr) (netip.Addr, bool) {
-	for pass := range 2 {
+	fam := 0 // any
+	if like.IsValid() {
+		fam = like.Unmap().BitLen()
+	}
+	for {
 		for _, a := range rlocs {
-			for _, c := range append([]netip.Addr{a.IP}, a.List...) {
-				c = c.Unmap()
-				if n.usable(c) && (pass == 1 || !like.IsValid() || c.Is4() == like.Unmap().Is4()) {
+			if c := a.IP.Unmap(); n.usable(c) && (fam == 0 || c.BitLen() == fam) {
+				return c, true
+			}
+			for _, c := range a.List {
+				if c = c.Unmap(); n.usable(c) && (fam == 0 || c.BitLen() == fam) {
 					return c, true
 				}
 			}
 		}
+		if fam == 0 {
+			return netip.Addr{}, false
+		}
+		fam = 0 // none of like's family: any
 	}
-	return netip.Addr{}, false
 }
 
 // handleECM decapsulates an Encapsulated Control Message. Only Map-Requests
