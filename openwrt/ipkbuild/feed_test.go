@@ -208,6 +208,25 @@ func TestFeedMakefile(t *testing.T) {
 // TestVersionVariables: GO_PKG_LDFLAGS_X and `make ipk` stamp main.version
 // and main.commit; -X silently does nothing for a variable that does not
 // exist, so check package main declares both as strings.
+// TestFeedGOEXPERIMENT: the feed build keeps Go's previous garbage
+// collector under Go 1.26, as `make ipk` does (openwrt/ipk.mk), with the
+// same guard, so that the feed package is the size the ipk test measures.
+func TestFeedGOEXPERIMENT(t *testing.T) {
+	guard := "$(filter go1.26%,$(shell "
+	for _, f := range []struct{ path, want string }{
+		{filepath.Join(feedDir(t), "Makefile"), "export GOEXPERIMENT:=nogreenteagc"},
+		{filepath.Join(repoRoot(t), "openwrt", "ipk.mk"), "GOEXPERIMENT=nogreenteagc"},
+	} {
+		raw, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text := string(raw); !strings.Contains(text, f.want) || !strings.Contains(text, guard) {
+			t.Errorf("%s: no %q under a Go 1.26 guard", f.path, f.want)
+		}
+	}
+}
+
 func TestVersionVariables(t *testing.T) {
 	fset := token.NewFileSet()
 	names, err := filepath.Glob(filepath.Join(repoRoot(t), "*.go"))
