@@ -74,13 +74,27 @@ func (n *Node) malformed(from netip.AddrPort, what string, err error) {
 }
 
 // send transmits the encoded message b and counts it under its type.
+// traceRate is how many control messages a second (and in a burst) the
+// debug trace shows: all of them at the rates of a working network, a
+// bounded log under a flood.
+const traceRate = 20
+
 // trace logs one control message at debug level, the way an engineer
-// reads a capture: type, peer, size. Nothing is formatted unless debug is
-// on.
+// reads a capture: type, peer, size; past traceRate a line says how many
+// it left out. Nothing is formatted unless debug is on.
 func (n *Node) trace(what string, t msg.Type, peer netip.AddrPort, size int) {
-	if n.log.Enabled(logx.LevelDebug) {
-		n.log.Debug(what, "type", t.String(), "peer", peer.String(), "bytes", size)
+	if !n.log.Enabled(logx.LevelDebug) {
+		return
 	}
+	if !n.traces.allow(time.Now()) {
+		n.untraced.Add(1)
+		return
+	}
+	if u := n.untraced.Swap(0); u > 0 {
+		n.log.Debug(what, "type", t.String(), "peer", peer.String(), "bytes", size, "untraced_before", u)
+		return
+	}
+	n.log.Debug(what, "type", t.String(), "peer", peer.String(), "bytes", size)
 }
 
 func (n *Node) send(src netip.Addr, dst netip.AddrPort, b []byte) error {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lispd/lispd/internal/logx"
@@ -25,7 +26,11 @@ type Node struct {
 	dp   DataPlane
 	ctr  *counters
 	logs *logLimiter
-	rep  *replyLimiter // Map-Replies sent (ratelimit.go)
+	// traces bounds the debug trace of control messages (trace), and
+	// untraced counts those it left out since the last traced one.
+	traces   *tokenBucket
+	untraced atomic.Uint64
+	rep      *replyLimiter // Map-Replies sent (ratelimit.go)
 
 	ms  *mapServer
 	itr *itr
@@ -61,6 +66,7 @@ func New(opts Options, dp DataPlane) (*Node, error) {
 		n.ctr = &o.Counters.c
 	}
 	n.logs = newLogLimiter(n.log, time.Minute)
+	n.traces = newTokenBucket(traceRate, traceRate)
 	n.rep = newReplyLimiter(replyPerDst, replyDstBurst, replyGlobal, replyGlobalBurst)
 	if o.MapServer != nil {
 		n.ms = newMapServer(n, o.MapServer)

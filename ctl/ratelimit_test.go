@@ -155,5 +155,22 @@ func TestTraceAtDebug(t *testing.T) {
 		if level == logx.LevelInfo && strings.Contains(got, "control message") {
 			t.Errorf("info log traces messages:\n%s", got)
 		}
+		if level != logx.LevelDebug {
+			continue
+		}
+		// A flood: at most a burst of traceRate lines, then one that says
+		// how many it left out.
+		buf.Reset()
+		for range 200 {
+			n.receive(b, from, netip.Addr{})
+		}
+		if lines := strings.Count(buf.String(), "control message in"); lines > traceRate+1 {
+			t.Errorf("%d trace lines for 200 messages, want at most %d", lines, traceRate+1)
+		}
+		n.traces = newTokenBucket(traceRate, traceRate) // full again
+		n.receive(b, from, netip.Addr{})
+		if !strings.Contains(buf.String(), "untraced_before=") {
+			t.Errorf("no line says how many messages went untraced:\n%s", buf.String())
+		}
 	}
 }

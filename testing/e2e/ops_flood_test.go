@@ -420,13 +420,9 @@ func TestOpsMalformedFlood(t *testing.T) {
 		}
 	}
 
-	// The log: a few lines for the whole flood, never a line per packet.
-	var lines []string
-	for l := range strings.SplitSeq(strings.TrimRight(floodLog, "\n"), "\n") {
-		if l != "" {
-			lines = append(lines, l)
-		}
-	}
+	// The log: a few lines for the whole flood, never a line per packet
+	// (the debug trace of control messages is bounded apart).
+	lines := floodLines(t, floodLog, sendTime)
 	about := 0
 	for _, l := range lines {
 		if ll := strings.ToLower(l); strings.Contains(ll, "malformed") || strings.Contains(ll, "unsupported") || strings.Contains(ll, "drop") {
@@ -556,12 +552,7 @@ func TestOpsMalformedFloodManySources(t *testing.T) {
 	if got != floodPerPort-kc {
 		t.Errorf("control plane malformed counter rose by %d; want exactly %d (%d sent, %d dropped by the kernel)", got, floodPerPort-kc, floodPerPort, kc)
 	}
-	var lines []string
-	for l := range strings.SplitSeq(strings.TrimRight(floodLog, "\n"), "\n") {
-		if l != "" {
-			lines = append(lines, l)
-		}
-	}
+	lines := floodLines(t, floodLog, sendTime)
 	t.Logf("xtr2 logged %d lines during the %v flood:\n%s", len(lines), sendTime.Round(time.Millisecond), opsTail(floodLog, 40))
 	if len(lines) > floodMaxLogLines {
 		t.Errorf("xtr2 logged %d lines during a %v flood of %d malformed control messages from as many source addresses (%.1f lines/s); want at most %d for the whole flood: "+
@@ -572,4 +563,27 @@ func TestOpsMalformedFloodManySources(t *testing.T) {
 		t.Fatalf("xtr2's lispd died during the flood: %v", s.X2.Proc.Wait())
 	}
 	pingWorks(t, s.A, lab.HostB4)
+}
+
+// floodLines returns the lines of a flood's log but the debug trace of
+// control messages, after checking that the trace stayed within its rate
+// (ctl's traceRate, 20 a second and in a burst, each way) over the flood
+// and the pause after it.
+func floodLines(t *testing.T, log string, flood time.Duration) []string {
+	t.Helper()
+	var lines []string
+	traced := 0
+	for l := range strings.SplitSeq(strings.TrimRight(log, "\n"), "\n") {
+		switch {
+		case l == "":
+		case strings.Contains(l, "DEBUG control message "):
+			traced++
+		default:
+			lines = append(lines, l)
+		}
+	}
+	if limit := 2 * (20 + int(20*(flood+time.Second).Seconds())); traced > limit {
+		t.Errorf("the debug trace logged %d lines during a %v flood; want at most %d (20 a second each way)", traced, flood.Round(time.Millisecond), limit)
+	}
+	return lines
 }
