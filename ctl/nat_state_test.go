@@ -83,12 +83,7 @@ func TestNATInfoReplyDecision(t *testing.T) {
 // Info-Requests that go unanswered show as such in the status, until an
 // Info-Reply arrives.
 func TestNATUnanswered(t *testing.T) {
-	n := fuzzNode(t)
-	n.opts.DataPort = portOnly(4341)
-	x := *n.opts.XTR
-	x.NATTraversal = NATAuto
-	n.opts.XTR = &x
-	n.nat = newNAT(n, &x)
+	n := natNode(t)
 	if st, _ := n.NATStatus(); st.Unanswered || st.Discovered {
 		t.Fatalf("fresh status %+v", st)
 	}
@@ -114,12 +109,7 @@ func TestNATUnanswered(t *testing.T) {
 // Info-Request must not use the nonce up: the Map-Server's genuine reply
 // that follows is still taken.
 func TestNATInfoReplyForgeryKeepsNonce(t *testing.T) {
-	n := fuzzNode(t)
-	n.opts.DataPort = portOnly(4341)
-	x := *n.opts.XTR
-	x.NATTraversal = NATAuto
-	n.opts.XTR = &x
-	n.nat = newNAT(n, &x)
+	n := natNode(t)
 	local := netip.MustParseAddr("192.0.2.1")
 	n.nat.sent[77] = infoSent{peer: n.etr.peers[0], local: netip.AddrPortFrom(local, 4341), data: true}
 	reply := func(key string) []byte {
@@ -498,4 +488,16 @@ func TestRTRSweepFreesResolution(t *testing.T) {
 	if got := len(rt.take()); got != 1 {
 		t.Errorf("%d Map-Requests for a new destination after the sweep, want 1", got)
 	}
+}
+
+// natNode is fuzzNode with NAT traversal on (auto).
+func natNode(t *testing.T) *Node {
+	t.Helper()
+	n := fuzzNode(t)
+	n.opts.DataPort = portOnly(4341)
+	x := *n.opts.XTR
+	x.NATTraversal = NATAuto
+	n.opts.XTR = &x
+	n.nat = newNAT(n, &x)
+	return n
 }

@@ -42,12 +42,7 @@ func msRegistered(t *testing.T, ms *lab.Daemon) map[string][]string {
 func TestOpsReloadMapServerKeepsRegistrations(t *testing.T) {
 	s := startControl(t, ctlOptions{ms: lab.MapServerConfig{RegistrationTimeout: "5m"}})
 	waitRegistered(t, s.X1, s.X2)
-	eventually(t, 10*time.Second, "both sites register both prefixes", func() error {
-		if r := msRegistered(t, s.MS); len(r["site1"]) != 2 || len(r["site2"]) != 2 {
-			return fmt.Errorf("registered %v", r)
-		}
-		return nil
-	})
+	waitBothSitesRegistered(t, s)
 	for _, d := range []*lab.Daemon{s.X1, s.X2} {
 		if err := d.Proc.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
@@ -99,12 +94,7 @@ func TestOpsReloadMapServerKeepsRegistrations(t *testing.T) {
 func TestOpsStopDeregisters(t *testing.T) {
 	s := startControl(t, ctlOptions{ms: lab.MapServerConfig{RegistrationTimeout: "5m"}})
 	waitRegistered(t, s.X1, s.X2)
-	eventually(t, 10*time.Second, "both sites register both prefixes", func() error {
-		if r := msRegistered(t, s.MS); len(r["site1"]) != 2 || len(r["site2"]) != 2 {
-			return fmt.Errorf("registered %v", r)
-		}
-		return nil
-	})
+	waitBothSitesRegistered(t, s)
 	start := time.Now()
 	if err := s.X1.Proc.Stop(); err != nil {
 		t.Fatalf("stopping xtr1: %v", err)
@@ -205,4 +195,16 @@ func TestOpsReloadPriorityInPlace(t *testing.T) {
 		t.Errorf("lispd reload after an mtu change does not say the xTR restarted and its map-cache was flushed:\n%s", out)
 	}
 	t.Logf("lispd reload after an mtu change:\n%s", strings.TrimSpace(out))
+}
+
+// waitBothSitesRegistered waits until the Map-Server lists both prefixes
+// of both sites.
+func waitBothSitesRegistered(t *testing.T, s *ctlSetup) {
+	t.Helper()
+	eventually(t, 10*time.Second, "both sites register both prefixes", func() error {
+		if r := msRegistered(t, s.MS); len(r["site1"]) != 2 || len(r["site2"]) != 2 {
+			return fmt.Errorf("registered %v", r)
+		}
+		return nil
+	})
 }
