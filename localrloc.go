@@ -188,6 +188,13 @@ func statusBits(ls []localRLOC) uint32 {
 	return lsb
 }
 
+// setPlaneLocals hands the local locators to the data plane: the status
+// bits it sends and the sources it picks among.
+func setPlaneLocals(plane *fwd.Plane, ls []localRLOC) {
+	plane.SetLocatorStatusBits(statusBits(ls))
+	plane.SetLocalLocators(planeLocators(ls))
+}
+
 // planeLocators converts ls for the data plane's source selection. The
 // only locator of its address family gets no forced interface: there is no
 // uplink to choose, and its address may live on an interface packets do
@@ -317,8 +324,7 @@ func (lw *localWatch) apply(st *netio.LinkState) {
 	}
 	old := lw.cur
 	lw.cur = cur
-	lw.plane.SetLocatorStatusBits(statusBits(cur))
-	lw.plane.SetLocalLocators(planeLocators(cur))
+	setPlaneLocals(lw.plane, cur)
 	lw.mu.Unlock()
 	if old != nil {
 		lw.log.Info("local locators changed", "rlocs", describeLocal(cur), "was", describeLocal(old))
@@ -353,8 +359,7 @@ func (p *xtrPlane) setRLOCConfig(cfg []conf.LocalRLOC) {
 	// Without a watcher (no rtnetlink) the locators are resolved once, as
 	// at start, and go to both planes here.
 	p.rlocs = resolveRLOCs(p.log, cfg)
-	p.plane.SetLocatorStatusBits(statusBits(p.rlocs))
-	p.plane.SetLocalLocators(planeLocators(p.rlocs))
+	setPlaneLocals(p.plane, p.rlocs)
 	if n := p.miss.to.Load(); n != nil {
 		n.SetLocalLocators(locators(p.rlocs))
 	}

@@ -183,8 +183,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		p.locals = newLocalWatch(log, x.RLOCs, p.plane, p.miss.to.Load)
 	}
 	if p.locals == nil { // no rtnetlink: the locators as resolved now
-		p.plane.SetLocatorStatusBits(statusBits(p.rlocs))
-		p.plane.SetLocalLocators(planeLocators(p.rlocs))
+		setPlaneLocals(p.plane, p.rlocs)
 	}
 	go func() {
 		defer close(p.done)

@@ -573,12 +573,10 @@ func (e *etr) overlapsOwn(eid msg.EID) bool {
 	if eid.IID != e.x.InstanceID || !eid.Prefix.IsValid() {
 		return false
 	}
-	pfx := eid.Prefix
-	if a := pfx.Addr(); a.Is4In6() {
-		pfx = netip.PrefixFrom(a.Unmap(), max(pfx.Bits()-96, 0))
-	}
+	p := eid.Prefix
+	p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked() // as the ITR reads records
 	for _, own := range e.x.EIDPrefixes {
-		if own.Overlaps(pfx.Masked()) {
+		if own.Overlaps(p) {
 			return true
 		}
 	}

@@ -348,15 +348,13 @@ func (e *Encapsulator) nativeVerdict(inner []byte, p *Packet, out *EncapResult) 
 	return VerdictNative
 }
 
-// NoRoute handles a packet of VerdictNative (out.Pkt) that the
-// NativeForwarder could not send for want of a route: it counts the drop
-// and, as a router without a route would, returns VerdictReply with an
-// ICMP net unreachable (no route to destination) to the sender in reply
-// (ICMPBufLen bytes; out.ReplyLen), or VerdictDrop when none may be sent.
+// NoRoute handles the packet the last Encap call said VerdictNative for
+// (out.Pkt, still parsed in e.pkt) when the NativeForwarder could not send
+// it for want of a route: it counts the drop and, as a router without a
+// route would, returns VerdictReply with an ICMP net unreachable (no route
+// to destination) to the sender in reply (ICMPBufLen bytes;
+// out.ReplyLen), or VerdictDrop when none may be sent.
 func (e *Encapsulator) NoRoute(reply []byte, out *EncapResult) Verdict {
-	if ParsePacket(out.Pkt, &e.pkt) != nil {
-		return e.dropped(out, DropNativeError)
-	}
 	return e.reply(out.Pkt, &e.pkt, ICMPNoRoute, 0, reply, out, DropNativeError)
 }
 

@@ -650,8 +650,8 @@ func (w *encapWorker) process(n int) {
 				} else {
 					e.Dropped(DropNativeError)
 				}
-				if w.p.logDue(&w.lastLog) { // nativeDst parses: only for a line logged
-					w.p.logGated(&w.lastLog, "fwd: native forwarding to %v: %v", nativeDst(w.res.Pkt), err)
+				if w.p.logDue(&w.lastLog) { // boxing the address allocates: only for a line logged
+					w.p.logGated(&w.lastLog, "fwd: native forwarding to %v: %v", e.pkt.Dst, err)
 				}
 			}
 		}
@@ -667,16 +667,6 @@ func (w *encapWorker) process(n int) {
 		w.out = w.out[:0]
 	}
 	e.End()
-}
-
-// nativeDst returns the destination of a packet native forwarding could
-// not send, for the log.
-func nativeDst(pkt []byte) netip.Addr {
-	var p Packet
-	if ParsePacket(pkt, &p) != nil {
-		return netip.Addr{}
-	}
-	return p.Dst
 }
 
 // connFor picks the send socket for a packet: the RLOC's family, the flow

@@ -328,8 +328,8 @@ func (a *MapCacheAddArgs) Spec(defaultIID uint32) (fwd.MappingSpec, error) {
 // the rules a [[xtr.map_cache]] entry of cfg meets in `lispd check`: not
 // overlapping this site's own EID prefixes, no RLOC, Map-Server or
 // Map-Resolver of the configuration inside it, and so on. It validates cfg
-// with the entry appended and reports what that adds to cfg's own problems
-// (none, for a running configuration).
+// with the entry appended: a running configuration passed validation at
+// load, so every problem found comes from the entry.
 func checkStaticAdd(cfg *conf.Config, spec fwd.MappingSpec) error {
 	if cfg == nil || cfg.XTR == nil {
 		return nil
@@ -345,32 +345,18 @@ func checkStaticAdd(cfg *conf.Config, spec fwd.MappingSpec) error {
 	with, x := *cfg, *cfg.XTR
 	x.MapCache = append(slices.Clip(x.MapCache), m)
 	with.XTR = &x
-	before, _ := cfg.Validate().(conf.Errors)
 	newKey := "xtr.map_cache[" + strconv.Itoa(len(x.MapCache)-1) + "]"
 	var msgs []string
 	if errs, ok := with.Validate().(conf.Errors); ok {
 		for _, p := range errs {
-			if !hasProblem(before, p) {
-				e := strings.ReplaceAll(p.Error(), newKey+".eid_prefix", newKey)
-				msgs = append(msgs, strings.ReplaceAll(e, newKey, "this entry"))
-			}
+			e := strings.ReplaceAll(p.Error(), newKey+".eid_prefix", newKey)
+			msgs = append(msgs, strings.ReplaceAll(e, newKey, "this entry"))
 		}
 	}
 	if len(msgs) > 0 {
 		return errors.New(strings.Join(msgs, "; "))
 	}
 	return nil
-}
-
-// hasProblem reports whether ps holds p (a loop, not a map: a map keyed by
-// Problem costs 2 KB of the binary for a handful of problems).
-func hasProblem(ps conf.Errors, p conf.Problem) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 // actionByName maps a conf action name to the data plane's action.
