@@ -339,8 +339,12 @@ func renderRegistrations(w io.Writer, v *admin.Registrations) error {
 			if reason == "" {
 				reason = "-"
 			}
-			fmt.Fprintf(tw, "%v\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.MapServer, key, s.State,
-				ago(now, s.LastRegister), ago(now, s.LastNotify), s.Registers, s.Notifies, reason)
+			notifies := strconv.FormatUint(s.Notifies, 10)
+			if s.Unsolicited > 0 {
+				notifies += " (+" + strconv.FormatUint(s.Unsolicited, 10) + " unsolicited)"
+			}
+			fmt.Fprintf(tw, "%v\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.MapServer, key, s.State,
+				ago(now, s.LastRegister), ago(now, s.LastNotify), s.Registers, notifies, reason)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -53,7 +53,7 @@ var (
 		Time: snapTime,
 		XTR: []admin.MapServerState{{
 			MapServer: netip.MustParseAddr("192.0.2.10"), KeyType: "sha256", WantMapNotify: true, State: "registered",
-			Registers: 3, Notifies: 3, LastRegister: snapTime.Add(-5 * time.Second),
+			Registers: 3, Notifies: 3, Unsolicited: 1, LastRegister: snapTime.Add(-5 * time.Second),
 		}, {
 			MapServer: netip.MustParseAddr("192.0.2.11"), KeyType: "sha1", WantMapNotify: true, State: "failed",
 			Reason: "no Map-Notify", Registers: 4,
@@ -354,7 +354,7 @@ func TestShowRegistrationsTable(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
 	}
-	if got, want := row(t, out, "192.0.2.10"), []string{"192.0.2.10", "sha256", "registered", "00:00:05", "never", "3", "3", "-"}; !reflect.DeepEqual(got, want) {
+	if got, want := row(t, out, "192.0.2.10"), []string{"192.0.2.10", "sha256", "registered", "00:00:05", "never", "3", "3 (+1 unsolicited)", "-"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("map-server row %q, want %q", got, want)
 	}
 	if got, want := row(t, out, "192.0.2.11"), []string{"192.0.2.11", "sha1", "failed", "never", "never", "4", "0", "no Map-Notify"}; !reflect.DeepEqual(got, want) {

@@ -124,7 +124,7 @@ func RegistrationsOf(now time.Time, xtr []ctl.MapServerStatus, ms *ctl.Registrat
 		out.XTR = append(out.XTR, MapServerState{
 			MapServer: s.Addr, KeyType: string(s.KeyType), WantMapNotify: s.WantMapNotify,
 			State: string(s.State), Reason: s.Reason, Registers: s.Registers, Notifies: s.Notifies,
-			LastRegister: s.LastRegister, LastNotify: s.LastNotify,
+			Unsolicited: s.Unsolicited, LastRegister: s.LastRegister, LastNotify: s.LastNotify,
 		})
 	}
 	if ms == nil {

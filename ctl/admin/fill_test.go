@@ -265,7 +265,7 @@ func TestRegistrationsOf(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	xtr := []ctl.MapServerStatus{{
 		Addr: netip.MustParseAddr("192.0.2.10"), KeyType: "sha256", WantMapNotify: true,
-		State: ctl.RegStateRegistered, Registers: 3, Notifies: 3, LastRegister: now.Add(-5 * time.Second),
+		State: ctl.RegStateRegistered, Registers: 3, Notifies: 3, Unsolicited: 2, LastRegister: now.Add(-5 * time.Second),
 	}}
 	ms := &ctl.Registrations{
 		Sites: []ctl.SiteInfo{{Name: "branch1", KeyType: "sha1", EIDPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25")}, Registered: 1}},
@@ -287,7 +287,7 @@ func TestRegistrationsOf(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.XTR) != 1 || back.XTR[0].State != "registered" || !back.XTR[0].LastRegister.Equal(now.Add(-5*time.Second)) || !back.XTR[0].LastNotify.IsZero() {
+	if len(back.XTR) != 1 || back.XTR[0].State != "registered" || back.XTR[0].Unsolicited != 2 || !back.XTR[0].LastRegister.Equal(now.Add(-5*time.Second)) || !back.XTR[0].LastNotify.IsZero() {
 		t.Errorf("xtr %+v", back.XTR)
 	}
 	if strings.Contains(string(b), "last_notify") {

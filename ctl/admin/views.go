@@ -114,6 +114,7 @@ type MapServerState struct {
 	Reason       string    `json:"reason,omitempty"`       // why failed (e.g. "no Map-Notify for 3 Map-Registers")
 	Registers    uint64    `json:"registers"`              // Map-Registers sent
 	Notifies     uint64    `json:"notifies"`               // valid Map-Notifies received
+	Unsolicited  uint64    `json:"unsolicited_notifies"`   // unsolicited Map-Notifies acknowledged, not in Notifies (RFC 9301 section 5.7)
 	LastRegister time.Time `json:"last_register,omitzero"` // last Map-Register sent; absent = never
 	LastNotify   time.Time `json:"last_notify,omitzero"`   // last valid Map-Notify; absent = never
 }
