@@ -264,20 +264,20 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 func (d *daemon) applyLimits(old, x *conf.XTR) {
 	evicted := d.xtr.plane.MapCache().SetLimit(x.MapCacheLimit)
 	dropped := d.xtr.plane.SetPending(x.PendingPackets, x.PendingTotal, pendingTimeout(x))
-	var keys []string
+	k := ""
 	if old.MapCacheLimit != x.MapCacheLimit {
-		keys = append(keys, "xtr.map_cache_limit")
+		k += ", xtr.map_cache_limit"
 	}
 	if old.PendingPackets != x.PendingPackets {
-		keys = append(keys, "xtr.pending_packets")
+		k += ", xtr.pending_packets"
 	}
 	if old.PendingTotal != x.PendingTotal {
-		keys = append(keys, "xtr.pending_total")
+		k += ", xtr.pending_total"
 	}
-	if len(keys) > 0 {
-		k := strings.Join(keys, ", ")
-		d.log.Info("data-plane limits changed: applied in place, map-cache kept", "keys", k, "evicted", evicted, "dropped", dropped)
-		d.note(fmt.Sprintf("%s applied in place: map-cache kept (%d entries evicted to fit, %d queued packets dropped)", k, evicted, dropped))
+	if k != "" {
+		msg := fmt.Sprintf("%s applied in place: map-cache kept (%d entries evicted to fit, %d queued packets dropped)", k[2:], evicted, dropped)
+		d.log.Info(msg)
+		d.note(msg)
 	}
 }
 

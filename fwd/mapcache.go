@@ -153,8 +153,9 @@ func (c *MapCache) Now() time.Time { return clockTime(c.now.Load()) }
 // Limit returns the maximum number of entries.
 func (c *MapCache) Limit() int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.limit
+	n := c.limit
+	c.mu.Unlock()
+	return n
 }
 
 // SetLimit changes the maximum number of entries to limit
@@ -169,11 +170,11 @@ func (c *MapCache) SetLimit(limit int) (evicted int) {
 		limit = DefaultMapCacheLimit
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.limit = limit
 	for c.snap.Load().n > limit && c.evictLocked(c.now.Load()) {
 		evicted++
 	}
+	c.mu.Unlock()
 	return evicted
 }
 

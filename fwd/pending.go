@@ -2,12 +2,9 @@ package fwd
 
 import (
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lispd/lispd/internal/sortx"
 )
 
 // Defaults of the pending queues (Options.PendingPackets, PendingTotal,
@@ -75,30 +72,39 @@ func newPendingQueue(mtu int) *pendingQueue {
 // refused until enough are resolved.
 func (q *pendingQueue) setLimits(perDst, total int, timeout time.Duration) (dropped int) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.perDst, q.total, q.timeout = perDst, total, timeout
-	pds := make([]*pendingDst, 0, len(q.dsts))
-	for _, pd := range q.dsts {
-		dropped += q.trimLocked(pd, perDst)
-		pds = append(pds, pd)
-	}
-	if q.held > total {
-		sortx.Sort(len(pds), func(i, j int) bool { return pds[i].expires < pds[j].expires }, func(i, j int) { pds[i], pds[j] = pds[j], pds[i] })
-		for _, pd := range pds {
-			dropped += q.trimLocked(pd, max(len(pd.pkts)-(q.held-total), 0))
+	// One destination trimmed per scan: a reload's one-off.
+	for {
+		var pd *pendingDst
+		for _, p := range q.dsts {
+			if len(p.pkts) > perDst {
+				pd = p
+				break
+			}
+			if q.held > total && len(p.pkts) > 0 && (pd == nil || p.expires < pd.expires) {
+				pd = p
+			}
 		}
+		if pd == nil {
+			break // what is left of held is being sent (take): let go on release
+		}
+		keep := perDst // first the excess of every destination
+		if len(pd.pkts) <= perDst {
+			keep = max(len(pd.pkts)-(q.held-total), 0)
+		}
+		dropped += q.trimLocked(pd, keep)
 	}
-	// held <= total now: the pool lets go of the buffers beyond total.
+	// The pool lets go of the free buffers beyond total.
 	for q.allocated > total && len(q.free) > 0 {
 		q.free[len(q.free)-1] = nil
 		q.free = q.free[:len(q.free)-1]
 		q.allocated--
 	}
-	q.free = slices.Grow(q.free, total-len(q.free))
 	if len(q.spare) > total {
 		clear(q.spare[total:])
 		q.spare = q.spare[:total]
 	}
+	q.mu.Unlock()
 	return dropped
 }
 
