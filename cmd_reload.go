@@ -24,7 +24,8 @@ started with, and a reload naming another is refused.
 
 When the reload restarted a role (an xTR whose TUN or sockets changed:
 its map-cache is flushed) or restarted the control plane (a Map-Server
-keeps the registrations of unchanged sites), reload says so, a line each.`,
+keeps the registrations of unchanged sites), reload says so, a line each;
+it also names the limits applied in place (map_cache_limit, pending_*).`,
 		run: runReload,
 	})
 }

@@ -214,10 +214,12 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 		return nil, nil
 	}
 	if d.xtr != nil {
+		d.applyLimits(old.XTR, cfg.XTR)
 		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
 			if rerr := d.xtr.applyStatic(old.XTR); rerr != nil {
 				d.log.Error("restoring the previous static mappings failed", "err", rerr)
 			}
+			d.applyLimits(cfg.XTR, old.XTR)
 			return nil, err
 		}
 		if !sameRLOCs(old.XTR.RLOCs, cfg.XTR.RLOCs) {
@@ -241,6 +243,7 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 			if d.xtr != nil {
 				_ = d.xtr.applyStatic(old.XTR)
 				d.xtr.setRLOCConfig(old.XTR.RLOCs)
+				d.applyLimits(cfg.XTR, old.XTR)
 			}
 			if rerr := d.startNode(old); rerr != nil {
 				d.log.Error("restarting the previous control plane failed", "err", rerr)
@@ -250,6 +253,32 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 	}
 	d.cfg = cfg
 	return nil, nil
+}
+
+// applyLimits gives the running data plane x's map-cache limit and pending
+// queue bounds (and the pending wait, which follows map_request_timeout
+// and map_request_retries), and notes the keys that changed from old. The
+// map-cache keeps its entries but the least recently used learned ones
+// beyond a lower limit, the queues their packets but the oldest beyond
+// lower bounds.
+func (d *daemon) applyLimits(old, x *conf.XTR) {
+	evicted := d.xtr.plane.MapCache().SetLimit(x.MapCacheLimit)
+	dropped := d.xtr.plane.SetPending(x.PendingPackets, x.PendingTotal, pendingTimeout(x))
+	k := ""
+	if old.MapCacheLimit != x.MapCacheLimit {
+		k += ", xtr.map_cache_limit"
+	}
+	if old.PendingPackets != x.PendingPackets {
+		k += ", xtr.pending_packets"
+	}
+	if old.PendingTotal != x.PendingTotal {
+		k += ", xtr.pending_total"
+	}
+	if k != "" {
+		msg := fmt.Sprintf("%s applied in place: map-cache kept (%d entries evicted to fit, %d queued packets dropped)", k[2:], evicted, dropped)
+		d.log.Info(msg)
+		d.note(msg)
+	}
 }
 
 // nextXTRID returns the xTR-ID that registers cfg's EID prefixes after a
@@ -370,10 +399,19 @@ func sameDataPlane(a, b *conf.XTR) bool {
 }
 
 // dataPlaneText is the TOML of x without its control-plane keys and
-// without the local RLOCs' priorities and weights (applied in place).
+// without what a reload applies in place: the local RLOCs' priorities and
+// weights, the pending queue bounds, and the map-cache limit unless the
+// in-kernel path may run (its map is sized for the limit at start, and
+// must hold every entry the cache has: a larger limit needs a new one).
+// eid_space stays: it is the TUN's policy routes and the in-kernel path's
+// filter, not only the userspace path's check.
 func dataPlaneText(x *conf.XTR) []byte {
 	c := *x
 	c.RLOCs = withoutPriorities(x.RLOCs)
+	c.PendingPackets, c.PendingTotal = 0, 0
+	if c.KernelPath != "auto" {
+		c.MapCacheLimit = 0
+	}
 	c.MapCache = nil
 	c.MapServers = nil
 	c.MapResolvers = nil
@@ -385,8 +423,8 @@ func dataPlaneText(x *conf.XTR) []byte {
 }
 
 // sameNode reports whether two configurations give the control plane the
-// same options: everything but log_level, control_socket and the static
-// map-cache.
+// same options: everything but log_level, control_socket, the static
+// map-cache and the data plane's limits (map_cache_limit, pending_*).
 func sameNode(a, b *conf.Config) bool {
 	strip := func(c *conf.Config) []byte {
 		v := *c
@@ -394,6 +432,7 @@ func sameNode(a, b *conf.Config) bool {
 		if v.XTR != nil {
 			x := *v.XTR
 			x.MapCache = nil
+			x.MapCacheLimit, x.PendingPackets, x.PendingTotal = 0, 0, 0
 			x.RLOCs = withoutPriorities(x.RLOCs)
 			v.XTR = &x
 		}

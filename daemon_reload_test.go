@@ -73,3 +73,53 @@ func TestReloadClassifiesRLOCChanges(t *testing.T) {
 		t.Errorf("changedDataPlaneKeys(nil, x) = %v", got)
 	}
 }
+
+// TestReloadClassifiesLimits: a change of map_cache_limit or of the pending
+// queue bounds keeps both planes running (applied in place by
+// applyLimits), except map_cache_limit while the in-kernel path may run
+// (its map is sized for the limit at start); eid_space, tun_offload and
+// nat_traversal still restart the xTR, and changedDataPlaneKeys names them.
+func TestReloadClassifiesLimits(t *testing.T) {
+	base := func(kernel string) *conf.Config {
+		return &conf.Config{XTR: &conf.XTR{
+			TUN: "lisp0", EIDPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25")},
+			EIDSpace:      []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+			MapCacheLimit: 10000, PendingPackets: 8, PendingTotal: 1024,
+			TUNOffload: "auto", NATTraversal: "auto", KernelPath: kernel,
+		}}
+	}
+	cases := []struct {
+		name    string
+		kernel  string // kernel_path of both configurations
+		change  func(x *conf.XTR)
+		inPlace bool   // both planes stay
+		wantKey string // else changedDataPlaneKeys names it
+	}{
+		{"map_cache_limit", "off", func(x *conf.XTR) { x.MapCacheLimit = 50 }, true, ""},
+		{"pending_packets", "off", func(x *conf.XTR) { x.PendingPackets = 2 }, true, ""},
+		{"pending_total", "off", func(x *conf.XTR) { x.PendingTotal = 16 }, true, ""},
+		{"all three", "off", func(x *conf.XTR) { x.MapCacheLimit, x.PendingPackets, x.PendingTotal = 20000, 16, 4096 }, true, ""},
+		{"pending with the kernel path", "auto", func(x *conf.XTR) { x.PendingTotal = 16 }, true, ""},
+		{"map_cache_limit with the kernel path", "auto", func(x *conf.XTR) { x.MapCacheLimit = 20000 }, false, "xtr.map_cache_limit"},
+		{"eid_space", "off", func(x *conf.XTR) { x.EIDSpace = append(x.EIDSpace, netip.MustParsePrefix("203.0.113.0/24")) }, false, "xtr.eid_space"},
+		{"tun_offload", "off", func(x *conf.XTR) { x.TUNOffload = "off" }, false, "xtr.tun_offload"},
+		{"nat_traversal", "off", func(x *conf.XTR) { x.NATTraversal = "off" }, false, "xtr.nat_traversal"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := base(tc.kernel), base(tc.kernel)
+			tc.change(b.XTR)
+			if got := sameDataPlane(a.XTR, b.XTR); got != tc.inPlace {
+				t.Errorf("sameDataPlane = %v, want %v", got, tc.inPlace)
+			}
+			if tc.inPlace && !sameNode(a, b) {
+				t.Errorf("sameNode = false: the control plane would restart for a data-plane limit")
+			}
+			if !tc.inPlace {
+				if keys := changedDataPlaneKeys(a.XTR, b.XTR); !slices.Equal(keys, []string{tc.wantKey}) {
+					t.Errorf("changedDataPlaneKeys = %v, want [%s]", keys, tc.wantKey)
+				}
+			}
+		})
+	}
+}

@@ -27,6 +27,10 @@ func deepSameDataPlane(a, b *conf.XTR) bool {
 		c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
 		c.NATKeepalive = conf.Duration{}
 		c.RLOCs = withoutPriorities(c.RLOCs)
+		c.PendingPackets, c.PendingTotal = 0, 0
+		if c.KernelPath != "auto" {
+			c.MapCacheLimit = 0
+		}
 	}
 	return reflect.DeepEqual(x, y)
 }
@@ -38,6 +42,7 @@ func deepSameNode(a, b *conf.Config) bool {
 		if v.XTR != nil {
 			x := *v.XTR
 			x.MapCache = nil
+			x.MapCacheLimit, x.PendingPackets, x.PendingTotal = 0, 0, 0
 			x.RLOCs = withoutPriorities(x.RLOCs)
 			v.XTR = &x
 		}

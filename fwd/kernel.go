@@ -121,7 +121,10 @@ func (p *Plane) KernelPath() KernelSnapshot {
 
 // setupKernel loads and attaches the in-kernel path when Options ask for
 // it; a failure is kept (KernelPath says why) and the plane runs on the
-// userspace path alone.
+// userspace path alone. Its map is sized for the map-cache's limit now: a
+// larger MapCache.SetLimit later would let it fill, and a punt entry it
+// cannot take would leave packets to a mirrored entry that userspace
+// handles otherwise (main rebuilds the plane for a new limit instead).
 func (p *Plane) setupKernel() {
 	if !p.opts.KernelPath {
 		return

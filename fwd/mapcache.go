@@ -22,16 +22,16 @@ import (
 // (path-copying) insert and delete, so a write costs microseconds and never
 // disturbs a reader.
 //
-// The cache holds at most Limit entries. Inserting beyond that evicts the
-// least recently used learned (never a static) entry; if there is none the
-// insert fails with ErrCacheFull.
+// The cache holds at most Limit entries (SetLimit changes it in place).
+// Inserting beyond that evicts the least recently used learned (never a
+// static) entry; if there is none the insert fails with ErrCacheFull.
 //
 // Time is a coarse clock of one-second resolution (Tick, called by the
 // plane once a second), so the packet path never reads the system clock.
 type MapCache struct {
 	mu    sync.Mutex
 	snap  atomic.Pointer[snapshot]
-	limit int
+	limit int           // guarded by mu
 	now   atomic.Uint32 // coarse clock, see clockFrom
 
 	// Eviction candidates: the oldest learned entries found by the last
@@ -151,7 +151,32 @@ func (c *MapCache) Tick(t time.Time) { c.now.Store(clockFrom(t)) }
 func (c *MapCache) Now() time.Time { return clockTime(c.now.Load()) }
 
 // Limit returns the maximum number of entries.
-func (c *MapCache) Limit() int { return c.limit }
+func (c *MapCache) Limit() int {
+	c.mu.Lock()
+	n := c.limit
+	c.mu.Unlock()
+	return n
+}
+
+// SetLimit changes the maximum number of entries to limit
+// (DefaultMapCacheLimit for limit <= 0) and returns how many entries it
+// evicted. A cache holding more than the new limit does at once what an
+// insert into a full cache does: it evicts the least recently used learned
+// entries until it fits. Static entries are never evicted: a cache with
+// more of them than limit keeps them all and refuses new entries
+// (ErrCacheFull) until deletes bring it under the limit.
+func (c *MapCache) SetLimit(limit int) (evicted int) {
+	if limit <= 0 {
+		limit = DefaultMapCacheLimit
+	}
+	c.mu.Lock()
+	c.limit = limit
+	for c.snap.Load().n > limit && c.evictLocked(c.now.Load()) {
+		evicted++
+	}
+	c.mu.Unlock()
+	return evicted
+}
 
 // Len returns the number of entries (expired ones included until Expire
 // removes them).

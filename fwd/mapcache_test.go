@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -197,6 +198,98 @@ func TestMapCacheLRU(t *testing.T) {
 	insert(t, s, MappingSpec{Prefix: netip.MustParsePrefix("10.2.0.0/16"), Static: true})
 	if _, err := s.Insert(MappingSpec{Prefix: netip.MustParsePrefix("10.3.0.0/16")}); !errors.Is(err, ErrCacheFull) {
 		t.Fatalf("Insert into a static-full cache = %v, want ErrCacheFull", err)
+	}
+}
+
+// TestMapCacheSetLimit: a limit changed in place keeps the entries that
+// fit, evicts the least recently used learned ones beyond it (never a
+// static one) as a full cache's insert does, and the next inserts obey it.
+func TestMapCacheSetLimit(t *testing.T) {
+	tests := []struct {
+		name        string
+		limit       int
+		wantLimit   int
+		wantEvicted int
+		wantKept    []int // learned entries (by index) still there
+		wantFull    bool  // the next learned insert fails with ErrCacheFull
+		wantGone    int   // learned entry the next insert evicts, -1 none
+	}{
+		{"raise", 20, 20, 0, []int{0, 1, 2, 3, 4}, false, -1},
+		{"same count", 7, 7, 0, []int{0, 1, 2, 3, 4}, false, 1},
+		{"lower", 4, 4, 3, []int{0, 4}, false, 4},
+		{"below the static entries", 1, 1, 5, nil, true, -1},
+		{"default", 0, DefaultMapCacheLimit, 0, []int{0, 1, 2, 3, 4}, false, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewMapCache(10)
+			t0 := time.Now()
+			c.Tick(t0)
+			var static []*Mapping
+			for i := range 2 {
+				static = append(static, insert(t, c, MappingSpec{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 9, byte(i), 0}), 24), Static: true}))
+			}
+			var learned []*Mapping
+			for i := range 5 {
+				c.Tick(t0.Add(time.Duration(i+1) * time.Second))
+				learned = append(learned, insert(t, c, MappingSpec{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), 0}), 24), RLOCs: []RLOCSpec{rlocSpec("192.0.2.1", 1, 1)}}))
+			}
+			// Used last: the oldest inserted is the most recently used.
+			c.Tick(t0.Add(50 * time.Second))
+			learned[0].touch(c.now.Load())
+
+			if got := c.SetLimit(tt.limit); got != tt.wantEvicted {
+				t.Fatalf("SetLimit(%d) evicted %d, want %d", tt.limit, got, tt.wantEvicted)
+			}
+			if c.Limit() != tt.wantLimit || c.Len() != 2+len(tt.wantKept) {
+				t.Fatalf("Limit %d Len %d, want %d and %d", c.Limit(), c.Len(), tt.wantLimit, 2+len(tt.wantKept))
+			}
+			for _, m := range static {
+				if _, ok := c.Get(0, m.Prefix); !ok {
+					t.Fatalf("static %v evicted", m.Prefix)
+				}
+			}
+			for i, m := range learned {
+				if _, ok := c.Get(0, m.Prefix); ok != slices.Contains(tt.wantKept, i) {
+					t.Fatalf("learned %d (%v) present %v, want kept %v", i, m.Prefix, ok, tt.wantKept)
+				}
+			}
+
+			c.Tick(t0.Add(60 * time.Second))
+			_, err := c.Insert(MappingSpec{Prefix: netip.MustParsePrefix("10.1.0.0/24")})
+			if errors.Is(err, ErrCacheFull) != tt.wantFull || err != nil && !tt.wantFull {
+				t.Fatalf("next insert: %v, want full %v", err, tt.wantFull)
+			}
+			if tt.wantGone >= 0 {
+				if _, ok := c.Get(0, learned[tt.wantGone].Prefix); ok {
+					t.Fatalf("next insert did not evict learned %d", tt.wantGone)
+				}
+			}
+			if c.Len() > c.Limit() && !tt.wantFull {
+				t.Fatalf("Len %d above the limit %d", c.Len(), c.Limit())
+			}
+		})
+	}
+
+	// Concurrent with inserts and readers (for -race): the cache never
+	// ends above the limit last set.
+	c := NewMapCache(50)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 2000 {
+			c.Insert(MappingSpec{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)})
+			c.Lookup(0, netip.AddrFrom4([4]byte{10, 0, byte(i), 1}))
+		}
+	})
+	wg.Go(func() {
+		for i := range 200 {
+			c.SetLimit(5 + i%2*45)
+			_ = c.Limit()
+		}
+	})
+	wg.Wait()
+	if c.SetLimit(5); c.Len() > 5 {
+		t.Fatalf("Len %d above the limit 5", c.Len())
 	}
 }
 

@@ -43,12 +43,12 @@ type pendingDst struct {
 // not allocate per packet. A mutex guards it: only the miss path and the
 // control plane's installs take it, never a hit.
 type pendingQueue struct {
-	perDst  int
-	total   int
-	timeout time.Duration
 	bufSize int // HeaderLen + TUN MTU
 
 	mu        sync.Mutex
+	perDst    int // bounds and wait, changed by setLimits
+	total     int
+	timeout   time.Duration
 	dsts      map[pendKey]*pendingDst
 	held      int      // packets queued
 	free      [][]byte // pool buffers not in use
@@ -58,15 +58,71 @@ type pendingQueue struct {
 	n atomic.Int32 // len(dsts), read without the lock
 }
 
-func newPendingQueue(perDst, total int, timeout time.Duration, mtu int) *pendingQueue {
-	return &pendingQueue{
-		perDst:  perDst,
-		total:   total,
-		timeout: timeout,
-		bufSize: HeaderLen + mtu,
-		dsts:    make(map[pendKey]*pendingDst),
-		free:    make([][]byte, 0, total),
+// newPendingQueue returns a queue for packets up to mtu bytes, without room
+// for any until setLimits.
+func newPendingQueue(mtu int) *pendingQueue {
+	return &pendingQueue{bufSize: HeaderLen + mtu, dsts: make(map[pendKey]*pendingDst)}
+}
+
+// setLimits sets the bounds and the wait of the destinations queued from
+// now on, and returns how many packets it dropped to fit the bounds: a
+// destination's oldest packets beyond perDst, then, while more than total
+// are held, those of the destinations queued first. The destinations stay
+// queued (their Map-Requests are under way); beyond total, new ones are
+// refused until enough are resolved.
+func (q *pendingQueue) setLimits(perDst, total int, timeout time.Duration) (dropped int) {
+	q.mu.Lock()
+	q.perDst, q.total, q.timeout = perDst, total, timeout
+	// One destination trimmed per scan: a reload's one-off.
+	for {
+		var pd *pendingDst
+		for _, p := range q.dsts {
+			if len(p.pkts) > perDst {
+				pd = p
+				break
+			}
+			if q.held > total && len(p.pkts) > 0 && (pd == nil || p.expires < pd.expires) {
+				pd = p
+			}
+		}
+		if pd == nil {
+			break // what is left of held is being sent (take): let go on release
+		}
+		keep := perDst // first the excess of every destination
+		if len(pd.pkts) <= perDst {
+			keep = max(len(pd.pkts)-(q.held-total), 0)
+		}
+		dropped += q.trimLocked(pd, keep)
 	}
+	// The pool lets go of the free buffers beyond total.
+	for q.allocated > total && len(q.free) > 0 {
+		q.free[len(q.free)-1] = nil
+		q.free = q.free[:len(q.free)-1]
+		q.allocated--
+	}
+	if len(q.spare) > total {
+		clear(q.spare[total:])
+		q.spare = q.spare[:total]
+	}
+	q.mu.Unlock()
+	return dropped
+}
+
+// trimLocked drops the oldest of pd's packets beyond keep and returns how
+// many. q.mu is held.
+func (q *pendingQueue) trimLocked(pd *pendingDst, keep int) int {
+	n := len(pd.pkts) - keep
+	if n <= 0 {
+		return 0
+	}
+	for _, b := range pd.pkts[:n] {
+		q.putLocked(b)
+	}
+	m := copy(pd.pkts, pd.pkts[n:])
+	clear(pd.pkts[m:])
+	pd.pkts = pd.pkts[:m]
+	q.held -= n
+	return n
 }
 
 // enqueueResult says what enqueue did with a packet.
@@ -223,7 +279,7 @@ func (q *pendingQueue) release(pds []*pendingDst) {
 // recycleLocked returns pd's buffers to the pool and pd to the spares.
 func (q *pendingQueue) recycleLocked(pd *pendingDst) {
 	for i, b := range pd.pkts {
-		q.free = append(q.free, b[:cap(b)])
+		q.putLocked(b)
 		pd.pkts[i] = nil
 	}
 	q.held -= len(pd.pkts)
@@ -232,6 +288,17 @@ func (q *pendingQueue) recycleLocked(pd *pendingDst) {
 	if len(q.spare) < q.total {
 		q.spare = append(q.spare, pd)
 	}
+}
+
+// putLocked returns buffer b to the pool, or lets it go while the pool
+// holds more than total (setLimits lowered it with packets being sent).
+// q.mu is held.
+func (q *pendingQueue) putLocked(b []byte) {
+	if q.allocated > q.total {
+		q.allocated--
+		return
+	}
+	q.free = append(q.free, b[:cap(b)])
 }
 
 // counts returns the destinations and packets queued.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -263,6 +264,84 @@ func TestPendingBounds(t *testing.T) {
 				t.Fatalf("flushed %d, want %d", got, tt.wantQueued)
 			}
 			if f.p.pend.allocated > max(tt.total, 0) && tt.total > 0 {
+				t.Fatalf("%d pool buffers for a total of %d", f.p.pend.allocated, tt.total)
+			}
+		})
+	}
+}
+
+// TestPendingSetLimits: bounds changed in place drop the oldest packets
+// beyond them (a destination's first ones beyond the new per-destination
+// bound, then those of the destinations queued first beyond the total),
+// count them as queue-full, keep the rest for the flush, and hold the
+// queues to the new bounds from then on.
+func TestPendingSetLimits(t *testing.T) {
+	dsts := []string{"198.51.100.200", "198.51.100.201", "198.51.100.202"}
+	tests := []struct {
+		name        string
+		per, total  int
+		wantDropped int
+		wantKept    []uint16 // tags flushed afterwards: destination i sent 10i..10i+3
+		wantHeld    int      // packets held after 10 more to each destination
+		wantTotal   int      // the total in force: pool buffers at most
+	}{
+		{"raise", 8, 100, 0, []uint16{0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23}, 24, 100},
+		{"per destination", 2, 12, 6, []uint16{2, 3, 12, 13, 22, 23}, 6, 12},
+		{"total", 4, 6, 6, []uint16{12, 13, 20, 21, 22, 23}, 6, 6},
+		{"both", 2, 3, 9, []uint16{13, 22, 23}, 3, 3},
+		{"defaults", 0, 0, 0, []uint16{0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23}, 3 * DefaultPendingPackets, DefaultPendingTotal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newPendFixture(t, Options{PendingPackets: 4, PendingTotal: 12})
+			t0 := time.Now()
+			fill := func(n int) {
+				for i, d := range dsts {
+					f.p.MapCache().Tick(t0.Add(time.Duration(i) * time.Second)) // queued one after the other
+					for j := range n {
+						f.push(udp(t, d, uint16(10*i+j)))
+					}
+				}
+			}
+			fill(4)
+			if d, n := f.p.Pending(); d != 3 || n != 12 {
+				t.Fatalf("Pending() = %d, %d before, want 3, 12", d, n)
+			}
+			full := f.p.Stats().Drops(DropQueueFull)
+			if got := f.p.SetPending(tt.per, tt.total, 0); got != tt.wantDropped {
+				t.Fatalf("SetPending(%d, %d) dropped %d, want %d", tt.per, tt.total, got, tt.wantDropped)
+			}
+			if got := f.p.Stats().Drops(DropQueueFull) - full; got != uint64(tt.wantDropped) {
+				t.Fatalf("queue-full drops counted %d, want %d", got, tt.wantDropped)
+			}
+			if _, n := f.p.Pending(); n != len(tt.wantKept) {
+				t.Fatalf("Pending() holds %d packets, want %d", n, len(tt.wantKept))
+			}
+			if f.p.pend.allocated > tt.wantTotal {
+				t.Fatalf("%d pool buffers for a total of %d", f.p.pend.allocated, tt.total)
+			}
+
+			// What is left leaves with the mapping.
+			eids := netip.MustParsePrefix("198.51.100.128/25")
+			if _, err := f.p.MapCache().Insert(MappingSpec{Prefix: eids, RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 1)}}); err != nil {
+				t.Fatal(err)
+			}
+			var tags []uint16
+			for _, d := range drain(f.peer4) {
+				tags = append(tags, tagOf(t, d.b))
+			}
+			slices.Sort(tags)
+			if !slices.Equal(tags, tt.wantKept) {
+				t.Fatalf("flushed %v, want %v", tags, tt.wantKept)
+			}
+
+			// The new bounds hold: queue again, past them.
+			f.p.MapCache().Delete(0, eids)
+			fill(10)
+			if _, n := f.p.Pending(); n != tt.wantHeld {
+				t.Fatalf("Pending() holds %d packets after more came, want %d", n, tt.wantHeld)
+			}
+			if f.p.pend.allocated > tt.wantTotal {
 				t.Fatalf("%d pool buffers for a total of %d", f.p.pend.allocated, tt.total)
 			}
 		})

@@ -263,23 +263,38 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 		}
 	}
 	if opts.MissHandler != nil && opts.PendingPackets >= 0 {
-		per, total, timeout := opts.PendingPackets, opts.PendingTotal, opts.PendingTimeout
-		if per == 0 {
-			per = DefaultPendingPackets
-		}
-		if total <= 0 {
-			total = DefaultPendingTotal
-		}
-		if timeout <= 0 {
-			timeout = DefaultPendingTimeout
-		}
-		p.pend = newPendingQueue(min(per, total), total, timeout, p.mtu)
+		p.pend = newPendingQueue(p.mtu)
+		p.SetPending(opts.PendingPackets, opts.PendingTotal, opts.PendingTimeout)
 		hook := p.flushPending
 		p.cache.onInstall.Store(&hook)
 	}
 	p.setupKernel()
 	p.setupOffload()
 	return p, nil
+}
+
+// SetPending changes the bounds and the wait of the pending queues in
+// place, zero values meaning the defaults as in Options.PendingPackets,
+// PendingTotal and PendingTimeout, and returns how many queued packets it
+// dropped to fit the new bounds (counted as queue-full; see
+// pendingQueue.setLimits for which). A plane without queues (no
+// MissHandler, or a negative PendingPackets at New) keeps having none.
+func (p *Plane) SetPending(perDst, total int, timeout time.Duration) (dropped int) {
+	if p.pend == nil {
+		return 0
+	}
+	if perDst <= 0 {
+		perDst = DefaultPendingPackets
+	}
+	if total <= 0 {
+		total = DefaultPendingTotal
+	}
+	if timeout <= 0 {
+		timeout = DefaultPendingTimeout
+	}
+	dropped = p.pend.setLimits(min(perDst, total), total, timeout)
+	p.stats.addDrops(DropQueueFull, dropped)
+	return dropped
 }
 
 // ResolveFailed drops the packets queued for dst in instance iid (counted

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -195,6 +197,99 @@ func TestOpsReloadPriorityInPlace(t *testing.T) {
 		t.Errorf("lispd reload after an mtu change does not say the xTR restarted and its map-cache was flushed:\n%s", out)
 	}
 	t.Logf("lispd reload after an mtu change:\n%s", strings.TrimSpace(out))
+}
+
+// TestOpsReloadLimitsInPlace changes xTR1's map_cache_limit (to one
+// entry more than its cache holds) and pending_packets: the reload must not
+// rebuild the xTR (same TUN ifindex, the map-cache entry learned for site2
+// stays), must say the keys were applied in place, and the cache must hold
+// to the new limit: two static entries added past it evict a learned entry
+// instead of growing the cache. A change of tun_offload then does restart
+// the xTR (new TUN, learned entries gone), and `lispd reload` says so.
+func TestOpsReloadLimitsInPlace(t *testing.T) {
+	s := startControl(t, ctlOptions{
+		ms: lab.MapServerConfig{RegistrationTimeout: "5m"},
+		x1: lab.XTRConfig{TUNOffload: "auto", Extra: "map_cache_limit = 1000\npending_packets = 8"},
+	})
+	waitRegistered(t, s.X1, s.X2)
+	reachable(t, s.A, lab.HostB4, 10*time.Second)
+	mc := opsWaitEntry(t, s.X1, lab.Site2v4, 5*time.Second)
+	tun := s.C1.TUNName()
+	idx := opsLinkIndex(t, s.XTR1, tun)
+
+	path := s.Dir + "/xtr1.toml"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := mc.Total + 1
+	next := strings.Replace(string(old), "map_cache_limit = 1000\n", fmt.Sprintf("map_cache_limit = %d\n", limit), 1)
+	next = strings.Replace(next, "pending_packets = 8\n", "pending_packets = 3\n", 1)
+	if strings.Count(next, "map_cache_limit") != 1 || strings.Count(next, "pending_packets = 3") != 1 || strings.Count(next, `tun_offload = "auto"`) != 1 {
+		t.Fatalf("premise: xtr1's configuration does not have the expected keys once each:\n%s", old)
+	}
+	if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.X1.Reload(t.Context())
+	if err != nil {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	t.Logf("lispd reload after map_cache_limit and pending_packets changed:\n%s", strings.TrimSpace(out))
+	if strings.Contains(out, "restarted") || !strings.Contains(out, "xtr.map_cache_limit, xtr.pending_packets applied in place") {
+		t.Errorf("lispd reload does not say the limits were applied in place (or says something restarted):\n%s", out)
+	}
+	if got := opsLinkIndex(t, s.XTR1, tun); got != idx {
+		t.Errorf("%s is ifindex %d after the reload, was %d: the xTR was rebuilt for a limit change", tun, got, idx)
+	}
+	mc = opsMapCache(t, s.X1)
+	if _, ok := opsEntry(mc, lab.Site2v4); !ok || mc.Limit != limit {
+		t.Fatalf("after the reload: entry for %v present %v, limit %d (want kept, %d): %+v", lab.Site2v4, ok, mc.Limit, limit, mc.Entries)
+	}
+
+	// The new limit holds: the second static entry evicts a learned one.
+	statics := []netip.Prefix{netip.MustParsePrefix("198.51.100.192/27"), netip.MustParsePrefix("198.51.100.224/27")}
+	for _, p := range statics {
+		if b, err := exec.CommandContext(t.Context(), s.Bin, "map-cache", "add", p.String(), s.RLOC2v4.String(), "--socket", s.X1.Socket).CombinedOutput(); err != nil {
+			t.Fatalf("map-cache add %v: %v\n%s", p, err, b)
+		}
+	}
+	mc = opsMapCache(t, s.X1)
+	learned := 0
+	for _, e := range mc.Entries {
+		if e.Origin != admin.OriginStatic {
+			learned++
+		}
+	}
+	if mc.Total != limit || learned != limit-len(statics) {
+		t.Errorf("after adding %d static entries: %d entries (%d learned) under a limit of %d; want %d, %d: %+v",
+			len(statics), mc.Total, learned, limit, limit, limit-len(statics), mc.Entries)
+	}
+	for _, p := range statics {
+		if _, ok := opsEntry(mc, p); !ok {
+			t.Errorf("static entry %v missing", p)
+		}
+	}
+
+	// tun_offload needs a new TUN: the xTR restarts, and reload says so.
+	next = strings.Replace(next, `tun_offload = "auto"`, `tun_offload = "off"`, 1)
+	if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = s.X1.Reload(t.Context())
+	if err != nil {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	t.Logf("lispd reload after tun_offload changed:\n%s", strings.TrimSpace(out))
+	if !strings.Contains(out, "xTR role restarted (xtr.tun_offload changed)") || !strings.Contains(out, "map-cache flushed") {
+		t.Errorf("lispd reload after a tun_offload change does not say the xTR restarted and its map-cache was flushed:\n%s", out)
+	}
+	if got := opsLinkIndex(t, s.XTR1, tun); got == idx {
+		t.Errorf("%s kept ifindex %d over a tun_offload change: the TUN was not recreated", tun, got)
+	}
+	if e, ok := opsEntry(opsMapCache(t, s.X1), lab.Site2v4); ok {
+		t.Errorf("the learned entry for %v survived a restart of the xTR: %+v", lab.Site2v4, e)
+	}
 }
 
 // waitBothSitesRegistered waits until the Map-Server lists both prefixes
