@@ -64,6 +64,16 @@ func (s *mapServer) run(ctx context.Context) {
 	}
 }
 
+// useTTLFactor caps the registration lifetime a Map-Register with the T
+// bit may ask for (its record TTL) at this many registration timeouts: an
+// hour by default. RFC 9301 has ETRs register every minute and Map-Servers
+// time registrations out after three; the T bit lets the ETR choose its own
+// lifetime instead (lispers.net sends 3 minutes). Shorter asks are honoured
+// as they are; a longer one (a day, or 0xffffffff) would pin the Map-Server
+// state, and a max_registrations slot, long after the xTR went away, while
+// an xTR that refreshes as the RFC says never notices the cap.
+const useTTLFactor = 20
+
 // handleMapRegister accepts a Map-Register only if it authenticates with the
 // key of a site and every record lies inside that site's prefixes (in its
 // instance-id); otherwise it is dropped, counted and logged once per source
@@ -118,12 +128,13 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		}
 		keys[i] = regKey{e.IID, p}
 	}
+	ups := make([]regUpdate, len(reg.Records))
 	for i := range reg.Records {
 		rec := &reg.Records[i]
 		ttl := ttlFromMinutes(rec.TTL)
 		expires := now.Add(s.o.RegistrationTimeout)
 		if reg.UseTTL {
-			expires = now.Add(ttl)
+			expires = now.Add(min(ttl, useTTLFactor*s.o.RegistrationTimeout))
 		}
 		rr := registrant{
 			source: from, xtrID: reg.XTRID, hasXTRID: reg.HasXTRID, siteID: reg.SiteID,
@@ -134,17 +145,25 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 				rr.locators = append(rr.locators, Locator{Addr: l.Addr.IP.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
 			}
 		}
-		if rec.TTL == 0 {
-			// A record TTL of 0 withdraws the registrant's registration
-			// (RFC 9301 section 8.2: deregistration).
-			if s.reg.deregister(keys[i], rr.id()) {
-				n.log.Info("deregistration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix, "source", from.Addr())
-			}
-			continue
-		}
-		if s.reg.registerRecord(site, keys[i], rr) {
-			n.log.Info("registration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix,
-				"source", from.Addr(), "rlocs", len(rr.locators), "proxy_reply", rr.proxyReply)
+		// A record TTL of 0 withdraws the registrant's registration
+		// (RFC 9301 section 8.2: deregistration).
+		ups[i] = regUpdate{key: keys[i], rr: rr, withdraw: rec.TTL == 0}
+	}
+	if !s.reg.apply(site, ups) {
+		n.ctr.drop(DropSiteFull)
+		n.logs.warn("register-site-full", from.Addr(), "Map-Register refused: the site has max_registrations live registrations",
+			"site", site.Name, "max_registrations", site.MaxRegistrations)
+		return
+	}
+	for i := range ups {
+		u := &ups[i]
+		switch {
+		case !u.changed:
+		case u.withdraw:
+			n.log.Info("deregistration", "site", site.Name, "iid", u.key.iid, "eid_prefix", u.key.prefix, "source", from.Addr())
+		default:
+			n.log.Info("registration", "site", site.Name, "iid", u.key.iid, "eid_prefix", u.key.prefix,
+				"source", from.Addr(), "rlocs", len(u.rr.locators), "proxy_reply", u.rr.proxyReply)
 		}
 	}
 	n.ctr.registrationsAccepted.Add(1)

@@ -115,6 +115,10 @@ func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
 func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.registerLocked(s, key, rr)
+}
+
+func (r *registry) registerLocked(s *site, key regKey, rr registrant) bool {
 	g := r.regs[key]
 	if g == nil {
 		g = &registration{site: s, key: key, registrants: map[string]*registrant{}}
@@ -138,6 +142,10 @@ func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 func (r *registry) deregister(key regKey, id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.deregisterLocked(key, id)
+}
+
+func (r *registry) deregisterLocked(key regKey, id string) bool {
 	g := r.regs[key]
 	if g == nil || g.registrants[id] == nil {
 		return false
@@ -147,6 +155,73 @@ func (r *registry) deregister(key regKey, id string) bool {
 		delete(r.regs, key)
 	}
 	return true
+}
+
+// regUpdate is one record of an authenticated Map-Register: a registrant
+// to store under key or, with withdraw, to remove.
+type regUpdate struct {
+	key      regKey
+	rr       registrant
+	withdraw bool
+	changed  bool // set by apply: a new registrant, or one removed
+}
+
+// apply stores the records of one authenticated Map-Register of site s, all
+// of them or, when those that are not refreshes of live registrants would
+// take the site past its MaxRegistrations, none (it reports false).
+// Withdrawals in the same message are not counted as room: refusing a
+// little early beats counting twice a record repeated in one message.
+func (r *registry) apply(s *site, ups []regUpdate) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	need := 0
+	for i := range ups {
+		u := &ups[i]
+		if u.withdraw {
+			continue
+		}
+		g := r.regs[u.key]
+		if old := g.registrant(u.rr.id()); old == nil || !old.expires.After(u.rr.lastSeen) {
+			need++
+		}
+	}
+	if need > 0 && r.liveLocked(s, ups[0].rr.lastSeen)+need > s.MaxRegistrations {
+		return false
+	}
+	for i := range ups {
+		u := &ups[i]
+		if u.withdraw {
+			u.changed = r.deregisterLocked(u.key, u.rr.id())
+		} else {
+			u.changed = r.registerLocked(s, u.key, u.rr)
+		}
+	}
+	return true
+}
+
+// registrant returns the registrant id of g, nil if none (or g is nil).
+func (g *registration) registrant(id string) *registrant {
+	if g == nil {
+		return nil
+	}
+	return g.registrants[id]
+}
+
+// liveLocked counts the live registrants of site s at now: the
+// (EID-prefix, xTR) pairs MaxRegistrations bounds.
+func (r *registry) liveLocked(s *site, now time.Time) int {
+	n := 0
+	for _, g := range r.regs {
+		if g.site != s {
+			continue
+		}
+		for _, rr := range g.registrants {
+			if now.Before(rr.expires) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // match is the result of a Map-Resolver lookup.

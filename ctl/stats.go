@@ -35,6 +35,7 @@ const (
 	DropRTRNotMapServer                    // RTR: inner destination is not a configured Map-Server
 	DropRTRTableFull                       // RTR: binding or resolution table full
 	DropReplyRateLimited                   // Map-Reply not sent: over the reply rate limits
+	DropSiteFull                           // Map-Register would exceed the site's max_registrations
 	numDropReasons
 )
 
@@ -44,7 +45,7 @@ var dropNames = [numDropReasons]string{
 	"not-eid-space", "record-mismatch", "no-resolver", "send-error", "resolve-failed",
 	"smr-not-cached", "install-error", "pending-full",
 	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
-	"reply-rate-limited",
+	"reply-rate-limited", "site-full",
 }
 
 // String returns the reason's name as shown by `show`.
