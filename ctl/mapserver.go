@@ -98,7 +98,13 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		return
 	}
 	var site *site
-	for _, c := range s.reg.candidateSites(first.IID, first.Prefix.Masked()) {
+	cands := s.reg.candidateSites(first.IID, first.Prefix.Masked())
+	if len(cands) == 0 {
+		n.ctr.drop(DropUnknownSite)
+		n.logs.warn("register-site", from.Addr(), "Map-Register refused: no site holds its first EID prefix", "eid", first.String())
+		return
+	}
+	for _, c := range cands {
 		if c.KeyType.alg() == reg.Alg && msg.Verify(b, []byte(c.Key)) == nil {
 			site = c
 			break

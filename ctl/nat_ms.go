@@ -18,13 +18,20 @@ import (
 // Map-Server's RLOC and port, and the RTR list.
 func (s *mapServer) handleInfoRequest(b []byte, req *msg.Info, from netip.AddrPort) {
 	n := s.n
-	var site *site
+	var cands []*site
 	if req.EID.Prefix.IsValid() {
-		for _, c := range s.reg.candidateSites(req.EID.IID, req.EID.Prefix.Masked()) {
-			if c.KeyType.alg() == req.Alg && msg.Verify(b, []byte(c.Key)) == nil {
-				site = c
-				break
-			}
+		cands = s.reg.candidateSites(req.EID.IID, req.EID.Prefix.Masked())
+	}
+	if len(cands) == 0 {
+		n.ctr.drop(DropUnknownSite)
+		n.logs.warn("info-site", from.Addr(), "Info-Request refused: no site holds its EID prefix", "eid", req.EID.String())
+		return
+	}
+	var site *site
+	for _, c := range cands {
+		if c.KeyType.alg() == req.Alg && msg.Verify(b, []byte(c.Key)) == nil {
+			site = c
+			break
 		}
 	}
 	if site == nil {

@@ -96,18 +96,18 @@ func newRegistry(sites []SiteOptions) *registry {
 	return r
 }
 
-// candidateSites returns the sites whose prefixes contain p in iid, then the
-// others: the order in which to try their keys on a Map-Register.
+// candidateSites returns the sites whose prefixes contain p in iid: the only
+// ones whose keys are worth trying on a Map-Register or Info-Request for p
+// (any other site would refuse the record anyway), so a message that
+// matches no site costs no HMAC.
 func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
-	var in, out []*site
+	var in []*site
 	for _, s := range r.sites {
 		if s.contains(iid, p) {
 			in = append(in, s)
-		} else {
-			out = append(out, s)
 		}
 	}
-	return append(in, out...)
+	return in
 }
 
 // registerRecord stores one record of an authenticated Map-Register; it

@@ -142,3 +142,86 @@ func TestMapServerUseTTLCap(t *testing.T) {
 		})
 	}
 }
+
+// candidateSites offers only the sites whose prefixes contain the record's
+// (in its instance-id), so a Map-Register or Info-Request for anything
+// else costs no HMAC.
+func TestCandidateSites(t *testing.T) {
+	r := newRegistry([]SiteOptions{
+		siteOpt("a", "ka", KeySHA256, 0, "10.1.0.0/16", "2001:db8:1::/48"),
+		siteOpt("b", "kb", KeySHA256, 0, "10.2.0.0/16"),
+		siteOpt("c", "kc", KeySHA256, 7, "10.1.0.0/16"),
+	})
+	tests := []struct {
+		iid    uint32
+		prefix string
+		want   string // site names, in order
+	}{
+		{0, "10.1.0.0/16", "a"},
+		{0, "10.1.2.0/24", "a"},
+		{0, "10.1.2.3/32", "a"},
+		{0, "2001:db8:1:2::/64", "a"},
+		{0, "10.2.0.0/24", "b"},
+		{7, "10.1.0.0/24", "c"},
+		{0, "10.0.0.0/8", ""},      // broader than any site
+		{0, "10.3.0.0/24", ""},     // no site
+		{7, "10.2.0.0/24", ""},     // other instance-id
+		{0, "0.0.0.0/0", ""},       // everything
+		{0, "2001:db8::/32", ""},   // broader, v6
+		{9, "10.1.0.0/24", ""},     // unknown instance-id
+		{0, "2001:db8:2::/48", ""}, // v6, no site
+	}
+	for _, tt := range tests {
+		var names string
+		for _, s := range r.candidateSites(tt.iid, netip.MustParsePrefix(tt.prefix)) {
+			names += s.Name
+		}
+		if names != tt.want {
+			t.Errorf("candidateSites(%d, %s) = %q, want %q", tt.iid, tt.prefix, names, tt.want)
+		}
+	}
+}
+
+// The Map-Server answers an Info-Request only for an EID inside a site,
+// signed with that site's key; one for an EID outside every site is
+// unknown-site before any HMAC is computed, one with a key of another site
+// bad-auth (the old code tried every site's key and answered it).
+func TestMapServerInfoRequestSites(t *testing.T) {
+	tests := []struct {
+		name   string
+		eid    string
+		key    string
+		reason string // drop counted, "" for an Info-Reply
+	}{
+		{"own site", "10.1.1.0/24", "ka", ""},
+		{"outside every site", "10.3.0.0/24", "ka", "unknown-site"},
+		{"broader than the site", "10.0.0.0/8", "ka", "unknown-site"},
+		{"other site's key", "10.1.1.0/24", "kb", "bad-auth"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tn := newTestNet(t)
+			ms := tn.startAt(msOptions(0, siteOpt("a", "ka", KeySHA256, 0, "10.1.0.0/16"), siteOpt("b", "kb", KeySHA256, 0, "10.2.0.0/16")), tn.addr(10))
+			etr := tn.peer(tn.addr(2), 0)
+			req := msg.Info{Nonce: 9, Alg: msg.AlgHMACSHA256, EID: msg.EIDOf(0, netip.MustParsePrefix(tt.eid))}
+			b := req.Append(nil)
+			if err := msg.Sign(b, []byte(tt.key)); err != nil {
+				t.Fatal(err)
+			}
+			etr.send(netip.AddrPortFrom(tn.addr(10), tn.port), b)
+			if tt.reason == "" {
+				if got, _ := etr.recv(5 * time.Second); got == nil {
+					t.Fatalf("no Info-Reply; stats %+v", ms.Stats())
+				}
+				return
+			}
+			eventually(t, tt.reason, func() bool { return ms.Stats().Drops[tt.reason] == 1 })
+			if got, _ := etr.recv(100 * time.Millisecond); got != nil {
+				t.Errorf("answered: %x", got)
+			}
+			if s := ms.Stats(); len(s.Drops) != 1 {
+				t.Errorf("drops %+v", s.Drops)
+			}
+		})
+	}
+}
