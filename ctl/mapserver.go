@@ -155,10 +155,19 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		// (RFC 9301 section 8.2: deregistration).
 		ups[i] = regUpdate{key: keys[i], rr: rr, withdraw: rec.TTL == 0}
 	}
-	if !s.reg.apply(site, ups) {
-		n.ctr.drop(DropSiteFull)
-		n.logs.warn("register-site-full", from.Addr(), "Map-Register refused: the site has max_registrations live registrations",
-			"site", site.Name, "max_registrations", site.MaxRegistrations)
+	var path uint8 // the same Map-Register comes through each of the xTR's RTRs
+	if via != nil {
+		path = s.rtrIndex(from.Addr())
+	}
+	if why, ok := s.reg.apply(site, ups, reg.Nonce, path); !ok {
+		n.ctr.drop(why)
+		if why == DropReplayed {
+			n.logs.warn("register-replayed", from.Addr(), "Map-Register refused: its nonce was already accepted from that xTR (replayed)",
+				"site", site.Name)
+		} else {
+			n.logs.warn("register-site-full", from.Addr(), "Map-Register refused: the site has max_registrations live registrations",
+				"site", site.Name, "max_registrations", site.MaxRegistrations)
+		}
 		return
 	}
 	for i := range ups {
@@ -173,7 +182,10 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		}
 	}
 	n.ctr.registrationsAccepted.Add(1)
-	if !reg.WantMapNotify {
+	// A Map-Notify goes to the Map-Register's source, which a flood of
+	// spoofed copies of a captured Map-Register could pick: bounded like
+	// Map-Replies (before the HMAC is computed).
+	if !reg.WantMapNotify || !n.replyAllowed(from.Addr()) {
 		return
 	}
 	notify := msg.MapNotify{

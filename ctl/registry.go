@@ -51,6 +51,36 @@ type registrant struct {
 	firstSeen  time.Time
 	lastSeen   time.Time
 	expires    time.Time
+	// nonces are the last nonRings non-zero nonces of the Map-Registers
+	// accepted for this registrant, with the path each came by (vias: 0
+	// direct, i+1 relayed by the Map-Server's RTR i); next is the slot
+	// the next one takes.
+	nonces [nonceRing]uint64
+	vias   [nonceRing]uint8
+	next   uint8
+}
+
+// nonceRing is how many recent Map-Register nonces a registrant keeps for
+// replay detection.
+const nonceRing = 8
+
+// replays reports whether nonce (non-zero) came already by the path via.
+func (r *registrant) replays(nonce uint64, via uint8) bool {
+	for i, n := range r.nonces {
+		if n == nonce && nonce != 0 && r.vias[i] == via {
+			return true
+		}
+	}
+	return false
+}
+
+// remember records nonce (unless 0) as accepted by the path via.
+func (r *registrant) remember(nonce uint64, via uint8) {
+	if nonce == 0 {
+		return
+	}
+	r.nonces[r.next], r.vias[r.next] = nonce, via
+	r.next = (r.next + 1) % nonceRing
 }
 
 func (r *registrant) id() string {
@@ -132,6 +162,7 @@ func (r *registry) registerLocked(s *site, key regKey, rr registrant) bool {
 		rr.firstSeen = rr.lastSeen
 	} else {
 		rr.firstSeen = old.firstSeen
+		rr.nonces, rr.vias, rr.next = old.nonces, old.vias, old.next
 	}
 	g.registrants[id] = &rr
 	return fresh
@@ -166,27 +197,30 @@ type regUpdate struct {
 	changed  bool // set by apply: a new registrant, or one removed
 }
 
-// apply stores the records of one authenticated Map-Register of site s, all
-// of them or, when those that are not refreshes of live registrants would
-// take the site past its MaxRegistrations, none (it reports false).
+// apply stores the records of one authenticated Map-Register of site s
+// (nonce, by the path via), all of them or none: none when a record's live
+// registrant already accepted that non-zero nonce by that path
+// (DropReplayed), or when the records that are not refreshes of live
+// registrants would take the site past its MaxRegistrations (DropSiteFull).
 // Withdrawals in the same message are not counted as room: refusing a
 // little early beats counting twice a record repeated in one message.
-func (r *registry) apply(s *site, ups []regUpdate) bool {
+func (r *registry) apply(s *site, ups []regUpdate, nonce uint64, via uint8) (DropReason, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	need := 0
 	for i := range ups {
 		u := &ups[i]
-		if u.withdraw {
-			continue
+		old := r.regs[u.key].registrant(u.rr.id())
+		live := old != nil && old.expires.After(u.rr.lastSeen)
+		if live && old.replays(nonce, via) {
+			return DropReplayed, false
 		}
-		g := r.regs[u.key]
-		if old := g.registrant(u.rr.id()); old == nil || !old.expires.After(u.rr.lastSeen) {
+		if !live && !u.withdraw {
 			need++
 		}
 	}
 	if need > 0 && r.liveLocked(s, ups[0].rr.lastSeen)+need > s.MaxRegistrations {
-		return false
+		return DropSiteFull, false
 	}
 	for i := range ups {
 		u := &ups[i]
@@ -194,9 +228,10 @@ func (r *registry) apply(s *site, ups []regUpdate) bool {
 			u.changed = r.deregisterLocked(u.key, u.rr.id())
 		} else {
 			u.changed = r.registerLocked(s, u.key, u.rr)
+			r.regs[u.key].registrants[u.rr.id()].remember(nonce, via)
 		}
 	}
-	return true
+	return 0, true
 }
 
 // registrant returns the registrant id of g, nil if none (or g is nil).

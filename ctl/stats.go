@@ -36,6 +36,7 @@ const (
 	DropRTRTableFull                       // RTR: binding or resolution table full
 	DropReplyRateLimited                   // Map-Reply not sent: over the reply rate limits
 	DropSiteFull                           // Map-Register would exceed the site's max_registrations
+	DropReplayed                           // Map-Register nonce already accepted from that xTR
 	numDropReasons
 )
 
@@ -45,7 +46,7 @@ var dropNames = [numDropReasons]string{
 	"not-eid-space", "record-mismatch", "no-resolver", "send-error", "resolve-failed",
 	"smr-not-cached", "install-error", "pending-full",
 	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
-	"reply-rate-limited", "site-full",
+	"reply-rate-limited", "site-full", "replayed",
 }
 
 // String returns the reason's name as shown by `show`.
