@@ -22,6 +22,10 @@ type mapServer struct {
 	n   *Node
 	o   *MapServerOptions
 	reg *registry
+	// fwd bounds the Map-Requests forwarded to each ETR (and to all), as
+	// Map-Replies are bounded: a Map-Request names any EID, so without it
+	// the Map-Resolver relays a flood to a registered ETR one for one.
+	fwd *replyLimiter
 
 	mu sync.Mutex
 	// unsolicited holds Map-Notifies the Map-Server sent on its own
@@ -39,7 +43,8 @@ type pendingNotify struct {
 }
 
 func newMapServer(n *Node, o *MapServerOptions) *mapServer {
-	return &mapServer{n: n, o: o, reg: newRegistry(o.Sites), unsolicited: map[uint64]*pendingNotify{}}
+	return &mapServer{n: n, o: o, reg: newRegistry(o.Sites), unsolicited: map[uint64]*pendingNotify{},
+		fwd: newReplyLimiter(replyPerDst, replyDstBurst, replyGlobal, replyGlobalBurst)}
 }
 
 // run sweeps expired registrations until ctx ends.
@@ -346,6 +351,11 @@ func (s *mapServer) forward(m match, ecm *ecmInfo, from netip.AddrPort, done map
 		return
 	}
 	done[to] = true
+	if !s.fwd.allow(to, time.Now()) {
+		n.ctr.drop(DropForwardLimited)
+		n.logs.warn("forward-rate-limited", to, "Map-Request not forwarded to ETR: over the forwarding rate limit")
+		return
+	}
 	n.ctr.forwardedRequests.Add(1)
 	if err := n.send(netip.Addr{}, netip.AddrPortFrom(to, n.opts.Port), ecm.raw); err != nil {
 		n.ctr.forwardedRequests.Add(^uint64(0))

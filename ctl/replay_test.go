@@ -175,3 +175,67 @@ func TestMapServerAnswersRateLimited(t *testing.T) {
 		})
 	}
 }
+
+// The Map-Resolver forwards ECM Map-Requests to a registered ETR within a
+// per-ETR rate limit: a flood for one site's EIDs reaches its ETR up to
+// the burst (and what refills), the rest is counted as
+// forward-rate-limited, and another site's ETR is still forwarded to.
+func TestMapResolverForwardRateLimited(t *testing.T) {
+	tests := []struct {
+		sent, burst int
+	}{
+		{30, 5},
+		{10, 20}, // within the burst: all forwarded
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.sent, "/", tt.burst), func(t *testing.T) {
+			const key = "secret"
+			tn := newTestNet(t)
+			ms := tn.startAt(msOptions(0, siteOpt("a", key, KeySHA256, 0, "10.1.0.0/16"), siteOpt("b", key, KeySHA256, 0, "10.2.0.0/16")), tn.addr(10))
+			msAddr := netip.AddrPortFrom(tn.addr(10), tn.port)
+			etrA, etrB := tn.peer(tn.addr(3), tn.port), tn.peer(tn.addr(4), tn.port)
+			for _, r := range []struct {
+				etr    *peer
+				prefix string
+			}{{etrA, "10.1.1.0/24"}, {etrB, "10.2.1.0/24"}} {
+				r.etr.send(msAddr, buildRegister(t, key, msg.AlgHMACSHA256, func(m *msg.MapRegister) {
+					m.Records[0].EID = msg.EIDOf(0, netip.MustParsePrefix(r.prefix))
+					m.Records[0].Locators[0].Addr = msg.AddrOf(r.etr.addr().Addr())
+				}))
+				if b, _ := r.etr.recv(5 * time.Second); b == nil {
+					t.Fatalf("no Map-Notify for %s", r.prefix)
+				}
+			}
+			ms.ms.fwd.mu.Lock()
+			ms.ms.fwd.perDst, ms.ms.fwd.dstBurst = 1, tt.burst
+			ms.ms.fwd.dsts = map[netip.Addr]*dstBucket{}
+			ms.ms.fwd.mu.Unlock()
+			itr := tn.peer(tn.addr(1), 0)
+			for range tt.sent {
+				itr.send(msAddr, ecmRequest(0, netip.MustParseAddr("10.1.1.5"), itr.addr(), randomNonce()))
+			}
+			eventually(t, "the flood handled", func() bool {
+				s := ms.Stats()
+				return s.ForwardedRequests+s.Drops["forward-rate-limited"] == uint64(tt.sent)
+			})
+			got := 0
+			for {
+				b, _ := etrA.recv(200 * time.Millisecond)
+				if b == nil {
+					break
+				}
+				got++
+			}
+			want := min(tt.sent, tt.burst)
+			limited := ms.Stats().Drops["forward-rate-limited"]
+			if got < want || got > want+2 || int(limited) != tt.sent-got {
+				t.Errorf("%d requests: %d forwarded, %d forward-rate-limited; want %d-%d and the rest", tt.sent, got, limited, want, want+2)
+			}
+			req := ecmRequest(0, netip.MustParseAddr("10.2.1.5"), itr.addr(), randomNonce())
+			itr.send(msAddr, req)
+			if b, _ := etrB.recv(3 * time.Second); b == nil {
+				t.Error("another ETR got nothing while the first was limited")
+			}
+		})
+	}
+}

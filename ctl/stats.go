@@ -37,6 +37,7 @@ const (
 	DropReplyRateLimited                   // Map-Reply not sent: over the reply rate limits
 	DropSiteFull                           // Map-Register would exceed the site's max_registrations
 	DropReplayed                           // Map-Register nonce already accepted from that xTR
+	DropForwardLimited                     // Map-Request not forwarded: over the per-ETR rate limit
 	numDropReasons
 )
 
@@ -47,6 +48,7 @@ var dropNames = [numDropReasons]string{
 	"smr-not-cached", "install-error", "pending-full",
 	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
 	"reply-rate-limited", "site-full", "replayed",
+	"forward-rate-limited",
 }
 
 // String returns the reason's name as shown by `show`.
