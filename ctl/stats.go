@@ -38,6 +38,7 @@ const (
 	DropSiteFull                           // Map-Register would exceed the site's max_registrations
 	DropReplayed                           // Map-Register nonce already accepted from that xTR
 	DropForwardLimited                     // Map-Request not forwarded: over the per-ETR rate limit
+	DropRecordOverclaim                    // positive Map-Reply record over our EIDs or beyond eid_space
 	numDropReasons
 )
 
@@ -48,7 +49,7 @@ var dropNames = [numDropReasons]string{
 	"smr-not-cached", "install-error", "pending-full",
 	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
 	"reply-rate-limited", "site-full", "replayed",
-	"forward-rate-limited",
+	"forward-rate-limited", "record-overclaim",
 }
 
 // String returns the reason's name as shown by `show`.
