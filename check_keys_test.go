@@ -24,9 +24,9 @@ func TestCheckWeakKeys(t *testing.T) {
 	}{
 		{"16 bytes", ms("0123456789abcdef"), nil},
 		{"long", site("a much longer shared secret"), nil},
-		{"15 bytes", ms("0123456789abcde"), []string{"xtr.map_server[0].key: 15 bytes; use at least 16 random bytes"}},
+		{"15 bytes", ms("0123456789abcde"), []string{"xtr.map_server[0].key: shorter than 16 bytes: use at least 16 random bytes"}},
 		{"placeholder", ms("change-me"), []string{"xtr.map_server[0].key: the sample configuration's placeholder key"}},
-		{"site key", site("secret"), []string{"map_server.site[0].key: 6 bytes"}},
+		{"site key", site("secret"), []string{"map_server.site[0].key: shorter than 16 bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

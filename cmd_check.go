@@ -64,20 +64,22 @@ const (
 // sample placeholder or shorter than minKeyLen bytes: anyone who captures
 // one signed Map-Register can try to guess it offline.
 func warnWeakKeys(path string, cfg *conf.Config) {
-	warn := func(key, k string) {
-		switch {
-		case k == placeholderKey:
-			fmt.Fprintf(stderr, "%s: warning: %s: the sample configuration's placeholder key; set a secret of your own\n", path, key)
-		case len(k) < minKeyLen:
-			fmt.Fprintf(stderr, "%s: warning: %s: %d bytes; use at least %d random bytes (a short key can be guessed from one captured message)\n", path, key, len(k), minKeyLen)
-		}
-	}
 	for i := 0; cfg.XTR != nil && i < len(cfg.XTR.MapServers); i++ {
-		warn(fmt.Sprintf("xtr.map_server[%d].key", i), cfg.XTR.MapServers[i].Key)
+		warnWeakKey(path, "xtr.map_server", i, cfg.XTR.MapServers[i].Key)
 	}
 	for i := 0; cfg.MapServer != nil && i < len(cfg.MapServer.Sites); i++ {
-		warn(fmt.Sprintf("map_server.site[%d].key", i), cfg.MapServer.Sites[i].Key)
+		warnWeakKey(path, "map_server.site", i, cfg.MapServer.Sites[i].Key)
 	}
+}
+
+func warnWeakKey(path, table string, i int, key string) {
+	why := "shorter than 16 bytes: use at least 16 random bytes (a short key can be guessed from one captured message)"
+	if key == placeholderKey {
+		why = "the sample configuration's placeholder key: set a secret of your own"
+	} else if len(key) >= minKeyLen {
+		return
+	}
+	fmt.Fprintf(stderr, "%s: warning: %s[%d].key: %s\n", path, table, i, why)
 }
 
 // warnMissingInterfaces warns, on stderr, of each RLOC interface the host

@@ -165,14 +165,10 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		path = s.rtrIndex(from.Addr())
 	}
 	if why, ok := s.reg.apply(site, ups, reg.Nonce, path); !ok {
+		// site-full: the site has max_registrations live registrations;
+		// replayed: a nonce already accepted for that xTR's registration.
 		n.ctr.drop(why)
-		if why == DropReplayed {
-			n.logs.warn("register-replayed", from.Addr(), "Map-Register refused: its nonce was already accepted from that xTR (replayed)",
-				"site", site.Name)
-		} else {
-			n.logs.warn("register-site-full", from.Addr(), "Map-Register refused: the site has max_registrations live registrations",
-				"site", site.Name, "max_registrations", site.MaxRegistrations)
-		}
+		n.logs.warn("register-refused", from.Addr(), "Map-Register refused", "why", why.String(), "site", site.Name)
 		return
 	}
 	for i := range ups {

@@ -145,10 +145,13 @@ func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
 func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.registerLocked(s, key, rr)
+	return r.registerLocked(s, key, &rr)
 }
 
-func (r *registry) registerLocked(s *site, key regKey, rr registrant) bool {
+// registerLocked stores a copy of rr (the ring of nonces carried over from
+// the live registrant it refreshes).
+func (r *registry) registerLocked(s *site, key regKey, in *registrant) bool {
+	rr := *in
 	g := r.regs[key]
 	if g == nil {
 		g = &registration{site: s, key: key, registrants: map[string]*registrant{}}
@@ -227,7 +230,7 @@ func (r *registry) apply(s *site, ups []regUpdate, nonce uint64, via uint8) (Dro
 		if u.withdraw {
 			u.changed = r.deregisterLocked(u.key, u.rr.id())
 		} else {
-			u.changed = r.registerLocked(s, u.key, u.rr)
+			u.changed = r.registerLocked(s, u.key, &u.rr)
 			r.regs[u.key].registrants[u.rr.id()].remember(nonce, via)
 		}
 	}
