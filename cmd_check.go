@@ -43,12 +43,43 @@ func runCheck(args []string) int {
 		return exitFail
 	}
 	warnMissingInterfaces(*path, cfg)
+	warnWeakKeys(*path, cfg)
 	fmt.Fprintf(stdout, "%s: OK\n", *path)
 	if err := cfg.Summary(stdout); err != nil {
 		fmt.Fprintf(stderr, "lispd check: %v\n", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// Authentication keys: shorter ones, and the sample configuration's
+// placeholder, are warned of (not refused: the other end may be an
+// implementation whose key the operator does not choose).
+const (
+	minKeyLen      = 16
+	placeholderKey = "change-me" // openwrt/lispd/files/lispd.toml
+)
+
+// warnWeakKeys warns, on stderr, of each authentication key that is the
+// sample placeholder or shorter than minKeyLen bytes: anyone who captures
+// one signed Map-Register can try to guess it offline.
+func warnWeakKeys(path string, cfg *conf.Config) {
+	for i := 0; cfg.XTR != nil && i < len(cfg.XTR.MapServers); i++ {
+		warnWeakKey(path, "xtr.map_server", i, cfg.XTR.MapServers[i].Key)
+	}
+	for i := 0; cfg.MapServer != nil && i < len(cfg.MapServer.Sites); i++ {
+		warnWeakKey(path, "map_server.site", i, cfg.MapServer.Sites[i].Key)
+	}
+}
+
+func warnWeakKey(path, table string, i int, key string) {
+	why := "shorter than 16 bytes: use at least 16 random bytes (a short key can be guessed from one captured message)"
+	if key == placeholderKey {
+		why = "the sample configuration's placeholder key: set a secret of your own"
+	} else if len(key) >= minKeyLen {
+		return
+	}
+	fmt.Fprintf(stderr, "%s: warning: %s[%d].key: %s\n", path, table, i, why)
 }
 
 // warnMissingInterfaces warns, on stderr, of each RLOC interface the host

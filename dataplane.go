@@ -184,6 +184,7 @@ func nodeOptions(cfg *conf.Config, rlocs []ctl.LocalLocator, log *logx.Logger) (
 			mo.Sites = append(mo.Sites, ctl.SiteOptions{
 				Name: s.Name, Key: s.Key, KeyType: ctl.KeyType(s.KeyType),
 				InstanceID: s.InstanceID, EIDPrefixes: s.EIDPrefixes,
+				MaxRegistrations: s.MaxRegistrations,
 			})
 		}
 		opts.MapServer = mo

@@ -130,6 +130,9 @@ type Site struct {
 	KeyType     string         `toml:"key_type"`
 	InstanceID  uint32         `toml:"instance_id"`
 	EIDPrefixes []netip.Prefix `toml:"eid_prefixes"`
+	// MaxRegistrations bounds the site's live registrations, counted as
+	// (EID-prefix, xTR-ID) pairs; 64.
+	MaxRegistrations int `toml:"max_registrations"`
 }
 
 // RTR configures the Re-encapsulating Tunnel Router role (NAT traversal).

@@ -31,6 +31,7 @@ const (
 	DefaultKeyType  = "sha256"
 
 	DefaultRegistrationTimeout = 3 * time.Minute // RFC 9301: 3 x the register interval
+	DefaultMaxRegistrations    = 64              // map_server.site.max_registrations
 )
 
 // Default returns a Config with every top-level default set and no role
@@ -80,8 +81,8 @@ func (m *MapServerRef) WantsMapNotify() bool { return m.WantMapNotify == nil || 
 // SetDefaults sets registration_timeout to its default.
 func (m *MapServer) SetDefaults() { m.RegistrationTimeout = Duration{DefaultRegistrationTimeout} }
 
-// SetDefaults sets key_type to sha256.
-func (s *Site) SetDefaults() { s.KeyType = DefaultKeyType }
+// SetDefaults sets key_type to sha256 and max_registrations to 64.
+func (s *Site) SetDefaults() { s.KeyType, s.MaxRegistrations = DefaultKeyType, DefaultMaxRegistrations }
 
 // defaulter is a schema type whose absent keys take defaults.
 type defaulter interface{ SetDefaults() }

@@ -62,6 +62,7 @@ func encode(w io.Writer, cfg *Config, redact bool) error {
 			e.str("key_type", s.KeyType)
 			e.uint("instance_id", uint64(s.InstanceID))
 			e.prefixes("eid_prefixes", s.EIDPrefixes)
+			e.int("max_registrations", int64(s.MaxRegistrations))
 		}
 	}
 	if r := cfg.RTR; r != nil {

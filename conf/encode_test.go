@@ -65,7 +65,7 @@ func TestEncodeRoundTripBuilt(t *testing.T) {
 	x.TUNOffload = "off"
 	cfg.XTR = x
 	cfg.MapServer = &MapServer{Enabled: true, Listen: []netip.Addr{netip.MustParseAddr("192.0.2.10")}, RegistrationTimeout: Duration{time.Hour},
-		Sites: []Site{{Name: "site one", Key: "k", KeyType: "sha256", InstanceID: 42, EIDPrefixes: x.EIDPrefixes}}}
+		Sites: []Site{{Name: "site one", Key: "k", KeyType: "sha256", InstanceID: 42, EIDPrefixes: x.EIDPrefixes, MaxRegistrations: 5}}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("built config invalid: %v", err)
 	}

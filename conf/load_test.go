@@ -81,6 +81,7 @@ func TestDefaults(t *testing.T) {
 		{"map_server enabled", cfg.MapServer.Enabled, false},
 		{"registration_timeout", cfg.MapServer.RegistrationTimeout.Duration, 3 * time.Minute},
 		{"site key_type", cfg.MapServer.Sites[0].KeyType, "sha256"},
+		{"site max_registrations", cfg.MapServer.Sites[0].MaxRegistrations, 64},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -289,6 +289,7 @@ func (v *validator) mapServer(m *MapServer) {
 		}
 		v.authKey(key, s.Key, s.KeyType)
 		v.instanceID(key+".instance_id", s.InstanceID)
+		v.intRange(key+".max_registrations", s.MaxRegistrations, 1, 1<<20)
 		if len(s.EIDPrefixes) == 0 {
 			v.add(key+".eid_prefixes", "a site needs at least one EID prefix")
 		}

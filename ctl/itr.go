@@ -426,6 +426,12 @@ func (n *Node) handleMapReply(b []byte, from netip.AddrPort) {
 				"asked", r.prefix, "got", rep.Records[i].EID.String())
 			continue
 		}
+		if !m.Negative && n.itr.overclaims(m.InstanceID, m.Prefix, r.key.eid) {
+			n.ctr.drop(DropRecordOverclaim)
+			n.logs.warn("record-overclaim", from.Addr(), "Map-Reply record claims our own EIDs or more than the eid_space entry asked in",
+				"asked", r.prefix, "got", rep.Records[i].EID.String())
+			continue
+		}
 		// RFC 9301 section 5.4: a record with TTL 0 must not stay in
 		// the cache. It still answers this request: installed for one
 		// second, so that the queued packets and the flow's next ones
@@ -501,6 +507,31 @@ func (t *itr) mapping(rec *msg.Record, r *request) (Mapping, bool) {
 		return Mapping{}, false // locators we cannot use
 	}
 	return m, true
+}
+
+// overclaims reports whether a positive mapping for p in iid, answering a
+// request for eid, claims more than any answer may: a prefix overlapping
+// one of our own EID prefixes (our traffic to our own site would leave
+// through the tunnel), or one broader than the eid_space entries holding
+// eid (0.0.0.0/0 would take all of eid_space, and every later miss, to
+// one ETR for the record's TTL). Negative records are not checked: a
+// Map-Resolver's "not a LISP site" answers are meant to be broad.
+func (t *itr) overclaims(iid uint32, p netip.Prefix, eid netip.Addr) bool {
+	if iid != t.x.InstanceID {
+		return false
+	}
+	for _, o := range t.x.EIDPrefixes {
+		if o.Overlaps(p) {
+			return true
+		}
+	}
+	widest := -1
+	for _, s := range t.x.EIDSpace {
+		if s.Contains(eid) && (widest < 0 || s.Bits() < widest) {
+			widest = s.Bits()
+		}
+	}
+	return p.Bits() < widest
 }
 
 // unmapBits is 96 for a prefix of IPv4-mapped IPv6 addresses (so it becomes

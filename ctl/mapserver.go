@@ -22,6 +22,10 @@ type mapServer struct {
 	n   *Node
 	o   *MapServerOptions
 	reg *registry
+	// fwd bounds the Map-Requests forwarded to each ETR (and to all), as
+	// Map-Replies are bounded: a Map-Request names any EID, so without it
+	// the Map-Resolver relays a flood to a registered ETR one for one.
+	fwd *replyLimiter
 
 	mu sync.Mutex
 	// unsolicited holds Map-Notifies the Map-Server sent on its own
@@ -39,7 +43,8 @@ type pendingNotify struct {
 }
 
 func newMapServer(n *Node, o *MapServerOptions) *mapServer {
-	return &mapServer{n: n, o: o, reg: newRegistry(o.Sites), unsolicited: map[uint64]*pendingNotify{}}
+	return &mapServer{n: n, o: o, reg: newRegistry(o.Sites), unsolicited: map[uint64]*pendingNotify{},
+		fwd: newReplyLimiter(replyPerDst, replyDstBurst, replyGlobal, replyGlobalBurst)}
 }
 
 // run sweeps expired registrations until ctx ends.
@@ -63,6 +68,16 @@ func (s *mapServer) run(ctx context.Context) {
 		}
 	}
 }
+
+// useTTLFactor caps the registration lifetime a Map-Register with the T
+// bit may ask for (its record TTL) at this many registration timeouts: an
+// hour by default. RFC 9301 has ETRs register every minute and Map-Servers
+// time registrations out after three; the T bit lets the ETR choose its own
+// lifetime instead (lispers.net sends 3 minutes). Shorter asks are honoured
+// as they are; a longer one (a day, or 0xffffffff) would pin the Map-Server
+// state, and a max_registrations slot, long after the xTR went away, while
+// an xTR that refreshes as the RFC says never notices the cap.
+const useTTLFactor = 20
 
 // handleMapRegister accepts a Map-Register only if it authenticates with the
 // key of a site and every record lies inside that site's prefixes (in its
@@ -88,7 +103,13 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		return
 	}
 	var site *site
-	for _, c := range s.reg.candidateSites(first.IID, first.Prefix.Masked()) {
+	cands := s.reg.candidateSites(first.IID, first.Prefix.Masked())
+	if len(cands) == 0 {
+		n.ctr.drop(DropUnknownSite)
+		n.logs.warn("register-site", from.Addr(), "Map-Register refused: no site holds its first EID prefix", "eid", first.String())
+		return
+	}
+	for _, c := range cands {
 		if c.KeyType.alg() == reg.Alg && msg.Verify(b, []byte(c.Key)) == nil {
 			site = c
 			break
@@ -118,12 +139,13 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		}
 		keys[i] = regKey{e.IID, p}
 	}
+	ups := make([]regUpdate, len(reg.Records))
 	for i := range reg.Records {
 		rec := &reg.Records[i]
 		ttl := ttlFromMinutes(rec.TTL)
 		expires := now.Add(s.o.RegistrationTimeout)
 		if reg.UseTTL {
-			expires = now.Add(ttl)
+			expires = now.Add(min(ttl, useTTLFactor*s.o.RegistrationTimeout))
 		}
 		rr := registrant{
 			source: from, xtrID: reg.XTRID, hasXTRID: reg.HasXTRID, siteID: reg.SiteID,
@@ -134,21 +156,37 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 				rr.locators = append(rr.locators, Locator{Addr: l.Addr.IP.Unmap(), Priority: l.Priority, Weight: l.Weight, Reachable: l.Reachable})
 			}
 		}
-		if rec.TTL == 0 {
-			// A record TTL of 0 withdraws the registrant's registration
-			// (RFC 9301 section 8.2: deregistration).
-			if s.reg.deregister(keys[i], rr.id()) {
-				n.log.Info("deregistration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix, "source", from.Addr())
-			}
-			continue
-		}
-		if s.reg.registerRecord(site, keys[i], rr) {
-			n.log.Info("registration", "site", site.Name, "iid", keys[i].iid, "eid_prefix", keys[i].prefix,
-				"source", from.Addr(), "rlocs", len(rr.locators), "proxy_reply", rr.proxyReply)
+		// A record TTL of 0 withdraws the registrant's registration
+		// (RFC 9301 section 8.2: deregistration).
+		ups[i] = regUpdate{key: keys[i], rr: rr, withdraw: rec.TTL == 0}
+	}
+	var path uint8 // the same Map-Register comes through each of the xTR's RTRs
+	if via != nil {
+		path = s.rtrIndex(from.Addr())
+	}
+	if why, ok := s.reg.apply(site, ups, reg.Nonce, path); !ok {
+		// site-full: the site has max_registrations live registrations;
+		// replayed: a nonce already accepted for that xTR's registration.
+		n.ctr.drop(why)
+		n.logs.warn("register-refused", from.Addr(), "Map-Register refused", "why", why.String(), "site", site.Name)
+		return
+	}
+	for i := range ups {
+		u := &ups[i]
+		switch {
+		case !u.changed:
+		case u.withdraw:
+			n.log.Info("deregistration", "site", site.Name, "iid", u.key.iid, "eid_prefix", u.key.prefix, "source", from.Addr())
+		default:
+			n.log.Info("registration", "site", site.Name, "iid", u.key.iid, "eid_prefix", u.key.prefix,
+				"source", from.Addr(), "rlocs", len(u.rr.locators), "proxy_reply", u.rr.proxyReply)
 		}
 	}
 	n.ctr.registrationsAccepted.Add(1)
-	if !reg.WantMapNotify {
+	// A Map-Notify goes to the Map-Register's source, which a flood of
+	// spoofed copies of a captured Map-Register could pick: bounded like
+	// Map-Replies (before the HMAC is computed).
+	if !reg.WantMapNotify || !n.replyAllowed(from.Addr()) {
 		return
 	}
 	notify := msg.MapNotify{
@@ -309,6 +347,11 @@ func (s *mapServer) forward(m match, ecm *ecmInfo, from netip.AddrPort, done map
 		return
 	}
 	done[to] = true
+	if !s.fwd.allow(to, time.Now()) {
+		n.ctr.drop(DropForwardLimited)
+		n.logs.warn("forward-rate-limited", to, "Map-Request not forwarded to ETR: over the forwarding rate limit")
+		return
+	}
 	n.ctr.forwardedRequests.Add(1)
 	if err := n.send(netip.Addr{}, netip.AddrPortFrom(to, n.opts.Port), ecm.raw); err != nil {
 		n.ctr.forwardedRequests.Add(^uint64(0))

@@ -124,9 +124,9 @@ func TestMapServerRefuses(t *testing.T) {
 		{"corrupted HMAC", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"), "neg_map_register_bad_hmac", DropBadAuth},
 		{"truncated 16-byte HMAC", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"), "map_register_sha256_128_trunc16", DropBadAuth},
 		{"algorithm differs from the site's", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"), "map_register_sha1_20", DropBadAuth},
-		{"record outside the site", siteOpt("s", vf.Key, KeySHA256, 0, "10.2.0.0/16"), "map_register_sha256_32", DropNotAllowedPrefix},
-		{"site prefix narrower than the record", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/25"), "map_register_sha256_32", DropNotAllowedPrefix},
-		{"other instance-id", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"), "map_register_lcaf_iid", DropNotAllowedPrefix},
+		{"record outside the site", siteOpt("s", vf.Key, KeySHA256, 0, "10.2.0.0/16"), "map_register_sha256_32", DropUnknownSite},
+		{"site prefix narrower than the record", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/25"), "map_register_sha256_32", DropUnknownSite},
+		{"other instance-id", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"), "map_register_lcaf_iid", DropUnknownSite},
 		{"truncated message", siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"), "neg_map_reply_truncated", DropMalformed},
 	}
 	for _, tt := range tests {

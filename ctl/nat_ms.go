@@ -18,18 +18,30 @@ import (
 // Map-Server's RLOC and port, and the RTR list.
 func (s *mapServer) handleInfoRequest(b []byte, req *msg.Info, from netip.AddrPort) {
 	n := s.n
-	var site *site
+	var cands []*site
 	if req.EID.Prefix.IsValid() {
-		for _, c := range s.reg.candidateSites(req.EID.IID, req.EID.Prefix.Masked()) {
-			if c.KeyType.alg() == req.Alg && msg.Verify(b, []byte(c.Key)) == nil {
-				site = c
-				break
-			}
+		cands = s.reg.candidateSites(req.EID.IID, req.EID.Prefix.Masked())
+	}
+	if len(cands) == 0 {
+		n.ctr.drop(DropUnknownSite)
+		n.logs.warn("info-site", from.Addr(), "Info-Request refused: no site holds its EID prefix", "eid", req.EID.String())
+		return
+	}
+	var site *site
+	for _, c := range cands {
+		if c.KeyType.alg() == req.Alg && msg.Verify(b, []byte(c.Key)) == nil {
+			site = c
+			break
 		}
 	}
 	if site == nil {
 		n.ctr.drop(DropBadAuth)
 		n.logs.warn("info-auth", from.Addr(), "Info-Request refused: authentication failed with every site key", "eid", req.EID.String())
+		return
+	}
+	// An Info-Request is unauthenticated as to its source (and has no
+	// replay protection): its answer is bounded like a Map-Reply.
+	if !n.replyAllowed(from.Addr()) {
 		return
 	}
 	rep := msg.Info{
@@ -58,14 +70,17 @@ func (s *mapServer) handleInfoRequest(b []byte, req *msg.Info, from netip.AddrPo
 }
 
 // fromRTR reports whether a is one of the configured RTRs.
-func (s *mapServer) fromRTR(a netip.Addr) bool {
+func (s *mapServer) fromRTR(a netip.Addr) bool { return s.rtrIndex(a) != 0 }
+
+// rtrIndex returns i+1 when a is the configured RTR i (at most 255), else 0.
+func (s *mapServer) rtrIndex(a netip.Addr) uint8 {
 	a = a.Unmap()
-	for _, r := range s.o.RTRs {
+	for i, r := range s.o.RTRs {
 		if r.Unmap() == a {
-			return true
+			return uint8(min(i+1, 255))
 		}
 	}
-	return false
+	return 0
 }
 
 // handleRelayedRegister takes a Map-Register that an RTR relayed in an ECM

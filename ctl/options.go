@@ -47,6 +47,9 @@ const (
 	// DefaultRTRBindingTimeout is how long an RTR keeps an xTR's NAT binding
 	// without an encapsulated Map-Register refreshing it.
 	DefaultRTRBindingTimeout = 3 * time.Minute
+	// DefaultMaxRegistrations bounds a site's live (EID-prefix, xTR)
+	// registrations on the Map-Server.
+	DefaultMaxRegistrations = 64
 
 	// NegativeTTLUnregistered is the TTL of a negative Map-Reply for an EID
 	// inside a configured site that has no live registration (RFC 9301
@@ -194,6 +197,11 @@ type SiteOptions struct {
 	KeyType     KeyType
 	InstanceID  uint32
 	EIDPrefixes []netip.Prefix
+	// MaxRegistrations bounds the site's live registrations, counted as
+	// (EID-prefix, xTR-ID) pairs: Map-Registers that would add more are
+	// refused (site-full); refreshes always pass. 0 means
+	// DefaultMaxRegistrations.
+	MaxRegistrations int
 }
 
 // MapServerOptions configures the Map-Server and Map-Resolver roles.
@@ -356,6 +364,9 @@ func (m *MapServerOptions) fill() error {
 			}
 		}
 		s.EIDPrefixes = append([]netip.Prefix(nil), s.EIDPrefixes...)
+		if s.MaxRegistrations <= 0 {
+			s.MaxRegistrations = DefaultMaxRegistrations
+		}
 		sites[i] = s
 	}
 	m.Sites = sites

@@ -181,14 +181,15 @@ const (
 	replyMaxDsts = 4096
 )
 
-// replyAllowed reports whether a Map-Reply to dst may go out now; when not,
-// it counts the drop and logs (rate-limited).
+// replyAllowed reports whether a Map-Reply (or a Map-Notify or Info-Reply
+// answering a Map-Register or Info-Request) to dst may go out now; when
+// not, it counts the drop and logs (rate-limited).
 func (n *Node) replyAllowed(dst netip.Addr) bool {
 	if n.rep.allow(dst.Unmap(), time.Now()) {
 		return true
 	}
 	n.ctr.drop(DropReplyRateLimited)
-	n.logs.warn("reply-rate-limited", netip.Addr{}, "Map-Reply not sent: over the reply rate limit", "itr_rloc", dst)
+	n.logs.warn("reply-rate-limited", netip.Addr{}, "reply not sent: over the reply rate limit", "to", dst)
 	return false
 }
 

@@ -51,6 +51,36 @@ type registrant struct {
 	firstSeen  time.Time
 	lastSeen   time.Time
 	expires    time.Time
+	// nonces are the last nonRings non-zero nonces of the Map-Registers
+	// accepted for this registrant, with the path each came by (vias: 0
+	// direct, i+1 relayed by the Map-Server's RTR i); next is the slot
+	// the next one takes.
+	nonces [nonceRing]uint64
+	vias   [nonceRing]uint8
+	next   uint8
+}
+
+// nonceRing is how many recent Map-Register nonces a registrant keeps for
+// replay detection.
+const nonceRing = 8
+
+// replays reports whether nonce (non-zero) came already by the path via.
+func (r *registrant) replays(nonce uint64, via uint8) bool {
+	for i, n := range r.nonces {
+		if n == nonce && nonce != 0 && r.vias[i] == via {
+			return true
+		}
+	}
+	return false
+}
+
+// remember records nonce (unless 0) as accepted by the path via.
+func (r *registrant) remember(nonce uint64, via uint8) {
+	if nonce == 0 {
+		return
+	}
+	r.nonces[r.next], r.vias[r.next] = nonce, via
+	r.next = (r.next + 1) % nonceRing
 }
 
 func (r *registrant) id() string {
@@ -96,18 +126,18 @@ func newRegistry(sites []SiteOptions) *registry {
 	return r
 }
 
-// candidateSites returns the sites whose prefixes contain p in iid, then the
-// others: the order in which to try their keys on a Map-Register.
+// candidateSites returns the sites whose prefixes contain p in iid: the only
+// ones whose keys are worth trying on a Map-Register or Info-Request for p
+// (any other site would refuse the record anyway), so a message that
+// matches no site costs no HMAC.
 func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
-	var in, out []*site
+	var in []*site
 	for _, s := range r.sites {
 		if s.contains(iid, p) {
 			in = append(in, s)
-		} else {
-			out = append(out, s)
 		}
 	}
-	return append(in, out...)
+	return in
 }
 
 // registerRecord stores one record of an authenticated Map-Register; it
@@ -115,6 +145,13 @@ func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
 func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.registerLocked(s, key, &rr)
+}
+
+// registerLocked stores a copy of rr (the ring of nonces carried over from
+// the live registrant it refreshes).
+func (r *registry) registerLocked(s *site, key regKey, in *registrant) bool {
+	rr := *in
 	g := r.regs[key]
 	if g == nil {
 		g = &registration{site: s, key: key, registrants: map[string]*registrant{}}
@@ -128,6 +165,7 @@ func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 		rr.firstSeen = rr.lastSeen
 	} else {
 		rr.firstSeen = old.firstSeen
+		rr.nonces, rr.vias, rr.next = old.nonces, old.vias, old.next
 	}
 	g.registrants[id] = &rr
 	return fresh
@@ -138,6 +176,10 @@ func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
 func (r *registry) deregister(key regKey, id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.deregisterLocked(key, id)
+}
+
+func (r *registry) deregisterLocked(key regKey, id string) bool {
 	g := r.regs[key]
 	if g == nil || g.registrants[id] == nil {
 		return false
@@ -147,6 +189,77 @@ func (r *registry) deregister(key regKey, id string) bool {
 		delete(r.regs, key)
 	}
 	return true
+}
+
+// regUpdate is one record of an authenticated Map-Register: a registrant
+// to store under key or, with withdraw, to remove.
+type regUpdate struct {
+	key      regKey
+	rr       registrant
+	withdraw bool
+	changed  bool // set by apply: a new registrant, or one removed
+}
+
+// apply stores the records of one authenticated Map-Register of site s
+// (nonce, by the path via), all of them or none: none when a record's live
+// registrant already accepted that non-zero nonce by that path
+// (DropReplayed), or when the records that are not refreshes of live
+// registrants would take the site past its MaxRegistrations (DropSiteFull).
+// Withdrawals in the same message are not counted as room: refusing a
+// little early beats counting twice a record repeated in one message.
+func (r *registry) apply(s *site, ups []regUpdate, nonce uint64, via uint8) (DropReason, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	need := 0
+	for i := range ups {
+		u := &ups[i]
+		old := r.regs[u.key].registrant(u.rr.id())
+		live := old != nil && old.expires.After(u.rr.lastSeen)
+		if live && old.replays(nonce, via) {
+			return DropReplayed, false
+		}
+		if !live && !u.withdraw {
+			need++
+		}
+	}
+	if need > 0 && r.liveLocked(s, ups[0].rr.lastSeen)+need > s.MaxRegistrations {
+		return DropSiteFull, false
+	}
+	for i := range ups {
+		u := &ups[i]
+		if u.withdraw {
+			u.changed = r.deregisterLocked(u.key, u.rr.id())
+		} else {
+			u.changed = r.registerLocked(s, u.key, &u.rr)
+			r.regs[u.key].registrants[u.rr.id()].remember(nonce, via)
+		}
+	}
+	return 0, true
+}
+
+// registrant returns the registrant id of g, nil if none (or g is nil).
+func (g *registration) registrant(id string) *registrant {
+	if g == nil {
+		return nil
+	}
+	return g.registrants[id]
+}
+
+// liveLocked counts the live registrants of site s at now: the
+// (EID-prefix, xTR) pairs MaxRegistrations bounds.
+func (r *registry) liveLocked(s *site, now time.Time) int {
+	n := 0
+	for _, g := range r.regs {
+		if g.site != s {
+			continue
+		}
+		for _, rr := range g.registrants {
+			if now.Before(rr.expires) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // match is the result of a Map-Resolver lookup.

@@ -35,6 +35,10 @@ const (
 	DropRTRNotMapServer                    // RTR: inner destination is not a configured Map-Server
 	DropRTRTableFull                       // RTR: binding or resolution table full
 	DropReplyRateLimited                   // Map-Reply not sent: over the reply rate limits
+	DropSiteFull                           // Map-Register would exceed the site's max_registrations
+	DropReplayed                           // Map-Register nonce already accepted from that xTR
+	DropForwardLimited                     // Map-Request not forwarded: over the per-ETR rate limit
+	DropRecordOverclaim                    // positive Map-Reply record over our EIDs or beyond eid_space
 	numDropReasons
 )
 
@@ -44,7 +48,8 @@ var dropNames = [numDropReasons]string{
 	"not-eid-space", "record-mismatch", "no-resolver", "send-error", "resolve-failed",
 	"smr-not-cached", "install-error", "pending-full",
 	"not-from-rtr", "rtr-not-registered", "rtr-not-map-server", "rtr-table-full",
-	"reply-rate-limited",
+	"reply-rate-limited", "site-full", "replayed",
+	"forward-rate-limited", "record-overclaim",
 }
 
 // String returns the reason's name as shown by `show`.
