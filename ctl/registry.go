@@ -64,20 +64,43 @@ type registrant struct {
 // replay detection.
 const nonceRing = 8
 
-// replays reports whether nonce (non-zero) came already by the path via.
+// replays reports whether nonce (non-zero) came already by the path via,
+// in a Map-Register older than the last one accepted by that path. The
+// last one itself is not a replay: an xTR that lost its Map-Notify may
+// send the same message again, and accepting it again restores nothing
+// older than what the xTR last registered.
 func (r *registrant) replays(nonce uint64, via uint8) bool {
-	for i, n := range r.nonces {
-		if n == nonce && nonce != 0 && r.vias[i] == via {
-			return true
+	if nonce == 0 {
+		return false
+	}
+	latest := true
+	for k := range nonceRing {
+		i := (int(r.next) + nonceRing - 1 - k) % nonceRing // newest first
+		if r.nonces[i] == 0 || r.vias[i] != via {
+			continue
 		}
+		if r.nonces[i] == nonce {
+			return !latest
+		}
+		latest = false
 	}
 	return false
 }
 
-// remember records nonce (unless 0) as accepted by the path via.
+// remember records nonce (unless 0, or the last one by via again) as
+// accepted by the path via.
 func (r *registrant) remember(nonce uint64, via uint8) {
 	if nonce == 0 {
 		return
+	}
+	for k := range nonceRing {
+		i := (int(r.next) + nonceRing - 1 - k) % nonceRing
+		if r.nonces[i] != 0 && r.vias[i] == via {
+			if r.nonces[i] == nonce {
+				return
+			}
+			break
+		}
 	}
 	r.nonces[r.next], r.vias[r.next] = nonce, via
 	r.next = (r.next + 1) % nonceRing

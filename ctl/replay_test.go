@@ -10,8 +10,9 @@ import (
 )
 
 // The Map-Server refuses a Map-Register whose non-zero nonce it already
-// accepted for that xTR's registration (replayed: no Map-Notify, nothing
-// refreshed); nonce 0 is never refused, and the ring keeps only the last
+// accepted for that xTR's registration before the last one (replayed: no
+// Map-Notify, nothing refreshed); the last one again is a retransmission
+// and accepted, nonce 0 is never refused, and the ring keeps only the last
 // nonceRing nonces (the documented limit).
 func TestMapServerReplay(t *testing.T) {
 	type send struct {
@@ -31,12 +32,13 @@ func TestMapServerReplay(t *testing.T) {
 		name  string
 		sends []send
 	}{
-		{"same nonce again", []send{{7, 1, 1440, true}, {7, 1, 1440, false}, {7, 1, 1440, false}}},
+		{"the last one again (a retransmission)", []send{{7, 1, 1440, true}, {7, 1, 1440, true}, {7, 1, 1440, true}}},
+		{"same nonce after a newer one", []send{{7, 1, 1440, true}, {8, 1, 1440, true}, {7, 1, 1440, false}, {8, 1, 1440, true}}},
 		{"fresh nonces", []send{{7, 1, 1440, true}, {8, 1, 1440, true}, {9, 1, 1440, true}}},
 		{"nonce 0 is not checked", []send{{0, 1, 1440, true}, {0, 1, 1440, true}}},
 		{"an older nonce", []send{{7, 1, 1440, true}, {8, 1, 1440, true}, {7, 1, 1440, false}}},
 		{"another xTR's registration", []send{{7, 1, 1440, true}, {7, 2, 1440, true}}},
-		{"a replayed withdrawal", []send{{7, 1, 1440, true}, {7, 1, 0, false}}},
+		{"a withdrawal with an older nonce", []send{{7, 1, 1440, true}, {8, 1, 1440, true}, {7, 1, 0, false}}},
 		{"beyond the ring", append(append([]send{{7, 1, 1440, true}}, ring(100)...), send{7, 1, 1440, true})},
 		{"after a withdrawal the ring is gone", []send{{7, 1, 1440, true}, {8, 1, 0, true}, {7, 1, 1440, true}}},
 	}
@@ -81,29 +83,36 @@ func TestMapServerReplay(t *testing.T) {
 
 // A Map-Register an xTR behind a NAT sends through each of its RTRs
 // reaches the Map-Server once per RTR with one nonce: each copy is
-// accepted (and acknowledged through its RTR), a second copy through the
-// same RTR is a replay.
+// accepted (and acknowledged through its RTR), and so is the same copy
+// again through one RTR (a retransmission); once a newer one came through
+// that RTR, the old one through it is a replay.
 func TestMapServerReplayViaRTRs(t *testing.T) {
 	vf := loadVectors(t)
 	tn := newTestNet(t)
 	o := msOptions(0, siteOpt("s", vf.Key, KeySHA256, 0, "10.1.0.0/16"))
 	o.MapServer.RTRs = []netip.Addr{tn.addr(20), tn.addr(21)}
 	ms := tn.startAt(o, tn.addr(10))
-	inner := buildRegister(t, vf.Key, msg.AlgHMACSHA256, func(r *msg.MapRegister) { r.Nonce, r.HasXTRID, r.XTRID[15] = 7, true, 1 })
-	ecm := msg.ECM{N: true, Src: netip.MustParseAddrPort("192.168.1.2:4342"), Dst: netip.AddrPortFrom(tn.addr(10), tn.port), Message: inner}
-	b := ecm.Append(nil)
+	ecmWith := func(nonce uint64) []byte {
+		inner := buildRegister(t, vf.Key, msg.AlgHMACSHA256, func(r *msg.MapRegister) { r.Nonce, r.HasXTRID, r.XTRID[15] = nonce, true, 1 })
+		ecm := msg.ECM{N: true, Src: netip.MustParseAddrPort("192.168.1.2:4342"), Dst: netip.AddrPortFrom(tn.addr(10), tn.port), Message: inner}
+		return ecm.Append(nil)
+	}
 	to := netip.AddrPortFrom(tn.addr(10), tn.port)
 	for i, st := range []struct {
 		rtr      netip.Addr
+		nonce    uint64
 		accepted uint64
 		replayed uint64
 	}{
-		{tn.addr(20), 1, 0},
-		{tn.addr(21), 2, 0},
-		{tn.addr(20), 2, 1},
-		{tn.addr(2), 2, 1}, // not an RTR: not-from-rtr, before any replay check
+		{tn.addr(20), 7, 1, 0},
+		{tn.addr(21), 7, 2, 0},
+		{tn.addr(20), 7, 3, 0}, // the last one again through RTR 20
+		{tn.addr(20), 8, 4, 0},
+		{tn.addr(21), 7, 5, 0}, // still RTR 21's last
+		{tn.addr(20), 7, 5, 1},
+		{tn.addr(2), 7, 5, 1}, // not an RTR: not-from-rtr, before any replay check
 	} {
-		tn.peer(st.rtr, 0).send(to, b)
+		tn.peer(st.rtr, 0).send(to, ecmWith(st.nonce))
 		eventually(t, fmt.Sprintf("copy %d handled", i), func() bool {
 			s := ms.Stats()
 			return s.RegistrationsAccepted+s.Drops["replayed"]+s.Drops["not-from-rtr"] == uint64(i+1)
