@@ -214,6 +214,7 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 		return nil, nil
 	}
 	if d.xtr != nil {
+		d.xtr.plane.SetDecapAllow(decapAllow(cfg.XTR)) // decap_allow, Map-Servers
 		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
 			if rerr := d.xtr.applyStatic(old.XTR); rerr != nil {
 				d.log.Error("restoring the previous static mappings failed", "err", rerr)
@@ -381,6 +382,7 @@ func dataPlaneText(x *conf.XTR) []byte {
 	c.MapRequestRetries, c.MapRequestRate = 0, 0
 	c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
 	c.NATKeepalive = conf.Duration{}
+	c.DecapAllow = nil // applied in place (SetDecapAllow)
 	return configText(&conf.Config{XTR: &c})
 }
 
