@@ -397,6 +397,7 @@ func sameNode(a, b *conf.Config) bool {
 			x := *v.XTR
 			x.MapCache = nil
 			x.RLOCs = withoutPriorities(x.RLOCs)
+			x.DecapAllow = nil // the data plane's, applied in place
 			v.XTR = &x
 		}
 		return configText(&v)

@@ -26,6 +26,7 @@ func deepSameDataPlane(a, b *conf.XTR) bool {
 		c.MapRequestRetries, c.MapRequestRate = 0, 0
 		c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
 		c.NATKeepalive = conf.Duration{}
+		c.DecapAllow = nil
 		c.RLOCs = withoutPriorities(c.RLOCs)
 	}
 	return reflect.DeepEqual(x, y)
@@ -39,6 +40,7 @@ func deepSameNode(a, b *conf.Config) bool {
 			x := *v.XTR
 			x.MapCache = nil
 			x.RLOCs = withoutPriorities(x.RLOCs)
+			x.DecapAllow = nil
 			v.XTR = &x
 		}
 		return v
