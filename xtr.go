@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -559,10 +558,9 @@ func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (tun netio.
 // decapAllow returns the outer sources the decapsulation filter accepts
 // whatever the map-cache holds: decap_allow and the Map-Servers.
 func decapAllow(x *conf.XTR) []netip.Prefix {
-	out := slices.Clone(x.DecapAllow)
+	out := append([]netip.Prefix(nil), x.DecapAllow...)
 	for _, m := range x.MapServers {
-		a := m.Address.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		out = append(out, netip.PrefixFrom(m.Address, m.Address.BitLen()))
 	}
 	return out
 }

@@ -3,7 +3,8 @@ package fwd
 import (
 	"context"
 	"net/netip"
-	"slices"
+
+	"github.com/gaissmai/bart"
 )
 
 // The decapsulation source filter (xtr.decap_filter = "known", like IOS-XE's
@@ -18,46 +19,34 @@ import (
 // through the MissHandler, so that a flow a remote site starts comes up once
 // its mapping, and with it its RLOCs, is installed.
 //
-// The known sources are an immutable snapshot (decapSources) rebuilt off the
+// The known sources are an immutable snapshot (a bart table of host prefixes
+// and decap_allow's prefixes, the instantiation the map-cache already uses,
+// rather than a sorted slice whose generic sort costs 13 KB) rebuilt off the
 // packet path, by the plane's sourcesLoop, when the map-cache publishes a
 // snapshot (MapCache.sources) and when SetDecapAllow changes the extras. A
 // decapsulating goroutine loads it once per batch and remembers the last
 // source it accepted, so a batch from one ITR costs one comparison.
 
-// decapSources is an immutable set of accepted outer sources.
-type decapSources struct {
-	addrs []netip.Addr   // sorted, unique, unmapped
-	allow []netip.Prefix // accepted whatever the map-cache holds
-}
+// decapSources is an immutable set of accepted outer sources: each RLOC as
+// a host prefix, and each allowed prefix (values unused).
+type decapSources = bart.Table[*Mapping]
 
-// contains reports whether a (unmapped) is an accepted source.
-func (s *decapSources) contains(a netip.Addr) bool {
-	if _, ok := slices.BinarySearchFunc(s.addrs, a, netip.Addr.Compare); ok {
-		return true
-	}
-	for _, p := range s.allow {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+// knownSource reports whether a (unmapped) is in s.
+func knownSource(s *decapSources, a netip.Addr) bool {
+	_, ok := s.Lookup(a)
+	return ok
 }
 
 // SetDecapAllow replaces the prefixes whose outer sources are accepted
 // whatever the map-cache holds (decap_allow and the Map-Servers); it has no
-// effect unless Options.DecapFilter is set. Safe for concurrent use.
+// effect unless Options.DecapFilter is set. The plane keeps allow: the
+// caller must not change it afterwards. Safe for concurrent use.
 func (p *Plane) SetDecapAllow(allow []netip.Prefix) {
 	if p.srcWake == nil {
 		return
 	}
-	out := make([]netip.Prefix, 0, len(allow))
-	for _, a := range allow {
-		if a.IsValid() {
-			out = append(out, a.Masked())
-		}
-	}
 	p.srcMu.Lock()
-	p.srcAllow = out
+	p.srcAllow = allow
 	p.srcMu.Unlock()
 	p.rebuildSources()
 }
@@ -66,18 +55,21 @@ func (p *Plane) SetDecapAllow(allow []netip.Prefix) {
 func (p *Plane) rebuildSources() {
 	p.srcMu.Lock()
 	defer p.srcMu.Unlock()
-	var addrs []netip.Addr
+	t := new(decapSources)
+	for _, a := range p.srcAllow {
+		t.Insert(a, nil)
+	}
 	add := func(m *Mapping) {
 		for _, r := range m.RLOCs {
-			addrs = append(addrs, r.Addr.Addr().Unmap())
+			a := r.Addr.Addr().Unmap()
+			t.Insert(netip.PrefixFrom(a, a.BitLen()), nil)
 		}
 	}
 	p.cache.snap.Load().each(add)
 	if p.petr != nil {
 		add(p.petr)
 	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
-	p.srcs.Store(&decapSources{addrs: slices.Compact(addrs), allow: p.srcAllow})
+	p.srcs.Store(t)
 }
 
 // sourcesLoop rebuilds the known sources after map-cache changes.
@@ -109,7 +101,7 @@ func (m *srcMemo) known(from netip.Addr) bool {
 	if from == m.ok && from.IsValid() {
 		return true
 	}
-	if m.set.contains(from) {
+	if knownSource(m.set, from) {
 		m.ok = from
 		return true
 	}
@@ -132,18 +124,19 @@ func (d *Decapsulator) Unknown(pkt []byte, eid []netip.Prefix) (netip.Addr, bool
 		iid = h.InstanceID()
 	}
 	p := &d.pkt
-	if iid != d.cfg.iid || ParsePacket(pkt[HeaderLen:], p) != nil || !d.isLocal(p.Dst) || d.isLocal(p.Src) {
-		return netip.Addr{}, false
-	}
-	if len(eid) == 0 {
-		return p.Src, true
-	}
-	for _, e := range eid {
-		if e.Contains(p.Src) {
-			return p.Src, true
+	ok := iid == d.cfg.iid && ParsePacket(pkt[HeaderLen:], p) == nil && inPrefixes(d.cfg.local, p.Dst) &&
+		!inPrefixes(d.cfg.local, p.Src) && (len(eid) == 0 || inPrefixes(eid, p.Src))
+	return p.Src, ok
+}
+
+// inPrefixes reports whether a is inside one of ps.
+func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
 		}
 	}
-	return netip.Addr{}, false
+	return false
 }
 
 // unknown drops b, from an unknown source, and asks for the mapping of

@@ -9,9 +9,9 @@ import (
 )
 
 func TestDecapSourcesContains(t *testing.T) {
-	s := &decapSources{
-		addrs: []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.9"), netip.MustParseAddr("2001:db8::2")},
-		allow: mustPrefixes("203.0.113.0/28", "2001:db8:ff::/48"),
+	s := new(decapSources)
+	for _, p := range mustPrefixes("192.0.2.2/32", "192.0.2.9/32", "2001:db8::2/128", "203.0.113.0/28", "2001:db8:ff::/48") {
+		s.Insert(p, nil)
 	}
 	tests := []struct {
 		addr string
@@ -30,7 +30,7 @@ func TestDecapSourcesContains(t *testing.T) {
 		{"0.0.0.0", false},
 	}
 	for _, tt := range tests {
-		if got := s.contains(netip.MustParseAddr(tt.addr)); got != tt.want {
+		if got := knownSource(s, netip.MustParseAddr(tt.addr)); got != tt.want {
 			t.Errorf("contains(%s) = %v, want %v", tt.addr, got, tt.want)
 		}
 	}
@@ -182,13 +182,13 @@ func TestDecapFilterFollowsMapCache(t *testing.T) {
 	if _, err := p.MapCache().Insert(MappingSpec{Prefix: prefix, RLOCs: []RLOCSpec{rlocSpec("192.0.2.77", 1, 100)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the new RLOC known", func() bool { return p.srcs.Load().contains(netip.MustParseAddr("192.0.2.77")) })
+	waitFor(t, "the new RLOC known", func() bool { return knownSource(p.srcs.Load(), netip.MustParseAddr("192.0.2.77")) })
 	send()
 	if len(tun.out) != 1 {
 		t.Fatalf("after resolution: TUN %d, drops %v", len(tun.out), p.Stats().Snapshot().Drops)
 	}
 	p.MapCache().Delete(0, prefix)
-	waitFor(t, "the RLOC forgotten", func() bool { return !p.srcs.Load().contains(netip.MustParseAddr("192.0.2.77")) })
+	waitFor(t, "the RLOC forgotten", func() bool { return !knownSource(p.srcs.Load(), netip.MustParseAddr("192.0.2.77")) })
 	send()
 	if len(tun.out) != 1 || p.Stats().Drops(DropUnknownSource) != 2 {
 		t.Fatalf("after delete: TUN %d, unknown-source %d", len(tun.out), p.Stats().Drops(DropUnknownSource))
