@@ -214,13 +214,13 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 		return nil, nil
 	}
 	if d.xtr != nil {
-		d.xtr.plane.SetDecapAllow(decapAllow(cfg.XTR)) // decap_allow, Map-Servers
 		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
 			if rerr := d.xtr.applyStatic(old.XTR); rerr != nil {
 				d.log.Error("restoring the previous static mappings failed", "err", rerr)
 			}
 			return nil, err
 		}
+		d.xtr.plane.SetDecapAllow(decapAllow(cfg.XTR)) // decap_allow, Map-Servers
 		if !sameRLOCs(old.XTR.RLOCs, cfg.XTR.RLOCs) {
 			// Only priorities and weights differ (else the data plane
 			// would have restarted).
@@ -242,6 +242,7 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 			if d.xtr != nil {
 				_ = d.xtr.applyStatic(old.XTR)
 				d.xtr.setRLOCConfig(old.XTR.RLOCs)
+				d.xtr.plane.SetDecapAllow(decapAllow(old.XTR))
 			}
 			if rerr := d.startNode(old); rerr != nil {
 				d.log.Error("restarting the previous control plane failed", "err", rerr)
