@@ -222,6 +222,7 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 			d.applyLimits(cfg.XTR, old.XTR)
 			return nil, err
 		}
+		d.xtr.plane.SetDecapAllow(decapAllow(cfg.XTR)) // decap_allow, Map-Servers
 		if !sameRLOCs(old.XTR.RLOCs, cfg.XTR.RLOCs) {
 			// Only priorities and weights differ (else the data plane
 			// would have restarted).
@@ -244,6 +245,7 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 				_ = d.xtr.applyStatic(old.XTR)
 				d.xtr.setRLOCConfig(old.XTR.RLOCs)
 				d.applyLimits(cfg.XTR, old.XTR)
+				d.xtr.plane.SetDecapAllow(decapAllow(old.XTR))
 			}
 			if rerr := d.startNode(old); rerr != nil {
 				d.log.Error("restarting the previous control plane failed", "err", rerr)
@@ -419,6 +421,7 @@ func dataPlaneText(x *conf.XTR) []byte {
 	c.MapRequestRetries, c.MapRequestRate = 0, 0
 	c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
 	c.NATKeepalive = conf.Duration{}
+	c.DecapAllow = nil // applied in place (SetDecapAllow)
 	return configText(&conf.Config{XTR: &c})
 }
 
@@ -434,6 +437,7 @@ func sameNode(a, b *conf.Config) bool {
 			x.MapCache = nil
 			x.MapCacheLimit, x.PendingPackets, x.PendingTotal = 0, 0, 0
 			x.RLOCs = withoutPriorities(x.RLOCs)
+			x.DecapAllow = nil // the data plane's, applied in place
 			v.XTR = &x
 		}
 		return configText(&v)

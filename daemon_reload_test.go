@@ -37,6 +37,10 @@ func TestReloadClassifiesRLOCChanges(t *testing.T) {
 		{"address", func(c *conf.Config) { c.XTR.RLOCs[0].Address = netip.MustParseAddr("192.0.2.7") }, false, false, false, []string{"xtr.rloc.address"}},
 		{"interface", func(c *conf.Config) { c.XTR.RLOCs[1].Interface = "wan2" }, false, false, false, []string{"xtr.rloc.interface"}},
 		{"mtu", func(c *conf.Config) { c.XTR.MTU = 1300 }, false, false, false, []string{"xtr.mtu"}},
+		// decap_allow goes to the running plane (SetDecapAllow), the
+		// filter's mode restarts it.
+		{"decap_allow", func(c *conf.Config) { c.XTR.DecapAllow = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} }, true, true, false, nil},
+		{"decap_filter", func(c *conf.Config) { c.XTR.DecapFilter = "off" }, false, false, false, []string{"xtr.decap_filter"}},
 		{"mtu and priority", func(c *conf.Config) { c.XTR.MTU = 1300; c.XTR.RLOCs[0].Priority = 9 }, false, false, false, []string{"xtr.mtu"}},
 	}
 	for _, tc := range cases {

@@ -26,6 +26,7 @@ func deepSameDataPlane(a, b *conf.XTR) bool {
 		c.MapRequestRetries, c.MapRequestRate = 0, 0
 		c.ProbeInterval, c.ProbeRetries, c.IdleTimeout = conf.Duration{}, 0, conf.Duration{}
 		c.NATKeepalive = conf.Duration{}
+		c.DecapAllow = nil
 		c.RLOCs = withoutPriorities(c.RLOCs)
 		c.PendingPackets, c.PendingTotal = 0, 0
 		if c.KernelPath != "auto" {
@@ -44,6 +45,7 @@ func deepSameNode(a, b *conf.Config) bool {
 			x.MapCache = nil
 			x.MapCacheLimit, x.PendingPackets, x.PendingTotal = 0, 0, 0
 			x.RLOCs = withoutPriorities(x.RLOCs)
+			x.DecapAllow = nil
 			v.XTR = &x
 		}
 		return v

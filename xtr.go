@@ -146,6 +146,8 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 		LSBChanged:      p.lsbChanged,
 		Divert:          p.miss.divert,
 		TUNPlainReason:  plainReason,
+		DecapFilter:     x.DecapFilter == "known",
+		DecapAllow:      decapAllow(x),
 		ErrorLog: func(format string, args ...any) {
 			// I/O errors the plane survives can repeat per batch: the
 			// plane logs one line a second per goroutine, this a few
@@ -551,4 +553,14 @@ func openXTRTUN(log *logx.Logger, name string, mtu int, mode string) (tun netio.
 	}
 	log.Warn("TUN offloads unavailable, using the plain TUN", "err", oerr)
 	return tun, "offloads refused: " + oerr.Error(), nil
+}
+
+// decapAllow returns the outer sources the decapsulation filter accepts
+// whatever the map-cache holds: decap_allow and the Map-Servers.
+func decapAllow(x *conf.XTR) []netip.Prefix {
+	out := append([]netip.Prefix(nil), x.DecapAllow...)
+	for _, m := range x.MapServers {
+		out = append(out, netip.PrefixFrom(m.Address, m.Address.BitLen()))
+	}
+	return out
 }

@@ -76,6 +76,10 @@ type XTR struct {
 	NATKeepalive      Duration `toml:"nat_keepalive"`       // keepalive to the RTR behind NAT, 20s
 	TUNOffload        string   `toml:"tun_offload"`         // auto | off
 	KernelPath        string   `toml:"kernel_path"`         // off | auto
+
+	// Decapsulation source filter (security: who may send us packets).
+	DecapFilter string         `toml:"decap_filter"` // known | off
+	DecapAllow  []netip.Prefix `toml:"decap_allow"`  // outer sources always accepted
 }
 
 // Locator is a remote locator with its RFC 9301 priority and weight.

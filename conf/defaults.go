@@ -25,6 +25,7 @@ const (
 	DefaultNATKeepalive      = 20 * time.Second // below common NAT UDP timeouts
 	DefaultTUNOffload        = "auto"           // xtr.tun_offload
 	DefaultKernelPath        = "off"            // xtr.kernel_path (experimental)
+	DefaultDecapFilter       = "known"          // xtr.decap_filter
 
 	DefaultPriority = 1   // locator priority when not given
 	DefaultWeight   = 100 // locator weight when not given
@@ -59,6 +60,7 @@ func (x *XTR) SetDefaults() {
 	x.NATKeepalive = Duration{DefaultNATKeepalive}
 	x.TUNOffload = DefaultTUNOffload
 	x.KernelPath = DefaultKernelPath
+	x.DecapFilter = DefaultDecapFilter
 }
 
 // SetDefaults sets the locator's priority and weight to their defaults.

@@ -103,6 +103,8 @@ func (e *tomlWriter) xtr(x *XTR) {
 	e.text("nat_keepalive", x.NATKeepalive)
 	e.str("tun_offload", x.TUNOffload)
 	e.str("kernel_path", x.KernelPath)
+	e.str("decap_filter", x.DecapFilter)
+	e.prefixes("decap_allow", x.DecapAllow)
 	for _, l := range x.ProxyETRs {
 		e.arrayTable("xtr.proxy_etrs")
 		e.locator(l)

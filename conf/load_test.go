@@ -71,6 +71,7 @@ func TestDefaults(t *testing.T) {
 		{"nat_keepalive", x.NATKeepalive.Duration, 20 * time.Second},
 		{"tun_offload", x.TUNOffload, "auto"},
 		{"kernel_path", x.KernelPath, "off"},
+		{"decap_filter", x.DecapFilter, "known"},
 		{"rloc priority", x.RLOCs[0].Priority, 1},
 		{"rloc weight", x.RLOCs[0].Weight, 100},
 		{"map_server key_type", x.MapServers[0].KeyType, "sha256"},

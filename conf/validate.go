@@ -18,6 +18,8 @@ var (
 	TUNOffloadModes = []string{"auto", "off"}
 	// KernelPathModes are the values of xtr.kernel_path.
 	KernelPathModes = []string{"off", "auto"}
+	// DecapFilterModes are the values of xtr.decap_filter.
+	DecapFilterModes = []string{"known", "off"}
 	// KeyTypes are the values of key_type: HMAC-SHA-1 and HMAC-SHA-256.
 	KeyTypes = []string{"sha1", "sha256"}
 	// Actions are the RFC 9301 Map-Reply actions a static negative mapping
@@ -263,6 +265,15 @@ func (v *validator) xtr(x *XTR) {
 	}
 	v.oneOf("xtr.tun_offload", x.TUNOffload, TUNOffloadModes)
 	v.oneOf("xtr.kernel_path", x.KernelPath, KernelPathModes)
+
+	// The decapsulation source filter; the eBPF decapsulator has none.
+	v.oneOf("xtr.decap_filter", x.DecapFilter, DecapFilterModes)
+	for i, p := range x.DecapAllow {
+		v.prefix(indexKey("xtr.decap_allow", i), p)
+	}
+	if x.KernelPath == "auto" && x.DecapFilter == "known" {
+		v.addFrom([]string{"xtr.decap_filter"}, "xtr.kernel_path", "%q decapsulates in the kernel, which would bypass decap_filter = \"known\": set decap_filter = \"off\" or leave kernel_path off", x.KernelPath)
+	}
 }
 
 func (v *validator) mapServer(m *MapServer) {

@@ -103,6 +103,12 @@ func TestValidationRules(t *testing.T) {
 		{"nat_traversal", xtrHead + "nat_traversal = \"yes\" #<\n" + xtrRLOC, "xtr.nat_traversal", "auto, always, off"},
 		{"tun_offload", xtrHead + "tun_offload = \"on\" #<\n" + xtrRLOC, "xtr.tun_offload", "auto, off"},
 		{"kernel_path", xtrHead + "kernel_path = \"on\" #<\n" + xtrRLOC, "xtr.kernel_path", "off, auto"},
+		{"decap_filter", xtrHead + "decap_filter = \"strict\" #<\n" + xtrRLOC, "xtr.decap_filter", `"strict" is not one of known, off`},
+		{"decap_allow host bits", xtrHead + "decap_allow = [\"203.0.113.0/24\",\n  \"192.0.2.1/24\"] #<\n" + xtrRLOC, "xtr.decap_allow[1]", "host bits set: did you mean 192.0.2.0/24?"},
+		{"decap_allow garbage", xtrHead + "decap_allow = [\"192.0.2.0/40\"] #<\n" + xtrRLOC, "xtr.decap_allow[0]", "is not an IP prefix"},
+		{"decap_allow 4in6", xtrHead + "decap_allow = [\"::ffff:192.0.2.0/120\"] #<\n" + xtrRLOC, "xtr.decap_allow[0]", "IPv4-mapped"},
+		{"kernel_path bypasses decap_filter", xtrHead + "kernel_path = \"auto\" #<\n" + xtrRLOC, "xtr.kernel_path", `set decap_filter = "off" or leave kernel_path off`},
+		{"kernel_path bypasses decap_filter known", xtrHead + "decap_filter = \"known\"\nkernel_path = \"auto\" #<\n" + xtrRLOC, "xtr.kernel_path", `bypass decap_filter = "known"`},
 
 		// Local locators.
 		{"no rloc", "[xtr] #<\neid_prefixes = [\"198.51.100.0/25\"]\ntun = \"lisp0\"\n", "xtr", "at least one [[xtr.rloc]]"},

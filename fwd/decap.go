@@ -47,7 +47,9 @@ func (d *Decapsulator) Dropped(r DropReason) { d.bs.drop(r) }
 // min(inner, outer) and whose ECN is combined per RFC 6040, with the IPv4
 // checksum fixed incrementally. An ETR is not an open relay: the header must
 // be valid, the instance-id ours, and the inner destination inside one of
-// our EID prefixes, or the packet is dropped with a reason.
+// our EID prefixes, or the packet is dropped with a reason. Nor does it take
+// our own EIDs from outside: an inner source inside our EID prefixes is
+// spoofed (a remote ITR never sends them to us) and dropped.
 func (d *Decapsulator) Decap(pkt []byte, outerTTL, outerTOS uint8) ([]byte, DropReason, bool) {
 	h := Header(pkt)
 	// Not Validate: E without N and N with V are the sender's mistakes,
@@ -71,6 +73,9 @@ func (d *Decapsulator) Decap(pkt []byte, outerTTL, outerTOS uint8) ([]byte, Drop
 	inner = inner[:p.Len]
 	if !d.isLocal(p.Dst) {
 		return d.drop(DropNotLocalEID)
+	}
+	if d.isLocal(p.Src) {
+		return d.drop(DropSpoofedSource)
 	}
 
 	ttl := p.TTL

@@ -45,6 +45,11 @@ func TestDecap(t *testing.T) {
 		{name: "unexpected iid", hdr: HeaderFields{I: true, InstanceID: 5}, pkt: v4, reason: DropIIDMismatch},
 		{name: "not local", hdr: nl, pkt: pktSpec{src: "198.51.100.200", dst: "198.51.100.1", proto: protoUDP}, reason: DropNotLocalEID},
 		{name: "not local v6", hdr: nl, pkt: pktSpec{src: "2001:db8:2::1", dst: "2001:db8:3::1", proto: protoUDP}, reason: DropNotLocalEID},
+		// A remote ITR never sends our own EIDs to us (finding 1: a spoofed
+		// LAN source would reach the LAN through the firewall's lisp->lan).
+		{name: "spoofed source", hdr: nl, pkt: pktSpec{src: "198.51.100.130", dst: "198.51.100.200", proto: protoUDP}, reason: DropSpoofedSource},
+		{name: "spoofed source v6", hdr: nl, pkt: pktSpec{src: "2001:db8:2::7", dst: "2001:db8:2::9", proto: protoUDP}, reason: DropSpoofedSource},
+		{name: "source next to ours", hdr: nl, pkt: pktSpec{src: "198.51.100.127", dst: "198.51.100.200", proto: protoUDP}, outerTTL: 64, ok: true, ttl: 64},
 		{name: "CE over not-ECT", hdr: nl, pkt: pktSpec{src: "198.51.100.1", dst: "198.51.100.200", proto: protoUDP}, outerTOS: ecnCE, reason: DropECN},
 		{name: "ttl zero", hdr: nl, pkt: v4, outerTTL: 0, raw: nil, reason: 0, ok: true, ttl: 60, tos: v4.tos},
 		// RFC 9300 section 5.3: E without N is ignored, N with V read as a nonce.

@@ -14,6 +14,7 @@
 //	mapcache.go  LPM per instance-id (bart), snapshots, TTL, limit + LRU
 //	encap.go     Encapsulator: inner packet → LISP packet, in place
 //	decap.go     Decapsulator: LISP packet → inner packet, in place
+//	decapfilter.go  which outer sources may send us packets (decap_filter)
 //	icmp.go      ICMP too-big / unreachable back to the sender, rate-limited
 //	pending.go   per-destination queues of packets waiting for a mapping
 //	native_linux.go  RawForwarder: native forwarding outside the tunnel
@@ -93,10 +94,14 @@
 //
 //  1. ReadBatch (recvmmsg) fills up to 64 buffers with the datagrams
 //     available, each with its outer TTL and TOS (IP_RECVTTL/IP_RECVTOS).
-//  2. Per datagram (Decapsulator.Decap): Header.Validate (length, E without
-//     N, N with V); the instance-id (0 when I is clear) must be ours; the
-//     inner packet must parse and its destination lie in LocalEIDs (an ETR
-//     is not an open relay); inner TTL becomes min(inner, outer), ECN is
+//  2. Per datagram: with DecapFilter, the outer source must be known (an
+//     RLOC of a map-cache entry, a proxy ETR, DecapAllow; one compare for
+//     the ITR of the previous datagram), else unknown-source and the inner
+//     source goes to the MissHandler. Then Decapsulator.Decap:
+//     Header.Validate (length, E without N, N with V); the instance-id (0
+//     when I is clear) must be ours; the inner packet must parse, its
+//     destination lie in LocalEIDs (an ETR is not an open relay) and its
+//     source not (spoofed-source); inner TTL becomes min(inner, outer), ECN is
 //     combined per the RFC 6040 table (CE over Not-ECT: drop), and the IPv4
 //     header checksum is updated incrementally (RFC 1624).
 //  3. One TUN.Write of all accepted inner packets, at offset HeaderLen of

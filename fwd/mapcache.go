@@ -53,12 +53,23 @@ type MapCache struct {
 	// blocking after every new snapshot and every rebuilt RLOC selection
 	// of an entry in the cache (see Mapping.rebuild).
 	watch atomic.Pointer[chan struct{}]
+
+	// sources, when set (by the Plane's decapsulation filter), is
+	// signalled without blocking after every new snapshot but a pending
+	// placeholder's (which adds no RLOC): the set of known RLOCs changed.
+	sources atomic.Pointer[chan struct{}]
 }
 
-// store publishes snapshot s and signals the watcher.
+// store publishes snapshot s and signals the watchers.
 func (c *MapCache) store(s *snapshot) {
 	c.snap.Store(s)
 	c.signal()
+	if w := c.sources.Load(); w != nil {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // signal tells the watcher, if any, that the cache changed; it never
@@ -312,7 +323,8 @@ func (c *MapCache) insertPending(iid uint32, dst netip.Addr, ttl time.Duration) 
 	} else if s.n >= c.limit {
 		return nil
 	}
-	c.store(s.with(iid, t.InsertPersist(m.Prefix, m), dn))
+	c.snap.Store(s.with(iid, t.InsertPersist(m.Prefix, m), dn)) // no RLOC: not store
+	c.signal()
 	if c.pendings == nil {
 		c.pendings = make(map[pendKey]*Mapping)
 	}

@@ -151,6 +151,14 @@ type Options struct {
 	KernelPath bool
 	// TUNIndex is the TUN device's ifindex, for KernelPath.
 	TUNIndex int
+	// DecapFilter accepts encapsulated packets only from known outer
+	// sources (see decapfilter.go): RLOCs of map-cache entries, the proxy
+	// ETRs, and DecapAllow. Off: from anyone.
+	DecapFilter bool
+	// DecapAllow are outer sources accepted whatever the map-cache holds,
+	// with DecapFilter (decap_allow, the Map-Servers); SetDecapAllow
+	// replaces them.
+	DecapAllow []netip.Prefix
 	// TUNPlainReason says why the TUN reads one packet at a time (offloads
 	// not asked for, or refused by the kernel) when it does: `show stats`
 	// prints it next to the path.
@@ -184,6 +192,11 @@ type Plane struct {
 	kernErr   error       // why the kernel refused it
 	localMu   sync.Mutex  // guards localLocs
 	localLocs []LocalLocator
+
+	srcs     atomic.Pointer[decapSources] // known outer sources; nil = no filter
+	srcWake  chan struct{}                // map-cache changed (DecapFilter)
+	srcMu    sync.Mutex                   // serializes rebuilds; guards srcAllow
+	srcAllow []netip.Prefix
 
 	closeOnce sync.Once
 	closeErr  error
@@ -270,6 +283,11 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 	}
 	p.setupKernel()
 	p.setupOffload()
+	if opts.DecapFilter {
+		p.srcWake = make(chan struct{}, 1)
+		p.cache.sources.Store(&p.srcWake)
+		p.SetDecapAllow(opts.DecapAllow)
+	}
 	return p, nil
 }
 
@@ -444,6 +462,13 @@ func (p *Plane) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			p.kernelLoop(ctx.Done())
+		}()
+	}
+	if p.srcWake != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.sourcesLoop(ctx)
 		}()
 	}
 
@@ -732,6 +757,7 @@ type decapWorker struct {
 	out     [][]byte
 	lastLog logGate
 	itrs    itrMemo
+	src     srcMemo
 }
 
 func (p *Plane) newDecapWorker(c BatchConn) *decapWorker {
@@ -779,12 +805,16 @@ func (p *Plane) decapLoop(ctx context.Context, c BatchConn) error {
 func (w *decapWorker) process(n int) {
 	d := w.dec
 	var groMsgs, groSegs uint64
+	if set := w.p.srcs.Load(); set != w.src.set {
+		w.src.set, w.src.ok = set, netip.Addr{}
+	}
 	for i := 0; i < n; i++ {
 		m := &w.msgs[i]
 		if m.Err != nil {
 			d.Dropped(DropMalformed)
 			continue
 		}
+		known := w.src.known(m.Addr.Addr().Unmap())
 		// A coalesced message (UDP_GRO) holds datagrams of GSOSize bytes
 		// each but the last; each is one LISP packet.
 		seg := m.N
@@ -799,6 +829,8 @@ func (w *decapWorker) process(n int) {
 			b := w.bufs[i][off:min(off+seg, m.N)]
 			if w.p.opts.Divert != nil && IsControlDatagram(b) {
 				w.p.opts.Divert(b, m.Addr)
+			} else if !known {
+				w.unknown(b)
 			} else if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
 				h := Header(b)
 				w.p.noteITR(&w.itrs, m.Addr.Addr().Unmap(), d.pkt.Src, h.LSBs(), h.L())

@@ -27,6 +27,8 @@ const (
 	DropTUNWriteError                    // write to the TUN failed
 	DropPendingTimeout                   // queued while resolving; no mapping came in time
 	DropNativeError                      // native forwarding (outside the tunnel) failed
+	DropSpoofedSource                    // decapsulated source is one of our own EIDs
+	DropUnknownSource                    // outer source is no known RLOC (xtr.decap_filter)
 	numDropReasons
 )
 
@@ -34,6 +36,7 @@ var dropNames = [numDropReasons]string{
 	"malformed", "not-local-eid", "iid-mismatch", "not-eid-space", "no-mapping", "pending",
 	"queue-full", "negative-drop", "no-rloc", "too-big", "ttl-exceeded", "ecn-drop",
 	"send-error", "tun-write-error", "pending-timeout", "native-error",
+	"spoofed-source", "unknown-source",
 }
 
 // String returns the reason's name as `show stats` prints it.

@@ -248,13 +248,19 @@ func lcafAt(b []byte) int {
 // exactly what was sent, per category (data plane "malformed"; control
 // plane "malformed" and "unsupported", and the control messages in per
 // type), nothing under any other drop reason, and lispd must have logged
-// at most floodMaxLogLines lines during the whole flood.
+// at most floodMaxLogLines lines during the whole flood. The core router is
+// no RLOC: xTR2's decap_allow lets its datagrams past the decapsulation
+// filter to the parser (else they would all be unknown-source).
 func TestOpsMalformedFlood(t *testing.T) {
-	s := opsStart(t, lab.XTRConfig{Static: true}, lab.XTRConfig{Static: true}, nil)
+	allowCore := `decap_allow = ["192.0.2.5/32", "2001:db8:ff:2::1/128"]` // the core router's ends toward xTR2
+	s := opsStart(t, lab.XTRConfig{Static: true}, lab.XTRConfig{Static: true, Extra: allowCore}, nil)
 	pingWorks(t, s.A, lab.HostB4)
 	opsResolveNeighbors(t, s)
 	core := s.CoreLinks[1].A // the core router's end of the link to xTR2
 	srcs := []netip.Addr{core.Addr4(), core.Addr6()}
+	if !strings.Contains(allowCore, `"`+srcs[0].String()+`/32"`) || !strings.Contains(allowCore, `"`+srcs[1].String()+`/128"`) {
+		t.Fatalf("premise: decap_allow %s does not name the core router's %v", allowCore, srcs)
+	}
 	dsts := []netip.Addr{s.RLOC2v4, s.RLOC2v6}
 	data := dataFlood(t)
 	ctlBad, ctlUnsup := ctlFlood(t, srcs[0])

@@ -45,7 +45,9 @@ type XTRConfig struct {
 	// $LISPD_TUN_OFFLOAD (offload.go), else the daemon's default.
 	TUNOffload string
 	// KernelPath is xtr.kernel_path ("off" | "auto"); empty keeps the
-	// daemon's default.
+	// daemon's default. "auto" also writes decap_filter = "off": the
+	// eBPF decapsulator does not filter sources, and lispd refuses the
+	// two together. Every other configuration keeps the default "known".
 	KernelPath string
 	// NATTraversal is xtr.nat_traversal; empty writes "off": the labs
 	// without a NAT keep NAT discovery (Info-Requests, some from port 4341)
@@ -107,6 +109,9 @@ func (l *Lab) XTRTOML(c XTRConfig) string {
 	}
 	if c.KernelPath != "" {
 		fmt.Fprintf(&b, "kernel_path = %q\n", c.KernelPath)
+		if c.KernelPath == "auto" {
+			b.WriteString("decap_filter = \"off\"\n")
+		}
 	}
 	nat := c.NATTraversal
 	if nat == "" {
