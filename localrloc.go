@@ -14,9 +14,10 @@ import (
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/ctl/admin"
 	"github.com/lispd/lispd/fwd"
-	"github.com/lispd/lispd/fwd/netio"
 	"github.com/lispd/lispd/internal/logx"
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
 )
 
 // Local locators over rtnetlink (issue 7). The [[xtr.rloc]] entries name an
@@ -66,7 +67,7 @@ const (
 // in their positions, until a new address of the family replaces them. An
 // interface entry without any address, now or before, is a single
 // address-less entry that is down and not registered.
-func resolveLocal(cfg []conf.LocalRLOC, st *netio.LinkState, prev []localRLOC) []localRLOC {
+func resolveLocal(cfg []conf.LocalRLOC, st *rtnl.LinkState, prev []localRLOC) []localRLOC {
 	var out []localRLOC
 	for _, r := range cfg {
 		lr := localRLOC{Interface: r.Interface, Priority: uint8(r.Priority), Weight: uint8(r.Weight)}
@@ -238,8 +239,8 @@ type localWatch struct {
 	mu   sync.Mutex // guards cur and cfg
 	cur  []localRLOC
 	w    linkWaiter
-	dump func() (*netio.LinkState, error) // netio.DumpLinks
-	quit chan struct{}                    // closed by close
+	dump func() (*rtnl.LinkState, error) // rtnl.DumpLinks
+	quit chan struct{}                   // closed by close
 
 	// syncMu serializes the hand-overs to the node: the watcher's and
 	// main's (a node starting) each read cur and pass it on, and without
@@ -254,27 +255,27 @@ type localWatch struct {
 // watching. Without rtnetlink (it fails), it returns nil and the locators
 // stay as resolved at start.
 func newLocalWatch(log *logx.Logger, cfg []conf.LocalRLOC, plane *fwd.Plane, node func() *ctl.Node) *localWatch {
-	w, err := netio.WatchLinks()
+	w, err := rtnl.WatchLinks()
 	if err != nil {
 		log.Warn("cannot watch links over rtnetlink: local locators will not follow changes", "err", err)
 		return nil
 	}
-	st, err := netio.DumpLinks()
+	st, err := rtnl.DumpLinks()
 	if err != nil {
 		w.Close()
 		log.Warn("cannot read links over rtnetlink: local locators will not follow changes", "err", err)
 		return nil
 	}
-	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, dump: netio.DumpLinks,
+	lw := &localWatch{log: log, cfg: cfg, plane: plane, node: node, w: w, dump: rtnl.DumpLinks,
 		setNode: (*ctl.Node).SetLocalLocators, quit: make(chan struct{}), done: make(chan struct{})}
 	lw.apply(st)
 	go lw.run()
 	return lw
 }
 
-// linkWaiter is what localWatch needs of a netio.LinkWatcher.
+// linkWaiter is what localWatch needs of a rtnl.LinkWatcher.
 type linkWaiter interface {
-	Wait() ([]netio.LinkEvent, error)
+	Wait() ([]rtnl.LinkEvent, error)
 	Close() error
 }
 
@@ -310,7 +311,7 @@ func (lw *localWatch) run() {
 
 // apply makes st the current state; a change goes to the data and control
 // planes.
-func (lw *localWatch) apply(st *netio.LinkState) {
+func (lw *localWatch) apply(st *rtnl.LinkState) {
 	lw.applyMu.Lock()
 	defer lw.applyMu.Unlock()
 	lw.mu.Lock()

@@ -13,18 +13,19 @@ import (
 	"github.com/lispd/lispd/conf"
 	"github.com/lispd/lispd/ctl"
 	"github.com/lispd/lispd/fwd"
-	"github.com/lispd/lispd/fwd/netio"
 	"github.com/lispd/lispd/internal/logx"
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
 )
 
 func TestResolveLocal(t *testing.T) {
 	up := uint32(unix.IFF_UP | unix.IFF_RUNNING)
 	a := netip.MustParseAddr
 	p := netip.MustParsePrefix
-	st := &netio.LinkState{
-		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "wan2", Flags: unix.IFF_UP}, {Index: 4, Name: "lte", Flags: up}, {Index: 5, Name: "ppp0", Flags: up}, {Index: 1, Name: "lo", Flags: up | unix.IFF_LOOPBACK}},
-		Addrs: []netio.IfAddr{
+	st := &rtnl.LinkState{
+		Links: []rtnl.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "wan2", Flags: unix.IFF_UP}, {Index: 4, Name: "lte", Flags: up}, {Index: 5, Name: "ppp0", Flags: up}, {Index: 1, Name: "lo", Flags: up | unix.IFF_LOOPBACK}},
+		Addrs: []rtnl.IfAddr{
 			{Index: 2, Prefix: p("2001:db8::2/64")},
 			{Index: 2, Prefix: p("fe80::2/64")}, // link-local: never a locator
 			{Index: 2, Prefix: p("192.0.2.1/24")},
@@ -78,7 +79,7 @@ func TestResolveLocal(t *testing.T) {
 	}
 
 	// DHCP gives ppp0 an address and wan2 its carrier: both come up.
-	st.Addrs = append(st.Addrs, netio.IfAddr{Index: 5, Prefix: p("198.51.100.77/32")})
+	st.Addrs = append(st.Addrs, rtnl.IfAddr{Index: 5, Prefix: p("198.51.100.77/32")})
 	st.Links[1].Flags = up
 	got = resolveLocal(cfg, st, got)
 	if got[2].Reason != "" || !got[2].Up || got[4].Addr != a("198.51.100.77") || !got[4].Up {
@@ -131,9 +132,9 @@ func TestResolveLocalAddressDAD(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := &netio.LinkState{
-				Links: []netio.Link{{Index: 2, Name: "wan6", Flags: tt.link}},
-				Addrs: []netio.IfAddr{{Index: 2, Prefix: netip.PrefixFrom(a, 64), Flags: tt.flags}},
+			st := &rtnl.LinkState{
+				Links: []rtnl.Link{{Index: 2, Name: "wan6", Flags: tt.link}},
+				Addrs: []rtnl.IfAddr{{Index: 2, Prefix: netip.PrefixFrom(a, 64), Flags: tt.flags}},
 			}
 			got := resolveLocal([]conf.LocalRLOC{{Address: a, Priority: 1, Weight: 100}}, st, nil)
 			if len(got) != 1 || got[0].Up != tt.up || got[0].Reason != tt.reason || got[0].IfIndex != 2 {
@@ -213,9 +214,9 @@ func TestResolveLocalKeepsLostAddresses(t *testing.T) {
 		{Interface: "pppoe-wan2", Priority: 2, Weight: 100},
 		{Interface: "lte", Priority: 3, Weight: 100},
 	}
-	st := &netio.LinkState{
-		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "pppoe-wan2", Flags: up}, {Index: 4, Name: "lte", Flags: up}},
-		Addrs: []netio.IfAddr{
+	st := &rtnl.LinkState{
+		Links: []rtnl.Link{{Index: 2, Name: "wan", Flags: up}, {Index: 3, Name: "pppoe-wan2", Flags: up}, {Index: 4, Name: "lte", Flags: up}},
+		Addrs: []rtnl.IfAddr{
 			{Index: 2, Prefix: p("192.0.2.1/24")},
 			{Index: 2, Prefix: p("2001:db8::1/64")},
 			{Index: 3, Prefix: p("198.51.100.7/32")},
@@ -228,8 +229,8 @@ func TestResolveLocalKeepsLostAddresses(t *testing.T) {
 	}
 	// wan set down: its IPv6 address goes, its IPv4 one stays; the PPPoE
 	// device of wan2 disappears.
-	st.Links = []netio.Link{{Index: 2, Name: "wan", Flags: 0}, {Index: 4, Name: "lte", Flags: up}}
-	st.Addrs = []netio.IfAddr{{Index: 2, Prefix: p("192.0.2.1/24")}, {Index: 4, Prefix: p("203.0.113.9/24")}}
+	st.Links = []rtnl.Link{{Index: 2, Name: "wan", Flags: 0}, {Index: 4, Name: "lte", Flags: up}}
+	st.Addrs = []rtnl.IfAddr{{Index: 2, Prefix: p("192.0.2.1/24")}, {Index: 4, Prefix: p("203.0.113.9/24")}}
 	got := resolveLocal(cfg, st, before)
 	want := []ctl.LocalLocator{
 		{Addr: a("192.0.2.1"), Priority: 1, Weight: 100, Down: true, IfIndex: 2},
@@ -257,8 +258,8 @@ func TestResolveLocalKeepsLostAddresses(t *testing.T) {
 	}
 	// wan2's PPPoE session comes back with a new address: it replaces the
 	// old one in its position.
-	st.Links = append(st.Links, netio.Link{Index: 5, Name: "pppoe-wan2", Flags: up})
-	st.Addrs = append(st.Addrs, netio.IfAddr{Index: 5, Prefix: p("198.51.100.99/32")})
+	st.Links = append(st.Links, rtnl.Link{Index: 5, Name: "pppoe-wan2", Flags: up})
+	st.Addrs = append(st.Addrs, rtnl.IfAddr{Index: 5, Prefix: p("198.51.100.99/32")})
 	got = resolveLocal(cfg, st, got)
 	if r := registeredLocators(got); len(r) != 4 || r[2] != (ctl.LocalLocator{Addr: a("198.51.100.99"), Priority: 2, Weight: 100, IfIndex: 5}) {
 		t.Errorf("after the new PPPoE address: %+v", r)
@@ -272,7 +273,7 @@ type fakeWaiter struct {
 	closed chan struct{}
 }
 
-func (f *fakeWaiter) Wait() ([]netio.LinkEvent, error) {
+func (f *fakeWaiter) Wait() ([]rtnl.LinkEvent, error) {
 	select {
 	case err := <-f.errs:
 		return nil, err
@@ -293,13 +294,13 @@ func TestLocalWatchSurvivesWaitError(t *testing.T) {
 	w := &fakeWaiter{errs: make(chan error, 2), closed: make(chan struct{})}
 	w.errs <- errors.New("rtnetlink notification: ifinfomsg: truncated")
 	w.errs <- nil // the uplink's address arrives
-	st := &netio.LinkState{
-		Links: []netio.Link{{Index: 2, Name: "wan", Flags: unix.IFF_UP | unix.IFF_RUNNING}},
-		Addrs: []netio.IfAddr{{Index: 2, Prefix: netip.MustParsePrefix("192.0.2.1/24")}},
+	st := &rtnl.LinkState{
+		Links: []rtnl.Link{{Index: 2, Name: "wan", Flags: unix.IFF_UP | unix.IFF_RUNNING}},
+		Addrs: []rtnl.IfAddr{{Index: 2, Prefix: netip.MustParsePrefix("192.0.2.1/24")}},
 	}
 	lw := &localWatch{
 		log: logx.Discard(), cfg: []conf.LocalRLOC{{Interface: "wan", Priority: 1, Weight: 100}}, plane: plane,
-		w: w, dump: func() (*netio.LinkState, error) { return st, nil },
+		w: w, dump: func() (*rtnl.LinkState, error) { return st, nil },
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	go lw.run()
@@ -330,9 +331,9 @@ func TestLocalWatchSurvivesWaitError(t *testing.T) {
 func TestResolveLocalSkipsTemporary(t *testing.T) {
 	up := uint32(unix.IFF_UP | unix.IFF_RUNNING)
 	p := netip.MustParsePrefix
-	st := &netio.LinkState{
-		Links: []netio.Link{{Index: 2, Name: "wan", Flags: up}},
-		Addrs: []netio.IfAddr{
+	st := &rtnl.LinkState{
+		Links: []rtnl.Link{{Index: 2, Name: "wan", Flags: up}},
+		Addrs: []rtnl.IfAddr{
 			{Index: 2, Prefix: p("192.0.2.1/24")},
 			{Index: 2, Prefix: p("192.0.2.7/24"), Flags: unix.IFA_F_SECONDARY},
 			{Index: 2, Prefix: p("2001:db8::5c1e:42ff:fe00:1/64"), Flags: unix.IFA_F_TEMPORARY},

@@ -15,6 +15,8 @@ import (
 	"github.com/lispd/lispd/fwd/netio"
 	"github.com/lispd/lispd/internal/logx"
 	"github.com/lispd/lispd/internal/sock"
+
+	"github.com/lispd/lispd/fwd/rtnl"
 )
 
 // localRLOC is one of this router's locators as resolved at start: a
@@ -106,7 +108,7 @@ func startXTR(ctx context.Context, log *logx.Logger, x *conf.XTR) (_ *xtrPlane, 
 	// eid_space goes into the TUN through a table of its own, consulted
 	// for every packet not marked by the native forwarder; the main table's
 	// more specific routes (a connected site subnet) still win.
-	p.removeRoutes, err = netio.AddPolicyRoutes(netio.PolicyRoutes{
+	p.removeRoutes, err = rtnl.AddPolicyRoutes(rtnl.PolicyRoutes{
 		Ifname: p.tun.Name(), Prefixes: x.EIDSpace, Mark: fwd.DefaultNativeMark,
 	})
 	if err != nil {

@@ -121,7 +121,7 @@
 // A third goroutine ticks the map-cache's coarse clock once a second (TTL
 // expiry, last-used times for LRU eviction, the ICMP token bucket) so the
 // packet path never reads the system clock, and, when Options.PathMTUFunc
-// is set (main passes KernelPathMTU: netio.PathMTU, IP_MTU on a connected
+// is set (main passes KernelPathMTU: rtnl.PathMTU, IP_MTU on a connected
 // socket), asks
 // the kernel for the path MTU toward the RLOCs used in the last seconds.
 // The send sockets use IP_PMTUDISC_WANT: outer packets leave with DF while

@@ -25,7 +25,7 @@ const DefaultNativeMark = 0x4c49
 // The kernel routes eid_space into the TUN, so a packet to an EID written
 // to a plain raw socket would come straight back. Policy routing keeps the
 // marked ones out of the tunnel: the eid_space routes live in a table of
-// their own that only unmarked packets consult (netio.AddPolicyRoutes
+// their own that only unmarked packets consult (rtnl.AddPolicyRoutes
 // installs them so):
 //
 //	ip rule add pref P   to E lookup main suppress_prefixlength len(E)   # each eid_space prefix E

@@ -4,51 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lispd/lispd/fwd/netio"
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
+
+	"github.com/lispd/lispd/internal/netnstest"
 )
 
-// enterNetns moves the calling test goroutine into a fresh network
-// namespace for the rest of the test: its OS thread is locked, unshared and
-// never unlocked, so the runtime ends the thread (and the namespace goes
-// with its last device) when the test goroutine exits, even on failure.
-// Sockets and devices must be created on the test goroutine itself.
-func enterNetns(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (CI=true)")
-		}
-		t.Skip("needs root")
-	}
-	if comm, _ := os.ReadFile("/proc/self/comm"); strings.HasPrefix(string(comm), "qemu-") {
-		// qemu-user passes netlink messages to the host kernel through an
-		// incomplete translation (no rule messages, attributes mangled on
-		// big-endian targets).
-		t.Skip("network namespace tests need a native kernel interface, not qemu-user")
-	}
-	runtime.LockOSThread()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("unshare(CLONE_NEWNET): %v", err)
-	}
-	if err := netio.LinkSetUp("lo"); err != nil {
-		t.Fatalf("lo up: %v", err)
-	}
-}
-
 // TestNetnsRawForwarder: in a fresh namespace with eid_space routed into a
-// TUN by policy routing (netio.AddPolicyRoutes) and a default route through
+// TUN by policy routing (rtnl.AddPolicyRoutes) and a default route through
 // a second TUN standing for the uplink, RawForwarder's marked packets to
 // EIDs leave through the uplink unchanged, and the same packets without the
 // mark go into the tunnel: the mark and the rules are the way out.
 func TestNetnsRawForwarder(t *testing.T) {
-	enterNetns(t)
+	netnstest.Enter(t)
 	open := func(prefix string) netio.TUN {
 		tun, err := netio.OpenTUN(fmt.Sprintf("%s%06x", prefix, rand.Uint32()&0xffffff), 1400)
 		if err != nil {
@@ -58,10 +31,10 @@ func TestNetnsRawForwarder(t *testing.T) {
 		return tun
 	}
 	eid, up := open("lfe"), open("lfu")
-	if _, err := netio.AddRoutes(up.Name(), mustPrefixes("0.0.0.0/0")); err != nil {
+	if _, err := rtnl.AddRoutes(up.Name(), mustPrefixes("0.0.0.0/0")); err != nil {
 		t.Fatal(err)
 	}
-	remove, err := netio.AddPolicyRoutes(netio.PolicyRoutes{Ifname: eid.Name(), Prefixes: mustPrefixes("198.51.100.0/24", "2001:db8:2::/48"), Mark: DefaultNativeMark})
+	remove, err := rtnl.AddPolicyRoutes(rtnl.PolicyRoutes{Ifname: eid.Name(), Prefixes: mustPrefixes("198.51.100.0/24", "2001:db8:2::/48"), Mark: DefaultNativeMark})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +116,7 @@ func TestNetnsRawForwarder(t *testing.T) {
 	// gateway-less default route also catches unmarked raw IPv6 packets:
 	// the kernel clones a host route for IPV6_HDRINCL sends, which defeats
 	// suppress_prefixlength; only lispd's marked packets use that path.)
-	if _, err := netio.AddRoutes(up.Name(), mustPrefixes("::/0")); err != nil {
+	if _, err := rtnl.AddRoutes(up.Name(), mustPrefixes("::/0")); err != nil {
 		t.Fatal(err)
 	}
 	if err := marked.Forward(pkt6); err != nil {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/lispd/lispd/fwd/netio"
+
+	"github.com/lispd/lispd/fwd/rtnl"
 )
 
 // The netio types satisfy the plane's interfaces.
@@ -21,10 +23,10 @@ func PoolConns(p *netio.SendPool) []BatchConn {
 	return out
 }
 
-// KernelPathMTU is a PathMTUFunc that asks the kernel (netio.PathMTU); it
+// KernelPathMTU is a PathMTUFunc that asks the kernel (rtnl.PathMTU); it
 // returns 0 when the kernel has no route to dst.
 func KernelPathMTU(dst netip.Addr) int {
-	mtu, err := netio.PathMTU(dst)
+	mtu, err := rtnl.PathMTU(dst)
 	if err != nil {
 		return 0
 	}

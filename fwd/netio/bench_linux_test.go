@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+
+	"github.com/lispd/lispd/fwd/rtnl"
 )
 
 // The batch benchmarks move 64 datagrams of 1400 bytes over loopback per
@@ -90,10 +92,10 @@ func BenchmarkTUNRead(b *testing.B) {
 	for _, batch := range []int{64, 1} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			tun := openTestTUN(b, 1500)
-			if err := AddAddress(tun.Name(), tunAddr4); err != nil {
+			if err := rtnl.AddAddress(tun.Name(), tunAddr4); err != nil {
 				b.Fatal(err)
 			}
-			remove, err := AddRoutes(tun.Name(), []netip.Prefix{eidSpace4})
+			remove, err := rtnl.AddRoutes(tun.Name(), []netip.Prefix{eidSpace4})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,12 +8,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
+
+	"github.com/lispd/lispd/internal/netnstest"
 )
 
-// TestNetnsPolicyRoutes: with AddPolicyRoutes, unmarked packets to
+// TestNetnsPolicyRoutes: with rtnl.AddPolicyRoutes, unmarked packets to
 // eid_space enter the TUN (unless the main table has a more specific
 // route), packets with the mark follow the main table (here a default
 // route through a second TUN standing for the uplink); remove takes every
@@ -27,7 +30,7 @@ func TestNetnsPolicyRoutes(t *testing.T) {
 	}
 	t.Cleanup(func() { up.Close() })
 	for _, a := range []netip.Prefix{tunAddr4, tunAddr6} {
-		if err := AddAddress(up.Name(), a); err != nil {
+		if err := rtnl.AddAddress(up.Name(), a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,10 +40,10 @@ func TestNetnsPolicyRoutes(t *testing.T) {
 		}
 	}
 	site := netip.MustParsePrefix("198.51.100.96/27") // a connected site subnet inside eid_space
-	if _, err := AddRoutes(up.Name(), []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"), site}); err != nil {
+	if _, err := rtnl.AddRoutes(up.Name(), []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"), site}); err != nil {
 		t.Fatal(err)
 	}
-	remove, err := AddPolicyRoutes(PolicyRoutes{Ifname: eid.Name(), Prefixes: []netip.Prefix{eidSpace4, eidSpace6}, Mark: mark})
+	remove, err := rtnl.AddPolicyRoutes(rtnl.PolicyRoutes{Ifname: eid.Name(), Prefixes: []netip.Prefix{eidSpace4, eidSpace6}, Mark: mark})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,22 +133,22 @@ func TestNetnsPolicyRoutes(t *testing.T) {
 		send(tt.marked, tt.dst, tt.tag)
 		expect(tt.tag, tt.dev)
 	}
-	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 4 {
+	if n := countRules(t, rtnl.DefaultRulePriority, rtnl.DefaultRulePriority+1); n != 4 {
 		t.Errorf("%d rules installed, want 4 (2 per family)", n)
 	}
 
 	if err := remove(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 0 {
+	if n := countRules(t, rtnl.DefaultRulePriority, rtnl.DefaultRulePriority+1); n != 0 {
 		t.Errorf("%d rules left after remove", n)
 	}
-	rs, err := ListRoutes(0)
+	rs, err := rtnl.ListRoutes(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
-		if r.Table == DefaultRouteTable {
+		if r.Table == rtnl.DefaultRouteTable {
 			t.Errorf("route %+v left after remove", r)
 		}
 	}
@@ -160,17 +163,17 @@ func TestNetnsPolicyRoutes(t *testing.T) {
 // removing them (its TUN, and the routes through it, are gone) do not stop
 // the next start, and are not doubled.
 func TestNetnsPolicyRoutesLeftover(t *testing.T) {
-	enterNetns(t) // the crashed lispd and its successor share this namespace
+	netnstest.Enter(t) // the crashed lispd and its successor share this namespace
 	old, err := OpenTUN(fmt.Sprintf("lso%06x", rand.Uint32()&0xffffff), 1400)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := PolicyRoutes{Ifname: old.Name(), Prefixes: []netip.Prefix{eidSpace4, eidSpace6}, Mark: 0x4c49}
-	if _, err := AddPolicyRoutes(cfg); err != nil { // never removed: the crash
+	cfg := rtnl.PolicyRoutes{Ifname: old.Name(), Prefixes: []netip.Prefix{eidSpace4, eidSpace6}, Mark: 0x4c49}
+	if _, err := rtnl.AddPolicyRoutes(cfg); err != nil { // never removed: the crash
 		t.Fatal(err)
 	}
 	old.Close()
-	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 4 {
+	if n := countRules(t, rtnl.DefaultRulePriority, rtnl.DefaultRulePriority+1); n != 4 {
 		t.Fatalf("%d rules after the crash, want the 4 left over", n)
 	}
 	next, err := OpenTUN(fmt.Sprintf("lsn%06x", rand.Uint32()&0xffffff), 1400)
@@ -179,38 +182,41 @@ func TestNetnsPolicyRoutesLeftover(t *testing.T) {
 	}
 	t.Cleanup(func() { next.Close() })
 	cfg.Ifname = next.Name()
-	remove, err := AddPolicyRoutes(cfg)
+	remove, err := rtnl.AddPolicyRoutes(cfg)
 	if err != nil {
 		t.Fatalf("start after a crash: %v", err)
 	}
-	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 4 {
+	if n := countRules(t, rtnl.DefaultRulePriority, rtnl.DefaultRulePriority+1); n != 4 {
 		t.Errorf("%d rules after the restart, want 4", n)
 	}
 	if err := remove(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 0 {
+	if n := countRules(t, rtnl.DefaultRulePriority, rtnl.DefaultRulePriority+1); n != 0 {
 		t.Errorf("%d rules left after remove", n)
 	}
 }
 
 func TestNetnsPolicyRoutesErrors(t *testing.T) {
 	eid := openTestTUN(t, 1400)
-	cases := []PolicyRoutes{
+	cases := []rtnl.PolicyRoutes{
 		{Ifname: eid.Name(), Prefixes: []netip.Prefix{eidSpace4}, Table: unix.RT_TABLE_MAIN},
 		{Ifname: "lsp-no-such", Prefixes: []netip.Prefix{eidSpace4}},
 		{Ifname: eid.Name(), Prefixes: []netip.Prefix{eidSpace4, {}}},
 	}
 	for i, c := range cases {
-		if _, err := AddPolicyRoutes(c); err == nil {
-			t.Errorf("case %d: AddPolicyRoutes succeeded", i)
+		if _, err := rtnl.AddPolicyRoutes(c); err == nil {
+			t.Errorf("case %d: rtnl.AddPolicyRoutes succeeded", i)
 		}
 	}
 	// The failed third case left nothing behind.
-	if n := countRules(t, DefaultRulePriority, DefaultRulePriority+1); n != 0 {
+	if n := countRules(t, rtnl.DefaultRulePriority, rtnl.DefaultRulePriority+1); n != 0 {
 		t.Errorf("%d rules left by a failed install", n)
 	}
 }
+
+// fibRuleHdrLen is the size of struct fib_rule_hdr.
+const fibRuleHdrLen = 12
 
 // countRules counts the IPv4 and IPv6 policy rules whose priority is one
 // of prios.
@@ -228,11 +234,11 @@ func countRules(t *testing.T, prios ...uint32) int {
 		}
 		for i := range msgs {
 			m := &msgs[i]
-			if m.Header.Type != unix.RTM_NEWRULE || len(m.Data) < int(unsafe.Sizeof(fibRuleHdr{})) {
+			if m.Header.Type != unix.RTM_NEWRULE || len(m.Data) < fibRuleHdrLen {
 				continue
 			}
 			// syscall.ParseNetlinkRouteAttr does not know rule messages.
-			b := m.Data[unsafe.Sizeof(fibRuleHdr{}):]
+			b := m.Data[fibRuleHdrLen:]
 			for len(b) >= unix.SizeofRtAttr {
 				l := int(binary.NativeEndian.Uint16(b))
 				typ := binary.NativeEndian.Uint16(b[2:])
@@ -241,7 +247,7 @@ func countRules(t *testing.T, prios ...uint32) int {
 				}
 				if typ == unix.FRA_PRIORITY && l == unix.SizeofRtAttr+4 {
 					for _, p := range prios {
-						if nativeU32(b[unix.SizeofRtAttr:]) == p {
+						if binary.NativeEndian.Uint32(b[unix.SizeofRtAttr:]) == p {
 							n++
 						}
 					}

@@ -13,6 +13,8 @@ import (
 	"github.com/lispd/lispd/internal/sock"
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
 )
 
 // tunDevicePath is the TUN clone device.
@@ -48,7 +50,7 @@ func OpenTUNConfig(cfg TUNConfig) (TUN, error) {
 			return nil, fmt.Errorf("open TUN %q: %w (a TUN of that name exists and another program holds it)", cfg.Name, err)
 		case errors.Is(err, unix.EINVAL):
 			// TUNSETIFF on an existing device of another kind.
-			if _, lerr := LinkIndex(cfg.Name); lerr == nil {
+			if _, lerr := rtnl.LinkIndex(cfg.Name); lerr == nil {
 				return nil, fmt.Errorf("open TUN %q: %w (an interface of that name exists and is not a TUN: choose another name)", cfg.Name, err)
 			}
 		}
@@ -112,7 +114,7 @@ func newTUNFile(f *os.File, name string, mtu int) (*tunFile, error) {
 
 func (t *tunFile) configure(cfg TUNConfig) error {
 	if cfg.MTU > 0 {
-		if err := LinkSetMTU(t.name, cfg.MTU); err != nil {
+		if err := rtnl.LinkSetMTU(t.name, cfg.MTU); err != nil {
 			return err
 		}
 	} else if ifi, err := sock.InterfaceByName(t.name); err == nil {
@@ -122,13 +124,13 @@ func (t *tunFile) configure(cfg TUNConfig) error {
 	if qlen == 0 {
 		qlen = DefaultTxQueueLen
 	}
-	if err := LinkSetTxQueueLen(t.name, qlen); err != nil {
+	if err := rtnl.LinkSetTxQueueLen(t.name, qlen); err != nil {
 		return err
 	}
-	if err := QuietLink(t.name); err != nil {
+	if err := rtnl.QuietLink(t.name); err != nil {
 		return err
 	}
-	return LinkSetUp(t.name)
+	return rtnl.LinkSetUp(t.name)
 }
 
 func (t *tunFile) Name() string { return t.name }

@@ -15,6 +15,10 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
+
+	"github.com/lispd/lispd/internal/netnstest"
 )
 
 var (
@@ -27,7 +31,7 @@ var (
 // openTestTUN enters a fresh namespace and opens a uniquely named TUN there.
 func openTestTUN(t testing.TB, mtu int) TUN {
 	t.Helper()
-	enterNetns(t)
+	netnstest.Enter(t)
 	name := fmt.Sprintf("lsp%06x", rand.Uint32()&0xffffff)
 	tun, err := OpenTUN(name, mtu)
 	if err != nil {
@@ -40,7 +44,7 @@ func openTestTUN(t testing.TB, mtu int) TUN {
 // TestTUNNameTaken: a name held by an interface of another kind gets an
 // error that says so.
 func TestTUNNameTaken(t *testing.T) {
-	enterNetns(t)
+	netnstest.Enter(t)
 	_, err := OpenTUN("lo", 1400)
 	if err == nil || !strings.Contains(err.Error(), `open TUN "lo"`) || !strings.Contains(err.Error(), "exists and is not a TUN") {
 		t.Fatalf("OpenTUN(lo) = %v, want an error naming the taken name", err)
@@ -96,16 +100,16 @@ func TestNetnsTUNOpen(t *testing.T) {
 	if q := linkTxQueueLen(t, ifi.Index); q != DefaultTxQueueLen {
 		t.Errorf("txqueuelen %d, want %d", q, DefaultTxQueueLen)
 	}
-	if err := LinkSetTxQueueLen(tun.Name(), 777); err != nil {
+	if err := rtnl.LinkSetTxQueueLen(tun.Name(), 777); err != nil {
 		t.Fatal(err)
 	}
 	if q := linkTxQueueLen(t, ifi.Index); q != 777 {
 		t.Errorf("txqueuelen %d after set, want 777", q)
 	}
-	if err := LinkSetMTU("nosuchlink0", 1400); err == nil {
+	if err := rtnl.LinkSetMTU("nosuchlink0", 1400); err == nil {
 		t.Error("LinkSetMTU on a missing link succeeded")
 	}
-	if err := LinkSetMTU(tun.Name(), 10); !errors.Is(err, unix.EINVAL) {
+	if err := rtnl.LinkSetMTU(tun.Name(), 10); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("MTU 10: %v, want EINVAL from the kernel", err)
 	}
 	if _, err := OpenTUN("this-name-is-far-too-long", 1400); err == nil {
@@ -117,16 +121,16 @@ func TestNetnsRoutes(t *testing.T) {
 	tun := openTestTUN(t, 1400)
 	ifi, _ := net.InterfaceByName(tun.Name())
 	prefixes := []netip.Prefix{eidSpace4, eidSpace6}
-	remove, err := AddRoutes(tun.Name(), prefixes)
+	remove, err := rtnl.AddRoutes(tun.Name(), prefixes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	have := func() map[netip.Prefix]Route {
-		rs, err := ListRoutes(ifi.Index)
+	have := func() map[netip.Prefix]rtnl.Route {
+		rs, err := rtnl.ListRoutes(ifi.Index)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := map[netip.Prefix]Route{}
+		m := map[netip.Prefix]rtnl.Route{}
 		for _, r := range rs {
 			m[r.Dst] = r
 		}
@@ -139,12 +143,12 @@ func TestNetnsRoutes(t *testing.T) {
 			t.Errorf("route %s missing; have %v", p, got)
 			continue
 		}
-		if r.Protocol != RouteProtocol || r.Table != unix.RT_TABLE_MAIN || r.Ifindex != ifi.Index {
+		if r.Protocol != rtnl.RouteProtocol || r.Table != unix.RT_TABLE_MAIN || r.Ifindex != ifi.Index {
 			t.Errorf("route %s = %+v", p, r)
 		}
 	}
 	// A second install of an existing route fails and leaves the first alone.
-	if _, err := AddRoutes(tun.Name(), []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), eidSpace4}); !errors.Is(err, unix.EEXIST) {
+	if _, err := rtnl.AddRoutes(tun.Name(), []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), eidSpace4}); !errors.Is(err, unix.EEXIST) {
 		t.Errorf("duplicate route: %v, want EEXIST", err)
 	}
 	got = have()
@@ -173,11 +177,11 @@ func TestNetnsRoutes(t *testing.T) {
 func TestNetnsTUNReadWrite(t *testing.T) {
 	tun := openTestTUN(t, 1400)
 	for _, a := range []netip.Prefix{tunAddr4, tunAddr6} {
-		if err := AddAddress(tun.Name(), a); err != nil {
+		if err := rtnl.AddAddress(tun.Name(), a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	remove, err := AddRoutes(tun.Name(), []netip.Prefix{eidSpace4, eidSpace6})
+	remove, err := rtnl.AddRoutes(tun.Name(), []netip.Prefix{eidSpace4, eidSpace6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,13 +196,13 @@ func TestNetnsTUNReadWrite(t *testing.T) {
 	}
 
 	// Path MTU and source toward the EID space come from the TUN route.
-	src, mtu, err := RouteTo(netip.MustParseAddr("198.51.100.10"))
+	src, mtu, err := rtnl.RouteTo(netip.MustParseAddr("198.51.100.10"))
 	if err != nil || mtu != 1400 || src != tunAddr4.Addr() {
-		t.Errorf("RouteTo(198.51.100.10) = %v, %d, %v; want %v, 1400", src, mtu, err, tunAddr4.Addr())
+		t.Errorf("rtnl.RouteTo(198.51.100.10) = %v, %d, %v; want %v, 1400", src, mtu, err, tunAddr4.Addr())
 	}
 	// Traffic outside the EID space does not enter the tunnel.
-	if _, _, err := RouteTo(netip.MustParseAddr("198.51.100.200")); !errors.Is(err, unix.ENETUNREACH) {
-		t.Errorf("RouteTo(198.51.100.200): %v, want ENETUNREACH", err)
+	if _, _, err := rtnl.RouteTo(netip.MustParseAddr("198.51.100.200")); !errors.Is(err, unix.ENETUNREACH) {
+		t.Errorf("rtnl.RouteTo(198.51.100.200): %v, want ENETUNREACH", err)
 	}
 
 	// Kernel → TUN: several datagrams queue up, one Read returns them all.
@@ -303,16 +307,16 @@ func TestNetnsTUNReadWrite(t *testing.T) {
 // kernel fragment them, and PathMTU reports the route's MTU.
 func TestNetnsPMTUModes(t *testing.T) {
 	tun := openTestTUN(t, 1400)
-	if err := AddAddress(tun.Name(), tunAddr4); err != nil {
+	if err := rtnl.AddAddress(tun.Name(), tunAddr4); err != nil {
 		t.Fatal(err)
 	}
-	remove, err := AddRoutes(tun.Name(), []netip.Prefix{eidSpace4})
+	remove, err := rtnl.AddRoutes(tun.Name(), []netip.Prefix{eidSpace4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer remove()
 	dst := netip.MustParseAddrPort("198.51.100.10:4341")
-	if mtu, err := PathMTU(dst.Addr()); mtu != 1400 || err != nil {
+	if mtu, err := rtnl.PathMTU(dst.Addr()); mtu != 1400 || err != nil {
 		t.Errorf("PathMTU = %d, %v; want 1400", mtu, err)
 	}
 	for _, tc := range []struct {
@@ -366,10 +370,10 @@ func TestNetnsTUNCloseUnblocksRead(t *testing.T) {
 // TestNetnsTUNReadAllocs asserts that a batched TUN read allocates nothing.
 func TestNetnsTUNReadAllocs(t *testing.T) {
 	tun := openTestTUN(t, 1400)
-	if err := AddAddress(tun.Name(), tunAddr4); err != nil {
+	if err := rtnl.AddAddress(tun.Name(), tunAddr4); err != nil {
 		t.Fatal(err)
 	}
-	remove, err := AddRoutes(tun.Name(), []netip.Prefix{eidSpace4})
+	remove, err := rtnl.AddRoutes(tun.Name(), []netip.Prefix{eidSpace4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/lispd/lispd/fwd/rtnl"
+
+	"github.com/lispd/lispd/internal/netnstest"
 )
 
 // openTestOffloadTUN enters a fresh namespace and opens a uniquely named
@@ -15,7 +19,7 @@ import (
 // tests use.
 func openTestOffloadTUN(t *testing.T, mtu int) *OffloadTUN {
 	t.Helper()
-	enterNetns(t)
+	netnstest.Enter(t)
 	name := fmt.Sprintf("lso%06x", rand.Uint32()&0xffffff)
 	tun, err := OpenOffloadTUN(TUNConfig{Name: name, MTU: mtu})
 	if errors.Is(err, ErrNoOffload) {
@@ -26,11 +30,11 @@ func openTestOffloadTUN(t *testing.T, mtu int) *OffloadTUN {
 	}
 	t.Cleanup(func() { tun.Close() })
 	for _, a := range []netip.Prefix{tunAddr4, tunAddr6} {
-		if err := AddAddress(tun.Name(), a); err != nil {
+		if err := rtnl.AddAddress(tun.Name(), a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	remove, err := AddRoutes(tun.Name(), []netip.Prefix{eidSpace4, eidSpace6})
+	remove, err := rtnl.AddRoutes(tun.Name(), []netip.Prefix{eidSpace4, eidSpace6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +164,8 @@ func TestNetnsOffloadTUNWrite(t *testing.T) {
 // kernel refuses (datagrams above the MTU) is resent one by one and still
 // arrives, fragmented.
 func TestNetnsGSOFallback(t *testing.T) {
-	enterNetns(t)
-	if err := LinkSetMTU("lo", 1500); err != nil {
+	netnstest.Enter(t)
+	if err := rtnl.LinkSetMTU("lo", 1500); err != nil {
 		t.Fatal(err)
 	}
 	var rcs [2]*UDPConn

@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/fwd/rtnl"
+
+	"github.com/lispd/lispd/internal/netnstest"
 )
 
 var loopbacks = []struct {
@@ -411,7 +415,7 @@ func TestUDPPathMTULoopback(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	src, mtu, err := RouteTo(netip.MustParseAddr("127.0.0.1"))
+	src, mtu, err := rtnl.RouteTo(netip.MustParseAddr("127.0.0.1"))
 	if errors.Is(err, unix.ENOPROTOOPT) {
 		t.Skip("IP_MTU not available: qemu-user does not pass it through")
 	}
@@ -420,7 +424,7 @@ func TestUDPPathMTULoopback(t *testing.T) {
 	}
 	want := min(lo.MTU, 65535) // IP_MTU reports at most IP_MAX_MTU
 	if mtu != want || src != netip.MustParseAddr("127.0.0.1") {
-		t.Errorf("RouteTo(127.0.0.1) = %v, %d; want 127.0.0.1, %d", src, mtu, want)
+		t.Errorf("rtnl.RouteTo(127.0.0.1) = %v, %d; want 127.0.0.1, %d", src, mtu, want)
 	}
 }
 
@@ -541,7 +545,7 @@ func TestSendOnlyAllocs(t *testing.T) {
 // (the kernel drops them; a datagram with a checksum sent after it is the
 // first to arrive).
 func TestUDPZeroChecksum6(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	lo := netip.MustParseAddr("::1")
 	for _, tc := range []struct {
 		name string

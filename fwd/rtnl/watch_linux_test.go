@@ -1,4 +1,4 @@
-package netio
+package rtnl
 
 import (
 	"encoding/binary"
@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/netnstest"
 )
 
 // linkMsg builds an RTM_NEWLINK payload (ifinfomsg + IFLA_IFNAME).
@@ -163,12 +165,8 @@ func FuzzParseNetlink(f *testing.F) {
 // TestNetnsWatchLinks sees, in a fresh namespace, a link going down and up and
 // an address coming and going, and DumpLinks agrees.
 func TestNetnsWatchLinks(t *testing.T) {
-	enterNetns(t)
-	tun, err := OpenTUN("wtest0", 1400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tun.Close()
+	netnstest.Enter(t)
+	openTUN(t, "wtest0")
 	w, err := WatchLinks()
 	if err != nil {
 		t.Fatal(err)
@@ -352,5 +350,30 @@ func TestLinkWatcherClosedError(t *testing.T) {
 	}
 	if _, err := w.Wait(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Wait on a closed watcher: %v, want os.ErrClosed", err)
+	}
+}
+
+// openTUN creates the TUN device name, up and without an address, for the
+// rest of the test: a link to watch without fwd/netio.
+func openTUN(t *testing.T, name string) {
+	t.Helper()
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		t.Fatalf("TUNSETIFF %s: %v", name, err)
+	}
+	if err := QuietLink(name); err != nil { // no IPv6 link-local address
+		t.Fatal(err)
+	}
+	if err := LinkSetUp(name); err != nil {
+		t.Fatal(err)
 	}
 }
