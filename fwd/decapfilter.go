@@ -57,20 +57,31 @@ func (p *Plane) rebuildSources() {
 	defer p.srcMu.Unlock()
 	t := new(decapSources)
 	for _, a := range p.srcAllow {
-		t.Insert(a, nil)
+		addSource(t, a)
 	}
-	add := func(m *Mapping) {
-		for _, r := range m.RLOCs {
-			a := r.Addr.Addr().Unmap()
-			t.Insert(netip.PrefixFrom(a, a.BitLen()), nil)
-		}
-	}
+	add := func(m *Mapping) { addRLOCs(t, m) }
 	p.cache.snap.Load().each(add)
 	if p.petr != nil {
-		add(p.petr)
+		addRLOCs(t, p.petr)
 	}
 	p.srcs.Store(t)
 }
+
+// addRLOCs adds m's RLOCs to t, each as a host prefix.
+//
+//go:noinline
+func addRLOCs(t *decapSources, m *Mapping) {
+	for _, r := range m.RLOCs {
+		a := r.Addr.Addr().Unmap()
+		addSource(t, netip.PrefixFrom(a, a.BitLen()))
+	}
+}
+
+// addSource adds p to t. Not inlined: the set is built off the packet path,
+// and one call site keeps bart's Insert out of the callers (size, issue 6).
+//
+//go:noinline
+func addSource(t *decapSources, p netip.Prefix) { t.Insert(p, nil) }
 
 // sourcesLoop rebuilds the known sources after map-cache changes.
 func (p *Plane) sourcesLoop(ctx context.Context) {
@@ -129,7 +140,10 @@ func (d *Decapsulator) Unknown(pkt []byte, eid []netip.Prefix) (netip.Addr, bool
 	return p.Src, ok
 }
 
-// inPrefixes reports whether a is inside one of ps.
+// inPrefixes reports whether a is inside one of ps. Off the packet path
+// (unknown sources only): not inlined, for size.
+//
+//go:noinline
 func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 	for _, p := range ps {
 		if p.Contains(a) {

@@ -208,7 +208,10 @@ func (q *pendingQueue) newDst(key pendKey, now uint32) *pendingDst {
 }
 
 // removeLocked takes pd out of the table and its placeholder out of the
-// cache. q.mu is held.
+// cache. q.mu is held. Not inlined, as recycleLocked: the miss path's
+// bookkeeping, not the per-packet path (size, issue 6).
+//
+//go:noinline
 func (q *pendingQueue) removeLocked(c *MapCache, pd *pendingDst) {
 	delete(q.dsts, pd.key)
 	q.n.Store(int32(len(q.dsts)))
@@ -277,6 +280,8 @@ func (q *pendingQueue) release(pds []*pendingDst) {
 }
 
 // recycleLocked returns pd's buffers to the pool and pd to the spares.
+//
+//go:noinline
 func (q *pendingQueue) recycleLocked(pd *pendingDst) {
 	for i, b := range pd.pkts {
 		q.putLocked(b)

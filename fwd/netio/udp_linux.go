@@ -218,19 +218,24 @@ func (c ListenConfig) Listen(laddr netip.AddrPort) (*UDPConn, error) {
 	return u, nil
 }
 
-func (c ListenConfig) setsockopts(fd int, v6, fixedPort bool) error {
-	set := func(level, opt, v int, what string) error {
-		if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
-			return fmt.Errorf("setsockopt %s: %w", what, err)
-		}
-		return nil
+// setIntOpt sets an int socket option, naming it (what) in the error. Not
+// inlined: setsockopts calls it a dozen times (size, issue 6).
+//
+//go:noinline
+func setIntOpt(fd, level, opt, v int, what string) error {
+	if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
+		return fmt.Errorf("setsockopt %s: %w", what, err)
 	}
+	return nil
+}
+
+func (c ListenConfig) setsockopts(fd int, v6, fixedPort bool) error {
 	// SO_REUSEADDR lets a fixed port (4341 on an RLOC) be bound next to the
 	// same port on the wildcard address. Never on an ephemeral bind: Linux
 	// then counts a port held by another SO_REUSEADDR socket as free, and two
 	// send-pool sockets could share one source port.
 	if fixedPort {
-		if err := set(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
+		if err := setIntOpt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"); err != nil {
 			return err
 		}
 	}
@@ -242,7 +247,7 @@ func (c ListenConfig) setsockopts(fd int, v6, fixedPort bool) error {
 		}
 	}
 	if c.ReusePort {
-		if err := set(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1, "SO_REUSEPORT"); err != nil {
+		if err := setIntOpt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1, "SO_REUSEPORT"); err != nil {
 			return err
 		}
 	}
@@ -256,7 +261,7 @@ func (c ListenConfig) setsockopts(fd int, v6, fixedPort bool) error {
 		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) == nil {
 			return nil
 		}
-		return set(unix.SOL_SOCKET, plain, size, what)
+		return setIntOpt(fd, unix.SOL_SOCKET, plain, size, what)
 	}
 	if err := bufOpt(c.RecvBuffer, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, "SO_RCVBUF"); err != nil {
 		return err
@@ -267,35 +272,35 @@ func (c ListenConfig) setsockopts(fd int, v6, fixedPort bool) error {
 	// The drop counter is informative only; old kernels may refuse it.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 	if v6 {
-		if err := set(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1, "IPV6_V6ONLY"); err != nil {
+		if err := setIntOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1, "IPV6_V6ONLY"); err != nil {
 			return err
 		}
-		if err := set(unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, c.PMTU.sockopt(), "IPV6_MTU_DISCOVER"); err != nil {
+		if err := setIntOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, c.PMTU.sockopt(), "IPV6_MTU_DISCOVER"); err != nil {
 			return err
 		}
 		if c.ZeroChecksum6 {
-			if err := set(unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_RX, 1, "UDP_NO_CHECK6_RX"); err != nil {
+			if err := setIntOpt(fd, unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_RX, 1, "UDP_NO_CHECK6_RX"); err != nil {
 				return err
 			}
 		}
 		if c.RecvTOSTTL {
-			if err := set(unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1, "IPV6_RECVTCLASS"); err != nil {
+			if err := setIntOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1, "IPV6_RECVTCLASS"); err != nil {
 				return err
 			}
-			if err := set(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT"); err != nil {
+			if err := setIntOpt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT"); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if err := set(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, c.PMTU.sockopt(), "IP_MTU_DISCOVER"); err != nil {
+	if err := setIntOpt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, c.PMTU.sockopt(), "IP_MTU_DISCOVER"); err != nil {
 		return err
 	}
 	if c.RecvTOSTTL {
-		if err := set(unix.IPPROTO_IP, unix.IP_RECVTOS, 1, "IP_RECVTOS"); err != nil {
+		if err := setIntOpt(fd, unix.IPPROTO_IP, unix.IP_RECVTOS, 1, "IP_RECVTOS"); err != nil {
 			return err
 		}
-		if err := set(unix.IPPROTO_IP, unix.IP_RECVTTL, 1, "IP_RECVTTL"); err != nil {
+		if err := setIntOpt(fd, unix.IPPROTO_IP, unix.IP_RECVTTL, 1, "IP_RECVTTL"); err != nil {
 			return err
 		}
 	}
