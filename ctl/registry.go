@@ -194,14 +194,8 @@ func (r *registry) registerLocked(s *site, key regKey, in *registrant) bool {
 	return fresh
 }
 
-// deregister removes the registrant id from the registration of key; it
-// reports whether there was one.
-func (r *registry) deregister(key regKey, id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.deregisterLocked(key, id)
-}
-
+// deregisterLocked removes the registrant id from the registration of
+// key; it reports whether there was one. r.mu is held.
 func (r *registry) deregisterLocked(key regKey, id string) bool {
 	g := r.regs[key]
 	if g == nil || g.registrants[id] == nil {

@@ -3,6 +3,8 @@ package fwd
 import (
 	"context"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gaissmai/bart"
 )
@@ -31,7 +33,10 @@ import (
 // a host prefix, and each allowed prefix (values unused).
 type decapSources = bart.Table[*Mapping]
 
-// knownSource reports whether a (unmapped) is in s.
+// knownSource reports whether a (unmapped) is in s. Not inlined: a
+// decapsulating goroutine asks once per new source, not per packet.
+//
+//go:noinline
 func knownSource(s *decapSources, a netip.Addr) bool {
 	_, ok := s.Lookup(a)
 	return ok
@@ -91,6 +96,7 @@ func (p *Plane) sourcesLoop(ctx context.Context) {
 			return
 		case <-p.srcWake:
 			p.rebuildSources()
+			p.releaseHeld(p.cache.now.Load(), heldWait)
 		}
 	}
 }
@@ -119,13 +125,12 @@ func (m *srcMemo) known(from netip.Addr) bool {
 	return false
 }
 
-// Unknown counts pkt (a LISP packet from an unknown outer source) as an
-// unknown-source drop and returns the inner source to resolve, when the
-// packet would otherwise be decapsulated (valid header, our instance-id, an
-// inner destination of ours) and its source is a remote EID: inside
-// eid (the eid_space; empty is everything) and not one of ours.
+// Unknown returns the inner source of pkt (a LISP packet from an unknown
+// outer source) and whether the packet would otherwise be decapsulated
+// (valid header, our instance-id, an inner destination of ours) with a
+// remote EID as source: inside eid (the eid_space; empty is everything)
+// and not one of ours. The caller counts the packet.
 func (d *Decapsulator) Unknown(pkt []byte, eid []netip.Prefix) (netip.Addr, bool) {
-	d.bs.drop(DropUnknownSource)
 	h := Header(pkt)
 	if len(h) < HeaderLen {
 		return netip.Addr{}, false
@@ -153,23 +158,134 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// unknown drops b, from an unknown source, and asks for the mapping of
-// its inner source when there is none yet (once a second per source per
-// goroutine; the control plane rate-limits its Map-Requests).
-func (w *decapWorker) unknown(b []byte) {
+// unknown handles b, a LISP packet from an unknown outer source: when its
+// inner source is a remote EID with no mapping yet, it holds the packet
+// (see heldPackets) and asks for that mapping (once a second per source
+// per goroutine; the control plane rate-limits its Map-Requests);
+// otherwise it drops it as unknown-source.
+func (w *decapWorker) unknown(b []byte, from netip.Addr, ttl, tos uint8) {
 	src, ok := w.dec.Unknown(b, w.p.opts.EIDSpace)
 	mh := w.p.opts.MissHandler
-	if !ok || mh == nil {
+	if !ok || mh == nil || w.p.cache.snap.Load().lookup(w.p.opts.InstanceID, src) != nil {
+		// Known (or pending): its RLOCs are what they are.
+		w.dec.bs.drop(DropUnknownSource)
 		return
 	}
 	now := w.p.cache.now.Load()
+	if h := w.p.held; h != nil && h.hold(b, from, ttl, tos, now) {
+		w.dec.bs.queued++
+	} else {
+		w.dec.bs.drop(DropUnknownSource)
+	}
 	if src == w.src.miss && now == w.src.missedAt {
 		return
 	}
 	w.src.miss, w.src.missedAt = src, now
-	if w.p.cache.snap.Load().lookup(w.p.opts.InstanceID, src) != nil {
-		return // known (or pending): its RLOCs are what they are
-	}
 	mh.Miss(w.p.opts.InstanceID, w.dec.pkt.Dst, src)
 	w.dec.bs.misses++
+}
+
+// heldSlots is how many packets from unknown sources a plane holds while
+// the mappings of their inner sources are resolved, and heldWait how long
+// at most: a Map-Reply takes a round trip, and a lost Map-Request is sent
+// again after a second.
+const (
+	heldSlots = 8
+	heldWait  = 3 // seconds of the coarse clock
+)
+
+// heldPackets are the packets from unknown outer sources held, like the
+// encapsulating side's pending queues, while the control plane resolves
+// their inner sources: the first packets of a flow that a site we have no
+// mapping for starts toward us (a TCP SYN, the first ping) are then
+// delivered once that site's mapping, and with it its RLOCs, is installed,
+// rather than lost. Eight fixed slots, each holding the whole LISP packet:
+// a flood from unknown sources can fill them (the later packets are dropped
+// as before), never grow them. A held packet whose source is still unknown
+// after heldWait is dropped as unknown-source.
+type heldPackets struct {
+	mu    sync.Mutex
+	n     atomic.Int32 // slots in use, read without the lock
+	slots [heldSlots]heldPacket
+	dec   *Decapsulator // the releasing goroutine's (sourcesLoop)
+	out   [][]byte
+}
+
+type heldPacket struct {
+	from     netip.Addr // outer source
+	at       uint32     // coarse second it was held
+	ttl, tos uint8      // outer TTL and TOS
+	n        int        // bytes in buf; 0: the slot is free
+	buf      []byte
+}
+
+func (p *Plane) newHeldPackets(size int) *heldPackets {
+	h := &heldPackets{dec: newDecapsulator(decapConfig{iid: p.opts.InstanceID, local: p.opts.LocalEIDs}, &p.stats)}
+	for i := range h.slots {
+		h.slots[i].buf = make([]byte, size)
+	}
+	return h
+}
+
+// hold copies pkt into a free slot; false when none is free or pkt does
+// not fit.
+func (h *heldPackets) hold(pkt []byte, from netip.Addr, ttl, tos uint8, now uint32) bool {
+	h.mu.Lock()
+	held := false
+	for i := range h.slots {
+		s := &h.slots[i]
+		if s.n == 0 && len(pkt) <= len(s.buf) {
+			s.from, s.at, s.ttl, s.tos, s.n = from, now, ttl, tos, copy(s.buf, pkt)
+			h.n.Add(1)
+			held = true
+			break
+		}
+	}
+	h.mu.Unlock()
+	return held
+}
+
+// releaseHeld delivers the held packets whose outer source is now known,
+// and drops (as unknown-source) those held wait seconds or longer at
+// coarse time now.
+func (p *Plane) releaseHeld(now, wait uint32) {
+	h := p.held
+	if h == nil || h.n.Load() == 0 {
+		return
+	}
+	set := p.srcs.Load()
+	h.mu.Lock()
+	var freed [heldSlots]bool
+	for i := range h.slots {
+		s := &h.slots[i]
+		switch {
+		case s.n == 0:
+			continue
+		case set != nil && knownSource(set, s.from):
+			if inner, _, ok := h.dec.Decap(s.buf[:s.n], s.ttl, s.tos); ok {
+				h.out = append(h.out, s.buf[:HeaderLen+len(inner)])
+				p.stats.Flushed.Add(1)
+			}
+		case now-s.at >= wait:
+			p.stats.addDrops(DropUnknownSource, 1)
+		default:
+			continue
+		}
+		freed[i] = true
+	}
+	if len(h.out) > 0 {
+		if k, err := p.tun.Write(h.out, HeaderLen); err != nil {
+			p.stats.addDrops(DropTUNWriteError, len(h.out)-k)
+		}
+		clear(h.out)
+		h.out = h.out[:0]
+	}
+	h.dec.End()
+	for i, f := range freed {
+		if f {
+			h.slots[i].n = 0
+			h.n.Add(-1)
+		}
+	}
+	h.mu.Unlock()
 }

@@ -2,6 +2,7 @@ package fwd
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -242,4 +243,74 @@ func BenchmarkDecapBatchFiltered(b *testing.B) {
 		b.Fatal("dropped")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/packet")
+}
+
+// The first packets from a site we have no mapping for are held, not
+// lost: delivered once its mapping (with the sender among its RLOCs) is
+// installed, counted as queued and flushed. A held packet whose sender is
+// still unknown after the wait (an attacker naming a real site as inner
+// source) is dropped as unknown-source; the slots are bounded.
+func TestDecapFilterHolds(t *testing.T) {
+	nl := HeaderFields{N: true, L: true, LSBs: 1}
+	var n fakeNet
+	c := n.listen("192.0.2.1:4341")
+	c.discard = true
+	tun := newFakeTUN(1464)
+	miss := &decapMisses{}
+	p, err := New(Options{
+		LocalEIDs: mustPrefixes("198.51.100.0/25"), EIDSpace: mustPrefixes("198.51.100.0/24"),
+		MissHandler: miss, DecapFilter: true,
+	}, tun, Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.rebuildSources()
+	w := p.newDecapWorker(c)
+	now := p.cache.now.Load()
+	st := p.Stats()
+
+	// A site's first packet, and an attacker's packet naming the same site.
+	setMsg(t, w, 0, "203.0.113.16", nl, "198.51.100.250", "198.51.100.5")
+	setMsg(t, w, 1, "203.0.113.99", nl, "198.51.100.250", "198.51.100.6")
+	w.process(2)
+	if got := st.Queued.Load(); got != 2 || len(tun.out) != 0 || st.Drops(DropUnknownSource) != 0 {
+		t.Fatalf("queued %d, TUN %d, unknown-source %d; want 2 held, nothing delivered or dropped", got, len(tun.out), st.Drops(DropUnknownSource))
+	}
+	if len(miss.got) != 1 || miss.got[0].dst != netip.MustParseAddr("198.51.100.250") {
+		t.Fatalf("misses %v, want one for 198.51.100.250", miss.got)
+	}
+	p.releaseHeld(now, heldWait) // nothing known yet: both stay
+	if len(tun.out) != 0 || p.held.n.Load() != 2 {
+		t.Fatalf("released before the mapping: TUN %d, held %d", len(tun.out), p.held.n.Load())
+	}
+
+	// The site's mapping arrives: its packet is delivered, the attacker's stays.
+	if _, err := p.MapCache().Insert(MappingSpec{Prefix: netip.MustParsePrefix("198.51.100.250/32"), RLOCs: []RLOCSpec{rlocSpec("203.0.113.16", 1, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	p.rebuildSources()
+	p.releaseHeld(now, heldWait)
+	if len(tun.out) != 1 || st.Flushed.Load() != 1 || st.DecapPackets.Load() != 1 || p.held.n.Load() != 1 {
+		t.Fatalf("after the mapping: TUN %d, flushed %d, decap %d, held %d; want 1, 1, 1, 1", len(tun.out), st.Flushed.Load(), st.DecapPackets.Load(), p.held.n.Load())
+	}
+	if inner := <-tun.out; len(inner) < 20 || netip.AddrFrom4([4]byte(inner[16:20])) != netip.MustParseAddr("198.51.100.5") {
+		t.Errorf("delivered %x, want the packet to 198.51.100.5", inner)
+	}
+	p.releaseHeld(now+2, heldWait)
+	if p.held.n.Load() != 1 || st.Drops(DropUnknownSource) != 0 {
+		t.Fatalf("dropped before the wait: held %d", p.held.n.Load())
+	}
+	p.releaseHeld(now+3, heldWait)
+	if p.held.n.Load() != 0 || st.Drops(DropUnknownSource) != 1 || len(tun.out) != 0 {
+		t.Fatalf("after the wait: held %d, unknown-source %d, TUN %d; want 0, 1, 0", p.held.n.Load(), st.Drops(DropUnknownSource), len(tun.out))
+	}
+
+	// Bounded: of more packets than slots, the rest are dropped at once.
+	for i := range heldSlots + 2 {
+		setMsg(t, w, i, "203.0.113.99", nl, fmt.Sprintf("198.51.100.%d", 200+i), "198.51.100.5")
+	}
+	w.process(heldSlots + 2)
+	if p.held.n.Load() != heldSlots || st.Drops(DropUnknownSource) != 1+2 {
+		t.Fatalf("held %d, unknown-source %d; want %d and 3", p.held.n.Load(), st.Drops(DropUnknownSource), heldSlots)
+	}
 }

@@ -452,13 +452,23 @@ func (c *MapCache) Get(iid uint32, prefix netip.Prefix) (*Mapping, bool) {
 // snapshot, until fn returns false.
 func (c *MapCache) Walk(fn func(*Mapping) bool) {
 	s := c.snap.Load()
-	tables := slices.Clone(s.tables)
-	sortx.Sort(len(tables), func(i, j int) bool { return tables[i].iid < tables[j].iid }, func(i, j int) { tables[i], tables[j] = tables[j], tables[i] })
-	for _, it := range tables {
-		for _, m := range it.t.AllSorted() {
-			if !fn(m) {
-				return
-			}
+	ms := make([]*Mapping, 0, s.n)
+	s.each(func(m *Mapping) { ms = append(ms, m) })
+	// Prefixes in bart's AllSorted order (address, then length), sorted
+	// here: AllSorted's generic sort is ~10 KB of MIPS code (issue 6).
+	sortx.Sort(len(ms), func(i, j int) bool {
+		a, b := ms[i], ms[j]
+		if a.InstanceID != b.InstanceID {
+			return a.InstanceID < b.InstanceID
+		}
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c < 0
+		}
+		return a.Prefix.Bits() < b.Prefix.Bits()
+	}, func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+	for _, m := range ms {
+		if !fn(m) {
+			return
 		}
 	}
 }

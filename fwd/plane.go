@@ -197,6 +197,7 @@ type Plane struct {
 	srcWake  chan struct{}                // map-cache changed (DecapFilter)
 	srcMu    sync.Mutex                   // serializes rebuilds; guards srcAllow
 	srcAllow []netip.Prefix
+	held     *heldPackets // packets from unknown sources awaiting a mapping; nil = none
 
 	closeOnce sync.Once
 	closeErr  error
@@ -286,6 +287,9 @@ func New(opts Options, tun TUN, socks Sockets) (*Plane, error) {
 	if opts.DecapFilter {
 		p.srcWake = make(chan struct{}, 1)
 		p.cache.sources.Store(&p.srcWake)
+		if p.pend != nil {
+			p.held = p.newHeldPackets(HeaderLen + max(p.mtu, p.opts.PathMTU))
+		}
 		p.SetDecapAllow(opts.DecapAllow)
 	}
 	return p, nil
@@ -539,6 +543,7 @@ func (p *Plane) clockLoop(ctx context.Context) {
 		case now := <-t.C:
 			p.cache.Tick(now)
 			p.expirePending()
+			p.releaseHeld(p.cache.now.Load(), heldWait)
 			if p.opts.PathMTUFunc != nil {
 				p.refreshPathMTU()
 			}
@@ -830,7 +835,7 @@ func (w *decapWorker) process(n int) {
 			if w.p.opts.Divert != nil && IsControlDatagram(b) {
 				w.p.opts.Divert(b, m.Addr)
 			} else if !known {
-				w.unknown(b)
+				w.unknown(b, m.Addr.Addr().Unmap(), m.TTL, m.TOS)
 			} else if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
 				h := Header(b)
 				w.p.noteITR(&w.itrs, m.Addr.Addr().Unmap(), d.pkt.Src, h.LSBs(), h.L())

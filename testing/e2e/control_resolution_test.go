@@ -27,10 +27,9 @@ const (
 //     1 -W 3) is answered, over IPv4 and over IPv6 EIDs. Both directions
 //     need a resolution (xTR1 resolves site 2, xTR2 resolves site 1 for the
 //     reply), so both ITRs must hold the packet while they resolve.
-//     xTR2 runs with decap_filter = "off": with the default "known" its
-//     ETR drops the request, from site 1's RLOC that it has not resolved
-//     yet, by design (TestDecapFilter covers that); this test is about the
-//     ITRs' hold queues.
+//     xTR2's ETR, with the default decap_filter = "known", holds the
+//     request too (site 1's RLOC is not known to it before it resolves
+//     site 1), so the first ping also proves the ETR does not lose it.
 //   - MapServerListsSites: the Map-Server lists both sites' four prefixes,
 //     each registered by its xTR's RLOC with an xTR-ID.
 //   - MapCacheTTL: xTR1's map-cache holds site 2's prefixes, learned with
@@ -38,7 +37,7 @@ const (
 func TestControlResolution(t *testing.T) {
 	s := startControl(t, ctlOptions{
 		x1: lab.XTRConfig{Extra: fmt.Sprintf("record_ttl = %q", recordTTL1)},
-		x2: lab.XTRConfig{Extra: fmt.Sprintf("record_ttl = %q\ndecap_filter = \"off\"", recordTTL2)},
+		x2: lab.XTRConfig{Extra: fmt.Sprintf("record_ttl = %q", recordTTL2)},
 	})
 	took := waitRegistered(t, s.X1, s.X2)
 	t.Logf("both xTRs registered %v after they came up", took.Round(time.Millisecond))

@@ -121,8 +121,8 @@ func TestDecapFilter(t *testing.T) {
 	drops := func(name string) uint64 { return counter(t, s.X2, admin.GroupDataDrops, name) }
 
 	// A flow site 1 starts: xTR1 resolves B and sends from RLOC1, which
-	// xTR2 does not know yet; xTR2 drops and resolves site 1, after which
-	// the flow passes.
+	// xTR2 does not know yet; xTR2 holds the first packets while it
+	// resolves site 1, then delivers them, and the flow passes.
 	var conn net.Conn
 	if err := s.A.Do(func() (err error) {
 		conn, err = net.Dial("udp", netip.AddrPortFrom(lab.HostB4, 7777).String())
@@ -138,20 +138,25 @@ func TestDecapFilter(t *testing.T) {
 		}
 		return nil
 	})
-	if n := drops("unknown-source"); n == 0 {
-		t.Errorf("premise: xTR2 had not resolved site 1, yet dropped none of its first packets as unknown-source")
+	if n := counter(t, s.X2, admin.GroupDataPlane, "flushed"); n == 0 {
+		t.Errorf("premise: xTR2 had not resolved site 1, yet held and delivered none of its first packets")
+	}
+	if n := drops("unknown-source"); n != 0 {
+		t.Errorf("xTR2 dropped %d of site 1's first packets as unknown-source; they should have been held", n)
 	}
 	if e, ok := mapCacheEntry(t, s.X2, lab.HostA4); !ok || !hasRLOC(e, s.RLOC1v4) {
 		t.Errorf("xTR2's map-cache has no entry for %s at %s: %+v", lab.HostA4, s.RLOC1v4, e)
 	}
 
 	// The attacker, no RLOC of any mapping, sends site 1's EIDs (v4: a
-	// mapping xTR2 has; v6: one it resolves on the way) to B.
+	// mapping xTR2 has, dropped at once; v6: one it resolves on the way,
+	// held until the wait is up, as the mapping does not name the
+	// attacker) to B.
 	before := drops("unknown-source")
 	attack := lispSender(t, attacker, attackerAddr, s.RLOC2v4)
 	attack(lab.HostA4, lab.HostB4, "attack v4", 5)
 	attack(lab.HostA6, lab.HostB6, "attack v6", 5)
-	eventually(t, 5*time.Second, "xTR2 counts the attacker's packets", func() error {
+	eventually(t, 10*time.Second, "xTR2 counts the attacker's packets", func() error {
 		if n := drops("unknown-source") - before; n != 10 {
 			return fmt.Errorf("unknown-source drops rose by %d, want 10", n)
 		}
