@@ -160,11 +160,7 @@ func (s *mapServer) handleMapRegister(b []byte, from netip.AddrPort, via *msg.EC
 		// (RFC 9301 section 8.2: deregistration).
 		ups[i] = regUpdate{key: keys[i], rr: rr, withdraw: rec.TTL == 0}
 	}
-	var path uint8 // the same Map-Register comes through each of the xTR's RTRs
-	if via != nil {
-		path = s.rtrIndex(from.Addr())
-	}
-	if why, ok := s.reg.apply(site, ups, reg.Nonce, path); !ok {
+	if why, ok := s.reg.apply(site, ups, reg.Nonce); !ok {
 		// site-full: the site has max_registrations live registrations;
 		// replayed: a nonce already accepted for that xTR's registration.
 		n.ctr.drop(why)

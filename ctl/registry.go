@@ -51,12 +51,10 @@ type registrant struct {
 	firstSeen  time.Time
 	lastSeen   time.Time
 	expires    time.Time
-	// nonces are the last nonRings non-zero nonces of the Map-Registers
-	// accepted for this registrant, with the path each came by (vias: 0
-	// direct, i+1 relayed by the Map-Server's RTR i); next is the slot
-	// the next one takes.
+	// nonces are the last nonceRing non-zero nonces of the Map-Registers
+	// accepted for this registrant, whatever path they came by; next is
+	// the slot the next one takes (so next-1 holds the newest).
 	nonces [nonceRing]uint64
-	vias   [nonceRing]uint8
 	next   uint8
 }
 
@@ -64,45 +62,36 @@ type registrant struct {
 // replay detection.
 const nonceRing = 8
 
-// replays reports whether nonce (non-zero) came already by the path via,
-// in a Map-Register older than the last one accepted by that path. The
-// last one itself is not a replay: an xTR that lost its Map-Notify may
-// send the same message again, and accepting it again restores nothing
-// older than what the xTR last registered.
-func (r *registrant) replays(nonce uint64, via uint8) bool {
-	if nonce == 0 {
+// replays reports whether nonce (non-zero) was accepted before, in a
+// Map-Register older than the newest one accepted. The newest itself is no
+// replay: an xTR that lost its Map-Notify sends the same message again, and
+// an xTR behind a NAT sends one message through each of its RTRs; accepting
+// it again restores nothing older than what the xTR last registered. Paths
+// do not matter: a message captured on one path and replayed on another is
+// still old.
+func (r *registrant) replays(nonce uint64) bool {
+	if nonce == 0 || nonce == r.newest() {
 		return false
 	}
-	latest := true
-	for k := range nonceRing {
-		i := (int(r.next) + nonceRing - 1 - k) % nonceRing // newest first
-		if r.nonces[i] == 0 || r.vias[i] != via {
-			continue
+	for _, n := range r.nonces {
+		if n == nonce {
+			return true
 		}
-		if r.nonces[i] == nonce {
-			return !latest
-		}
-		latest = false
 	}
 	return false
 }
 
-// remember records nonce (unless 0, or the last one by via again) as
-// accepted by the path via.
-func (r *registrant) remember(nonce uint64, via uint8) {
-	if nonce == 0 {
+// newest returns the newest nonce remembered (0: none).
+func (r *registrant) newest() uint64 {
+	return r.nonces[(int(r.next)+nonceRing-1)%nonceRing]
+}
+
+// remember records nonce (unless 0, or the newest again) as accepted.
+func (r *registrant) remember(nonce uint64) {
+	if nonce == 0 || nonce == r.newest() {
 		return
 	}
-	for k := range nonceRing {
-		i := (int(r.next) + nonceRing - 1 - k) % nonceRing
-		if r.nonces[i] != 0 && r.vias[i] == via {
-			if r.nonces[i] == nonce {
-				return
-			}
-			break
-		}
-	}
-	r.nonces[r.next], r.vias[r.next] = nonce, via
+	r.nonces[r.next] = nonce
 	r.next = (r.next + 1) % nonceRing
 }
 
@@ -188,7 +177,7 @@ func (r *registry) registerLocked(s *site, key regKey, in *registrant) bool {
 		rr.firstSeen = rr.lastSeen
 	} else {
 		rr.firstSeen = old.firstSeen
-		rr.nonces, rr.vias, rr.next = old.nonces, old.vias, old.next
+		rr.nonces, rr.next = old.nonces, old.next
 	}
 	g.registrants[id] = &rr
 	return fresh
@@ -218,13 +207,12 @@ type regUpdate struct {
 }
 
 // apply stores the records of one authenticated Map-Register of site s
-// (nonce, by the path via), all of them or none: none when a record's live
-// registrant already accepted that non-zero nonce by that path
-// (DropReplayed), or when the records that are not refreshes of live
+// (nonce), all of them or none: none when a record's live registrant
+// accepted that non-zero nonce before its newest (DropReplayed), or when the records that are not refreshes of live
 // registrants would take the site past its MaxRegistrations (DropSiteFull).
 // Withdrawals in the same message are not counted as room: refusing a
 // little early beats counting twice a record repeated in one message.
-func (r *registry) apply(s *site, ups []regUpdate, nonce uint64, via uint8) (DropReason, bool) {
+func (r *registry) apply(s *site, ups []regUpdate, nonce uint64) (DropReason, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	need := 0
@@ -232,7 +220,7 @@ func (r *registry) apply(s *site, ups []regUpdate, nonce uint64, via uint8) (Dro
 		u := &ups[i]
 		old := r.regs[u.key].registrant(u.rr.id())
 		live := old != nil && old.expires.After(u.rr.lastSeen)
-		if live && old.replays(nonce, via) {
+		if live && old.replays(nonce) {
 			return DropReplayed, false
 		}
 		if !live && !u.withdraw {
@@ -248,7 +236,7 @@ func (r *registry) apply(s *site, ups []regUpdate, nonce uint64, via uint8) (Dro
 			u.changed = r.deregisterLocked(u.key, u.rr.id())
 		} else {
 			u.changed = r.registerLocked(s, u.key, &u.rr)
-			r.regs[u.key].registrants[u.rr.id()].remember(nonce, via)
+			r.regs[u.key].registrants[u.rr.id()].remember(nonce)
 		}
 	}
 	return 0, true

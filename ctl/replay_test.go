@@ -84,8 +84,9 @@ func TestMapServerReplay(t *testing.T) {
 // A Map-Register an xTR behind a NAT sends through each of its RTRs
 // reaches the Map-Server once per RTR with one nonce: each copy is
 // accepted (and acknowledged through its RTR), and so is the same copy
-// again through one RTR (a retransmission); once a newer one came through
-// that RTR, the old one through it is a replay.
+// again (a retransmission). Once a newer one came, by whatever path, the
+// old one is a replay by every path: a capture cannot be replayed through
+// another RTR (or directly) to bring back older locators.
 func TestMapServerReplayViaRTRs(t *testing.T) {
 	vf := loadVectors(t)
 	tn := newTestNet(t)
@@ -106,11 +107,15 @@ func TestMapServerReplayViaRTRs(t *testing.T) {
 	}{
 		{tn.addr(20), 7, 1, 0},
 		{tn.addr(21), 7, 2, 0},
-		{tn.addr(20), 7, 3, 0}, // the last one again through RTR 20
+		{tn.addr(20), 7, 3, 0}, // the newest again through RTR 20
 		{tn.addr(20), 8, 4, 0},
-		{tn.addr(21), 7, 5, 0}, // still RTR 21's last
-		{tn.addr(20), 7, 5, 1},
-		{tn.addr(2), 7, 5, 1}, // not an RTR: not-from-rtr, before any replay check
+		{tn.addr(21), 8, 5, 0},
+		{tn.addr(21), 7, 5, 1}, // older than the newest: a replay through RTR 21 too
+		{tn.addr(20), 7, 5, 2},
+		{tn.addr(20), 9, 6, 2},
+		{tn.addr(20), 10, 7, 2},
+		{tn.addr(21), 9, 7, 3}, // never through RTR 21, but older than 10: a replay
+		{tn.addr(2), 9, 7, 3},  // not an RTR: not-from-rtr, before any replay check
 	} {
 		tn.peer(st.rtr, 0).send(to, ecmWith(st.nonce))
 		eventually(t, fmt.Sprintf("copy %d handled", i), func() bool {
