@@ -214,13 +214,24 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 		return nil, nil
 	}
 	if d.xtr != nil {
-		d.applyLimits(old.XTR, cfg.XTR)
+		// A higher limit before the static entries (they may need it), a
+		// lower one only once they took: a failed reload then evicted
+		// nothing.
+		lower := cacheLimit(cfg.XTR) < cacheLimit(old.XTR)
+		if !lower {
+			d.applyLimits(old.XTR, cfg.XTR)
+		}
 		if err := d.xtr.applyStatic(cfg.XTR); err != nil {
 			if rerr := d.xtr.applyStatic(old.XTR); rerr != nil {
 				d.log.Error("restoring the previous static mappings failed", "err", rerr)
 			}
-			d.applyLimits(cfg.XTR, old.XTR)
+			if !lower {
+				d.applyLimits(cfg.XTR, old.XTR)
+			}
 			return nil, err
+		}
+		if lower {
+			d.applyLimits(old.XTR, cfg.XTR)
 		}
 		d.xtr.plane.SetDecapAllow(decapAllow(cfg.XTR)) // decap_allow, Map-Servers
 		if !sameRLOCs(old.XTR.RLOCs, cfg.XTR.RLOCs) {
@@ -255,6 +266,14 @@ func (d *daemon) Reload(cfg *conf.Config) (notes []string, err error) {
 	}
 	d.cfg = cfg
 	return nil, nil
+}
+
+// cacheLimit is x's map-cache limit, the default for 0.
+func cacheLimit(x *conf.XTR) int {
+	if x.MapCacheLimit <= 0 {
+		return fwd.DefaultMapCacheLimit
+	}
+	return x.MapCacheLimit
 }
 
 // applyLimits gives the running data plane x's map-cache limit and pending

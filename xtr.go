@@ -260,10 +260,18 @@ func (p *xtrPlane) applyStatic(x *conf.XTR) error {
 	for _, sm := range x.MapCache {
 		spec := staticSpec(x, sm)
 		k := staticKey{spec.InstanceID, spec.Prefix}
-		want[k] = true
 		if _, err := cache.Insert(spec); err != nil {
+			// Take out the entries this call added, so that the caller's
+			// rollback (applyStatic of the old configuration, which knows
+			// only p.static) leaves none behind.
+			for k := range want {
+				if !p.static[k] {
+					cache.Delete(k.iid, k.prefix)
+				}
+			}
 			return fmt.Errorf("static mapping %v: %w", sm.EIDPrefix, err)
 		}
+		want[k] = true
 	}
 	for k := range p.static {
 		if !want[k] {
