@@ -158,32 +158,52 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// unknown handles b, a LISP packet from an unknown outer source: when its
-// inner source is a remote EID with no mapping yet, it holds the packet
-// (see heldPackets) and asks for that mapping (once a second per source
-// per goroutine; the control plane rate-limits its Map-Requests);
-// otherwise it drops it as unknown-source.
+// unknown handles b, a LISP packet from an unknown outer source whose
+// inner source is a remote EID: it holds the packet (see heldPackets) and
+// asks for that EID's mapping (once a second per source per goroutine; the
+// control plane rate-limits its Map-Requests), so that a flow a site we
+// have no mapping for starts passes once the mapping is in. When a mapping
+// is there already, the sender may be the site's new RLOC (a PPPoE or DHCP
+// uplink renumbered, its SMR lost): the mapping is asked for again, at
+// most once a minute, and the packet held meanwhile. Anything else is
+// dropped as unknown-source.
 func (w *decapWorker) unknown(b []byte, from netip.Addr, ttl, tos uint8) {
 	src, ok := w.dec.Unknown(b, w.p.opts.EIDSpace)
 	mh := w.p.opts.MissHandler
-	if !ok || mh == nil || w.p.cache.snap.Load().lookup(w.p.opts.InstanceID, src) != nil {
-		// Known (or pending): its RLOCs are what they are.
+	now := w.p.cache.now.Load()
+	if !ok || mh == nil {
 		w.dec.bs.drop(DropUnknownSource)
 		return
 	}
-	now := w.p.cache.now.Load()
+	ask := true
+	if m := w.p.cache.snap.Load().lookup(w.p.opts.InstanceID, src); m != nil && m.State != StatePending {
+		a := m.asked.Load()
+		switch {
+		case a != 0 && now-a < heldWait: // asked again just now: hold, ask no more
+			ask = false
+		case a != 0 && now-a < askAgain:
+			w.dec.bs.drop(DropUnknownSource)
+			return
+		case !m.asked.CompareAndSwap(a, now): // another goroutine asks
+			ask = false
+		}
+	}
 	if h := w.p.held; h != nil && h.hold(b, from, ttl, tos, now) {
 		w.dec.bs.queued++
 	} else {
 		w.dec.bs.drop(DropUnknownSource)
 	}
-	if src == w.src.miss && now == w.src.missedAt {
+	if !ask || src == w.src.miss && now == w.src.missedAt {
 		return
 	}
 	w.src.miss, w.src.missedAt = src, now
 	mh.Miss(w.p.opts.InstanceID, w.dec.pkt.Dst, src)
 	w.dec.bs.misses++
 }
+
+// askAgain is how often (seconds) packets from unknown senders may have an
+// installed mapping asked for again.
+const askAgain = 60
 
 // heldSlots is how many packets from unknown sources a plane holds while
 // the mappings of their inner sources are resolved, and heldWait how long

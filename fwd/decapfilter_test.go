@@ -99,7 +99,7 @@ func TestDecapFilter(t *testing.T) {
 		{name: "proxy ETR", from: "192.0.2.9", hdr: nl, src: "192.0.2.200", dst: "198.51.100.5"},
 		{name: "decap_allow", from: "203.0.113.15", hdr: nl, src: "198.51.100.250", dst: "198.51.100.5"},
 		{name: "unknown: resolve the remote source", from: "203.0.113.16", hdr: nl, src: "198.51.100.250", dst: "198.51.100.5", reason: DropUnknownSource, miss: "198.51.100.250"},
-		{name: "unknown: source already mapped", from: "192.0.2.3", hdr: nl, src: "198.51.100.130", dst: "198.51.100.5", reason: DropUnknownSource},
+		{name: "unknown: source already mapped (asked again, once)", from: "192.0.2.3", hdr: nl, src: "198.51.100.130", dst: "198.51.100.5", reason: DropUnknownSource, miss: "198.51.100.130"},
 		{name: "unknown: source outside eid_space", from: "192.0.2.3", hdr: nl, src: "192.0.2.77", dst: "198.51.100.5", reason: DropUnknownSource},
 		{name: "unknown: source ours", from: "192.0.2.3", hdr: nl, src: "198.51.100.6", dst: "198.51.100.5", reason: DropUnknownSource},
 		{name: "unknown: destination not ours", from: "192.0.2.3", hdr: nl, src: "198.51.100.250", dst: "198.51.100.200", reason: DropUnknownSource},
@@ -303,6 +303,32 @@ func TestDecapFilterHolds(t *testing.T) {
 	p.releaseHeld(now+3, heldWait)
 	if p.held.n.Load() != 0 || st.Drops(DropUnknownSource) != 1 || len(tun.out) != 0 {
 		t.Fatalf("after the wait: held %d, unknown-source %d, TUN %d; want 0, 1, 0", p.held.n.Load(), st.Drops(DropUnknownSource), len(tun.out))
+	}
+
+	// The site renumbers: its packets now come from an RLOC its installed
+	// mapping does not list. They are held and the mapping asked for
+	// again (once a minute, not once a packet), and delivered once the new
+	// mapping is in.
+	now += 4 // the coarse clock moves on
+	p.cache.now.Store(now)
+	missed := len(miss.got)
+	for i := range 2 {
+		setMsg(t, w, i, "203.0.113.17", nl, "198.51.100.250", "198.51.100.5")
+	}
+	w.process(2)
+	if len(miss.got) != missed+1 || p.held.n.Load() != 2 {
+		t.Fatalf("renumbered site: %d new misses, %d held; want 1 and 2", len(miss.got)-missed, p.held.n.Load())
+	}
+	if _, err := p.MapCache().Insert(MappingSpec{Prefix: netip.MustParsePrefix("198.51.100.250/32"), RLOCs: []RLOCSpec{rlocSpec("203.0.113.17", 1, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	p.rebuildSources()
+	p.releaseHeld(now, heldWait)
+	if len(tun.out) != 2 || p.held.n.Load() != 0 {
+		t.Fatalf("renumbered site after its new mapping: TUN %d, held %d; want 2 and 0", len(tun.out), p.held.n.Load())
+	}
+	for range 2 {
+		<-tun.out
 	}
 
 	// Bounded: of more packets than slots, the rest are dropped at once.

@@ -96,8 +96,10 @@
 //     available, each with its outer TTL and TOS (IP_RECVTTL/IP_RECVTOS).
 //  2. Per datagram: with DecapFilter, the outer source must be known (an
 //     RLOC of a map-cache entry, a proxy ETR, DecapAllow; one compare for
-//     the ITR of the previous datagram), else unknown-source and the inner
-//     source goes to the MissHandler. Then Decapsulator.Decap:
+//     the ITR of the previous datagram), else the packet is held (eight
+//     slots, heldWait) while its inner source goes to the MissHandler, and
+//     delivered when the rebuilt set of known sources has its sender, or
+//     dropped (unknown-source). Then Decapsulator.Decap:
 //     Header.Validate (length, E without N, N with V); the instance-id (0
 //     when I is clear) must be ours; the inner packet must parse, its
 //     destination lie in LocalEIDs (an ETR is not an open relay) and its

@@ -198,6 +198,7 @@ type Mapping struct {
 
 	expires  atomic.Uint32 // coarse clock; 0 = never
 	lastUsed atomic.Uint32 // coarse clock
+	asked    atomic.Uint32 // coarse clock: an unknown sender last had the entry asked for again (decap filter)
 	lsbs     atomic.Uint64 // locator-status bits last received from the site (lsbPresent | bits)
 	mu       sync.Mutex    // serializes selection rebuilds
 	sel      atomic.Pointer[selection]
