@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gaissmai/bart"
 )
@@ -89,14 +90,27 @@ func addRLOCs(t *decapSources, m *Mapping) {
 func addSource(t *decapSources, p netip.Prefix) { t.Insert(p, nil) }
 
 // sourcesLoop rebuilds the known sources after map-cache changes.
+// A rebuild walks the whole map-cache (~2 ms for 10,000 entries on x86,
+// ten times that on a router's MIPS core), and a busy cache changes many
+// times a second: after each rebuild the loop rests nine times as long as
+// the rebuild took, so rebuilding takes at most a tenth of a core. Changes
+// meanwhile are folded into the next rebuild (srcWake holds one signal).
 func (p *Plane) sourcesLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.srcWake:
+			start := time.Now()
 			p.rebuildSources()
 			p.releaseHeld(p.cache.now.Load(), heldWait)
+			if rest := 9 * time.Since(start); rest > time.Millisecond {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(rest):
+				}
+			}
 		}
 	}
 }
