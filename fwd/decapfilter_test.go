@@ -57,20 +57,32 @@ func (m *decapMisses) Miss(_ uint32, src, dst netip.Addr) { m.got = append(m.got
 // at 192.0.2.2, a proxy ETR 192.0.2.9 and decap_allow 203.0.113.0/28.
 func filterFixture(t *testing.T) (*decapWorker, *fakeTUN, *decapMisses) {
 	t.Helper()
+	w, tun, miss := filterPlane(t, Options{
+		ProxyETRs: []RLOCSpec{rlocSpec("192.0.2.9", 1, 100)}, PendingPackets: -1,
+		DecapAllow: mustPrefixes("203.0.113.0/28"),
+	})
+	p := w.p
+	if _, err := p.MapCache().Insert(MappingSpec{Prefix: netip.MustParsePrefix("198.51.100.128/26"), RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	p.rebuildSources() // sourcesLoop's work, without Run
+	return w, tun, miss
+}
+
+// filterPlane is a plane with o's options and the decapsulation filter on,
+// local EIDs 198.51.100.0/25 and eid_space 198.51.100.0/24, with a
+// decapsulating worker, its TUN and its miss handler.
+func filterPlane(t *testing.T, o Options) (*decapWorker, *fakeTUN, *decapMisses) {
+	t.Helper()
 	var n fakeNet
 	c := n.listen("192.0.2.1:4341")
 	c.discard = true
 	tun := newFakeTUN(1464)
 	miss := &decapMisses{}
-	p, err := New(Options{
-		LocalEIDs: mustPrefixes("198.51.100.0/25"), EIDSpace: mustPrefixes("198.51.100.0/24"),
-		ProxyETRs: []RLOCSpec{rlocSpec("192.0.2.9", 1, 100)}, MissHandler: miss, PendingPackets: -1,
-		DecapFilter: true, DecapAllow: mustPrefixes("203.0.113.0/28"),
-	}, tun, Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}})
+	o.LocalEIDs, o.EIDSpace = mustPrefixes("198.51.100.0/25"), mustPrefixes("198.51.100.0/24")
+	o.MissHandler, o.DecapFilter = miss, true
+	p, err := New(o, tun, Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.MapCache().Insert(MappingSpec{Prefix: netip.MustParsePrefix("198.51.100.128/26"), RLOCs: []RLOCSpec{rlocSpec("192.0.2.2", 1, 100)}}); err != nil {
 		t.Fatal(err)
 	}
 	p.rebuildSources() // sourcesLoop's work, without Run
@@ -252,20 +264,8 @@ func BenchmarkDecapBatchFiltered(b *testing.B) {
 // source) is dropped as unknown-source; the slots are bounded.
 func TestDecapFilterHolds(t *testing.T) {
 	nl := HeaderFields{N: true, L: true, LSBs: 1}
-	var n fakeNet
-	c := n.listen("192.0.2.1:4341")
-	c.discard = true
-	tun := newFakeTUN(1464)
-	miss := &decapMisses{}
-	p, err := New(Options{
-		LocalEIDs: mustPrefixes("198.51.100.0/25"), EIDSpace: mustPrefixes("198.51.100.0/24"),
-		MissHandler: miss, DecapFilter: true,
-	}, tun, Sockets{Recv: []BatchConn{c}, Send4: []BatchConn{c}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.rebuildSources()
-	w := p.newDecapWorker(c)
+	w, tun, miss := filterPlane(t, Options{})
+	p := w.p
 	now := p.cache.now.Load()
 	st := p.Stats()
 
