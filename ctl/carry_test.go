@@ -47,13 +47,13 @@ func TestCarryAdopt(t *testing.T) {
 	}
 	for pfx, name := range regs {
 		s := old.ms.reg.siteNamed(name)
-		old.ms.reg.registerRecord(s, regKey{0, p(pfx)}, registrant{
+		registerRecord(old.ms.reg, s, regKey{0, p(pfx)}, registrant{
 			source: netip.MustParseAddrPort("192.0.2.1:4342"), hasXTRID: true, xtrID: [16]byte{1},
 			lastSeen: now, expires: expires, locators: []Locator{{Addr: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100}},
 		})
 	}
 	// An expired one is not carried at all.
-	old.ms.reg.registerRecord(old.ms.reg.siteNamed("a"), regKey{0, p("10.1.1.128/25")}, registrant{
+	registerRecord(old.ms.reg, old.ms.reg.siteNamed("a"), regKey{0, p("10.1.1.128/25")}, registrant{
 		source: netip.MustParseAddrPort("192.0.2.9:4342"), lastSeen: now.Add(-time.Hour), expires: now.Add(-time.Minute),
 	})
 	for i, ms := range []netip.Addr{ms1, ms2} {
@@ -124,4 +124,12 @@ func TestCarryAdopt(t *testing.T) {
 	if got := empty.Adopt(nil); got != (CarryResult{}) {
 		t.Errorf("Adopt(nil) = %+v", got)
 	}
+}
+
+// registerRecord stores one registrant under key in site s, as an accepted
+// Map-Register's record would.
+func registerRecord(r *registry, s *site, key regKey, rr registrant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.registerLocked(s, key, &rr)
 }

@@ -70,17 +70,14 @@ func (s *mapServer) handleInfoRequest(b []byte, req *msg.Info, from netip.AddrPo
 }
 
 // fromRTR reports whether a is one of the configured RTRs.
-func (s *mapServer) fromRTR(a netip.Addr) bool { return s.rtrIndex(a) != 0 }
-
-// rtrIndex returns i+1 when a is the configured RTR i (at most 255), else 0.
-func (s *mapServer) rtrIndex(a netip.Addr) uint8 {
+func (s *mapServer) fromRTR(a netip.Addr) bool {
 	a = a.Unmap()
-	for i, r := range s.o.RTRs {
+	for _, r := range s.o.RTRs {
 		if r.Unmap() == a {
-			return uint8(min(i+1, 255))
+			return true
 		}
 	}
-	return 0
+	return false
 }
 
 // handleRelayedRegister takes a Map-Register that an RTR relayed in an ECM

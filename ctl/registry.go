@@ -152,14 +152,6 @@ func (r *registry) candidateSites(iid uint32, p netip.Prefix) []*site {
 	return in
 }
 
-// registerRecord stores one record of an authenticated Map-Register; it
-// reports whether the registrant is new (not a refresh of a live one).
-func (r *registry) registerRecord(s *site, key regKey, rr registrant) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.registerLocked(s, key, &rr)
-}
-
 // registerLocked stores a copy of rr (the ring of nonces carried over from
 // the live registrant it refreshes).
 func (r *registry) registerLocked(s *site, key regKey, in *registrant) bool {

@@ -139,12 +139,12 @@ func (m *srcMemo) known(from netip.Addr) bool {
 	return false
 }
 
-// Unknown returns the inner source of pkt (a LISP packet from an unknown
+// unknownInner returns the inner source of pkt (a LISP packet from an unknown
 // outer source) and whether the packet would otherwise be decapsulated
 // (valid header, our instance-id, an inner destination of ours) with a
 // remote EID as source: inside eid (the eid_space; empty is everything)
 // and not one of ours. The caller counts the packet.
-func (d *Decapsulator) Unknown(pkt []byte, eid []netip.Prefix) (netip.Addr, bool) {
+func (d *Decapsulator) unknownInner(pkt []byte, eid []netip.Prefix) (netip.Addr, bool) {
 	h := Header(pkt)
 	if len(h) < HeaderLen {
 		return netip.Addr{}, false
@@ -182,7 +182,7 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 // most once a minute, and the packet held meanwhile. Anything else is
 // dropped as unknown-source.
 func (w *decapWorker) unknown(b []byte, from netip.Addr, ttl, tos uint8) {
-	src, ok := w.dec.Unknown(b, w.p.opts.EIDSpace)
+	src, ok := w.dec.unknownInner(b, w.p.opts.EIDSpace)
 	mh := w.p.opts.MissHandler
 	now := w.p.cache.now.Load()
 	if !ok || mh == nil {

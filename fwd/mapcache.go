@@ -370,13 +370,15 @@ func (c *MapCache) stamp(m *Mapping, now uint32) {
 	}
 }
 
-// inherit carries counters, last use and flow placement from old to m.
+// inherit carries counters, last use, the decapsulation filter's last ask
+// and flow placement from old to m.
 func inherit(m, old *Mapping) {
 	m.Packets.Store(old.Packets.Load())
 	m.Bytes.Store(old.Bytes.Load())
 	if u := old.lastUsed.Load(); u > m.lastUsed.Load() {
 		m.lastUsed.Store(u)
 	}
+	m.asked.Store(old.asked.Load())
 	for _, r := range m.RLOCs {
 		for _, o := range old.RLOCs {
 			if o.Addr == r.Addr {

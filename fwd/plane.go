@@ -819,7 +819,8 @@ func (w *decapWorker) process(n int) {
 			d.Dropped(DropMalformed)
 			continue
 		}
-		known := w.src.known(m.Addr.Addr().Unmap())
+		from := m.Addr.Addr().Unmap() // once per message, not per GRO segment
+		known := w.src.known(from)
 		// A coalesced message (UDP_GRO) holds datagrams of GSOSize bytes
 		// each but the last; each is one LISP packet.
 		seg := m.N
@@ -835,10 +836,10 @@ func (w *decapWorker) process(n int) {
 			if w.p.opts.Divert != nil && IsControlDatagram(b) {
 				w.p.opts.Divert(b, m.Addr)
 			} else if !known {
-				w.unknown(b, m.Addr.Addr().Unmap(), m.TTL, m.TOS)
+				w.unknown(b, from, m.TTL, m.TOS)
 			} else if inner, _, ok := d.Decap(b, m.TTL, m.TOS); ok {
 				h := Header(b)
-				w.p.noteITR(&w.itrs, m.Addr.Addr().Unmap(), d.pkt.Src, h.LSBs(), h.L())
+				w.p.noteITR(&w.itrs, from, d.pkt.Src, h.LSBs(), h.L())
 				w.out = append(w.out, b[:HeaderLen+len(inner)])
 			}
 			if off+seg >= m.N { // also ends an empty datagram (counted malformed)
